@@ -1,0 +1,105 @@
+//! Buckets: create, look up, list, delete, and their lifecycle rules.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use crate::error::{Result, StorageError};
+use crate::ids::now_ms;
+use crate::keys;
+use crate::meta::{self, TxError};
+use crate::records::{decode, encode, BucketRecord, LifecycleRule};
+use crate::store::Store;
+
+impl Store {
+    pub async fn create_bucket(self: &Arc<Self>, name: &str, owner: &str, region: &str) -> Result<BucketRecord> {
+        let rec = BucketRecord { owner: owner.to_owned(), created_ms: now_ms(), region: region.to_owned() };
+        let (name, out) = (name.to_owned(), rec.clone());
+        self.commit_with(Vec::new(), move |tx, _| {
+            let key = keys::bucket(&name);
+            if let Some(v) = tx.get(&key)? {
+                let existing: BucketRecord = decode(&key, &v)?;
+                return Err(TxError::Abort(if existing.owner == out.owner {
+                    StorageError::BucketAlreadyOwnedByYou
+                } else {
+                    StorageError::BucketAlreadyExists
+                }));
+            }
+            tx.put(&key, &encode(&out))?;
+            Ok(())
+        })
+        .await?;
+        Ok(rec)
+    }
+
+    pub fn bucket(&self, name: &str) -> Result<BucketRecord> {
+        let key = keys::bucket(name);
+        match self.meta.get(&key)? {
+            Some(v) => decode(&key, &v),
+            None => Err(StorageError::NoSuchBucket),
+        }
+    }
+
+    pub fn list_buckets(&self) -> Result<Vec<(String, BucketRecord)>> {
+        let start = [keys::BUCKET];
+        let end = [keys::BUCKET + 1];
+        let mut out = Vec::new();
+        for kv in self.meta.range(Bound::Included(&start), Bound::Excluded(&end)) {
+            let (k, v) = kv?;
+            let name = String::from_utf8_lossy(&k[1..]).into_owned();
+            out.push((name, decode(&k, &v)?));
+        }
+        Ok(out)
+    }
+
+    fn has_any(&self, prefix: &[u8]) -> Result<bool> {
+        let end = keys::prefix_end(prefix);
+        let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(self.meta.range(Bound::Included(prefix), upper).next().transpose()?.is_some())
+    }
+
+    /// Deletes an empty bucket. Open multipart uploads count as content, as on S3.
+    pub async fn delete_bucket(self: &Arc<Self>, name: &str) -> Result<()> {
+        self.bucket(name)?;
+        if self.has_any(&keys::object_prefix(name))? || self.has_any(&keys::upload_prefix(name))? {
+            return Err(StorageError::BucketNotEmpty);
+        }
+        let name = name.to_owned();
+        self.commit_with(Vec::new(), move |tx, _| {
+            if tx.get(&keys::bucket(&name))?.is_none() {
+                return Err(TxError::Abort(StorageError::NoSuchBucket));
+            }
+            tx.delete(&keys::bucket(&name))?;
+            tx.delete(&keys::lifecycle(&name))?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub fn lifecycle(&self, bucket: &str) -> Result<Option<Vec<LifecycleRule>>> {
+        let key = keys::lifecycle(bucket);
+        self.meta.get(&key)?.map(|v| decode(&key, &v)).transpose()
+    }
+
+    /// Replaces (or with `None`, removes) a bucket's lifecycle rules.
+    pub async fn set_lifecycle(self: &Arc<Self>, bucket: &str, rules: Option<Vec<LifecycleRule>>) -> Result<()> {
+        self.bucket(bucket)?;
+        let bucket = bucket.to_owned();
+        self.commit_with(Vec::new(), move |tx, _| {
+            match &rules {
+                Some(r) => tx.put(&keys::lifecycle(&bucket), &encode(r))?,
+                None => tx.delete(&keys::lifecycle(&bucket))?,
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Checks the bucket exists inside a transaction, so a write cannot land in a
+    /// bucket deleted concurrently.
+    pub(crate) fn require_bucket(tx: &dyn meta::Txn, bucket: &str) -> Result<(), TxError<StorageError>> {
+        match tx.get(&keys::bucket(bucket))? {
+            Some(_) => Ok(()),
+            None => Err(TxError::Abort(StorageError::NoSuchBucket)),
+        }
+    }
+}

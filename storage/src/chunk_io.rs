@@ -1,0 +1,289 @@
+//! Streaming chunk files in and out.
+//!
+//! Writes: small bodies are gathered in memory (bounded by [`SMALL_CHUNK`]) and written
+//! with one blocking call; larger ones stream through a short channel to a blocking
+//! thread that hashes and writes each buffer in the same pass. Either way the bytes are
+//! fsynced in a temp file next to their final place before anyone may publish them.
+//! Reads stream a byte range of an object across its chunks from a blocking thread.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::checksum::{ChecksumAlgorithm, ChunkDigests, ContentHasher};
+use crate::ids::{ChunkHash, ChunkLocation};
+use crate::placement::Tracker;
+
+/// Bodies up to this size are written with a single blocking call.
+pub const SMALL_CHUNK: usize = 256 * 1024;
+/// Buffers handed to the writer thread are coalesced to about this size: large enough
+/// to keep syscalls and channel hops rare, small enough that 64 concurrent uploads stay
+/// well inside the memory budget (two in flight plus one filling per upload).
+const WRITE_BUFFER: usize = 256 * 1024;
+const READ_BUFFER: usize = 256 * 1024;
+
+/// A chunk that is durable in a temp file and waits to be published (renamed into
+/// place) by a metadata commit. Dropping it unpublished deletes the temp file, so a
+/// failed or abandoned request leaves nothing behind.
+#[derive(Debug)]
+pub struct StagedChunk {
+    pub location: ChunkLocation,
+    pub digests: ChunkDigests,
+    pub(crate) tmp: Option<PathBuf>,
+}
+
+impl StagedChunk {
+    pub fn hash(&self) -> ChunkHash {
+        ChunkHash(self.digests.sha256)
+    }
+
+    pub(crate) fn take_tmp(&mut self) -> Option<PathBuf> {
+        self.tmp.take()
+    }
+}
+
+impl Drop for StagedChunk {
+    fn drop(&mut self) {
+        if let Some(p) = self.tmp.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+enum Msg {
+    Data(Bytes),
+    /// Sent last: without it the writer thread treats the upload as broken off.
+    Finish,
+}
+
+enum State {
+    Buffering(BytesMut),
+    Streaming {
+        tx: mpsc::Sender<Msg>,
+        pending: BytesMut,
+        task: JoinHandle<io::Result<StagedChunk>>,
+    },
+    Done,
+}
+
+/// Writes one chunk. Create it with `Store::chunk_writer`.
+pub struct ChunkWriter {
+    location: ChunkLocation,
+    tmp_dir: PathBuf,
+    extras: Vec<ChecksumAlgorithm>,
+    state: State,
+}
+
+fn tmp_name(dir: &Path) -> PathBuf {
+    dir.join(format!("{}.part", hex::encode(rand::random::<[u8; 12]>())))
+}
+
+fn broken_pipe() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "chunk writer thread stopped")
+}
+
+impl ChunkWriter {
+    pub(crate) fn new(location: ChunkLocation, tmp_dir: PathBuf, extras: Vec<ChecksumAlgorithm>) -> Self {
+        Self { location, tmp_dir, extras, state: State::Buffering(BytesMut::new()) }
+    }
+
+    pub async fn write(&mut self, data: Bytes) -> io::Result<()> {
+        match &mut self.state {
+            State::Buffering(buf) => {
+                if buf.len() + data.len() <= SMALL_CHUNK {
+                    buf.extend_from_slice(&data);
+                    return Ok(());
+                }
+                let first = std::mem::take(buf);
+                self.start_streaming();
+                if !first.is_empty() {
+                    self.push(first.freeze()).await?;
+                }
+                self.push(data).await
+            }
+            State::Streaming { .. } => self.push(data).await,
+            State::Done => Err(broken_pipe()),
+        }
+    }
+
+    fn start_streaming(&mut self) {
+        let (tx, mut rx) = mpsc::channel::<Msg>(2);
+        let location = self.location;
+        let tmp = tmp_name(&self.tmp_dir);
+        let extras = self.extras.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let mut file = File::create(&tmp)?;
+            let mut guard = StagedChunk { location, digests: ContentHasher::new(&[]).finish(), tmp: Some(tmp) };
+            let mut hasher = ContentHasher::new(&extras);
+            loop {
+                match rx.blocking_recv() {
+                    Some(Msg::Data(b)) => {
+                        hasher.update(&b);
+                        file.write_all(&b)?;
+                    }
+                    Some(Msg::Finish) => break,
+                    // The request went away mid-body: `guard` removes the temp file.
+                    None => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "upload broke off")),
+                }
+            }
+            file.sync_data()?;
+            guard.digests = hasher.finish();
+            Ok(guard)
+        });
+        self.state = State::Streaming { tx, pending: BytesMut::with_capacity(WRITE_BUFFER), task };
+    }
+
+    async fn push(&mut self, data: Bytes) -> io::Result<()> {
+        let State::Streaming { tx, pending, .. } = &mut self.state else {
+            return Err(broken_pipe());
+        };
+        let send = if pending.is_empty() && data.len() >= WRITE_BUFFER {
+            Some(data)
+        } else {
+            pending.extend_from_slice(&data);
+            (pending.len() >= WRITE_BUFFER)
+                .then(|| std::mem::replace(pending, BytesMut::with_capacity(WRITE_BUFFER)).freeze())
+        };
+        if let Some(buf) = send
+            && tx.send(Msg::Data(buf)).await.is_err()
+        {
+            return Err(self.thread_error().await);
+        }
+        Ok(())
+    }
+
+    /// The writer thread's own error (a full disk, say), once it has stopped.
+    async fn thread_error(&mut self) -> io::Error {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Streaming { task, .. } => match task.await {
+                Ok(Err(e)) => e,
+                _ => broken_pipe(),
+            },
+            _ => broken_pipe(),
+        }
+    }
+
+    /// Flushes, fsyncs and returns the staged chunk with its digests.
+    pub async fn finish(mut self) -> io::Result<StagedChunk> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Buffering(buf) => {
+                let (location, tmp, extras) = (self.location, tmp_name(&self.tmp_dir), self.extras.clone());
+                tokio::task::spawn_blocking(move || {
+                    let mut hasher = ContentHasher::new(&extras);
+                    hasher.update(&buf);
+                    let mut file = File::create(&tmp)?;
+                    let staged = StagedChunk { location, digests: hasher.finish(), tmp: Some(tmp) };
+                    file.write_all(&buf)?;
+                    file.sync_data()?;
+                    Ok(staged)
+                })
+                .await
+                .map_err(io::Error::other)?
+            }
+            State::Streaming { tx, pending, task } => {
+                // A send error means the thread already failed; its own error follows.
+                if !pending.is_empty() {
+                    let _ = tx.send(Msg::Data(pending.freeze())).await;
+                }
+                let _ = tx.send(Msg::Finish).await;
+                drop(tx);
+                task.await.map_err(io::Error::other)?
+            }
+            State::Done => Err(broken_pipe()),
+        }
+    }
+}
+
+/// One piece of an object to read: a chunk and the byte range of it that is wanted.
+#[derive(Clone, Debug)]
+pub struct ReadSpan {
+    pub path: PathBuf,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// A stream of an object's bytes, produced by a blocking reader thread.
+pub struct ObjectReader {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+}
+
+impl ObjectReader {
+    pub(crate) fn spawn(spans: Vec<ReadSpan>) -> Self {
+        let (tx, rx) = mpsc::channel(2);
+        tokio::task::spawn_blocking(move || {
+            for span in spans {
+                if let Err(e) = read_span(&span, &tx) {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        });
+        Self { rx }
+    }
+
+    pub async fn next(&mut self) -> Option<io::Result<Bytes>> {
+        self.rx.recv().await
+    }
+}
+
+fn read_span(span: &ReadSpan, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Result<()> {
+    if span.len == 0 {
+        return Ok(());
+    }
+    let mut file = File::open(&span.path)?;
+    file.seek(SeekFrom::Start(span.offset))?;
+    let mut left = span.len;
+    while left > 0 {
+        let want = usize::try_from(left.min(READ_BUFFER as u64)).unwrap_or(READ_BUFFER);
+        let mut buf = BytesMut::zeroed(want);
+        file.read_exact(&mut buf)?;
+        left -= want as u64;
+        if tx.blocking_send(Ok(buf.freeze())).is_err() {
+            // The client went away.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Reads a whole chunk into a checksummer, for checksums a chunk was not written with.
+pub(crate) fn checksum_file(path: &Path, alg: ChecksumAlgorithm) -> io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    let mut h = crate::checksum::Checksummer::new(alg);
+    let mut buf = vec![0u8; READ_BUFFER];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finish())
+}
+
+/// Resolves object parts to file paths and byte spans for the range `[start, end)`.
+pub(crate) fn spans(
+    tracker: &Arc<Tracker>,
+    parts: &[(ChunkHash, ChunkLocation, u64)],
+    start: u64,
+    end: u64,
+) -> crate::error::Result<Vec<ReadSpan>> {
+    let mut out = Vec::new();
+    let mut pos = 0u64;
+    for (hash, loc, size) in parts {
+        let (cs, ce) = (pos, pos + size);
+        pos = ce;
+        if ce <= start || cs >= end {
+            continue;
+        }
+        let from = start.max(cs) - cs;
+        let to = end.min(ce) - cs;
+        out.push(ReadSpan { path: tracker.path(*loc)?.chunk_path(hash), offset: from, len: to - from });
+    }
+    Ok(out)
+}

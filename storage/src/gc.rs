@@ -1,0 +1,145 @@
+//! Garbage collection: deletes chunks nobody has referenced for the grace period, chunk
+//! files no record knows (a crash between rename and commit), and stale temp files
+//! (uploads that broke off while the server was down).
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::error::{Result, StorageError};
+use crate::ids::{now_ms, ChunkHash};
+use crate::keys;
+use crate::meta::{self, TxError};
+use crate::records::{decode, ChunkRecord};
+use crate::store::Store;
+
+/// Temp files untouched for this long belong to no live upload.
+const STALE_TMP: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GcReport {
+    pub chunks_deleted: u64,
+    pub bytes_freed: u64,
+    pub orphans_deleted: u64,
+    pub temps_deleted: u64,
+}
+
+/// Totals of what is stored.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StoreStats {
+    pub chunks: u64,
+    pub chunk_bytes: u64,
+    pub unreferenced_chunks: u64,
+    pub unreferenced_bytes: u64,
+}
+
+impl Store {
+    /// One collection pass. Blocking; run it off the async runtime.
+    pub fn collect_garbage(self: &Arc<Self>) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        let now = now_ms();
+        let grace = i64::try_from(self.gc_grace.as_millis()).unwrap_or(i64::MAX);
+        let start = [keys::ZERO];
+        let end = [keys::ZERO + 1];
+        let candidates: Vec<ChunkHash> = self
+            .meta
+            .range(Bound::Included(&start), Bound::Excluded(&end))
+            .filter_map(|kv| kv.ok())
+            .filter(|(_, v)| {
+                let since = <[u8; 8]>::try_from(v.as_slice()).map(i64::from_be_bytes).unwrap_or(0);
+                now.saturating_sub(since) >= grace
+            })
+            .filter_map(|(k, _)| <[u8; 32]>::try_from(&k[1..]).ok().map(ChunkHash))
+            .collect();
+        for hash in candidates {
+            let _stripe = self.stripe(&hash);
+            let doomed: Option<ChunkRecord> = meta::transaction(&*self.meta, |tx| {
+                let ck = keys::chunk(&hash);
+                let Some(v) = tx.get(&ck)? else {
+                    tx.delete(&keys::zero(&hash))?;
+                    return Ok(None);
+                };
+                let rec: ChunkRecord = decode(&ck, &v).map_err(TxError::Abort)?;
+                let expired = rec.refs == 0 && rec.zero_since_ms.is_some_and(|t| now.saturating_sub(t) >= grace);
+                if !expired {
+                    return Ok(None);
+                }
+                tx.delete(&ck)?;
+                tx.delete(&keys::zero(&hash))?;
+                let mk = keys::md5(&rec.digests.md5);
+                if tx.get(&mk)?.as_deref() == Some(&hash.0[..]) {
+                    tx.delete(&mk)?;
+                }
+                Ok::<_, TxError<StorageError>>(Some(rec))
+            })?;
+            if let Some(rec) = doomed {
+                // The record goes first: a crash here leaves an orphan file, which the
+                // sweep below removes, never a record without its file.
+                self.meta.flush()?;
+                let path = self.tracker.path(rec.location)?.chunk_path(&hash);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+                report.chunks_deleted += 1;
+                report.bytes_freed += rec.digests.size;
+            }
+        }
+        self.sweep_files(&mut report)?;
+        Ok(report)
+    }
+
+    fn sweep_files(self: &Arc<Self>, report: &mut GcReport) -> Result<()> {
+        let now = SystemTime::now();
+        let old = |p: &Path, age: Duration| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() >= age)
+        };
+        for group in self.tracker.groups() {
+            for sp in &group.paths {
+                for entry in std::fs::read_dir(sp.tmp_dir())?.flatten() {
+                    if old(&entry.path(), STALE_TMP) && std::fs::remove_file(entry.path()).is_ok() {
+                        report.temps_deleted += 1;
+                    }
+                }
+                for l1 in std::fs::read_dir(sp.data_dir())?.flatten() {
+                    for l2 in std::fs::read_dir(l1.path())?.flatten() {
+                        for f in std::fs::read_dir(l2.path())?.flatten() {
+                            let Some(hash) = f.file_name().to_str().and_then(ChunkHash::from_hex) else { continue };
+                            let _stripe = self.stripe(&hash);
+                            let orphan = match self.chunk(&hash)? {
+                                None => true,
+                                // A copy in a store path other than the recorded one.
+                                Some(rec) => rec.location != sp.location,
+                            };
+                            if orphan && old(&f.path(), self.gc_grace.min(STALE_TMP)) && std::fs::remove_file(f.path()).is_ok() {
+                                report.orphans_deleted += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Result<StoreStats> {
+        let mut s = StoreStats::default();
+        let start = [keys::CHUNK];
+        let end = [keys::CHUNK + 1];
+        for kv in self.meta.range(Bound::Included(&start), Bound::Excluded(&end)) {
+            let (k, v) = kv?;
+            let rec: ChunkRecord = decode(&k, &v)?;
+            s.chunks += 1;
+            s.chunk_bytes += rec.digests.size;
+            if rec.refs == 0 {
+                s.unreferenced_chunks += 1;
+                s.unreferenced_bytes += rec.digests.size;
+            }
+        }
+        Ok(s)
+    }
+}

@@ -1,0 +1,128 @@
+//! Small value types whose constructors enforce their invariants.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A chunk's identity: the SHA-256 of its bytes. Dedup keys on this and never on MD5,
+/// whose collisions are cheap to make.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ChunkHash(pub [u8; 32]);
+
+impl ChunkHash {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(Self(out))
+    }
+
+    /// Parses the base64 form used by `x-amz-checksum-sha256`.
+    pub fn from_base64(s: &str) -> Option<Self> {
+        use base64::Engine as _;
+        let v = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+        Some(Self(v.try_into().ok()?))
+    }
+}
+
+impl fmt::Debug for ChunkHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChunkHash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for ChunkHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// Where a chunk lives: indexes of its group and of the store path inside that group.
+/// Chunks never move, so records that point at a chunk carry this and a read needs no
+/// lookup to find the disk (as a FastDFS file id does).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct ChunkLocation {
+    pub group: u16,
+    pub store_path: u16,
+}
+
+/// An S3 part number: 1..=10000.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct PartNumber(u16);
+
+impl PartNumber {
+    pub const MAX: u16 = 10_000;
+
+    pub fn new(n: i64) -> Option<Self> {
+        u16::try_from(n).ok().filter(|n| (1..=Self::MAX).contains(n)).map(Self)
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for PartNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A multipart upload id: 128 random bits in hex, so ids cannot be guessed or collide.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct UploadId(String);
+
+impl UploadId {
+    pub fn generate() -> Self {
+        Self(hex::encode(rand::random::<[u8; 16]>()))
+    }
+
+    /// Accepts only the shape `generate` produces, so that a client-supplied id can
+    /// be used in a metadata key without escaping.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+            .then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Milliseconds since the Unix epoch, the one clock format in records.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_numbers_are_bounded() {
+        assert!(PartNumber::new(0).is_none());
+        assert!(PartNumber::new(10_001).is_none());
+        assert!(PartNumber::new(-1).is_none());
+        assert_eq!(PartNumber::new(10_000).map(PartNumber::get), Some(10_000));
+    }
+
+    #[test]
+    fn upload_ids_round_trip_and_reject_junk() {
+        let id = UploadId::generate();
+        assert_eq!(UploadId::parse(id.as_str()), Some(id));
+        assert!(UploadId::parse("../../etc/passwd").is_none());
+        assert!(UploadId::parse(&"A".repeat(32)).is_none());
+    }
+}

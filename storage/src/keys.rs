@@ -1,0 +1,124 @@
+//! Key layout of the one ordered keyspace. Each table has a one-byte tag; names are
+//! separated by NUL (bucket names cannot contain it, and S3 keys in XML cannot
+//! either), so a bucket's objects are one contiguous range and listing is a scan.
+
+use crate::ids::{ChunkHash, PartNumber, UploadId};
+
+pub const BUCKET: u8 = b'B';
+pub const OBJECT: u8 = b'O';
+pub const CHUNK: u8 = b'C';
+/// Chunks whose reference count is zero, by hash: what garbage collection walks.
+pub const ZERO: u8 = b'Z';
+pub const UPLOAD: u8 = b'U';
+pub const PART: u8 = b'P';
+/// Proof of possession for instant upload: owner (or bucket) has stored this chunk.
+pub const OWNER_HAS: u8 = b'H';
+pub const BUCKET_HAS: u8 = b'h';
+/// MD5 -> SHA-256, for `trust_md5`.
+pub const MD5: u8 = b'M';
+pub const LIFECYCLE: u8 = b'L';
+
+fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
+    k.push(tag);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(0);
+        }
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+pub fn bucket(name: &str) -> Vec<u8> {
+    join(BUCKET, &[name.as_bytes()])
+}
+
+pub fn lifecycle(name: &str) -> Vec<u8> {
+    join(LIFECYCLE, &[name.as_bytes()])
+}
+
+/// The prefix every object key of `bucket` starts with.
+pub fn object_prefix(bucket: &str) -> Vec<u8> {
+    let mut k = join(OBJECT, &[bucket.as_bytes()]);
+    k.push(0);
+    k
+}
+
+pub fn object(bucket: &str, key: &str) -> Vec<u8> {
+    join(OBJECT, &[bucket.as_bytes(), key.as_bytes()])
+}
+
+pub fn chunk(hash: &ChunkHash) -> Vec<u8> {
+    join(CHUNK, &[&hash.0])
+}
+
+pub fn zero(hash: &ChunkHash) -> Vec<u8> {
+    join(ZERO, &[&hash.0])
+}
+
+pub fn upload_prefix(bucket: &str) -> Vec<u8> {
+    let mut k = join(UPLOAD, &[bucket.as_bytes()]);
+    k.push(0);
+    k
+}
+
+pub fn upload(bucket: &str, key: &str, id: &UploadId) -> Vec<u8> {
+    join(UPLOAD, &[bucket.as_bytes(), key.as_bytes(), id.as_str().as_bytes()])
+}
+
+pub fn part_prefix(id: &UploadId) -> Vec<u8> {
+    let mut k = join(PART, &[id.as_str().as_bytes()]);
+    k.push(0);
+    k
+}
+
+pub fn part(id: &UploadId, n: PartNumber) -> Vec<u8> {
+    let mut k = part_prefix(id);
+    k.extend_from_slice(&n.get().to_be_bytes());
+    k
+}
+
+pub fn owner_has(owner: &str, hash: &ChunkHash) -> Vec<u8> {
+    join(OWNER_HAS, &[owner.as_bytes(), &hash.0])
+}
+
+pub fn bucket_has(bucket: &str, hash: &ChunkHash) -> Vec<u8> {
+    join(BUCKET_HAS, &[bucket.as_bytes(), &hash.0])
+}
+
+pub fn md5(md5: &[u8; 16]) -> Vec<u8> {
+    join(MD5, &[md5])
+}
+
+/// The smallest key greater than every key starting with `prefix`, or `None` when no
+/// such key exists (the prefix is all 0xFF).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut p = prefix.to_vec();
+    while let Some(last) = p.pop() {
+        if last < 0xFF {
+            p.push(last + 1);
+            return Some(p);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_skips_the_prefix() {
+        assert_eq!(prefix_end(b"a/"), Some(b"a0".to_vec()));
+        assert_eq!(prefix_end(&[b'a', 0xFF]), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(&[0xFF]), None);
+    }
+
+    #[test]
+    fn objects_of_a_bucket_do_not_mix_with_a_longer_bucket_name() {
+        let p = object_prefix("ab");
+        assert!(object("ab", "x").starts_with(&p));
+        assert!(!object("abc", "x").starts_with(&p));
+    }
+}

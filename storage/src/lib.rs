@@ -1,0 +1,38 @@
+//! fastgate's storage layer: content-addressed chunks spread over groups and store
+//! paths by a tracker-like placement policy, a catalog of buckets, objects and
+//! multipart uploads on a pluggable metadata engine, reference counting and garbage
+//! collection. No HTTP in here: the gateway maps S3 onto this.
+//!
+//! The write path, in order: a [`ChunkWriter`] streams bytes into a temp file while
+//! hashing them (MD5 for the ETag, SHA-256 for identity, plus any S3 checksum asked
+//! for) and fsyncs it; a commit publishes the file (or drops it when the content is
+//! already stored) and records the object in one transaction; a group commit makes the
+//! transaction durable before the caller answers.
+
+mod buckets;
+pub mod checksum;
+mod chunk_io;
+pub mod config;
+mod dedup;
+mod durability;
+pub mod error;
+mod gc;
+pub mod ids;
+mod keys;
+pub mod meta;
+mod multipart;
+mod objects;
+mod placement;
+pub mod records;
+mod store;
+mod store_path;
+
+pub use chunk_io::{ChunkWriter, ObjectReader, StagedChunk};
+pub use config::StorageConfig;
+pub use dedup::DedupScope;
+pub use error::{Result, StorageError};
+pub use gc::{GcReport, StoreStats};
+pub use ids::{ChunkHash, ChunkLocation, PartNumber, UploadId};
+pub use multipart::{UploadEntry, UploadPage, MIN_PART_SIZE};
+pub use objects::{common_prefix, ListPage, WriteCondition};
+pub use store::Store;

@@ -1,0 +1,144 @@
+//! The records the catalog keeps, serialized with postcard behind a version byte so
+//! that their layout can evolve.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::checksum::{ChecksumAlgorithm, ChunkDigests};
+use crate::error::{Result, StorageError};
+use crate::ids::{ChunkHash, ChunkLocation};
+
+const FORMAT: u8 = 1;
+
+pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    let mut out = vec![FORMAT];
+    // Serializing plain structs into a Vec cannot fail.
+    out.extend(postcard::to_stdvec(v).unwrap_or_default());
+    out
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
+    let corrupt = |reason: String| StorageError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason };
+    match bytes.split_first() {
+        Some((&FORMAT, rest)) => postcard::from_bytes(rest).map_err(|e| corrupt(e.to_string())),
+        Some((v, _)) => Err(corrupt(format!("unknown record format {v}"))),
+        None => Err(corrupt("empty record".into())),
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BucketRecord {
+    pub owner: String,
+    pub created_ms: i64,
+    pub region: String,
+}
+
+/// One stored chunk: where it is, what it is, and how many records point at it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChunkRecord {
+    pub location: ChunkLocation,
+    pub digests: ChunkDigests,
+    pub refs: u64,
+    /// When `refs` last dropped to zero; garbage collection waits out the grace
+    /// period from here.
+    pub zero_since_ms: Option<i64>,
+}
+
+/// Standard headers stored with an object and returned on GET/HEAD.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectHeaders {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<String>,
+    pub website_redirect_location: Option<String>,
+    pub storage_class: Option<String>,
+}
+
+/// An object's (or upload's) additional checksum. `parts` is set for a composite
+/// checksum (`<b64>-N`); unset it is a checksum of the full object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectChecksum {
+    pub algorithm: ChecksumAlgorithm,
+    pub value: Vec<u8>,
+    pub parts: Option<u32>,
+}
+
+/// A piece of an object: one chunk, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectPart {
+    pub hash: ChunkHash,
+    pub location: ChunkLocation,
+    pub size: u64,
+    /// The part's MD5 for multipart objects (ETag of that part).
+    pub md5: [u8; 16],
+    /// The part's additional checksum, when the upload had an algorithm.
+    pub checksum: Option<Vec<u8>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    pub size: u64,
+    /// Unquoted: MD5 hex for a single PUT, `<hex>-N` for multipart.
+    pub etag: String,
+    pub last_modified_ms: i64,
+    pub owner: String,
+    pub headers: ObjectHeaders,
+    pub user_metadata: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+    pub checksum: Option<ObjectChecksum>,
+    pub parts: Vec<ObjectPart>,
+    /// Whether the object came from a multipart upload (`x-amz-mp-parts-count`).
+    pub multipart: bool,
+}
+
+impl ObjectRecord {
+    pub(crate) fn spans(&self) -> Vec<(ChunkHash, ChunkLocation, u64)> {
+        self.parts.iter().map(|p| (p.hash, p.location, p.size)).collect()
+    }
+}
+
+/// An open multipart upload: what the final object will carry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub owner: String,
+    pub initiated_ms: i64,
+    pub headers: ObjectHeaders,
+    pub user_metadata: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// `FULL_OBJECT` (CRCs combined) rather than the default `COMPOSITE`.
+    pub checksum_full_object: bool,
+    /// Bumped by every part commit, so that completion can tell whether the parts it
+    /// scanned are still all the parts there are.
+    pub generation: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub hash: ChunkHash,
+    pub location: ChunkLocation,
+    pub size: u64,
+    pub md5: [u8; 16],
+    pub last_modified_ms: i64,
+    pub checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
+}
+
+impl PartRecord {
+    pub fn etag(&self) -> String {
+        hex::encode(self.md5)
+    }
+}
+
+/// The parts of a bucket's lifecycle configuration fastgate acts on, kept with the
+/// rest of the rule so that Get returns what Put stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleRule {
+    pub id: Option<String>,
+    pub prefix: String,
+    pub enabled: bool,
+    pub abort_incomplete_after_days: Option<u32>,
+    pub expiration_days: Option<u32>,
+}

@@ -1,0 +1,213 @@
+//! The storage layer's front door: one `Store` per process, shared by every request.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::checksum::ChecksumAlgorithm;
+use crate::chunk_io::{ChunkWriter, ObjectReader, StagedChunk};
+use crate::config::StorageConfig;
+use crate::durability::GroupCommit;
+use crate::error::{Result, StorageError};
+use crate::ids::{now_ms, ChunkHash};
+use crate::keys;
+use crate::meta::{self, MetaError, MetaStore, SledStore, TxError, Txn};
+use crate::placement::Tracker;
+use crate::records::{decode, encode, ChunkRecord, ObjectRecord};
+use crate::store_path::sync_dir;
+
+/// Stripes of a lock that serializes, per chunk hash, publishing a new chunk file
+/// against garbage collection deleting one: without it a chunk could be collected
+/// between "its record exists" and "its file is linked".
+const STRIPES: usize = 256;
+
+pub struct Store {
+    pub(crate) meta: Arc<dyn MetaStore>,
+    pub(crate) tracker: Arc<Tracker>,
+    commit: GroupCommit,
+    stripes: Vec<Mutex<()>>,
+    pub(crate) gc_grace: Duration,
+}
+
+impl Store {
+    /// Opens (or creates) the store described by `config`, with the sled engine.
+    pub fn open(config: &StorageConfig) -> Result<Arc<Self>> {
+        std::fs::create_dir_all(&config.meta_dir)?;
+        let meta: Arc<dyn MetaStore> = Arc::new(SledStore::open(&config.meta_dir)?);
+        Self::with_meta(config, meta)
+    }
+
+    /// Opens the store over any metadata engine.
+    pub fn with_meta(config: &StorageConfig, meta: Arc<dyn MetaStore>) -> Result<Arc<Self>> {
+        let tracker = Arc::new(Tracker::open(&config.groups, config.placement.clone())?);
+        Ok(Arc::new(Self {
+            commit: GroupCommit::new(meta.clone()),
+            meta,
+            tracker,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            gc_grace: config.gc_grace,
+        }))
+    }
+
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    pub(crate) fn stripe(&self, hash: &ChunkHash) -> MutexGuard<'_, ()> {
+        self.stripes[usize::from(hash.0[0])].lock()
+    }
+
+    /// Waits until every metadata change committed so far is durable.
+    pub(crate) async fn durable(&self) -> Result<()> {
+        Ok(self.commit.sync().await?)
+    }
+
+    /// Starts a new chunk on the store path the tracker picks for `size_hint` bytes,
+    /// computing MD5, SHA-256 and `extras` while it is written.
+    pub fn chunk_writer(&self, size_hint: u64, extras: &[ChecksumAlgorithm]) -> Result<ChunkWriter> {
+        let path = self.tracker.pick(size_hint)?;
+        Ok(ChunkWriter::new(path.location, path.tmp_dir(), extras.to_vec()))
+    }
+
+    /// The file id of a chunk, FastDFS style: `group1/M00/3f/a2/<sha256>`.
+    pub fn file_id(&self, rec: &ChunkRecord, hash: &ChunkHash) -> Result<String> {
+        let group = &self.tracker.groups()[usize::from(rec.location.group)];
+        let sp = self.tracker.path(rec.location)?;
+        let hex = hash.to_hex();
+        Ok(format!("{}/{}/{}/{}/{}", group.name, sp.name(), &hex[0..2], &hex[2..4], hex))
+    }
+
+    pub fn chunk(&self, hash: &ChunkHash) -> Result<Option<ChunkRecord>> {
+        let key = keys::chunk(hash);
+        self.meta.get(&key)?.map(|v| decode(&key, &v)).transpose()
+    }
+
+    /// Puts a staged chunk's file in its final place unless the chunk is already
+    /// stored, in which case the staged copy is dropped (dedup at rest). Must run with
+    /// the chunk's stripe held, and be followed by a transaction that references it.
+    pub(crate) fn publish(&self, staged: &mut StagedChunk) -> Result<()> {
+        let hash = staged.hash();
+        let Some(tmp) = staged.take_tmp() else { return Ok(()) };
+        if self.meta.get(&keys::chunk(&hash))?.is_some() {
+            std::fs::remove_file(&tmp)?;
+            return Ok(());
+        }
+        let dest: PathBuf = self.tracker.path(staged.location)?.chunk_path(&hash);
+        let dir = dest.parent().map(PathBuf::from).unwrap_or_default();
+        std::fs::create_dir_all(&dir)?;
+        if let Err(e) = std::fs::rename(&tmp, &dest) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+        sync_dir(&dir)?;
+        Ok(())
+    }
+
+    /// Publishes `staged` chunks and runs `body` as one transaction, holding the
+    /// chunks' stripes throughout, then waits for durability. Blocking work runs off
+    /// the async runtime.
+    pub(crate) async fn commit_with<T, F>(self: &Arc<Self>, mut staged: Vec<StagedChunk>, body: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&dyn Txn, &[StagedChunk]) -> Result<T, TxError<StorageError>> + Send + 'static,
+    {
+        let this = self.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            let mut hashes: Vec<usize> = staged.iter().map(|s| usize::from(s.hash().0[0])).collect();
+            hashes.sort_unstable();
+            hashes.dedup();
+            let _guards: Vec<_> = hashes.iter().map(|&i| this.stripes[i].lock()).collect();
+            for s in &mut staged {
+                this.publish(s)?;
+            }
+            Ok::<T, StorageError>(meta::transaction(&*this.meta, |tx| body(tx, &staged))?)
+        })
+        .await
+        .map_err(|e| StorageError::Meta(MetaError(e.to_string())))??;
+        self.durable().await?;
+        Ok(out)
+    }
+
+    /// Streams `[start, end)` of an object.
+    pub fn read(&self, obj: &ObjectRecord, start: u64, end: u64) -> Result<ObjectReader> {
+        let spans = crate::chunk_io::spans(&self.tracker, &obj.spans(), start, end)?;
+        Ok(ObjectReader::spawn(spans))
+    }
+}
+
+/// Reference counting inside a transaction.
+pub(crate) mod refs {
+    use super::*;
+    use crate::checksum::ChunkDigests;
+    use crate::ids::ChunkLocation;
+
+    pub fn get(tx: &dyn Txn, hash: &ChunkHash) -> Result<Option<ChunkRecord>, TxError<StorageError>> {
+        let key = keys::chunk(hash);
+        match tx.get(&key)? {
+            Some(v) => Ok(Some(decode(&key, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Adds a reference to a chunk that must already be stored (an instant upload, a
+    /// copy, a completed part).
+    pub fn add(tx: &dyn Txn, hash: &ChunkHash) -> Result<ChunkRecord, TxError<StorageError>> {
+        let mut rec = get(tx, hash)?.ok_or_else(|| StorageError::ChunkGone(hash.to_hex()))?;
+        if rec.refs == 0 {
+            tx.delete(&keys::zero(hash))?;
+            rec.zero_since_ms = None;
+        }
+        rec.refs += 1;
+        tx.put(&keys::chunk(hash), &encode(&rec))?;
+        Ok(rec)
+    }
+
+    /// Adds a reference to a chunk that was just written, creating its record when it
+    /// is new, and records that `owner` and `bucket` have shown its bytes.
+    pub fn add_staged(
+        tx: &dyn Txn,
+        location: ChunkLocation,
+        digests: &ChunkDigests,
+        owner: &str,
+        bucket: &str,
+    ) -> Result<ChunkRecord, TxError<StorageError>> {
+        let hash = ChunkHash(digests.sha256);
+        let rec = match get(tx, &hash)? {
+            Some(mut rec) => {
+                if rec.refs == 0 {
+                    tx.delete(&keys::zero(&hash))?;
+                    rec.zero_since_ms = None;
+                }
+                rec.refs += 1;
+                // Keep any checksum this write computed that the record lacks.
+                for (alg, v) in &digests.checksums {
+                    if rec.digests.checksum(*alg).is_none() {
+                        rec.digests.checksums.push((*alg, v.clone()));
+                    }
+                }
+                rec
+            }
+            None => ChunkRecord { location, digests: digests.clone(), refs: 1, zero_since_ms: None },
+        };
+        tx.put(&keys::chunk(&hash), &encode(&rec))?;
+        tx.put(&keys::owner_has(owner, &hash), &[])?;
+        tx.put(&keys::bucket_has(bucket, &hash), &[])?;
+        tx.put(&keys::md5(&digests.md5), &hash.0)?;
+        Ok(rec)
+    }
+
+    /// Drops a reference; a chunk left with none waits for garbage collection.
+    pub fn release(tx: &dyn Txn, hash: &ChunkHash) -> Result<(), TxError<StorageError>> {
+        let Some(mut rec) = get(tx, hash)? else { return Ok(()) };
+        rec.refs = rec.refs.saturating_sub(1);
+        if rec.refs == 0 {
+            let now = now_ms();
+            rec.zero_since_ms = Some(now);
+            tx.put(&keys::zero(hash), &now.to_be_bytes())?;
+        }
+        tx.put(&keys::chunk(hash), &encode(&rec))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,54 @@
+//! One store path (`M00`, `M01`, ...): a directory on one disk holding chunk files in
+//! two levels of fan-out directories, plus a `tmp/` for chunks being written.
+//! Temp files live on the same file system as their final place, so that publishing a
+//! chunk is one atomic rename.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::ids::{ChunkHash, ChunkLocation};
+
+#[derive(Debug)]
+pub struct StorePath {
+    pub location: ChunkLocation,
+    pub root: PathBuf,
+}
+
+impl StorePath {
+    pub fn open(location: ChunkLocation, root: PathBuf) -> io::Result<Self> {
+        fs::create_dir_all(root.join("data"))?;
+        fs::create_dir_all(root.join("tmp"))?;
+        Ok(Self { location, root })
+    }
+
+    /// `M00`, `M01`, ...: the FastDFS name of this store path.
+    pub fn name(&self) -> String {
+        format!("M{:02X}", self.location.store_path)
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    /// `data/3f/a2/<hex>`: two levels of 256 directories keep directories small.
+    pub fn chunk_path(&self, hash: &ChunkHash) -> PathBuf {
+        let hex = hash.to_hex();
+        self.root.join("data").join(&hex[0..2]).join(&hex[2..4]).join(hex)
+    }
+
+    /// Free and total bytes of the file system under this store path.
+    pub fn space(&self) -> io::Result<(u64, u64)> {
+        let st = rustix::fs::statvfs(&self.root).map_err(io::Error::from)?;
+        Ok((st.f_bavail.saturating_mul(st.f_frsize), st.f_blocks.saturating_mul(st.f_frsize)))
+    }
+}
+
+/// fsyncs a directory so that a rename or unlink inside it survives a crash.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
