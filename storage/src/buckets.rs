@@ -7,12 +7,16 @@ use crate::error::{Result, StorageError};
 use crate::ids::now_ms;
 use crate::keys;
 use crate::meta::{self, TxError};
-use crate::records::{decode, encode, BucketRecord, LifecycleRule};
+use crate::records::{BucketRecord, LifecycleRule, decode, encode};
 use crate::store::Store;
 
 impl Store {
     pub async fn create_bucket(self: &Arc<Self>, name: &str, owner: &str, region: &str) -> Result<BucketRecord> {
-        let rec = BucketRecord { owner: owner.to_owned(), created_ms: now_ms(), region: region.to_owned() };
+        let rec = BucketRecord {
+            owner: owner.to_owned(),
+            created_ms: now_ms(),
+            region: region.to_owned(),
+        };
         let (name, out) = (name.to_owned(), rec.clone());
         self.commit_with(Vec::new(), move |tx, _| {
             let key = keys::bucket(&name);
@@ -54,7 +58,12 @@ impl Store {
     fn has_any(&self, prefix: &[u8]) -> Result<bool> {
         let end = keys::prefix_end(prefix);
         let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-        Ok(self.meta.range(Bound::Included(prefix), upper).next().transpose()?.is_some())
+        Ok(self
+            .meta
+            .range(Bound::Included(prefix), upper)
+            .next()
+            .transpose()?
+            .is_some())
     }
 
     /// Deletes an empty bucket. Open multipart uploads count as content, as on S3.

@@ -143,7 +143,10 @@ impl ChunkDigests {
         if alg == ChecksumAlgorithm::Sha256 {
             return Some(&self.sha256);
         }
-        self.checksums.iter().find(|(a, _)| *a == alg).map(|(_, v)| v.as_slice())
+        self.checksums
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, v)| v.as_slice())
     }
 }
 
@@ -163,7 +166,12 @@ impl ContentHasher {
                 list.push((a, Checksummer::new(a)));
             }
         }
-        Self { size: 0, md5: Md5::new(), sha256: Sha256::new(), extras: list }
+        Self {
+            size: 0,
+            md5: Md5::new(),
+            sha256: Sha256::new(),
+            extras: list,
+        }
     }
 
     pub fn update(&mut self, data: &[u8]) {
@@ -195,13 +203,23 @@ mod tests {
         h.update(b"123456789");
         let d = h.finish();
         assert_eq!(hex::encode(d.md5), "25f9e794323b453885f5181f1b624d0b");
-        assert_eq!(d.checksum(ChecksumAlgorithm::Crc32), Some(&[0xcb, 0xf4, 0x39, 0x26][..]));
-        assert_eq!(d.checksum(ChecksumAlgorithm::Crc32c), Some(&[0xe3, 0x06, 0x92, 0x83][..]));
+        assert_eq!(
+            d.checksum(ChecksumAlgorithm::Crc32),
+            Some(&[0xcb, 0xf4, 0x39, 0x26][..])
+        );
+        assert_eq!(
+            d.checksum(ChecksumAlgorithm::Crc32c),
+            Some(&[0xe3, 0x06, 0x92, 0x83][..])
+        );
     }
 
     #[test]
     fn crc_combine_matches_whole() {
-        for alg in [ChecksumAlgorithm::Crc32, ChecksumAlgorithm::Crc32c, ChecksumAlgorithm::Crc64Nvme] {
+        for alg in [
+            ChecksumAlgorithm::Crc32,
+            ChecksumAlgorithm::Crc32c,
+            ChecksumAlgorithm::Crc64Nvme,
+        ] {
             let whole = alg.digest(b"hello world");
             let a = alg.digest(b"hello ");
             let b = alg.digest(b"world");

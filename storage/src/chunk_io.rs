@@ -89,7 +89,12 @@ fn broken_pipe() -> io::Error {
 
 impl ChunkWriter {
     pub(crate) fn new(location: ChunkLocation, tmp_dir: PathBuf, extras: Vec<ChecksumAlgorithm>) -> Self {
-        Self { location, tmp_dir, extras, state: State::Buffering(BytesMut::new()) }
+        Self {
+            location,
+            tmp_dir,
+            extras,
+            state: State::Buffering(BytesMut::new()),
+        }
     }
 
     pub async fn write(&mut self, data: Bytes) -> io::Result<()> {
@@ -118,7 +123,11 @@ impl ChunkWriter {
         let extras = self.extras.clone();
         let task = tokio::task::spawn_blocking(move || {
             let mut file = File::create(&tmp)?;
-            let mut guard = StagedChunk { location, digests: ContentHasher::new(&[]).finish(), tmp: Some(tmp) };
+            let mut guard = StagedChunk {
+                location,
+                digests: ContentHasher::new(&[]).finish(),
+                tmp: Some(tmp),
+            };
             let mut hasher = ContentHasher::new(&extras);
             loop {
                 match rx.blocking_recv() {
@@ -135,7 +144,11 @@ impl ChunkWriter {
             guard.digests = hasher.finish();
             Ok(guard)
         });
-        self.state = State::Streaming { tx, pending: BytesMut::with_capacity(WRITE_BUFFER), task };
+        self.state = State::Streaming {
+            tx,
+            pending: BytesMut::with_capacity(WRITE_BUFFER),
+            task,
+        };
     }
 
     async fn push(&mut self, data: Bytes) -> io::Result<()> {
@@ -177,7 +190,11 @@ impl ChunkWriter {
                     let mut hasher = ContentHasher::new(&extras);
                     hasher.update(&buf);
                     let mut file = File::create(&tmp)?;
-                    let staged = StagedChunk { location, digests: hasher.finish(), tmp: Some(tmp) };
+                    let staged = StagedChunk {
+                        location,
+                        digests: hasher.finish(),
+                        tmp: Some(tmp),
+                    };
                     file.write_all(&buf)?;
                     file.sync_data()?;
                     Ok(staged)
@@ -283,7 +300,11 @@ pub(crate) fn spans(
         }
         let from = start.max(cs) - cs;
         let to = end.min(ce) - cs;
-        out.push(ReadSpan { path: tracker.path(*loc)?.chunk_path(hash), offset: from, len: to - from });
+        out.push(ReadSpan {
+            path: tracker.path(*loc)?.chunk_path(hash),
+            offset: from,
+            len: to - from,
+        });
     }
     Ok(out)
 }

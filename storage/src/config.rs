@@ -64,7 +64,11 @@ impl ReservedSpace {
         match self {
             Self::Bytes(b) => b,
             // Truncation is fine: a reserve is approximate by nature.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
             Self::Percent(p) => (total as f64 * p / 100.0) as u64,
         }
     }
@@ -133,7 +137,10 @@ impl StorageConfig {
     pub fn single(data_dir: &std::path::Path) -> Self {
         Self {
             meta_dir: data_dir.join("meta"),
-            groups: vec![GroupConfig { name: "group1".into(), store_paths: vec![data_dir.join("M00")] }],
+            groups: vec![GroupConfig {
+                name: "group1".into(),
+                store_paths: vec![data_dir.join("M00")],
+            }],
             placement: PlacementConfig::default(),
             gc_grace: Duration::from_secs(24 * 3600),
         }

@@ -45,7 +45,11 @@ impl Store {
 
     /// The SHA-256 of the last chunk stored with this MD5 (for `trust_md5`).
     pub fn sha256_for_md5(&self, md5: &[u8; 16]) -> Result<Option<ChunkHash>> {
-        Ok(self.meta.get(&keys::md5(md5))?.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok()).map(ChunkHash))
+        Ok(self
+            .meta
+            .get(&keys::md5(md5))?
+            .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
+            .map(ChunkHash))
     }
 
     /// A checksum of a stored chunk that it was not written with, computed from disk

@@ -24,7 +24,11 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     pub fn new(meta: Arc<dyn MetaStore>) -> Self {
-        Self { meta, state: Mutex::new(State::default()), done: Notify::new() }
+        Self {
+            meta,
+            state: Mutex::new(State::default()),
+            done: Notify::new(),
+        }
     }
 
     /// Returns once everything committed before this call is durable.

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Result, StorageError};
-use crate::ids::{now_ms, ChunkHash};
+use crate::ids::{ChunkHash, now_ms};
 use crate::keys;
 use crate::meta::{self, TxError};
-use crate::records::{decode, ChunkRecord};
+use crate::records::{ChunkRecord, decode};
 use crate::store::Store;
 
 /// Temp files untouched for this long belong to no live upload.
@@ -108,14 +108,19 @@ impl Store {
                 for l1 in std::fs::read_dir(sp.data_dir())?.flatten() {
                     for l2 in std::fs::read_dir(l1.path())?.flatten() {
                         for f in std::fs::read_dir(l2.path())?.flatten() {
-                            let Some(hash) = f.file_name().to_str().and_then(ChunkHash::from_hex) else { continue };
+                            let Some(hash) = f.file_name().to_str().and_then(ChunkHash::from_hex) else {
+                                continue;
+                            };
                             let _stripe = self.stripe(&hash);
                             let orphan = match self.chunk(&hash)? {
                                 None => true,
                                 // A copy in a store path other than the recorded one.
                                 Some(rec) => rec.location != sp.location,
                             };
-                            if orphan && old(&f.path(), self.gc_grace.min(STALE_TMP)) && std::fs::remove_file(f.path()).is_ok() {
+                            if orphan
+                                && old(&f.path(), self.gc_grace.min(STALE_TMP))
+                                && std::fs::remove_file(f.path()).is_ok()
+                            {
                                 report.orphans_deleted += 1;
                             }
                         }

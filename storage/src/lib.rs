@@ -33,6 +33,6 @@ pub use dedup::DedupScope;
 pub use error::{Result, StorageError};
 pub use gc::{GcReport, StoreStats};
 pub use ids::{ChunkHash, ChunkLocation, PartNumber, UploadId};
-pub use multipart::{UploadEntry, UploadPage, MIN_PART_SIZE};
-pub use objects::{common_prefix, ListPage, WriteCondition};
+pub use multipart::{MIN_PART_SIZE, UploadEntry, UploadPage};
+pub use objects::{ListPage, WriteCondition, common_prefix};
 pub use store::Store;

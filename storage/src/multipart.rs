@@ -9,12 +9,12 @@ use md5::{Digest as _, Md5};
 
 use crate::chunk_io::StagedChunk;
 use crate::error::{Result, StorageError};
-use crate::ids::{now_ms, PartNumber, UploadId};
+use crate::ids::{PartNumber, UploadId, now_ms};
 use crate::keys;
 use crate::meta::TxError;
-use crate::objects::{common_prefix, WriteCondition};
-use crate::records::{decode, encode, ObjectChecksum, ObjectPart, ObjectRecord, PartRecord, UploadRecord};
-use crate::store::{refs, Store};
+use crate::objects::{WriteCondition, common_prefix};
+use crate::records::{ObjectChecksum, ObjectPart, ObjectRecord, PartRecord, UploadRecord, decode, encode};
+use crate::store::{Store, refs};
 
 /// S3's minimum size of every part but the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -79,7 +79,9 @@ impl Store {
         let (bucket, key, id) = (bucket.to_owned(), key.to_owned(), id.clone());
         self.commit_with(staged.into_iter().collect(), move |tx, staged| {
             let ukey = keys::upload(&bucket, &key, &id);
-            let Some(v) = tx.get(&ukey)? else { return Err(TxError::Abort(StorageError::NoSuchUpload)) };
+            let Some(v) = tx.get(&ukey)? else {
+                return Err(TxError::Abort(StorageError::NoSuchUpload));
+            };
             let mut up: UploadRecord = decode(&ukey, &v)?;
             match staged.first() {
                 Some(s) => refs::add_staged(tx, s.location, &s.digests, &up.owner, &bucket)?,
@@ -113,7 +115,10 @@ impl Store {
         let end = keys::prefix_end(&prefix).unwrap_or_default();
         let mut out = Vec::new();
         let mut truncated = false;
-        for kv in self.meta.range(start.as_ref().map(Vec::as_slice), Bound::Excluded(&end)) {
+        for kv in self
+            .meta
+            .range(start.as_ref().map(Vec::as_slice), Bound::Excluded(&end))
+        {
             let (k, v) = kv?;
             if out.len() == max {
                 truncated = true;
@@ -158,7 +163,9 @@ impl Store {
                 .commit_with(Vec::new(), move |tx, _| {
                     Store::require_bucket(tx, &b)?;
                     let ukey = keys::upload(&b, &k, &uid);
-                    let Some(v) = tx.get(&ukey)? else { return Err(TxError::Abort(StorageError::NoSuchUpload)) };
+                    let Some(v) = tx.get(&ukey)? else {
+                        return Err(TxError::Abort(StorageError::NoSuchUpload));
+                    };
                     let now: UploadRecord = decode(&ukey, &v)?;
                     if now.generation != seen_gen {
                         // A part landed after the scan: scan again.
@@ -230,7 +237,9 @@ impl Store {
         let mut count = 0;
         for kv in self.meta.range(Bound::Included(&base), Bound::Excluded(&end)) {
             let (k, v) = kv?;
-            let Some((key, id)) = split_upload_key(&base, &k) else { continue };
+            let Some((key, id)) = split_upload_key(&base, &k) else {
+                continue;
+            };
             if !key.starts_with(prefix) {
                 continue;
             }
@@ -263,7 +272,11 @@ impl Store {
             }
             page.next_key_marker = Some(key.clone());
             page.next_upload_id_marker = Some(id.to_string());
-            page.uploads.push(UploadEntry { key, id, record: decode(&k, &v)? });
+            page.uploads.push(UploadEntry {
+                key,
+                id,
+                record: decode(&k, &v)?,
+            });
             count += 1;
         }
         Ok(page)
@@ -277,7 +290,9 @@ impl Store {
         for kv in self.meta.range(Bound::Included(&start), Bound::Excluded(&end)) {
             let (k, v) = kv?;
             let rest = &k[1..];
-            let Some(sep) = rest.iter().position(|&b| b == 0) else { continue };
+            let Some(sep) = rest.iter().position(|&b| b == 0) else {
+                continue;
+            };
             let bucket = String::from_utf8_lossy(&rest[..sep]).into_owned();
             let base = &k[..1 + sep + 1];
             if let Some((key, id)) = split_upload_key(base, &k) {
@@ -298,7 +313,8 @@ impl Store {
                 rules.iter().any(|r| {
                     r.enabled
                         && key.starts_with(&r.prefix)
-                        && r.abort_incomplete_after_days.is_some_and(|d| age >= i64::from(d) * 86_400_000)
+                        && r.abort_incomplete_after_days
+                            .is_some_and(|d| age >= i64::from(d) * 86_400_000)
                 })
             });
             if by_rule || max_age_ms.is_some_and(|m| age >= m) {
@@ -313,7 +329,11 @@ impl Store {
 }
 
 /// Validates the completion list against the stored parts and builds the object.
-fn assemble(up: &UploadRecord, all: &[(PartNumber, PartRecord)], list: &[(PartNumber, String)]) -> Result<ObjectRecord> {
+fn assemble(
+    up: &UploadRecord,
+    all: &[(PartNumber, PartRecord)],
+    list: &[(PartNumber, String)],
+) -> Result<ObjectRecord> {
     let mut parts = Vec::with_capacity(list.len());
     let mut md5s = Md5::new();
     let mut size = 0u64;
@@ -325,7 +345,10 @@ fn assemble(up: &UploadRecord, all: &[(PartNumber, PartRecord)], list: &[(PartNu
             .filter(|p| p.etag() == etag.trim_matches('"').to_ascii_lowercase())
             .ok_or(StorageError::InvalidPart(n.get()))?;
         if i + 1 < list.len() && p.size < MIN_PART_SIZE {
-            return Err(StorageError::EntityTooSmall { part: n.get(), size: p.size });
+            return Err(StorageError::EntityTooSmall {
+                part: n.get(),
+                size: p.size,
+            });
         }
         md5s.update(p.md5);
         size += p.size;
@@ -346,7 +369,11 @@ fn assemble(up: &UploadRecord, all: &[(PartNumber, PartRecord)], list: &[(PartNu
                 for (s, p) in sums.iter().zip(&parts).skip(1) {
                     acc = alg.combine(&acc, s, p.size).unwrap_or_default();
                 }
-                Some(ObjectChecksum { algorithm: alg, value: acc, parts: None })
+                Some(ObjectChecksum {
+                    algorithm: alg,
+                    value: acc,
+                    parts: None,
+                })
             } else {
                 let cat: Vec<u8> = sums.iter().flat_map(|s| s.iter().copied()).collect();
                 Some(ObjectChecksum {

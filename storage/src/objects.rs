@@ -7,8 +7,8 @@ use crate::chunk_io::StagedChunk;
 use crate::error::{Result, StorageError};
 use crate::keys;
 use crate::meta::TxError;
-use crate::records::{decode, encode, ObjectRecord};
-use crate::store::{refs, Store};
+use crate::records::{ObjectRecord, decode, encode};
+use crate::store::{Store, refs};
 
 /// Conditions a write must meet against the object it replaces (S3 conditional writes).
 #[derive(Clone, Debug, Default)]
@@ -97,7 +97,9 @@ impl Store {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.commit_with(Vec::new(), move |tx, _| {
             let okey = keys::object(&bucket, &key);
-            let Some(v) = tx.get(&okey)? else { return Err(TxError::Abort(StorageError::NoSuchKey)) };
+            let Some(v) = tx.get(&okey)? else {
+                return Err(TxError::Abort(StorageError::NoSuchKey));
+            };
             let mut rec: ObjectRecord = decode(&okey, &v)?;
             f(&mut rec);
             tx.put(&okey, &encode(&rec))?;
@@ -165,7 +167,11 @@ impl Store {
         let mut page = ListPage::default();
         let mut count = 0usize;
         'scan: loop {
-            let lower = if start_excl { Bound::Excluded(start.as_slice()) } else { Bound::Included(start.as_slice()) };
+            let lower = if start_excl {
+                Bound::Excluded(start.as_slice())
+            } else {
+                Bound::Included(start.as_slice())
+            };
             let mut iter = self.meta.range(lower, upper());
             loop {
                 let Some(kv) = iter.next() else { break 'scan };

@@ -43,7 +43,11 @@ impl Tracker {
                 };
                 paths.push(StorePath::open(location, p.clone())?);
             }
-            groups.push(Group { name: g.name.clone(), paths, next_path: AtomicUsize::new(0) });
+            groups.push(Group {
+                name: g.name.clone(),
+                paths,
+                next_path: AtomicUsize::new(0),
+            });
         }
         let fixed = match policy.store_lookup {
             StoreLookup::Fixed => {
@@ -60,7 +64,12 @@ impl Tracker {
             }
             _ => None,
         };
-        Ok(Self { groups, policy, next_group: AtomicUsize::new(0), fixed })
+        Ok(Self {
+            groups,
+            policy,
+            next_group: AtomicUsize::new(0),
+            fixed,
+        })
     }
 
     pub fn groups(&self) -> &[Group] {
@@ -89,7 +98,17 @@ impl Tracker {
             (Some(g), _) => vec![g],
             (None, StoreLookup::MostFree) => {
                 let mut v: Vec<(u64, usize)> = (0..n)
-                    .map(|i| (self.groups[i].paths.iter().filter_map(|p| self.room(p)).max().unwrap_or(0), i))
+                    .map(|i| {
+                        (
+                            self.groups[i]
+                                .paths
+                                .iter()
+                                .filter_map(|p| self.room(p))
+                                .max()
+                                .unwrap_or(0),
+                            i,
+                        )
+                    })
                     .collect();
                 v.sort_by(|a, b| b.cmp(a));
                 v.into_iter().map(|(_, i)| i).collect()
@@ -119,7 +138,9 @@ impl Tracker {
                 .map(|(_, p)| p),
             StorePathPolicy::RoundRobin => {
                 let start = g.next_path.fetch_add(1, Ordering::Relaxed);
-                (0..n).map(|k| &g.paths[(start + k) % n]).find(|p| self.room(p).is_some_and(|r| r >= need.max(1)))
+                (0..n)
+                    .map(|k| &g.paths[(start + k) % n])
+                    .find(|p| self.room(p).is_some_and(|r| r >= need.max(1)))
             }
         }
     }
@@ -168,7 +189,10 @@ mod tests {
     #[test]
     fn a_full_reserve_refuses_new_chunks() {
         let dir = tempfile::tempdir().unwrap();
-        let policy = PlacementConfig { reserved_space: ReservedSpace::Percent(100.0), ..PlacementConfig::default() };
+        let policy = PlacementConfig {
+            reserved_space: ReservedSpace::Percent(100.0),
+            ..PlacementConfig::default()
+        };
         let t = Tracker::open(&groups(dir.path(), 1, 2), policy).unwrap();
         assert!(matches!(t.pick(1), Err(StorageError::NoSpace)));
     }

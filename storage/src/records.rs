@@ -18,7 +18,10 @@ pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
-    let corrupt = |reason: String| StorageError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason };
+    let corrupt = |reason: String| StorageError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason,
+    };
     match bytes.split_first() {
         Some((&FORMAT, rest)) => postcard::from_bytes(rest).map_err(|e| corrupt(e.to_string())),
         Some((v, _)) => Err(corrupt(format!("unknown record format {v}"))),

@@ -11,11 +11,11 @@ use crate::chunk_io::{ChunkWriter, ObjectReader, StagedChunk};
 use crate::config::StorageConfig;
 use crate::durability::GroupCommit;
 use crate::error::{Result, StorageError};
-use crate::ids::{now_ms, ChunkHash};
+use crate::ids::{ChunkHash, now_ms};
 use crate::keys;
 use crate::meta::{self, MetaError, MetaStore, SledStore, TxError, Txn};
 use crate::placement::Tracker;
-use crate::records::{decode, encode, ChunkRecord, ObjectRecord};
+use crate::records::{ChunkRecord, ObjectRecord, decode, encode};
 use crate::store_path::sync_dir;
 
 /// Stripes of a lock that serializes, per chunk hash, publishing a new chunk file
@@ -76,7 +76,14 @@ impl Store {
         let group = &self.tracker.groups()[usize::from(rec.location.group)];
         let sp = self.tracker.path(rec.location)?;
         let hex = hash.to_hex();
-        Ok(format!("{}/{}/{}/{}/{}", group.name, sp.name(), &hex[0..2], &hex[2..4], hex))
+        Ok(format!(
+            "{}/{}/{}/{}/{}",
+            group.name,
+            sp.name(),
+            &hex[0..2],
+            &hex[2..4],
+            hex
+        ))
     }
 
     pub fn chunk(&self, hash: &ChunkHash) -> Result<Option<ChunkRecord>> {
@@ -189,7 +196,12 @@ pub(crate) mod refs {
                 }
                 rec
             }
-            None => ChunkRecord { location, digests: digests.clone(), refs: 1, zero_since_ms: None },
+            None => ChunkRecord {
+                location,
+                digests: digests.clone(),
+                refs: 1,
+                zero_since_ms: None,
+            },
         };
         tx.put(&keys::chunk(&hash), &encode(&rec))?;
         tx.put(&keys::owner_has(owner, &hash), &[])?;

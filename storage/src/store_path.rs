@@ -44,7 +44,10 @@ impl StorePath {
     /// Free and total bytes of the file system under this store path.
     pub fn space(&self) -> io::Result<(u64, u64)> {
         let st = rustix::fs::statvfs(&self.root).map_err(io::Error::from)?;
-        Ok((st.f_bavail.saturating_mul(st.f_frsize), st.f_blocks.saturating_mul(st.f_frsize)))
+        Ok((
+            st.f_bavail.saturating_mul(st.f_frsize),
+            st.f_blocks.saturating_mul(st.f_frsize),
+        ))
     }
 }
 

@@ -98,7 +98,9 @@ where
         Err(TxError::Engine(e)) => Err(TxError::Engine(e)),
         Err(TxError::Abort(any)) => match any.downcast::<E>() {
             Ok(e) => Err(TxError::Abort(*e)),
-            Err(_) => Err(TxError::Engine(MetaError("transaction aborted with a foreign error".into()))),
+            Err(_) => Err(TxError::Engine(MetaError(
+                "transaction aborted with a foreign error".into(),
+            ))),
         },
     }
 }

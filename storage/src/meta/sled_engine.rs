@@ -108,13 +108,16 @@ impl MetaStore for SledStore {
         // retry machinery, so it travels in an Arc'd slot.
         type Slot = std::sync::Arc<std::sync::Mutex<Option<TxError<Box<dyn Any + Send>>>>>;
         let res: Result<(), TransactionError<Slot>> = self.tree.transaction(|tree| {
-            let txn = SledTxn { tree, conflicted: Cell::new(false) };
+            let txn = SledTxn {
+                tree,
+                conflicted: Cell::new(false),
+            };
             match body(&txn) {
                 Ok(()) => Ok(()),
                 Err(_) if txn.conflicted.get() => Err(ConflictableTransactionError::Conflict),
-                Err(e) => Err(ConflictableTransactionError::Abort(std::sync::Arc::new(std::sync::Mutex::new(
-                    Some(e),
-                )))),
+                Err(e) => Err(ConflictableTransactionError::Abort(std::sync::Arc::new(
+                    std::sync::Mutex::new(Some(e)),
+                ))),
             }
         });
         match res {

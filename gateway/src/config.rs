@@ -1,0 +1,194 @@
+//! Settings: a TOML file (sample in `deploy/fastgate.toml`) overlaid by flags and
+//! `FASTGATE_*` environment variables, resolved once at start.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use fastgate_storage::config::{GroupConfig, PlacementConfig};
+use fastgate_storage::{DedupScope, StorageConfig};
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InstantUploadConfig {
+    /// Answer PUT/UploadPart from the store before the body is sent, when possible.
+    pub enabled: bool,
+    /// Who must have stored the content before for a hash to be honoured.
+    pub scope: DedupScope,
+    /// Let `Content-MD5` alone trigger instant upload (MD5 collisions are cheap: off
+    /// by default).
+    pub trust_md5: bool,
+}
+
+impl Default for InstantUploadConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            scope: DedupScope::Owner,
+            trust_md5: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcConfig {
+    /// Seconds an unreferenced chunk is kept before it may be deleted.
+    pub grace_period_secs: u64,
+    /// Seconds between garbage collection passes.
+    pub interval_secs: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        Self {
+            grace_period_secs: 24 * 3600,
+            interval_secs: 600,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MultipartConfig {
+    /// Seconds after which an incomplete upload is aborted (0: never, unless a bucket
+    /// lifecycle rule says so).
+    pub expire_after_secs: u64,
+    /// Seconds between expiry passes.
+    pub check_interval_secs: u64,
+}
+
+impl Default for MultipartConfig {
+    fn default() -> Self {
+        Self {
+            expire_after_secs: 7 * 24 * 3600,
+            check_interval_secs: 3600,
+        }
+    }
+}
+
+/// The TOML file's shape. Every field is optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub region: Option<String>,
+    pub domains: Vec<String>,
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub users: Vec<UserConfig>,
+    pub groups: Vec<GroupConfig>,
+    pub placement: PlacementConfig,
+    pub instant_upload: InstantUploadConfig,
+    pub gc: GcConfig,
+    pub multipart: MultipartConfig,
+    /// Largest single PUT body in bytes (S3: 5 GiB).
+    pub max_object_size: Option<u64>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+}
+
+/// Everything the server runs with, after merging.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub domains: Vec<String>,
+    pub root: UserConfig,
+    /// True when the root credentials were generated (and must be printed).
+    pub generated_root: bool,
+    pub users: Vec<UserConfig>,
+    pub storage: StorageConfig,
+    pub instant_upload: InstantUploadConfig,
+    pub gc_interval: Duration,
+    pub upload_expiry: Option<Duration>,
+    pub upload_check_interval: Duration,
+    pub max_object_size: u64,
+}
+
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub config: Option<PathBuf>,
+    pub domains: Vec<String>,
+    pub region: Option<String>,
+}
+
+fn random_key(len: usize, alphabet: &[u8]) -> String {
+    (0..len)
+        .map(|_| char::from(alphabet[rand::random_range(0..alphabet.len())]))
+        .collect()
+}
+
+impl Settings {
+    pub fn resolve(o: Overrides) -> anyhow::Result<Self> {
+        let file = match &o.config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = o
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("fastgate-data"));
+        let access = o.access_key.or(file.access_key);
+        let secret = o.secret_key.or(file.secret_key);
+        let (root, generated_root) = match (access, secret) {
+            (Some(a), Some(s)) => (
+                UserConfig {
+                    access_key: a,
+                    secret_key: s,
+                },
+                false,
+            ),
+            (None, None) => (
+                UserConfig {
+                    access_key: format!("FG{}", random_key(18, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")),
+                    secret_key: random_key(40, b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
+                },
+                true,
+            ),
+            _ => bail!("set both the access key and the secret key, or neither"),
+        };
+        let mut storage = StorageConfig::single(&data_dir);
+        if !file.groups.is_empty() {
+            storage.groups = file.groups;
+        }
+        storage.placement = file.placement;
+        storage.gc_grace = Duration::from_secs(file.gc.grace_period_secs);
+        let mut domains = o.domains;
+        domains.extend(file.domains);
+        Ok(Self {
+            listen: o.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:9000".into()),
+            data_dir,
+            region: o.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
+            domains,
+            root,
+            generated_root,
+            users: file.users,
+            storage,
+            instant_upload: file.instant_upload,
+            gc_interval: Duration::from_secs(file.gc.interval_secs.max(1)),
+            upload_expiry: (file.multipart.expire_after_secs > 0)
+                .then(|| Duration::from_secs(file.multipart.expire_after_secs)),
+            upload_check_interval: Duration::from_secs(file.multipart.check_interval_secs.max(1)),
+            max_object_size: file.max_object_size.unwrap_or(5 << 30),
+        })
+    }
+}

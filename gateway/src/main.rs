@@ -1,0 +1,90 @@
+//! `fastgate`: an S3-compatible object gateway over a FastDFS-like storage layer.
+
+mod admin;
+mod admin_cli;
+mod auth;
+mod bench;
+mod config;
+mod housekeeping;
+mod metrics;
+mod s3;
+mod server;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fastgate",
+    version,
+    about = "An S3-compatible object gateway with instant and resumable upload"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the S3 server.
+    Serve(ServeArgs),
+    /// Inspect or maintain a running server.
+    Admin(admin_cli::AdminArgs),
+    /// Load-generate against any S3 endpoint (warp-like): put, get, mixed, list, multipart, reupload.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "FASTGATE_LISTEN")]
+    listen: Option<String>,
+    /// Where data and metadata live (the default single store path is `<dir>/M00`).
+    #[arg(long, env = "FASTGATE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Access key of the root user (generated and printed when unset).
+    #[arg(long, env = "FASTGATE_ACCESS_KEY")]
+    access_key: Option<String>,
+    /// Secret key of the root user.
+    #[arg(long, env = "FASTGATE_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// TOML configuration file: groups, store paths, placement, users, instant upload, GC
+    /// (see deploy/fastgate.toml).
+    #[arg(long, env = "FASTGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Domain for virtual-hosted-style requests (`bucket.DOMAIN`); may repeat.
+    #[arg(long = "domain", env = "FASTGATE_DOMAIN", value_delimiter = ',')]
+    domains: Vec<String>,
+    /// Region reported to clients.
+    #[arg(long, env = "FASTGATE_REGION")]
+    region: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,s3s=warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve(a) => {
+                let settings = config::Settings::resolve(config::Overrides {
+                    listen: a.listen,
+                    data_dir: a.data_dir,
+                    access_key: a.access_key,
+                    secret_key: a.secret_key,
+                    config: a.config,
+                    domains: a.domains,
+                    region: a.region,
+                })?;
+                server::serve(settings).await
+            }
+            Command::Admin(a) => admin_cli::run(a).await,
+            Command::Bench(a) => bench::run(a).await,
+        }
+    })
+}

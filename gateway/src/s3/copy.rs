@@ -1,0 +1,135 @@
+//! CopyObject: a copy references the source's chunks; no bytes move.
+
+use fastgate_storage::ids::now_ms;
+use fastgate_storage::records::ObjectRecord;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::checksums::{Fields, set_checksums};
+use super::error::StorageResultExt as _;
+use super::headers::{self, HeaderInput, timestamp};
+use super::{Gateway, check_key};
+
+/// The source bucket and key of a copy, checked for access.
+pub(super) fn source(gw: &Gateway, owner: &str, src: &CopySource) -> S3Result<ObjectRecord> {
+    let CopySource::Bucket {
+        bucket,
+        key,
+        version_id,
+    } = src
+    else {
+        return Err(s3_error!(
+            NotImplemented,
+            "Copying from an access point is not supported"
+        ));
+    };
+    if version_id.as_deref().is_some_and(|v| v != "null") {
+        return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
+    }
+    gw.owned_bucket(owner, bucket)?;
+    gw.store.object(bucket, key).s3()
+}
+
+/// `x-amz-copy-source-if-*` preconditions.
+pub(super) fn check_source_conditions(
+    rec: &ObjectRecord,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let matches = |c: &ETagCondition| match c {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == rec.etag,
+    };
+    let failed = || {
+        s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        )
+    };
+    let modified = rec.last_modified_ms / 1000;
+    let secs = |t: &Timestamp| headers::timestamp_ms(t) / 1000;
+    if let Some(m) = if_match {
+        if !matches(m) {
+            return Err(failed());
+        }
+    } else if if_unmodified_since.is_some_and(|t| modified > secs(t)) {
+        return Err(failed());
+    }
+    if let Some(m) = if_none_match {
+        if matches(m) {
+            return Err(failed());
+        }
+    } else if if_modified_since.is_some_and(|t| modified <= secs(t)) {
+        return Err(failed());
+    }
+    Ok(())
+}
+
+pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    let owner = Gateway::owner(&req)?;
+    let input = req.input;
+    gw.owned_bucket(&owner, &input.bucket)?;
+    check_key(&input.key)?;
+    let src = source(gw, &owner, &input.copy_source)?;
+    check_source_conditions(
+        &src,
+        input.copy_source_if_match.as_ref(),
+        input.copy_source_if_none_match.as_ref(),
+        input.copy_source_if_modified_since.as_ref(),
+        input.copy_source_if_unmodified_since.as_ref(),
+    )?;
+    let replace = input
+        .metadata_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+    let same = matches!(&input.copy_source, CopySource::Bucket { bucket, key, .. } if **bucket == *input.bucket && **key == *input.key);
+    if same && !replace && input.storage_class.is_none() && input.website_redirect_location.is_none() {
+        return Err(s3_error!(
+            InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+        ));
+    }
+    let mut rec = src.clone();
+    rec.owner = owner;
+    rec.last_modified_ms = now_ms();
+    if replace {
+        rec.headers = HeaderInput {
+            content_type: input.content_type.clone(),
+            content_encoding: input.content_encoding.clone(),
+            content_disposition: input.content_disposition.clone(),
+            content_language: input.content_language.clone(),
+            cache_control: input.cache_control.clone(),
+            expires: input.expires.clone(),
+            website_redirect_location: input.website_redirect_location.clone(),
+            storage_class: input.storage_class.as_ref().map(|s| s.as_str().to_owned()),
+        }
+        .into();
+        rec.user_metadata = headers::metadata_to_vec(input.metadata.clone());
+    }
+    if input
+        .tagging_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE)
+    {
+        rec.tags = headers::parse_tagging(input.tagging.as_deref())?;
+    }
+    let cond = super::put::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    gw.store
+        .put_object(&input.bucket, &input.key, rec.clone(), Vec::new(), cond)
+        .await
+        .s3()?;
+    let fields = Fields::of(rec.checksum.as_ref());
+    let mut result = CopyObjectResult {
+        e_tag: Some(headers::etag(&rec.etag)),
+        last_modified: Some(timestamp(rec.last_modified_ms)),
+        checksum_type: fields.checksum_type.clone(),
+        ..Default::default()
+    };
+    set_checksums!(result, fields);
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(result),
+        ..Default::default()
+    }))
+}

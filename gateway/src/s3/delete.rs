@@ -1,0 +1,76 @@
+//! DeleteObject and DeleteObjects.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result};
+
+use super::Gateway;
+
+/// S3 treats a version id of `null` as the (only) unversioned version.
+fn version_ok(v: Option<&str>) -> bool {
+    v.is_none_or(|v| v == "null")
+}
+
+pub async fn delete_object(
+    gw: &Gateway,
+    req: S3Request<DeleteObjectInput>,
+) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let owner = Gateway::owner(&req)?;
+    gw.owned_bucket(&owner, &req.input.bucket)?;
+    if version_ok(req.input.version_id.as_deref()) {
+        // Deleting a missing key succeeds, as on S3.
+        gw.store
+            .delete_object(&req.input.bucket, &req.input.key)
+            .await
+            .map_err(super::to_s3)?;
+    }
+    Ok(S3Response::new(DeleteObjectOutput::default()))
+}
+
+pub async fn delete_objects(
+    gw: &Gateway,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let owner = Gateway::owner(&req)?;
+    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let quiet = req.input.delete.quiet.unwrap_or(false);
+    if req.input.delete.objects.len() > 1000 {
+        return Err(s3s::s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema."
+        ));
+    }
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for obj in req.input.delete.objects {
+        let res = if version_ok(obj.version_id.as_deref()) {
+            gw.store.delete_object(&req.input.bucket, &obj.key).await.map(drop)
+        } else {
+            Ok(())
+        };
+        match res {
+            Ok(()) => {
+                if !quiet {
+                    deleted.push(DeletedObject {
+                        key: Some(obj.key),
+                        version_id: obj.version_id,
+                        ..Default::default()
+                    });
+                }
+            }
+            Err(e) => {
+                let e = super::to_s3(e);
+                errors.push(Error {
+                    code: Some(e.code().as_str().to_owned()),
+                    key: Some(obj.key),
+                    message: e.message().map(str::to_owned),
+                    version_id: obj.version_id,
+                });
+            }
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: (!errors.is_empty()).then_some(errors),
+        ..Default::default()
+    }))
+}

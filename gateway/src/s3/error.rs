@@ -1,0 +1,80 @@
+//! The one place where storage errors become S3 errors (code, status, message), so no
+//! handler invents a status code.
+
+use fastgate_storage::StorageError;
+use s3s::{S3Error, S3ErrorCode, s3_error};
+
+pub fn to_s3(e: StorageError) -> S3Error {
+    match e {
+        StorageError::NoSuchBucket => s3_error!(NoSuchBucket, "The specified bucket does not exist"),
+        StorageError::BucketAlreadyExists => s3_error!(
+            BucketAlreadyExists,
+            "The requested bucket name is not available. Select a different name and try again."
+        ),
+        StorageError::BucketAlreadyOwnedByYou => s3_error!(
+            BucketAlreadyOwnedByYou,
+            "Your previous request to create the named bucket succeeded and you already own it."
+        ),
+        StorageError::BucketNotEmpty => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
+        StorageError::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
+        StorageError::NoSuchUpload => s3_error!(
+            NoSuchUpload,
+            "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        ),
+        StorageError::InvalidPart(n) => s3_error!(
+            InvalidPart,
+            "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag. (part {n})"
+        ),
+        StorageError::InvalidPartOrder => {
+            s3_error!(
+                InvalidPartOrder,
+                "The list of parts was not in ascending order. Parts must be ordered by part number."
+            )
+        }
+        StorageError::EntityTooSmall { part, size } => s3_error!(
+            EntityTooSmall,
+            "Your proposed upload is smaller than the minimum allowed object size. (part {part}: {size} bytes)"
+        ),
+        StorageError::MalformedPartList => s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema."
+        ),
+        StorageError::NoSpace => custom(
+            "XFastgateNoSpace",
+            http::StatusCode::INSUFFICIENT_STORAGE,
+            "No store path has room for new data.",
+        ),
+        StorageError::PreconditionFailed => {
+            s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            )
+        }
+        StorageError::ChunkGone(_)
+        | StorageError::Io(_)
+        | StorageError::Meta(_)
+        | StorageError::Corrupt { .. }
+        | StorageError::Config(_) => {
+            tracing::error!(error = %e, "storage failure");
+            S3Error::with_source(S3ErrorCode::InternalError, Box::new(e))
+        }
+    }
+}
+
+/// An S3 error code s3s has no variant for.
+pub fn custom(code: &'static str, status: http::StatusCode, message: &'static str) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), message);
+    e.set_status_code(status);
+    e
+}
+
+/// `?`-friendly conversion for handler code.
+pub trait StorageResultExt<T> {
+    fn s3(self) -> s3s::S3Result<T>;
+}
+
+impl<T> StorageResultExt<T> for Result<T, StorageError> {
+    fn s3(self) -> s3s::S3Result<T> {
+        self.map_err(to_s3)
+    }
+}

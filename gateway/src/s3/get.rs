@@ -1,0 +1,265 @@
+//! GetObject and HeadObject: conditional requests, ranges, `partNumber`, checksums.
+
+use fastgate_storage::ObjectReader;
+use fastgate_storage::records::ObjectRecord;
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use super::Gateway;
+use super::checksums::{Fields, set_checksums};
+use super::error::StorageResultExt as _;
+use super::headers::{self, timestamp};
+
+/// The conditional request headers, as GET and HEAD share them.
+struct Conditions<'a> {
+    if_match: Option<&'a ETagCondition>,
+    if_none_match: Option<&'a ETagCondition>,
+    if_modified_since: Option<&'a Timestamp>,
+    if_unmodified_since: Option<&'a Timestamp>,
+}
+
+fn etag_matches(cond: &ETagCondition, etag: &str) -> bool {
+    match cond {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == etag,
+    }
+}
+
+/// RFC 9110 precedence as S3 applies it: If-Match beats If-Unmodified-Since, and
+/// If-None-Match beats If-Modified-Since.
+fn check_conditions(c: &Conditions<'_>, rec: &ObjectRecord) -> S3Result<()> {
+    // HTTP dates have second resolution.
+    let modified_s = rec.last_modified_ms / 1000;
+    let secs = |t: &Timestamp| headers::timestamp_ms(t) / 1000;
+    if let Some(m) = c.if_match {
+        if !etag_matches(m, &rec.etag) {
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+    } else if let Some(t) = c.if_unmodified_since
+        && modified_s > secs(t)
+    {
+        return Err(s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        ));
+    }
+    if let Some(m) = c.if_none_match {
+        if etag_matches(m, &rec.etag) {
+            return Err(not_modified());
+        }
+    } else if let Some(t) = c.if_modified_since
+        && modified_s <= secs(t)
+    {
+        return Err(not_modified());
+    }
+    Ok(())
+}
+
+fn not_modified() -> S3Error {
+    let mut e = S3Error::new(S3ErrorCode::NotModified);
+    e.set_status_code(http::StatusCode::NOT_MODIFIED);
+    e
+}
+
+/// The byte range to serve, whether it is partial, and the parts count header.
+struct Selection {
+    start: u64,
+    end: u64,
+    partial: bool,
+}
+
+fn select(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -> S3Result<Selection> {
+    if let Some(n) = part_number {
+        if range.is_some() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter"
+            ));
+        }
+        let idx = usize::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive"
+            )
+        })?;
+        if !rec.multipart {
+            if idx == 1 {
+                return Ok(Selection {
+                    start: 0,
+                    end: rec.size,
+                    partial: false,
+                });
+            }
+            return Err(super::error::custom(
+                "InvalidPartNumber",
+                http::StatusCode::RANGE_NOT_SATISFIABLE,
+                "The requested partnumber is not satisfiable",
+            ));
+        }
+        let part = rec.parts.get(idx - 1).ok_or_else(|| {
+            super::error::custom(
+                "InvalidPartNumber",
+                http::StatusCode::RANGE_NOT_SATISFIABLE,
+                "The requested partnumber is not satisfiable",
+            )
+        })?;
+        let start: u64 = rec.parts[..idx - 1].iter().map(|p| p.size).sum();
+        return Ok(Selection {
+            start,
+            end: start + part.size,
+            partial: true,
+        });
+    }
+    match range {
+        Some(r) => {
+            let rg = r.check(rec.size)?;
+            Ok(Selection {
+                start: rg.start,
+                end: rg.end,
+                partial: true,
+            })
+        }
+        None => Ok(Selection {
+            start: 0,
+            end: rec.size,
+            partial: false,
+        }),
+    }
+}
+
+fn body_of(reader: ObjectReader) -> StreamingBlob {
+    StreamingBlob::wrap(futures::stream::unfold(reader, |mut r| async move {
+        r.next().await.map(|item| (item, r))
+    }))
+}
+
+fn parts_count(rec: &ObjectRecord) -> Option<i32> {
+    rec.multipart
+        .then(|| i32::try_from(rec.parts.len()).unwrap_or(i32::MAX))
+}
+
+pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    let owner = Gateway::owner(&req)?;
+    let input = &req.input;
+    gw.owned_bucket(&owner, &input.bucket)?;
+    let rec = gw.store.object(&input.bucket, &input.key).s3()?;
+    check_conditions(
+        &Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        },
+        &rec,
+    )?;
+    let sel = select(&rec, input.range.as_ref(), input.part_number)?;
+    let reader = gw.store.read(&rec, sel.start, sel.end).s3()?;
+    let checksum_enabled = input
+        .checksum_mode
+        .as_ref()
+        .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+    let mut out = GetObjectOutput {
+        body: Some(body_of(reader)),
+        content_length: Some(i64::try_from(sel.end - sel.start).unwrap_or(i64::MAX)),
+        accept_ranges: Some("bytes".into()),
+        e_tag: Some(headers::etag(&rec.etag)),
+        last_modified: Some(timestamp(rec.last_modified_ms)),
+        content_type: Some(headers::content_type(&rec)),
+        content_encoding: rec.headers.content_encoding.clone(),
+        content_disposition: rec.headers.content_disposition.clone(),
+        content_language: rec.headers.content_language.clone(),
+        cache_control: rec.headers.cache_control.clone(),
+        expires: rec.headers.expires.clone(),
+        website_redirect_location: rec.headers.website_redirect_location.clone(),
+        storage_class: rec.headers.storage_class.clone().map(StorageClass::from),
+        metadata: headers::metadata_from_vec(&rec.user_metadata),
+        parts_count: parts_count(&rec),
+        tag_count: (!rec.tags.is_empty()).then(|| i32::try_from(rec.tags.len()).unwrap_or(0)),
+        ..Default::default()
+    };
+    if sel.partial && (input.range.is_some() || rec.multipart) {
+        out.content_range = Some(format!(
+            "bytes {}-{}/{}",
+            sel.start,
+            sel.end.saturating_sub(1),
+            rec.size
+        ));
+    }
+    if checksum_enabled {
+        let fields = checksum_fields(&rec, input.part_number, input.range.is_some());
+        out.checksum_type = fields.checksum_type.clone();
+        set_checksums!(out, fields);
+    }
+    Ok(S3Response::new(out))
+}
+
+/// Checksums are returned for the whole object, or for one part; never for a range.
+fn checksum_fields(rec: &ObjectRecord, part_number: Option<i32>, ranged: bool) -> Fields {
+    if ranged {
+        return Fields::default();
+    }
+    match (part_number, &rec.checksum) {
+        (Some(n), Some(c)) if rec.multipart => usize::try_from(n)
+            .ok()
+            .and_then(|n| rec.parts.get(n.wrapping_sub(1)))
+            .and_then(|p| p.checksum.as_ref())
+            .map(|v| Fields::of_part(c.algorithm, v))
+            .unwrap_or_default(),
+        _ => Fields::of(rec.checksum.as_ref()),
+    }
+}
+
+pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    let owner = Gateway::owner(&req)?;
+    let input = &req.input;
+    gw.owned_bucket(&owner, &input.bucket)?;
+    let rec = gw.store.object(&input.bucket, &input.key).s3()?;
+    check_conditions(
+        &Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        },
+        &rec,
+    )?;
+    let sel = select(&rec, input.range.as_ref(), input.part_number)?;
+    let checksum_enabled = input
+        .checksum_mode
+        .as_ref()
+        .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+    let mut out = HeadObjectOutput {
+        content_length: Some(i64::try_from(sel.end - sel.start).unwrap_or(i64::MAX)),
+        accept_ranges: Some("bytes".into()),
+        e_tag: Some(headers::etag(&rec.etag)),
+        last_modified: Some(timestamp(rec.last_modified_ms)),
+        content_type: Some(headers::content_type(&rec)),
+        content_encoding: rec.headers.content_encoding.clone(),
+        content_disposition: rec.headers.content_disposition.clone(),
+        content_language: rec.headers.content_language.clone(),
+        cache_control: rec.headers.cache_control.clone(),
+        expires: rec.headers.expires.clone(),
+        website_redirect_location: rec.headers.website_redirect_location.clone(),
+        storage_class: rec.headers.storage_class.clone().map(StorageClass::from),
+        metadata: headers::metadata_from_vec(&rec.user_metadata),
+        parts_count: parts_count(&rec),
+        ..Default::default()
+    };
+    if sel.partial && (input.range.is_some() || rec.multipart) {
+        out.content_range = Some(format!(
+            "bytes {}-{}/{}",
+            sel.start,
+            sel.end.saturating_sub(1),
+            rec.size
+        ));
+    }
+    if checksum_enabled {
+        let fields = checksum_fields(&rec, input.part_number, input.range.is_some());
+        out.checksum_type = fields.checksum_type.clone();
+        set_checksums!(out, fields);
+    }
+    Ok(S3Response::new(out))
+}

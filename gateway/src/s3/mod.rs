@@ -1,0 +1,182 @@
+//! The S3 front end: one `Gateway` implementing `s3s::S3`, with one module per family of
+//! operations. Handlers parse typed s3s inputs, call the storage layer, and build typed
+//! outputs; storage errors become S3 errors only in `error.rs`.
+
+mod body;
+mod bucket;
+mod checksums;
+mod copy;
+mod delete;
+mod error;
+mod get;
+mod headers;
+mod instant;
+mod lifecycle;
+mod list;
+mod multipart;
+mod put;
+mod tagging;
+
+use std::sync::Arc;
+
+use fastgate_storage::Store;
+use fastgate_storage::records::BucketRecord;
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+use crate::config::{InstantUploadConfig, Settings};
+use crate::metrics::Metrics;
+use error::StorageResultExt as _;
+
+pub use error::to_s3;
+
+/// Shared state of every request.
+pub struct Gateway {
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    pub instant: InstantUploadConfig,
+    pub region: String,
+    pub max_object_size: u64,
+}
+
+impl Gateway {
+    pub fn new(store: Arc<Store>, metrics: Arc<Metrics>, settings: &Settings) -> Self {
+        Self {
+            store,
+            metrics,
+            instant: settings.instant_upload.clone(),
+            region: settings.region.clone(),
+            max_object_size: settings.max_object_size,
+        }
+    }
+
+    /// The authenticated user's id (its access key). s3s has already refused unsigned
+    /// requests, so a missing identity here is an internal inconsistency.
+    fn owner<T>(req: &S3Request<T>) -> S3Result<String> {
+        req.credentials
+            .as_ref()
+            .map(|c| c.access_key.clone())
+            .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+    }
+
+    /// The bucket, if it exists and `owner` owns it: each user owns the buckets it
+    /// creates, and nobody else may touch them.
+    fn owned_bucket(&self, owner: &str, bucket: &str) -> S3Result<BucketRecord> {
+        let rec = self.store.bucket(bucket).s3()?;
+        if rec.owner != owner {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
+        Ok(rec)
+    }
+}
+
+/// S3 limits a key to 1024 bytes of UTF-8.
+fn check_key(key: &str) -> S3Result<()> {
+    if key.len() > 1024 {
+        return Err(s3_error!(KeyTooLongError, "Your key is too long"));
+    }
+    if key.is_empty() {
+        return Err(s3_error!(InvalidArgument, "The key must not be empty"));
+    }
+    Ok(())
+}
+
+type Req<T> = S3Request<T>;
+type Resp<T> = S3Result<S3Response<T>>;
+
+#[async_trait::async_trait]
+impl S3 for Gateway {
+    async fn list_buckets(&self, req: Req<ListBucketsInput>) -> Resp<ListBucketsOutput> {
+        bucket::list_buckets(self, req).await
+    }
+    async fn create_bucket(&self, req: Req<CreateBucketInput>) -> Resp<CreateBucketOutput> {
+        bucket::create_bucket(self, req).await
+    }
+    async fn head_bucket(&self, req: Req<HeadBucketInput>) -> Resp<HeadBucketOutput> {
+        bucket::head_bucket(self, req).await
+    }
+    async fn delete_bucket(&self, req: Req<DeleteBucketInput>) -> Resp<DeleteBucketOutput> {
+        bucket::delete_bucket(self, req).await
+    }
+    async fn get_bucket_location(&self, req: Req<GetBucketLocationInput>) -> Resp<GetBucketLocationOutput> {
+        bucket::get_bucket_location(self, req).await
+    }
+    async fn get_bucket_versioning(&self, req: Req<GetBucketVersioningInput>) -> Resp<GetBucketVersioningOutput> {
+        bucket::get_bucket_versioning(self, req).await
+    }
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: Req<PutBucketLifecycleConfigurationInput>,
+    ) -> Resp<PutBucketLifecycleConfigurationOutput> {
+        lifecycle::put(self, req).await
+    }
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: Req<GetBucketLifecycleConfigurationInput>,
+    ) -> Resp<GetBucketLifecycleConfigurationOutput> {
+        lifecycle::get(self, req).await
+    }
+    async fn delete_bucket_lifecycle(&self, req: Req<DeleteBucketLifecycleInput>) -> Resp<DeleteBucketLifecycleOutput> {
+        lifecycle::delete(self, req).await
+    }
+    async fn put_object(&self, req: Req<PutObjectInput>) -> Resp<PutObjectOutput> {
+        put::put_object(self, req).await
+    }
+    async fn get_object(&self, req: Req<GetObjectInput>) -> Resp<GetObjectOutput> {
+        get::get_object(self, req).await
+    }
+    async fn head_object(&self, req: Req<HeadObjectInput>) -> Resp<HeadObjectOutput> {
+        get::head_object(self, req).await
+    }
+    async fn delete_object(&self, req: Req<DeleteObjectInput>) -> Resp<DeleteObjectOutput> {
+        delete::delete_object(self, req).await
+    }
+    async fn delete_objects(&self, req: Req<DeleteObjectsInput>) -> Resp<DeleteObjectsOutput> {
+        delete::delete_objects(self, req).await
+    }
+    async fn copy_object(&self, req: Req<CopyObjectInput>) -> Resp<CopyObjectOutput> {
+        copy::copy_object(self, req).await
+    }
+    async fn list_objects(&self, req: Req<ListObjectsInput>) -> Resp<ListObjectsOutput> {
+        list::list_objects(self, req).await
+    }
+    async fn list_objects_v2(&self, req: Req<ListObjectsV2Input>) -> Resp<ListObjectsV2Output> {
+        list::list_objects_v2(self, req).await
+    }
+    async fn list_object_versions(&self, req: Req<ListObjectVersionsInput>) -> Resp<ListObjectVersionsOutput> {
+        list::list_object_versions(self, req).await
+    }
+    async fn get_object_tagging(&self, req: Req<GetObjectTaggingInput>) -> Resp<GetObjectTaggingOutput> {
+        tagging::get(self, req).await
+    }
+    async fn put_object_tagging(&self, req: Req<PutObjectTaggingInput>) -> Resp<PutObjectTaggingOutput> {
+        tagging::put(self, req).await
+    }
+    async fn delete_object_tagging(&self, req: Req<DeleteObjectTaggingInput>) -> Resp<DeleteObjectTaggingOutput> {
+        tagging::delete(self, req).await
+    }
+    async fn create_multipart_upload(&self, req: Req<CreateMultipartUploadInput>) -> Resp<CreateMultipartUploadOutput> {
+        multipart::create(self, req).await
+    }
+    async fn upload_part(&self, req: Req<UploadPartInput>) -> Resp<UploadPartOutput> {
+        multipart::upload_part(self, req).await
+    }
+    async fn upload_part_copy(&self, req: Req<UploadPartCopyInput>) -> Resp<UploadPartCopyOutput> {
+        multipart::upload_part_copy(self, req).await
+    }
+    async fn list_parts(&self, req: Req<ListPartsInput>) -> Resp<ListPartsOutput> {
+        multipart::list_parts(self, req).await
+    }
+    async fn complete_multipart_upload(
+        &self,
+        req: Req<CompleteMultipartUploadInput>,
+    ) -> Resp<CompleteMultipartUploadOutput> {
+        multipart::complete(self, req).await
+    }
+    async fn abort_multipart_upload(&self, req: Req<AbortMultipartUploadInput>) -> Resp<AbortMultipartUploadOutput> {
+        multipart::abort(self, req).await
+    }
+    async fn list_multipart_uploads(&self, req: Req<ListMultipartUploadsInput>) -> Resp<ListMultipartUploadsOutput> {
+        multipart::list_uploads(self, req).await
+    }
+}

@@ -1,0 +1,525 @@
+//! Multipart upload: S3's resume protocol, on durable chunks.
+
+use fastgate_storage::checksum::ChecksumAlgorithm as Alg;
+use fastgate_storage::ids::now_ms;
+use fastgate_storage::records::{PartRecord, UploadRecord};
+use fastgate_storage::{PartNumber as Pn, StorageError, UploadId};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::checksums::{Declared, Fields, set_checksums};
+use super::error::StorageResultExt as _;
+use super::headers::{self, HeaderInput, timestamp};
+use super::{Gateway, body, check_key, copy, instant};
+use crate::metrics::Metrics;
+
+fn upload_id(s: &str) -> S3Result<UploadId> {
+    UploadId::parse(s).ok_or_else(|| {
+        s3_error!(NoSuchUpload, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
+    })
+}
+
+fn part_number(n: i32) -> S3Result<Pn> {
+    Pn::new(i64::from(n)).ok_or_else(|| {
+        s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        )
+    })
+}
+
+fn owner_dto(id: &str) -> Owner {
+    Owner {
+        display_name: Some(id.to_owned()),
+        id: Some(id.to_owned()),
+    }
+}
+
+pub async fn create(
+    gw: &Gateway,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let owner = Gateway::owner(&req)?;
+    let i = req.input;
+    gw.owned_bucket(&owner, &i.bucket)?;
+    check_key(&i.key)?;
+    let alg = match &i.checksum_algorithm {
+        Some(a) => Some(
+            Alg::parse(a.as_str())
+                .ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm {} is not supported", a.as_str()))?,
+        ),
+        None => None,
+    };
+    let full_object = i
+        .checksum_type
+        .as_ref()
+        .is_some_and(|t| t.as_str() == ChecksumType::FULL_OBJECT);
+    if full_object && !alg.is_some_and(Alg::is_crc) {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The FULL_OBJECT checksum type needs a CRC checksum algorithm"
+        ));
+    }
+    let rec = UploadRecord {
+        owner: owner.clone(),
+        initiated_ms: now_ms(),
+        headers: HeaderInput {
+            content_type: i.content_type.clone(),
+            content_encoding: i.content_encoding.clone(),
+            content_disposition: i.content_disposition.clone(),
+            content_language: i.content_language.clone(),
+            cache_control: i.cache_control.clone(),
+            expires: i.expires.clone(),
+            website_redirect_location: i.website_redirect_location.clone(),
+            storage_class: i.storage_class.as_ref().map(|s| s.as_str().to_owned()),
+        }
+        .into(),
+        user_metadata: headers::metadata_to_vec(i.metadata.clone()),
+        tags: headers::parse_tagging(i.tagging.as_deref())?,
+        checksum_algorithm: alg,
+        checksum_full_object: full_object,
+        generation: 0,
+    };
+    let id = gw.store.create_upload(&i.bucket, &i.key, rec).await.s3()?;
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(i.bucket),
+        key: Some(i.key),
+        upload_id: Some(id.to_string()),
+        checksum_algorithm: i.checksum_algorithm,
+        checksum_type: alg.map(|_| {
+            ChecksumType::from_static(if full_object {
+                ChecksumType::FULL_OBJECT
+            } else {
+                ChecksumType::COMPOSITE
+            })
+        }),
+        ..Default::default()
+    }))
+}
+
+pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    let owner = Gateway::owner(&req)?;
+    let S3Request {
+        input,
+        headers: req_headers,
+        trailing_headers,
+        ..
+    } = req;
+    gw.owned_bucket(&owner, &input.bucket)?;
+    let n = part_number(input.part_number)?;
+    let id = upload_id(&input.upload_id)?;
+    let up = gw.store.upload(&input.bucket, &input.key, &id).s3()?;
+    let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
+    if length > 5 << 30 {
+        return Err(s3_error!(
+            EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size."
+        ));
+    }
+    let mut declared = Declared::from_headers(&req_headers)?;
+    if declared.algorithm.is_none() {
+        declared.algorithm = up.checksum_algorithm;
+    }
+    let mut resp_headers = http::HeaderMap::new();
+    let mut part = None;
+    if let Some(hit) = instant::probe(gw, &req_headers, &declared, &owner, &input.bucket).await? {
+        let d = &hit.chunk.digests;
+        let checksum = match up.checksum_algorithm {
+            Some(a) => {
+                let (store, c, h) = (gw.store.clone(), hit.chunk.clone(), hit.hash);
+                let v = tokio::task::spawn_blocking(move || store.chunk_checksum(&c, &h, a))
+                    .await
+                    .map_err(|e| s3s::S3Error::with_source(s3s::S3ErrorCode::InternalError, Box::new(e)))?
+                    .s3()?;
+                Some((a, v))
+            }
+            None => None,
+        };
+        let rec = PartRecord {
+            hash: hit.hash,
+            location: hit.chunk.location,
+            size: d.size,
+            md5: d.md5,
+            last_modified_ms: now_ms(),
+            checksum,
+        };
+        match gw
+            .store
+            .put_part(&input.bucket, &input.key, &id, n, rec.clone(), None)
+            .await
+        {
+            Ok(()) => {
+                instant::record_hit(gw, &input.bucket, &input.key, d.size, Some(n.get()));
+                instant::hit_header(&mut resp_headers);
+                part = Some(rec);
+            }
+            Err(StorageError::ChunkGone(_)) => {}
+            Err(e) => return Err(super::to_s3(e)),
+        }
+    }
+    let part = match part {
+        Some(p) => p,
+        None => {
+            let staged = body::ingest(gw, input.body, length, &declared.extras()).await?;
+            let trailing = trailing_headers.as_ref().and_then(|t| t.take());
+            declared.verify(&staged.digests, trailing.as_ref())?;
+            let d = staged.digests.clone();
+            let checksum = up
+                .checksum_algorithm
+                .and_then(|a| d.checksum(a).map(|v| (a, v.to_vec())));
+            let rec = PartRecord {
+                hash: staged.hash(),
+                location: staged.location,
+                size: d.size,
+                md5: d.md5,
+                last_modified_ms: now_ms(),
+                checksum,
+            };
+            gw.store
+                .put_part(&input.bucket, &input.key, &id, n, rec.clone(), Some(staged))
+                .await
+                .s3()?;
+            rec
+        }
+    };
+    Metrics::add(&gw.metrics.objects_put, 1);
+    let mut out = UploadPartOutput {
+        e_tag: Some(headers::etag(&part.etag())),
+        ..Default::default()
+    };
+    if let Some((a, v)) = &part.checksum {
+        set_checksums!(out, Fields::of_part(*a, v));
+    }
+    let mut resp = S3Response::new(out);
+    resp.headers = resp_headers;
+    Ok(resp)
+}
+
+/// Parses `bytes=first-last` of `x-amz-copy-source-range`.
+fn copy_range(s: &str, size: u64) -> S3Result<(u64, u64)> {
+    let bad = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+        )
+    };
+    let r = s.trim().strip_prefix("bytes=").ok_or_else(bad)?;
+    let (a, b) = r.split_once('-').ok_or_else(bad)?;
+    let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+    if a > b || b >= size {
+        return Err(s3_error!(InvalidRange, "The requested range is not satisfiable"));
+    }
+    Ok((a, b + 1))
+}
+
+pub async fn upload_part_copy(
+    gw: &Gateway,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let owner = Gateway::owner(&req)?;
+    let i = req.input;
+    gw.owned_bucket(&owner, &i.bucket)?;
+    let n = part_number(i.part_number)?;
+    let id = upload_id(&i.upload_id)?;
+    let up = gw.store.upload(&i.bucket, &i.key, &id).s3()?;
+    let src = copy::source(gw, &owner, &i.copy_source)?;
+    copy::check_source_conditions(
+        &src,
+        i.copy_source_if_match.as_ref(),
+        i.copy_source_if_none_match.as_ref(),
+        i.copy_source_if_modified_since.as_ref(),
+        i.copy_source_if_unmodified_since.as_ref(),
+    )?;
+    let (start, end) = match &i.copy_source_range {
+        Some(r) => copy_range(r, src.size)?,
+        None => (0, src.size),
+    };
+    // A range that is exactly one of the source's chunks becomes a reference to it.
+    let mut offset = 0u64;
+    let mut whole = None;
+    for p in &src.parts {
+        if offset == start && offset + p.size == end {
+            whole = Some(p.clone());
+            break;
+        }
+        offset += p.size;
+    }
+    let rec = match whole {
+        Some(p) => {
+            let chunk = gw
+                .store
+                .chunk(&p.hash)
+                .s3()?
+                .ok_or_else(|| s3_error!(InternalError, "source chunk missing"))?;
+            let checksum = match up.checksum_algorithm {
+                Some(a) => {
+                    let (store, h) = (gw.store.clone(), p.hash);
+                    let c = chunk.clone();
+                    let v = tokio::task::spawn_blocking(move || store.chunk_checksum(&c, &h, a))
+                        .await
+                        .map_err(|e| s3s::S3Error::with_source(s3s::S3ErrorCode::InternalError, Box::new(e)))?
+                        .s3()?;
+                    Some((a, v))
+                }
+                None => None,
+            };
+            let rec = PartRecord {
+                hash: p.hash,
+                location: chunk.location,
+                size: p.size,
+                md5: chunk.digests.md5,
+                last_modified_ms: now_ms(),
+                checksum,
+            };
+            gw.store
+                .put_part(&i.bucket, &i.key, &id, n, rec.clone(), None)
+                .await
+                .s3()?;
+            rec
+        }
+        None => {
+            let extras: Vec<Alg> = up.checksum_algorithm.into_iter().collect();
+            let mut reader = gw.store.read(&src, start, end).s3()?;
+            let mut writer = gw.store.chunk_writer(end - start, &extras).s3()?;
+            while let Some(b) = reader.next().await {
+                let b = b.map_err(|e| super::to_s3(e.into()))?;
+                writer.write(b).await.map_err(|e| super::to_s3(e.into()))?;
+            }
+            let staged = writer.finish().await.map_err(|e| super::to_s3(e.into()))?;
+            let d = staged.digests.clone();
+            let checksum = up
+                .checksum_algorithm
+                .and_then(|a| d.checksum(a).map(|v| (a, v.to_vec())));
+            let rec = PartRecord {
+                hash: staged.hash(),
+                location: staged.location,
+                size: d.size,
+                md5: d.md5,
+                last_modified_ms: now_ms(),
+                checksum,
+            };
+            gw.store
+                .put_part(&i.bucket, &i.key, &id, n, rec.clone(), Some(staged))
+                .await
+                .s3()?;
+            rec
+        }
+    };
+    let mut result = CopyPartResult {
+        e_tag: Some(headers::etag(&rec.etag())),
+        last_modified: Some(timestamp(rec.last_modified_ms)),
+        ..Default::default()
+    };
+    if let Some((a, v)) = &rec.checksum {
+        set_checksums!(result, Fields::of_part(*a, v));
+    }
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(result),
+        ..Default::default()
+    }))
+}
+
+pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    let owner = Gateway::owner(&req)?;
+    let i = req.input;
+    gw.owned_bucket(&owner, &i.bucket)?;
+    let id = upload_id(&i.upload_id)?;
+    let up = gw.store.upload(&i.bucket, &i.key, &id).s3()?;
+    let max = match i.max_parts {
+        None => 1000,
+        Some(m) if m < 0 => return Err(s3_error!(InvalidArgument, "max-parts must be a non-negative integer")),
+        Some(m) => usize::try_from(m.min(1000)).unwrap_or(1000),
+    };
+    let marker = match i.part_number_marker {
+        Some(m) if m < 0 => return Err(s3_error!(InvalidArgument, "Invalid part number marker")),
+        Some(m) => Pn::new(i64::from(m.min(i32::from(Pn::MAX)))),
+        None => None,
+    };
+    let (parts, truncated) = gw.store.list_parts(&id, marker, max).s3()?;
+    let next = if truncated {
+        parts.last().map(|(n, _)| i32::from(n.get()))
+    } else {
+        None
+    };
+    let parts: Vec<Part> = parts
+        .into_iter()
+        .map(|(n, p)| {
+            let mut part = Part {
+                part_number: Some(i32::from(n.get())),
+                e_tag: Some(headers::etag(&p.etag())),
+                size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
+                last_modified: Some(timestamp(p.last_modified_ms)),
+                ..Default::default()
+            };
+            if let Some((a, v)) = &p.checksum {
+                set_checksums!(part, Fields::of_part(*a, v));
+            }
+            part
+        })
+        .collect();
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(i.bucket),
+        key: Some(i.key),
+        upload_id: Some(id.to_string()),
+        part_number_marker: Some(marker.map_or(0, |m| i32::from(m.get()))),
+        next_part_number_marker: next,
+        max_parts: Some(i32::try_from(max).unwrap_or(1000)),
+        is_truncated: Some(truncated),
+        parts: Some(parts),
+        initiator: Some(Initiator {
+            display_name: Some(up.owner.clone()),
+            id: Some(up.owner.clone()),
+        }),
+        owner: Some(owner_dto(&up.owner)),
+        storage_class: Some(StorageClass::from(
+            up.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
+        )),
+        checksum_algorithm: up
+            .checksum_algorithm
+            .map(|a| ChecksumAlgorithm::from(a.as_str().to_owned())),
+        checksum_type: up.checksum_algorithm.map(|_| {
+            ChecksumType::from_static(if up.checksum_full_object {
+                ChecksumType::FULL_OBJECT
+            } else {
+                ChecksumType::COMPOSITE
+            })
+        }),
+        ..Default::default()
+    }))
+}
+
+pub async fn complete(
+    gw: &Gateway,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let owner = Gateway::owner(&req)?;
+    let i = req.input;
+    gw.owned_bucket(&owner, &i.bucket)?;
+    let id = upload_id(&i.upload_id)?;
+    let malformed = || {
+        s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema."
+        )
+    };
+    let listed = i
+        .multipart_upload
+        .and_then(|m| m.parts)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(malformed)?;
+    let mut list = Vec::with_capacity(listed.len());
+    for p in listed {
+        let n = p.part_number.ok_or_else(malformed)?;
+        let n = Pn::new(i64::from(n))
+            .ok_or_else(|| s3_error!(InvalidPart, "One or more of the specified parts could not be found."))?;
+        let etag = p.e_tag.map(|e| e.value().to_owned()).unwrap_or_default();
+        list.push((n, etag));
+    }
+    let cond = super::put::write_condition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
+    let rec = gw
+        .store
+        .complete_upload(&i.bucket, &i.key, &id, list, cond)
+        .await
+        .s3()?;
+    let fields = Fields::of(rec.checksum.as_ref());
+    let mut out = CompleteMultipartUploadOutput {
+        location: Some(format!("/{}/{}", i.bucket, i.key)),
+        bucket: Some(i.bucket),
+        key: Some(i.key),
+        e_tag: Some(headers::etag(&rec.etag)),
+        checksum_type: fields.checksum_type.clone(),
+        ..Default::default()
+    };
+    set_checksums!(out, fields);
+    Ok(S3Response::new(out))
+}
+
+pub async fn abort(
+    gw: &Gateway,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let owner = Gateway::owner(&req)?;
+    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let id = upload_id(&req.input.upload_id)?;
+    gw.store
+        .abort_upload(&req.input.bucket, &req.input.key, &id)
+        .await
+        .s3()?;
+    Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+}
+
+pub async fn list_uploads(
+    gw: &Gateway,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let owner = Gateway::owner(&req)?;
+    let i = req.input;
+    gw.owned_bucket(&owner, &i.bucket)?;
+    let max = match i.max_uploads {
+        None => 1000,
+        Some(m) if m < 0 => return Err(s3_error!(InvalidArgument, "max-uploads must be a non-negative integer")),
+        Some(m) => usize::try_from(m.min(1000)).unwrap_or(1000),
+    };
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let page = gw
+        .store
+        .list_uploads(
+            &i.bucket,
+            &prefix,
+            i.delimiter.as_deref(),
+            i.key_marker.as_deref().filter(|m| !m.is_empty()),
+            i.upload_id_marker.as_deref().filter(|m| !m.is_empty()),
+            max,
+        )
+        .s3()?;
+    let uploads = page
+        .uploads
+        .into_iter()
+        .map(|u| MultipartUpload {
+            key: Some(u.key),
+            upload_id: Some(u.id.to_string()),
+            initiated: Some(timestamp(u.record.initiated_ms)),
+            initiator: Some(Initiator {
+                display_name: Some(u.record.owner.clone()),
+                id: Some(u.record.owner.clone()),
+            }),
+            owner: Some(owner_dto(&u.record.owner)),
+            storage_class: Some(StorageClass::from(
+                u.record
+                    .headers
+                    .storage_class
+                    .clone()
+                    .unwrap_or_else(|| "STANDARD".into()),
+            )),
+            checksum_algorithm: u
+                .record
+                .checksum_algorithm
+                .map(|a| ChecksumAlgorithm::from(a.as_str().to_owned())),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(i.bucket),
+        prefix: Some(prefix),
+        delimiter: i.delimiter,
+        key_marker: Some(i.key_marker.unwrap_or_default()),
+        upload_id_marker: Some(i.upload_id_marker.unwrap_or_default()),
+        max_uploads: Some(i32::try_from(max).unwrap_or(1000)),
+        is_truncated: Some(page.truncated),
+        next_key_marker: if page.truncated { page.next_key_marker } else { None },
+        next_upload_id_marker: if page.truncated {
+            page.next_upload_id_marker
+        } else {
+            None
+        },
+        uploads: Some(uploads),
+        common_prefixes: (!page.common_prefixes.is_empty()).then(|| {
+            page.common_prefixes
+                .into_iter()
+                .map(|p| CommonPrefix { prefix: Some(p) })
+                .collect()
+        }),
+        encoding_type: i.encoding_type,
+        ..Default::default()
+    }))
+}

@@ -1,0 +1,61 @@
+//! Object tagging (Get/Put/Delete), stored with the object record.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::Gateway;
+use super::error::StorageResultExt as _;
+
+pub async fn get(gw: &Gateway, req: S3Request<GetObjectTaggingInput>) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+    let owner = Gateway::owner(&req)?;
+    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let rec = gw.store.object(&req.input.bucket, &req.input.key).s3()?;
+    let tag_set = rec
+        .tags
+        .into_iter()
+        .map(|(k, v)| Tag {
+            key: Some(k),
+            value: Some(v),
+        })
+        .collect();
+    Ok(S3Response::new(GetObjectTaggingOutput {
+        tag_set,
+        version_id: None,
+    }))
+}
+
+pub async fn put(gw: &Gateway, req: S3Request<PutObjectTaggingInput>) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+    let owner = Gateway::owner(&req)?;
+    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let mut tags = Vec::new();
+    for t in req.input.tagging.tag_set {
+        let (Some(k), Some(v)) = (t.key, t.value) else {
+            return Err(s3_error!(InvalidTag, "A tag needs a key and a value"));
+        };
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 || tags.iter().any(|(x, _)| *x == k) {
+            return Err(s3_error!(InvalidTag, "The TagKey you have provided is invalid"));
+        }
+        tags.push((k, v));
+    }
+    if tags.len() > 10 {
+        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));
+    }
+    gw.store
+        .update_object(&req.input.bucket, &req.input.key, move |r| r.tags = tags.clone())
+        .await
+        .s3()?;
+    Ok(S3Response::new(PutObjectTaggingOutput::default()))
+}
+
+pub async fn delete(
+    gw: &Gateway,
+    req: S3Request<DeleteObjectTaggingInput>,
+) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+    let owner = Gateway::owner(&req)?;
+    gw.owned_bucket(&owner, &req.input.bucket)?;
+    gw.store
+        .update_object(&req.input.bucket, &req.input.key, |r| r.tags.clear())
+        .await
+        .s3()?;
+    Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
+}

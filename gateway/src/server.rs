@@ -1,0 +1,134 @@
+//! Serving: s3s on hyper, one tracing span per request, graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context as _;
+use fastgate_storage::Store;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+use tracing::Instrument as _;
+
+use crate::admin::AdminRoute;
+use crate::auth::Users;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::s3::Gateway;
+
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let store = Store::open(&settings.storage).context("opening the store")?;
+    let metrics = Arc::new(Metrics::default());
+
+    let mut builder = S3ServiceBuilder::new(Gateway::new(store.clone(), metrics.clone(), &settings));
+    let mut cfg = s3s::config::S3Config::default();
+    // aws cli v1 presign and boto3 without `s3v4` still produce SigV2.
+    cfg.enable_sig_v2 = true;
+    cfg.put_object_max_size = Some(settings.max_object_size.max(5 << 30));
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(cfg))));
+    builder.set_auth(Users::new(&settings.root, &settings.users));
+    builder.set_route(AdminRoute {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        root_access_key: settings.root.access_key.clone(),
+    });
+    if !settings.domains.is_empty() {
+        let host = s3s::host::MultiDomain::new(&settings.domains).map_err(|e| anyhow::anyhow!("bad domain: {e}"))?;
+        builder.set_host(host);
+    }
+    let service = builder.build();
+
+    crate::housekeeping::spawn(
+        store.clone(),
+        metrics.clone(),
+        settings.gc_interval,
+        settings.upload_check_interval,
+        settings.upload_expiry,
+    );
+
+    let listener = TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let addr: SocketAddr = listener.local_addr()?;
+    println!("fastgate listening on http://{addr}");
+    println!("  data dir:   {}", settings.data_dir.display());
+    println!("  access key: {}", settings.root.access_key);
+    if settings.generated_root {
+        println!("  secret key: {}", settings.root.secret_key);
+        println!("  (generated; set FASTGATE_ACCESS_KEY and FASTGATE_SECRET_KEY to choose your own)");
+    }
+
+    let http = ConnBuilder::new(TokioExecutor::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let ids = Arc::new(AtomicU64::new(0));
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        let (stream, peer) = tokio::select! {
+            res = listener.accept() => match res {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = service.clone();
+        let (ids, metrics) = (ids.clone(), metrics.clone());
+        let per_request = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let id = ids.fetch_add(1, Ordering::Relaxed);
+            let request_id = format!("{id:016X}");
+            metrics.requests.fetch_add(1, Ordering::Relaxed);
+            let span =
+                tracing::info_span!("request", id = %request_id, method = %req.method(), uri = %req.uri(), %peer);
+            let svc = svc.clone();
+            async move {
+                let mut resp = hyper::service::Service::call(&svc, req).await?;
+                if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+                    resp.headers_mut().insert("x-amz-request-id", v);
+                }
+                tracing::debug!(status = %resp.status(), "response");
+                Ok::<_, s3s::HttpError>(resp)
+            }
+            .instrument(span)
+        });
+        let conn = http.serve_connection(TokioIo::new(stream), per_request).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    println!("fastgate shutting down");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(std::time::Duration::from_secs(10)) => tracing::warn!("connections still open after 10s"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
