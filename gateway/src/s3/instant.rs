@@ -56,10 +56,11 @@ pub async fn probe(
         .find(|(a, _)| *a == fastgate_storage::checksum::ChecksumAlgorithm::Sha256)
         .and_then(|(_, v)| <[u8; 32]>::try_from(v.as_slice()).ok());
     let mut hash = declared.content_sha256.or(from_checksum).map(ChunkHash);
-    if hash.is_none() && gw.instant.trust_md5 {
-        if let Some(md5) = declared.md5 {
-            hash = gw.store.sha256_for_md5(&md5).s3()?;
-        }
+    if hash.is_none()
+        && gw.instant.trust_md5
+        && let Some(md5) = declared.md5
+    {
+        hash = gw.store.sha256_for_md5(&md5).s3()?;
     }
     let Some(hash) = hash else { return Ok(None) };
     let Some(chunk) = gw.store.instant_lookup(&hash, gw.instant.scope, owner, bucket).s3()? else {

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test of fastgate on a fresh machine: installs what is missing (the pinned
+# Rust toolchain, the real S3 clients), then formatting, lints, unit and integration
+# tests (which start the real binary on loopback), and the real-client conformance suite.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+if ! rustup toolchain list | grep -q "^${toolchain}"; then
+    echo "== installing Rust ${toolchain}"
+    rustup toolchain install "${toolchain}" --profile minimal -c rustfmt -c clippy
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace
+echo "== conformance (real clients)"
+cargo build -p fastgate
+FASTGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fastgate" bash conformance/run-all.sh
