@@ -42,6 +42,15 @@ impl Store {
     /// Opens the store over any metadata engine.
     pub fn with_meta(config: &StorageConfig, meta: Arc<dyn MetaStore>) -> Result<Arc<Self>> {
         let tracker = Arc::new(Tracker::open(&config.groups, config.placement.clone())?);
+        // No upload can be in flight before the store is open (the metadata engine holds
+        // the data dir's lock), so every temp file is what a crash left behind.
+        for group in tracker.groups() {
+            for sp in &group.paths {
+                for entry in std::fs::read_dir(sp.tmp_dir())?.flatten() {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         Ok(Arc::new(Self {
             commit: GroupCommit::new(meta.clone()),
             meta,
