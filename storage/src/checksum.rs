@@ -154,7 +154,9 @@ impl ChunkDigests {
 pub struct ContentHasher {
     size: u64,
     md5: Md5,
-    sha256: Sha256,
+    /// `None` when the SHA-256 is already known to be verified by someone else.
+    sha256: Option<Sha256>,
+    known_sha256: [u8; 32],
     extras: Vec<(ChecksumAlgorithm, Checksummer)>,
 }
 
@@ -169,15 +171,29 @@ impl ContentHasher {
         Self {
             size: 0,
             md5: Md5::new(),
-            sha256: Sha256::new(),
+            sha256: Some(Sha256::new()),
+            known_sha256: [0; 32],
             extras: list,
+        }
+    }
+
+    /// A hasher that takes the SHA-256 as given. Only for bytes whose SHA-256 is
+    /// verified on the way in by another layer that fails the stream on a mismatch
+    /// (the signed-payload check of SigV4): hashing them twice would only burn CPU.
+    pub fn with_verified_sha256(extras: &[ChecksumAlgorithm], sha256: [u8; 32]) -> Self {
+        Self {
+            sha256: None,
+            known_sha256: sha256,
+            ..Self::new(extras)
         }
     }
 
     pub fn update(&mut self, data: &[u8]) {
         self.size += data.len() as u64;
         self.md5.update(data);
-        self.sha256.update(data);
+        if let Some(s) = &mut self.sha256 {
+            s.update(data);
+        }
         for (_, c) in &mut self.extras {
             c.update(data);
         }
@@ -187,7 +203,7 @@ impl ContentHasher {
         ChunkDigests {
             size: self.size,
             md5: self.md5.finalize().into(),
-            sha256: self.sha256.finalize().into(),
+            sha256: self.sha256.map_or(self.known_sha256, |s| s.finalize().into()),
             checksums: self.extras.into_iter().map(|(a, c)| (a, c.finish())).collect(),
         }
     }

@@ -76,6 +76,7 @@ pub struct ChunkWriter {
     location: ChunkLocation,
     tmp_dir: PathBuf,
     extras: Vec<ChecksumAlgorithm>,
+    verified_sha256: Option<[u8; 32]>,
     state: State,
 }
 
@@ -93,7 +94,23 @@ impl ChunkWriter {
             location,
             tmp_dir,
             extras,
+            verified_sha256: None,
             state: State::Buffering(BytesMut::new()),
+        }
+    }
+
+    /// Takes the chunk's SHA-256 as given instead of computing it. Only for bodies
+    /// whose SHA-256 another layer verifies while they stream, failing the stream on a
+    /// mismatch (SigV4's signed payload hash): then the bytes are hashed once, not twice,
+    /// and a mismatch still commits nothing because the write never finishes cleanly.
+    pub fn trust_verified_sha256(&mut self, sha256: [u8; 32]) {
+        self.verified_sha256 = Some(sha256);
+    }
+
+    fn hasher(&self) -> ContentHasher {
+        match self.verified_sha256 {
+            Some(s) => ContentHasher::with_verified_sha256(&self.extras, s),
+            None => ContentHasher::new(&self.extras),
         }
     }
 
@@ -120,7 +137,7 @@ impl ChunkWriter {
         let (tx, mut rx) = mpsc::channel::<Msg>(2);
         let location = self.location;
         let tmp = tmp_name(&self.tmp_dir);
-        let extras = self.extras.clone();
+        let mut hasher = self.hasher();
         let task = tokio::task::spawn_blocking(move || {
             let mut file = File::create(&tmp)?;
             let mut guard = StagedChunk {
@@ -128,7 +145,6 @@ impl ChunkWriter {
                 digests: ContentHasher::new(&[]).finish(),
                 tmp: Some(tmp),
             };
-            let mut hasher = ContentHasher::new(&extras);
             loop {
                 match rx.blocking_recv() {
                     Some(Msg::Data(b)) => {
@@ -185,9 +201,8 @@ impl ChunkWriter {
     pub async fn finish(mut self) -> io::Result<StagedChunk> {
         match std::mem::replace(&mut self.state, State::Done) {
             State::Buffering(buf) => {
-                let (location, tmp, extras) = (self.location, tmp_name(&self.tmp_dir), self.extras.clone());
+                let (location, tmp, mut hasher) = (self.location, tmp_name(&self.tmp_dir), self.hasher());
                 tokio::task::spawn_blocking(move || {
-                    let mut hasher = ContentHasher::new(&extras);
                     hasher.update(&buf);
                     let mut file = File::create(&tmp)?;
                     let staged = StagedChunk {

@@ -10,6 +10,7 @@ use s3s::stream::upload_stream::UploadStreamError;
 use s3s::{S3Error, S3ErrorCode, S3Result, StdError};
 
 use super::Gateway;
+use super::checksums::Declared;
 use super::error::StorageResultExt as _;
 use crate::metrics::Metrics;
 
@@ -28,14 +29,37 @@ fn body_error(e: StdError) -> S3Error {
     S3Error::with_source(code, e)
 }
 
+/// The body's SHA-256 when s3s verifies it while streaming: a SigV4-signed (header or
+/// presigned) single-chunk payload hash. s3s then fails the body stream at its end on
+/// a mismatch, so the writer need not hash the bytes a second time. SigV2 requests and
+/// unsigned or streaming payloads are not verified that way and are hashed here.
+pub fn verified_sha256(headers: &http::HeaderMap, uri: &http::Uri, declared: &Declared) -> Option<[u8; 32]> {
+    let v4_header = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256 "));
+    let v4_query = uri
+        .query()
+        .is_some_and(|q| q.contains("X-Amz-Algorithm=AWS4-HMAC-SHA256"));
+    if v4_header || v4_query {
+        declared.content_sha256
+    } else {
+        None
+    }
+}
+
 /// Streams `body` into a new chunk on the store path the tracker picks.
 pub async fn ingest(
     gw: &Gateway,
     body: Option<StreamingBlob>,
     size_hint: u64,
     extras: &[ChecksumAlgorithm],
+    verified_sha256: Option<[u8; 32]>,
 ) -> S3Result<StagedChunk> {
     let mut writer = gw.store.chunk_writer(size_hint, extras).s3()?;
+    if let Some(s) = verified_sha256 {
+        writer.trust_verified_sha256(s);
+    }
     if let Some(mut body) = body {
         while let Some(item) = body.next().await {
             let bytes = item.map_err(body_error)?;

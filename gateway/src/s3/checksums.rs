@@ -86,12 +86,17 @@ impl Declared {
         Ok(d)
     }
 
-    /// The extra checksums the writer must compute: the declared one, and CRC32 (the
-    /// SDKs' default), so that later instant uploads can be checked against it.
+    /// The extra checksums the writer must compute: the declared one, and every CRC
+    /// (SIMD makes them nearly free next to MD5), so that a later instant upload that
+    /// declares one of them is checked without reading the chunk back from disk.
     pub fn extras(&self) -> Vec<ChecksumAlgorithm> {
-        let mut v = vec![ChecksumAlgorithm::Crc32];
+        let mut v = vec![
+            ChecksumAlgorithm::Crc32,
+            ChecksumAlgorithm::Crc32c,
+            ChecksumAlgorithm::Crc64Nvme,
+        ];
         if let Some(a) = self.algorithm
-            && a != ChecksumAlgorithm::Crc32
+            && !v.contains(&a)
         {
             v.push(a);
         }

@@ -102,6 +102,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     let S3Request {
         input,
         headers: req_headers,
+        uri,
         trailing_headers,
         ..
     } = req;
@@ -160,7 +161,8 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     let part = match part {
         Some(p) => p,
         None => {
-            let staged = body::ingest(gw, input.body, length, &declared.extras()).await?;
+            let verified = body::verified_sha256(&req_headers, &uri, &declared);
+            let staged = body::ingest(gw, input.body, length, &declared.extras(), verified).await?;
             let trailing = trailing_headers.as_ref().and_then(|t| t.take());
             declared.verify(&staged.digests, trailing.as_ref())?;
             let d = staged.digests.clone();

@@ -40,6 +40,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
     let S3Request {
         input,
         headers: req_headers,
+        uri,
         trailing_headers,
         ..
     } = req;
@@ -108,7 +109,8 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         }
     }
     if !committed {
-        let staged = body::ingest(gw, input.body, length, &declared.extras()).await?;
+        let verified = body::verified_sha256(&req_headers, &uri, &declared);
+        let staged = body::ingest(gw, input.body, length, &declared.extras(), verified).await?;
         let trailing = trailing_headers.as_ref().and_then(|t| t.take());
         declared.verify(&staged.digests, trailing.as_ref())?;
         let d = staged.digests.clone();

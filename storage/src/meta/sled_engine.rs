@@ -25,7 +25,9 @@ impl SledStore {
             // Durability comes from explicit group-committed flushes; the periodic
             // flush only bounds how much unacknowledged work a crash can drop.
             .flush_every_ms(Some(1000))
-            .cache_capacity(256 * 1024 * 1024)
+            // Metadata records are small; a modest cache keeps the server's resident size
+            // bounded (64 concurrent large uploads must fit in 256 MiB).
+            .cache_capacity(64 * 1024 * 1024)
             .open()
             .map_err(err)?;
         let tree = db.open_tree("fastgate").map_err(err)?;
