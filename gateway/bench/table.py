@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Side-by-side markdown table from `fastgate bench --json` files.
+
+Usage: table.py OUT_DIR SERVER... (first server is fastgate; OUT_DIR/<server>/<test>.json per run).
+Ratio column = fastgate / best peer: for throughput higher is better, for latency (ms) lower is better.
+"""
+import json
+import os
+import sys
+
+# (test file, phase name, metric key, label, higher_is_better)
+ROWS = [
+    ("put-64MiB", "put", "mib_per_s", "PUT 8x64MiB c=4 (MiB/s)", True),
+    ("get-64MiB", "get", "mib_per_s", "GET 8x64MiB c=4 (MiB/s)", True),
+    ("put-4KiB", "put", "ops_per_s", "PUT 2000x4KiB c=32 (ops/s)", True),
+    ("put-4KiB", "put", "p99_ms", "PUT 4KiB p99 (ms)", False),
+    ("get-4KiB", "get", "ops_per_s", "GET 2000x4KiB c=32 (ops/s)", True),
+    ("get-4KiB", "get", "p99_ms", "GET 4KiB p99 (ms)", False),
+    ("list-2000", "list-flat", "keys_per_s", "LIST 2000 keys flat (keys/s)", True),
+    ("list-2000", "list-delim", "keys_per_s", "LIST 2000 keys delimiter / (keys/s)", True),
+    ("list-100000", "list-flat", "keys_per_s", "LIST 100000 keys flat (keys/s)", True),
+    ("list-100000", "list-delim", "keys_per_s", "LIST 100000 keys delimiter / (keys/s)", True),
+    ("reupload-1KiB", "reupload", "p50_ms", "re-upload 1KiB, Expect: 100-continue, p50 (ms)", False),
+    ("reupload-big", "reupload", "p50_ms", "re-upload {big}, Expect: 100-continue, p50 (ms)", False),
+    ("reupload-big", "first-upload", "p50_ms", "first upload {big} (ms)", False),
+    ("multipart-256MiB", "multipart-object", "mib_per_s", "multipart 256MiB, 16MiB parts c=4 (MiB/s)", True),
+]
+
+
+def load(out, server, test):
+    try:
+        with open(os.path.join(out, server, test + ".json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def metric(doc, phase, key):
+    """(value, errors) of a phase's metric, or (None, 0)."""
+    if doc is None:
+        return None, 0
+    for p in doc.get("phases", []):
+        if p.get("name") == phase:
+            v = p.get(key, p.get("extra", {}).get(key))
+            return v, p.get("errors", 0)
+    return None, 0
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def main():
+    out, servers = sys.argv[1], sys.argv[2:]
+    if not servers:
+        sys.exit("usage: table.py OUT_DIR fastgate [peer...]")
+    peers = servers[1:]
+    big = "large"
+    head = ["test"] + servers + (["fastgate / best peer"] if peers else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for test, phase, key, label, higher in ROWS:
+        docs = {s: load(out, s, test) for s in servers}
+        if all(d is None for d in docs.values()):
+            continue
+        if docs[servers[0]] is not None and "{big}" in label:
+            big = docs[servers[0]]["params"].get("size_human", big)
+        cells, vals = [], {}
+        for s in servers:
+            v, errors = metric(docs[s], phase, key)
+            vals[s] = v if not errors else None
+            cell = fmt(v)
+            if errors:
+                cell += f" ({errors} err)"
+            if key == "p50_ms" and phase == "reupload" and docs[s] is not None:
+                hits, _ = metric(docs[s], phase, "dedup_hits")
+                if hits:
+                    cell += f" ({hits} dedup hits)"
+            cells.append(cell)
+        ratio = ""
+        if peers:
+            pv = [vals[p] for p in peers if vals[p]]
+            best = (max(pv) if higher else min(pv)) if pv else None
+            mine = vals[servers[0]]
+            ratio = f"{mine / best:.2f}x" if mine and best else "-"
+        row = [label.format(big=big)] + cells + ([ratio] if peers else [])
+        lines.append("| " + " | ".join(row) + " |")
+    ref = load(out, servers[0], "put-64MiB")
+    print("\n".join(lines))
+    if ref:
+        print(
+            f"\nOne core computes MD5+SHA-256 at {ref['hash_reference_mib_s']:.0f} MiB/s on this machine "
+            f"(64MiB objects). Latency rows: lower is better; ratio < 1 favours fastgate there."
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+//! The workloads, one file each, and the context they share (client, names, content, limits).
+
+pub mod get;
+pub mod list;
+pub mod mixed;
+pub mod multipart;
+pub mod put;
+pub mod reupload;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http::Method;
+
+use super::args::BenchArgs;
+use super::client::{BodyMode, Reply, S3Client};
+use super::driver::Limit;
+use super::payload::{ContentPool, Payload};
+
+/// Everything a workload needs; shared read-only by all workers.
+pub struct Ctx {
+    pub args: BenchArgs,
+    pub client: S3Client,
+    pub bucket: String,
+    /// Key prefix of this run (no trailing slash).
+    pub prefix: String,
+    pub size: u64,
+    pub seed: u64,
+    /// Random per run: makes object content unique across runs too (see `payload`).
+    pub nonce: u64,
+    pub base: Bytes,
+    pub limit: Limit,
+}
+
+impl Ctx {
+    /// A content pool for objects of `len` bytes over the shared base.
+    pub fn pool(&self, len: u64) -> ContentPool {
+        ContentPool::new(&self.base, len, self.nonce, self.args.same_content)
+    }
+
+    /// Request path for `key` (path-style).
+    pub fn path(&self, key: &str) -> String {
+        format!("/{}/{}", self.bucket, super::client::encode_key(key))
+    }
+
+    pub async fn put(&self, key: &str, payload: &Payload) -> Result<Reply> {
+        self.client
+            .call(Method::PUT, &self.path(key), &[], payload, BodyMode::Count)
+            .await
+    }
+
+    /// PUTs all `keys` (payload `i` for key `i`) before a timed phase; fails on the first error. Untimed, so
+    /// it uses at least 16 connections even when the timed phase is measured at a lower concurrency.
+    pub async fn prepare(self: &Arc<Self>, keys: Arc<Vec<String>>, pool: Arc<ContentPool>) -> Result<Vec<String>> {
+        let next = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..self.args.concurrency.clamp(16, 64) {
+            let (ctx, keys, pool, next) = (self.clone(), keys.clone(), pool.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut hashes = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some(key) = keys.get(i) else { break };
+                    let p = pool.payload(i as u64);
+                    ctx.put(key, &p).await.with_context(|| format!("preparing {key}"))?;
+                    hashes.push((i, p.sha256));
+                }
+                anyhow::Ok(hashes)
+            }));
+        }
+        let mut all = vec![String::new(); keys.len()];
+        for t in tasks {
+            for (i, h) in t.await.context("prepare task")?? {
+                all[i] = h;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Deletes `keys` unless `--keep`; problems are reported, not fatal (the numbers are already in).
+    pub async fn cleanup(self: &Arc<Self>, keys: Vec<String>) {
+        if self.args.keep || keys.is_empty() {
+            return;
+        }
+        let n = keys.len();
+        let keys = Arc::new(keys);
+        let next = Arc::new(AtomicU64::new(0));
+        let errors = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..self.args.concurrency.clamp(16, 64) {
+            let (ctx, keys, next, errors) = (self.clone(), keys.clone(), next.clone(), errors.clone());
+            tasks.push(tokio::spawn(async move {
+                let empty = Payload::empty();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some(key) = keys.get(i) else { break };
+                    let r = ctx
+                        .client
+                        .call_any(Method::DELETE, &ctx.path(key), &[], &empty, BodyMode::Keep)
+                        .await;
+                    if !matches!(r, Ok(ref r) if r.status.is_success() || r.status == 404) {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        let e = errors.load(Ordering::Relaxed);
+        if e > 0 {
+            eprintln!("cleanup: {e} of {n} deletes failed");
+        }
+    }
+}
+
+/// Cheap deterministic mixing of (seed, i) for op choice and key picks (splitmix64).
+pub fn mix(seed: u64, i: u64) -> u64 {
+    let mut z = seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
