@@ -172,7 +172,8 @@ impl Settings {
         }
         storage.placement = file.placement;
         storage.gc_grace = Duration::from_secs(file.gc.grace_period_secs);
-        let mut domains = o.domains;
+        // An empty FASTGATE_DOMAIN means "no virtual-hosted style", not a bad domain.
+        let mut domains: Vec<String> = o.domains.into_iter().filter(|d| !d.trim().is_empty()).collect();
         domains.extend(file.domains);
         Ok(Self {
             listen: o.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:9000".into()),
