@@ -26,15 +26,32 @@ pub const SMALL_CHUNK: usize = 256 * 1024;
 /// well inside the memory budget (two in flight plus one filling per upload).
 const WRITE_BUFFER: usize = 256 * 1024;
 const READ_BUFFER: usize = 256 * 1024;
+/// Bodies up to this size are hashed on the async runtime: it takes microseconds, less
+/// than handing them to a blocking thread.
+const INLINE_HASH: usize = 64 * 1024;
 
-/// A chunk that is durable in a temp file and waits to be published (renamed into
-/// place) by a metadata commit. Dropping it unpublished deletes the temp file, so a
+/// Bytes of a staged chunk that are not in their final place yet.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    /// A large chunk, fsynced in a temp file next to its final path.
+    File(PathBuf),
+    /// A small chunk, hashed in memory; publishing appends it to a trunk.
+    Memory(Bytes),
+    Published,
+}
+
+/// A chunk whose bytes are known and hashed and wait to be published by a metadata
+/// commit: renamed into place (large) or appended to a trunk (small), or dropped when
+/// the content is already stored. Dropping it unpublished deletes any temp file, so a
 /// failed or abandoned request leaves nothing behind.
 #[derive(Debug)]
 pub struct StagedChunk {
     pub location: ChunkLocation,
     pub digests: ChunkDigests,
-    pub(crate) tmp: Option<PathBuf>,
+    pub(crate) pending: Pending,
+    /// Keeps the trunk a small chunk was appended to from being collected until the
+    /// record that references it is committed.
+    pub(crate) guard: Option<crate::trunk::SlotGuard>,
 }
 
 impl StagedChunk {
@@ -42,14 +59,14 @@ impl StagedChunk {
         ChunkHash(self.digests.sha256)
     }
 
-    pub(crate) fn take_tmp(&mut self) -> Option<PathBuf> {
-        self.tmp.take()
+    pub(crate) fn take_pending(&mut self) -> Pending {
+        std::mem::replace(&mut self.pending, Pending::Published)
     }
 }
 
 impl Drop for StagedChunk {
     fn drop(&mut self) {
-        if let Some(p) = self.tmp.take() {
+        if let Pending::File(p) = self.take_pending() {
             let _ = std::fs::remove_file(p);
         }
     }
@@ -143,7 +160,8 @@ impl ChunkWriter {
             let mut guard = StagedChunk {
                 location,
                 digests: ContentHasher::new(&[]).finish(),
-                tmp: Some(tmp),
+                pending: Pending::File(tmp),
+                guard: None,
             };
             loop {
                 match rx.blocking_recv() {
@@ -201,21 +219,24 @@ impl ChunkWriter {
     pub async fn finish(mut self) -> io::Result<StagedChunk> {
         match std::mem::replace(&mut self.state, State::Done) {
             State::Buffering(buf) => {
-                let (location, tmp, mut hasher) = (self.location, tmp_name(&self.tmp_dir), self.hasher());
-                tokio::task::spawn_blocking(move || {
+                // Small bodies are only hashed here; publishing appends them to a trunk
+                // (or skips the write when the content is already stored).
+                let (location, mut hasher, buf) = (self.location, self.hasher(), buf.freeze());
+                let inline = buf.len() <= INLINE_HASH;
+                let hash = move || {
                     hasher.update(&buf);
-                    let mut file = File::create(&tmp)?;
-                    let staged = StagedChunk {
+                    StagedChunk {
                         location,
                         digests: hasher.finish(),
-                        tmp: Some(tmp),
-                    };
-                    file.write_all(&buf)?;
-                    file.sync_data()?;
-                    Ok(staged)
-                })
-                .await
-                .map_err(io::Error::other)?
+                        pending: Pending::Memory(buf),
+                        guard: None,
+                    }
+                };
+                if inline {
+                    Ok(hash())
+                } else {
+                    tokio::task::spawn_blocking(hash).await.map_err(io::Error::other)
+                }
             }
             State::Streaming { tx, pending, task } => {
                 // A send error means the thread already failed; its own error follows.
@@ -284,16 +305,17 @@ fn read_span(span: &ReadSpan, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Resul
 }
 
 /// Reads a whole chunk into a checksummer, for checksums a chunk was not written with.
-pub(crate) fn checksum_file(path: &Path, alg: ChecksumAlgorithm) -> io::Result<Vec<u8>> {
-    let mut file = File::open(path)?;
+pub(crate) fn checksum_file(span: &ReadSpan, alg: ChecksumAlgorithm) -> io::Result<Vec<u8>> {
+    let mut file = File::open(&span.path)?;
+    file.seek(SeekFrom::Start(span.offset))?;
     let mut h = crate::checksum::Checksummer::new(alg);
     let mut buf = vec![0u8; READ_BUFFER];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
+    let mut left = span.len;
+    while left > 0 {
+        let want = usize::try_from(left.min(READ_BUFFER as u64)).unwrap_or(READ_BUFFER);
+        file.read_exact(&mut buf[..want])?;
+        h.update(&buf[..want]);
+        left -= want as u64;
     }
     Ok(h.finish())
 }
@@ -315,9 +337,10 @@ pub(crate) fn spans(
         }
         let from = start.max(cs) - cs;
         let to = end.min(ce) - cs;
+        let (path, base) = tracker.path(*loc)?.locate(loc, hash);
         out.push(ReadSpan {
-            path: tracker.path(*loc)?.chunk_path(hash),
-            offset: from,
+            path,
+            offset: base + from,
             len: to - from,
         });
     }

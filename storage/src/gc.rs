@@ -2,6 +2,7 @@
 //! files no record knows (a crash between rename and commit), and stale temp files
 //! (uploads that broke off while the server was down).
 
+use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub struct GcReport {
     pub bytes_freed: u64,
     pub orphans_deleted: u64,
     pub temps_deleted: u64,
+    pub trunks_deleted: u64,
 }
 
 /// Totals of what is stored.
@@ -77,18 +79,76 @@ impl Store {
                 // The record goes first: a crash here leaves an orphan file, which the
                 // sweep below removes, never a record without its file.
                 self.meta.flush()?;
-                let path = self.tracker.path(rec.location)?.chunk_path(&hash);
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e.into()),
+                // A chunk in a trunk is freed with its trunk (see `collect_trunks`).
+                if rec.location.slot.is_none() {
+                    let path = self.tracker.path(rec.location)?.chunk_path(&hash);
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
                 report.chunks_deleted += 1;
                 report.bytes_freed += rec.digests.size;
             }
         }
+        self.collect_trunks(&mut report)?;
         self.sweep_files(&mut report)?;
         Ok(report)
+    }
+
+    /// Trunks (group, store path, trunk id) that some chunk record points into.
+    fn live_trunks(&self) -> Result<HashSet<(u16, u16, u32)>> {
+        let start = [keys::CHUNK];
+        let end = [keys::CHUNK + 1];
+        let mut live = HashSet::new();
+        for kv in self.meta.range(Bound::Included(&start), Bound::Excluded(&end)) {
+            let (k, v) = kv?;
+            let rec: ChunkRecord = decode(&k, &v)?;
+            if let Some(s) = rec.location.slot {
+                live.insert((rec.location.group, rec.location.store_path, s.trunk));
+            }
+        }
+        Ok(live)
+    }
+
+    /// Deletes trunks no record points into. The order matters: trunks are sealed
+    /// first (only the active trunk takes appends), candidates are chosen among sealed
+    /// trunks with no append still on its way to a commit, and only then are the live
+    /// trunks read, so every record pointing into a candidate is already visible.
+    fn collect_trunks(&self, report: &mut GcReport) -> Result<()> {
+        let live = self.live_trunks()?;
+        for group in self.tracker.groups() {
+            for sp in &group.paths {
+                let (g, p) = (sp.location.group, sp.location.store_path);
+                if !live.contains(&(g, p, sp.trunks.active())) {
+                    sp.trunks.rotate()?;
+                }
+            }
+        }
+        let mut candidates = Vec::new();
+        for group in self.tracker.groups() {
+            for sp in &group.paths {
+                let active = sp.trunks.active();
+                for id in crate::trunk::list(sp.trunks.dir())? {
+                    if id != active && sp.trunks.inflight(id) == 0 {
+                        candidates.push((sp, id));
+                    }
+                }
+            }
+        }
+        let live = self.live_trunks()?;
+        for (sp, id) in candidates {
+            if !live.contains(&(sp.location.group, sp.location.store_path, id)) {
+                let path = crate::trunk::trunk_path(sp.trunks.dir(), id);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => report.trunks_deleted += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
     }
 
     fn sweep_files(self: &Arc<Self>, report: &mut GcReport) -> Result<()> {

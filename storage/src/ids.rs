@@ -40,13 +40,22 @@ impl fmt::Display for ChunkHash {
     }
 }
 
-/// Where a chunk lives: indexes of its group and of the store path inside that group.
-/// Chunks never move, so records that point at a chunk carry this and a read needs no
-/// lookup to find the disk (as a FastDFS file id does).
+/// Where a chunk lives: indexes of its group and of the store path inside that group,
+/// and for a small chunk its slot in a trunk file. Chunks never move, so records that
+/// point at a chunk carry this and a read needs no lookup to find the disk (as a
+/// FastDFS file id does).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct ChunkLocation {
     pub group: u16,
     pub store_path: u16,
+    pub slot: Option<TrunkSlot>,
+}
+
+/// A small chunk's place inside an append-only trunk file of its store path.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct TrunkSlot {
+    pub trunk: u32,
+    pub offset: u64,
 }
 
 /// An S3 part number: 1..=10000.

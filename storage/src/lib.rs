@@ -26,6 +26,7 @@ mod placement;
 pub mod records;
 mod store;
 mod store_path;
+mod trunk;
 
 pub use chunk_io::{ChunkWriter, ObjectReader, StagedChunk};
 pub use config::StorageConfig;

@@ -83,10 +83,12 @@ impl Store {
                 return Err(TxError::Abort(StorageError::NoSuchUpload));
             };
             let mut up: UploadRecord = decode(&ukey, &v)?;
-            match staged.first() {
+            let chunk = match staged.first() {
                 Some(s) => refs::add_staged(tx, s.location, &s.digests, &up.owner, &bucket)?,
                 None => refs::add(tx, &part.hash)?,
             };
+            let mut part = part.clone();
+            part.location = chunk.location;
             let pkey = keys::part(&id, number);
             if let Some(v) = tx.get(&pkey)? {
                 let old: PartRecord = decode(&pkey, &v)?;

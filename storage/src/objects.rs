@@ -72,11 +72,15 @@ impl Store {
             let okey = keys::object(&bucket, &key);
             let old: Option<ObjectRecord> = tx.get(&okey)?.map(|v| decode(&okey, &v)).transpose()?;
             cond.check(old.as_ref())?;
-            for part in &record.parts {
-                match staged.iter().find(|s| s.hash() == part.hash) {
+            // Parts point where the chunk really is: a copy already stored elsewhere
+            // wins over the staged one, and a trunk slot is known only once published.
+            let mut record = record.clone();
+            for part in &mut record.parts {
+                let chunk = match staged.iter().find(|s| s.hash() == part.hash) {
                     Some(s) => refs::add_staged(tx, s.location, &s.digests, &record.owner, &bucket)?,
                     None => refs::add(tx, &part.hash)?,
                 };
+                part.location = chunk.location;
             }
             if let Some(old) = &old {
                 for part in &old.parts {

@@ -40,6 +40,7 @@ impl Tracker {
                 let location = ChunkLocation {
                     group: u16::try_from(gi).map_err(|_| StorageError::Config("too many groups".into()))?,
                     store_path: u16::try_from(pi).map_err(|_| StorageError::Config("too many store paths".into()))?,
+                    slot: None,
                 };
                 paths.push(StorePath::open(location, p.clone())?);
             }

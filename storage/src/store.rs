@@ -7,7 +7,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::checksum::ChecksumAlgorithm;
-use crate::chunk_io::{ChunkWriter, ObjectReader, StagedChunk};
+use crate::chunk_io::{ChunkWriter, ObjectReader, Pending, StagedChunk};
 use crate::config::StorageConfig;
 use crate::durability::GroupCommit;
 use crate::error::{Result, StorageError};
@@ -105,11 +105,22 @@ impl Store {
     /// the chunk's stripe held, and be followed by a transaction that references it.
     pub(crate) fn publish(&self, staged: &mut StagedChunk) -> Result<()> {
         let hash = staged.hash();
-        let Some(tmp) = staged.take_tmp() else { return Ok(()) };
-        if self.meta.get(&keys::chunk(&hash))?.is_some() {
-            std::fs::remove_file(&tmp)?;
-            return Ok(());
-        }
+        let stored = self.meta.get(&keys::chunk(&hash))?.is_some();
+        let tmp = match staged.take_pending() {
+            Pending::Published => return Ok(()),
+            Pending::File(tmp) if stored => {
+                std::fs::remove_file(&tmp)?;
+                return Ok(());
+            }
+            Pending::Memory(_) if stored => return Ok(()),
+            Pending::Memory(bytes) => {
+                let (slot, guard) = self.tracker.path(staged.location)?.trunks.append(bytes)?;
+                staged.location.slot = Some(slot);
+                staged.guard = Some(guard);
+                return Ok(());
+            }
+            Pending::File(tmp) => tmp,
+        };
         let dest: PathBuf = self.tracker.path(staged.location)?.chunk_path(&hash);
         let dir = dest.parent().map(PathBuf::from).unwrap_or_default();
         std::fs::create_dir_all(&dir)?;

@@ -8,18 +8,37 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::ids::{ChunkHash, ChunkLocation};
+use crate::trunk::{self, Trunks};
 
-#[derive(Debug)]
 pub struct StorePath {
     pub location: ChunkLocation,
     pub root: PathBuf,
+    pub trunks: Trunks,
+}
+
+impl std::fmt::Debug for StorePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorePath")
+            .field("location", &self.location)
+            .field("root", &self.root)
+            .finish()
+    }
 }
 
 impl StorePath {
     pub fn open(location: ChunkLocation, root: PathBuf) -> io::Result<Self> {
         fs::create_dir_all(root.join("data"))?;
         fs::create_dir_all(root.join("tmp"))?;
-        Ok(Self { location, root })
+        let trunks = Trunks::open(root.join("trunk"))?;
+        Ok(Self { location, root, trunks })
+    }
+
+    /// Where a chunk's bytes start: its own file, or its slot in a trunk file.
+    pub fn locate(&self, loc: &ChunkLocation, hash: &ChunkHash) -> (PathBuf, u64) {
+        match loc.slot {
+            Some(s) => (trunk::trunk_path(self.trunks.dir(), s.trunk), s.offset),
+            None => (self.chunk_path(hash), 0),
+        }
     }
 
     /// `M00`, `M01`, ...: the FastDFS name of this store path.

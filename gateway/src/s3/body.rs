@@ -17,6 +17,13 @@ use crate::metrics::Metrics;
 /// Maps a body stream failure to the S3 error a client should see: a signed payload
 /// hash or chunk signature mismatch, a short body, or a dropped connection.
 fn body_error(e: StdError) -> S3Error {
+    if let Some(UploadStreamError::Sha256Mismatch) = e.downcast_ref::<UploadStreamError>() {
+        return super::error::custom(
+            "XAmzContentSHA256Mismatch",
+            http::StatusCode::BAD_REQUEST,
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        );
+    }
     let code = if let Some(u) = e.downcast_ref::<UploadStreamError>() {
         u.to_s3_error_code()
     } else if let Some(a) = e.downcast_ref::<AwsChunkedStreamError>() {

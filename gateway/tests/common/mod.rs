@@ -1,0 +1,481 @@
+//! Test harness: starts the real `fastgate` binary on a free port over a temporary data
+//! directory, and offers an aws-sdk-s3 client plus small raw-HTTP helpers (SigV4 signed
+//! with aws-sigv4) for what the SDK cannot express.
+//!
+//! Every test file includes this module, and not every file uses every helper.
+#![allow(dead_code)]
+
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use md5::Digest as _;
+
+pub const ACCESS_KEY: &str = "FGTESTROOTACCESSKEY1";
+pub const SECRET_KEY: &str = "fastgate-test-root-secret-key-0123456789";
+/// A second user, present when a test asks for it with [`Server::with_second_user`] or
+/// by listing it in its own config.
+pub const USER2_ACCESS_KEY: &str = "FGTESTUSER2ACCESSKEY";
+pub const USER2_SECRET_KEY: &str = "fastgate-test-user2-secret-key-012345678";
+pub const REGION: &str = "us-east-1";
+
+/// The `[[users]]` stanza for the second user.
+pub fn user2_toml() -> String {
+    format!("[[users]]\naccess_key = \"{USER2_ACCESS_KEY}\"\nsecret_key = \"{USER2_SECRET_KEY}\"\n")
+}
+
+/// A running `fastgate serve` child process. Killed (SIGKILL) on drop.
+pub struct Server {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    /// Holds `data/` (FASTGATE_DATA_DIR), `fastgate.toml` and `server.log`.
+    pub root: tempfile::TempDir,
+    config: Option<PathBuf>,
+}
+
+fn free_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr")
+}
+
+impl Server {
+    /// A server with only the root user and the default configuration.
+    pub fn start() -> Self {
+        Self::start_with_config(None)
+    }
+
+    /// A server with the given TOML configuration file contents.
+    pub fn with_config(toml: &str) -> Self {
+        Self::start_with_config(Some(toml))
+    }
+
+    /// A server with the root user and [`USER2_ACCESS_KEY`], plus `extra` TOML.
+    pub fn with_second_user(extra: &str) -> Self {
+        Self::with_config(&format!("{extra}\n{}", user2_toml()))
+    }
+
+    fn start_with_config(toml: Option<&str>) -> Self {
+        let root = tempfile::Builder::new()
+            .prefix("fastgate-test-")
+            .tempdir()
+            .expect("tempdir");
+        let config = toml.map(|t| {
+            let p = root.path().join("fastgate.toml");
+            std::fs::write(&p, t).expect("write config");
+            p
+        });
+        let mut s = Self {
+            child: None,
+            addr: free_port(),
+            root,
+            config,
+        };
+        s.spawn();
+        s
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.root.path().join("server.log")
+    }
+
+    /// Everything the server printed so far (stdout and stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open server log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fastgate"));
+        cmd.arg("serve")
+            .env("FASTGATE_LISTEN", self.addr.to_string())
+            .env("FASTGATE_DATA_DIR", self.data_dir())
+            .env("FASTGATE_ACCESS_KEY", ACCESS_KEY)
+            .env("FASTGATE_SECRET_KEY", SECRET_KEY)
+            .env_remove("FASTGATE_CONFIG")
+            .env_remove("FASTGATE_DOMAIN")
+            .env_remove("FASTGATE_REGION")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info,s3s=warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log);
+        if let Some(c) = &self.config {
+            cmd.env("FASTGATE_CONFIG", c);
+        }
+        let mut child = cmd.spawn().expect("spawn fastgate");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                panic!("fastgate exited early with {status}; log:\n{}", self.log());
+            }
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fastgate did not start listening on {}; log:\n{}",
+                self.addr,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        self.child = Some(child);
+    }
+
+    /// SIGKILL the server (no graceful shutdown) and wait for it to die.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGKILL, then start again on the same data dir, config and address.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        self.client_as(ACCESS_KEY, SECRET_KEY)
+    }
+
+    pub fn client_as(&self, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(self.sdk_config(access_key, secret_key))
+    }
+
+    pub fn sdk_config(&self, access_key: &str, secret_key: &str) -> aws_sdk_s3::Config {
+        let http = aws_smithy_http_client::Builder::new().build_http();
+        aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(Credentials::new(access_key, secret_key, None, None, "fastgate-tests"))
+            .force_path_style(true)
+            .http_client(http)
+            // Errors must surface as they are, quickly.
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build()
+    }
+
+    /// A raw request signed as the root user.
+    pub async fn signed(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> RawResponse {
+        self.signed_as(ACCESS_KEY, SECRET_KEY, method, path_and_query, headers, body)
+            .await
+    }
+
+    pub async fn signed_as(
+        &self,
+        access_key: &str,
+        secret_key: &str,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> RawResponse {
+        let url = format!("{}{path_and_query}", self.endpoint());
+        let mut all: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        all.push(("host".into(), self.addr.to_string()));
+        let hash = sha256_hex(body);
+        let signed = sign_headers(access_key, secret_key, method, &url, &all, &hash, SystemTime::now());
+        all.extend(signed);
+        raw_request(method, &url, &all, body.to_vec()).await
+    }
+
+    /// A raw request with no authentication at all.
+    pub async fn unsigned(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> RawResponse {
+        let url = format!("{}{path_and_query}", self.endpoint());
+        let all: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        raw_request(method, &url, &all, body.to_vec()).await
+    }
+
+    /// The Prometheus text at `/_fastgate/metrics`.
+    pub async fn metrics(&self) -> String {
+        let r = self.unsigned("GET", "/_fastgate/metrics", &[], b"").await;
+        assert_eq!(r.status, 200, "metrics: {}", r.text());
+        r.text()
+    }
+
+    /// One metric's value (0 when absent).
+    pub async fn metric(&self, name: &str) -> u64 {
+        metric_value(&self.metrics().await, name)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("---- fastgate log tail ({}) ----", self.addr);
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+pub fn metric_value(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            (k == name).then(|| v.trim().parse::<f64>().ok())?
+        })
+        .map_or(0, |v| v as u64)
+}
+
+/// A complete response of a raw request.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl RawResponse {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// The `<Code>` of an S3 XML error body.
+    pub fn error_code(&self) -> Option<String> {
+        xml_tag(&self.text(), "Code")
+    }
+}
+
+pub fn xml_tag(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&close)? + start;
+    Some(xml[start..end].to_owned())
+}
+
+/// Sends one request with hyper's client (plain HTTP).
+pub async fn raw_request(method: &str, url: &str, headers: &[(String, String)], body: Vec<u8>) -> RawResponse {
+    let client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut b = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        // hyper sets Host from the URI; a duplicate would break nothing but is untidy.
+        if !k.eq_ignore_ascii_case("host") {
+            b = b.header(k.as_str(), v.as_str());
+        }
+    }
+    let req = b.body(Full::new(Bytes::from(body))).expect("build request");
+    let resp = client.request(req).await.expect("send request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.expect("read body").to_bytes();
+    RawResponse { status, headers, body }
+}
+
+/// SigV4 headers (`authorization`, `x-amz-date`, `x-amz-content-sha256`) for a request
+/// with the given headers (which must include `host`) and payload hash.
+pub fn sign_headers(
+    access_key: &str,
+    secret_key: &str,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    payload_sha256_hex: &str,
+    time: SystemTime,
+) -> Vec<(String, String)> {
+    let identity = Credentials::new(access_key, secret_key, None, None, "fastgate-tests").into();
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name("s3")
+        .time(time)
+        .settings(settings)
+        .build()
+        .expect("signing params")
+        .into();
+    let signable = SignableRequest::new(
+        method,
+        url,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Precomputed(payload_sha256_hex.to_owned()),
+    )
+    .expect("signable request");
+    let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+    instructions
+        .headers()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+pub fn md5_hex(b: &[u8]) -> String {
+    hex::encode(md5::Md5::digest(b))
+}
+
+pub fn md5_b64(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(b))
+}
+
+/// Deterministic pseudo-random bytes (xorshift), different for each seed.
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Fresh random bytes (content no other test or run has stored).
+pub fn random_data(len: usize) -> Vec<u8> {
+    data(len, rand::random::<u64>())
+}
+
+/// Creates a bucket with the SDK, panicking on failure.
+pub async fn create_bucket(c: &aws_sdk_s3::Client, name: &str) {
+    c.create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create bucket {name}: {e:?}"));
+}
+
+/// Puts an object with the SDK, panicking on failure; returns the ETag.
+pub async fn put(c: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) -> String {
+    c.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.to_vec().into())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"))
+        .e_tag
+        .unwrap_or_default()
+}
+
+/// Gets an object's bytes with the SDK, panicking on failure.
+pub async fn get(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    c.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {bucket}/{key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .expect("read body")
+        .into_bytes()
+        .to_vec()
+}
+
+/// The S3 error code of a failed SDK call (e.g. "NoSuchKey"), and its HTTP status.
+pub fn sdk_error<E>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> (Option<String>, Option<u16>)
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    (
+        aws_sdk_s3::error::ProvideErrorMetadata::code(e).map(str::to_owned),
+        status,
+    )
+}
+
+/// Asserts a failed SDK call carries the given S3 error code.
+#[track_caller]
+pub fn assert_code<T: std::fmt::Debug, E>(
+    res: Result<T, aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+    code: &str,
+) -> u16
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    match res {
+        Ok(v) => panic!("expected error {code}, got success: {v:?}"),
+        Err(e) => {
+            let (got, status) = sdk_error(&e);
+            assert_eq!(got.as_deref(), Some(code), "unexpected error: {e:?}");
+            status.unwrap_or(0)
+        }
+    }
+}
+
+/// Every regular file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Reads a whole file (helper for tests that look at the data dir).
+pub fn read_file(p: &Path) -> Vec<u8> {
+    let mut v = Vec::new();
+    std::fs::File::open(p)
+        .and_then(|mut f| f.read_to_end(&mut v))
+        .expect("read file");
+    v
+}
