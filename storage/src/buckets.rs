@@ -66,11 +66,24 @@ impl Store {
             .is_some())
     }
 
-    /// Deletes an empty bucket. Open multipart uploads count as content, as on S3.
+    /// Deletes a bucket without objects. Incomplete multipart uploads do not keep it
+    /// alive (tools that empty a bucket only delete objects): they are aborted.
     pub async fn delete_bucket(self: &Arc<Self>, name: &str) -> Result<()> {
         self.bucket(name)?;
-        if self.has_any(&keys::object_prefix(name))? || self.has_any(&keys::upload_prefix(name))? {
+        if self.has_any(&keys::object_prefix(name))? {
             return Err(StorageError::BucketNotEmpty);
+        }
+        loop {
+            let page = self.list_uploads(name, "", None, None, None, 1000)?;
+            for u in &page.uploads {
+                match self.abort_upload(name, &u.key, &u.id).await {
+                    Ok(()) | Err(StorageError::NoSuchUpload) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if !page.truncated {
+                break;
+            }
         }
         let name = name.to_owned();
         self.commit_with(Vec::new(), move |tx, _| {

@@ -129,6 +129,25 @@ impl Store {
         .await
     }
 
+    /// Deletes several objects in one durable transaction; missing keys are fine.
+    pub async fn delete_objects(self: &Arc<Self>, bucket: &str, keys: Vec<String>) -> Result<()> {
+        let bucket = bucket.to_owned();
+        self.commit_with(Vec::new(), move |tx, _| {
+            Store::require_bucket(tx, &bucket)?;
+            for key in &keys {
+                let okey = keys::object(&bucket, key);
+                let Some(v) = tx.get(&okey)? else { continue };
+                let old: ObjectRecord = decode(&okey, &v)?;
+                for part in &old.parts {
+                    refs::release(tx, &part.hash)?;
+                }
+                tx.delete(&okey)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Lists keys of `bucket` under `prefix`, strictly after `after`, rolling keys up
     /// to the first `delimiter` after the prefix into common prefixes. A rolled-up
     /// prefix is skipped with one seek, never walked key by key.

@@ -39,33 +39,34 @@ pub async fn delete_objects(
             "The XML you provided was not well-formed or did not validate against our published schema."
         ));
     }
+    let objects = req.input.delete.objects;
+    let keys: Vec<String> = objects
+        .iter()
+        .filter(|o| version_ok(o.version_id.as_deref()))
+        .map(|o| o.key.clone())
+        .collect();
+    // One transaction for the whole batch: one durable flush instead of one per key.
+    let outcome = gw
+        .store
+        .delete_objects(&req.input.bucket, keys)
+        .await
+        .map_err(super::to_s3);
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
-    for obj in req.input.delete.objects {
-        let res = if version_ok(obj.version_id.as_deref()) {
-            gw.store.delete_object(&req.input.bucket, &obj.key).await.map(drop)
-        } else {
-            Ok(())
-        };
-        match res {
-            Ok(()) => {
-                if !quiet {
-                    deleted.push(DeletedObject {
-                        key: Some(obj.key),
-                        version_id: obj.version_id,
-                        ..Default::default()
-                    });
-                }
-            }
-            Err(e) => {
-                let e = super::to_s3(e);
-                errors.push(Error {
-                    code: Some(e.code().as_str().to_owned()),
-                    key: Some(obj.key),
-                    message: e.message().map(str::to_owned),
-                    version_id: obj.version_id,
-                });
-            }
+    for obj in objects {
+        match &outcome {
+            Ok(()) if !quiet => deleted.push(DeletedObject {
+                key: Some(obj.key),
+                version_id: obj.version_id,
+                ..Default::default()
+            }),
+            Ok(()) => {}
+            Err(e) => errors.push(Error {
+                code: Some(e.code().as_str().to_owned()),
+                key: Some(obj.key),
+                message: e.message().map(str::to_owned),
+                version_id: obj.version_id,
+            }),
         }
     }
     Ok(S3Response::new(DeleteObjectsOutput {

@@ -78,6 +78,13 @@ fn check_key(key: &str) -> S3Result<()> {
     if key.is_empty() {
         return Err(s3_error!(InvalidArgument, "The key must not be empty"));
     }
+    // NUL separates names in the metadata keyspace, and XML 1.0 cannot carry it.
+    if key.contains('\0') {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Object keys cannot contain the NUL character"
+        ));
+    }
     Ok(())
 }
 
