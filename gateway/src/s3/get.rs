@@ -263,3 +263,72 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
     }
     Ok(S3Response::new(out))
 }
+
+pub async fn get_object_attributes(
+    gw: &Gateway,
+    req: S3Request<GetObjectAttributesInput>,
+) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+    let owner = Gateway::owner(&req)?;
+    let i = &req.input;
+    gw.owned_bucket(&owner, &i.bucket)?;
+    let rec = gw.store.object(&i.bucket, &i.key).s3()?;
+    let wants = |a: &str| i.object_attributes.iter().any(|x| x.as_str().eq_ignore_ascii_case(a));
+    let mut out = GetObjectAttributesOutput {
+        last_modified: Some(timestamp(rec.last_modified_ms)),
+        ..Default::default()
+    };
+    if wants(ObjectAttributes::ETAG) {
+        out.e_tag = Some(headers::etag(&rec.etag));
+    }
+    if wants(ObjectAttributes::OBJECT_SIZE) {
+        out.object_size = Some(i64::try_from(rec.size).unwrap_or(i64::MAX));
+    }
+    if wants(ObjectAttributes::STORAGE_CLASS) {
+        out.storage_class = Some(StorageClass::from(
+            rec.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
+        ));
+    }
+    if wants(ObjectAttributes::CHECKSUM) && rec.checksum.is_some() {
+        let f = Fields::of(rec.checksum.as_ref());
+        let mut c = Checksum {
+            checksum_type: f.checksum_type.clone(),
+            ..Default::default()
+        };
+        set_checksums!(c, f);
+        out.checksum = Some(c);
+    }
+    if wants(ObjectAttributes::OBJECT_PARTS) && rec.multipart {
+        let max = usize::try_from(i.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+        let after = usize::try_from(i.part_number_marker.unwrap_or(0).max(0)).unwrap_or(0);
+        let alg = rec.checksum.as_ref().map(|c| c.algorithm);
+        let parts: Vec<ObjectPart> = rec
+            .parts
+            .iter()
+            .enumerate()
+            .skip(after)
+            .take(max)
+            .map(|(n, p)| {
+                let mut part = ObjectPart {
+                    part_number: i32::try_from(n + 1).ok(),
+                    size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
+                    ..Default::default()
+                };
+                if let (Some(a), Some(v)) = (alg, &p.checksum) {
+                    set_checksums!(part, Fields::of_part(a, v));
+                }
+                part
+            })
+            .collect();
+        let last = after + parts.len();
+        let truncated = last < rec.parts.len();
+        out.object_parts = Some(GetObjectAttributesParts {
+            is_truncated: Some(truncated),
+            max_parts: i32::try_from(max).ok(),
+            next_part_number_marker: if truncated { i32::try_from(last).ok() } else { None },
+            part_number_marker: i32::try_from(after).ok(),
+            parts: Some(parts),
+            total_parts_count: parts_count(&rec),
+        });
+    }
+    Ok(S3Response::new(out))
+}

@@ -2,8 +2,10 @@
 //! operations. Handlers parse typed s3s inputs, call the storage layer, and build typed
 //! outputs; storage errors become S3 errors only in `error.rs`.
 
+mod acl;
 mod body;
 mod bucket;
+mod bucket_config;
 mod checksums;
 mod copy;
 mod delete;
@@ -125,6 +127,51 @@ impl S3 for Gateway {
     }
     async fn delete_bucket_lifecycle(&self, req: Req<DeleteBucketLifecycleInput>) -> Resp<DeleteBucketLifecycleOutput> {
         lifecycle::delete(self, req).await
+    }
+    async fn get_bucket_acl(&self, req: Req<GetBucketAclInput>) -> Resp<GetBucketAclOutput> {
+        acl::get_bucket_acl(self, req).await
+    }
+    async fn put_bucket_acl(&self, req: Req<PutBucketAclInput>) -> Resp<PutBucketAclOutput> {
+        acl::put_bucket_acl(self, req).await
+    }
+    async fn get_object_acl(&self, req: Req<GetObjectAclInput>) -> Resp<GetObjectAclOutput> {
+        acl::get_object_acl(self, req).await
+    }
+    async fn put_object_acl(&self, req: Req<PutObjectAclInput>) -> Resp<PutObjectAclOutput> {
+        acl::put_object_acl(self, req).await
+    }
+    async fn get_bucket_policy(&self, req: Req<GetBucketPolicyInput>) -> Resp<GetBucketPolicyOutput> {
+        bucket_config::get_bucket_policy(self, req).await
+    }
+    async fn get_bucket_cors(&self, req: Req<GetBucketCorsInput>) -> Resp<GetBucketCorsOutput> {
+        bucket_config::get_bucket_cors(self, req).await
+    }
+    async fn get_bucket_encryption(&self, req: Req<GetBucketEncryptionInput>) -> Resp<GetBucketEncryptionOutput> {
+        bucket_config::get_bucket_encryption(self, req).await
+    }
+    async fn get_bucket_tagging(&self, req: Req<GetBucketTaggingInput>) -> Resp<GetBucketTaggingOutput> {
+        bucket_config::get_bucket_tagging(self, req).await
+    }
+    async fn get_bucket_website(&self, req: Req<GetBucketWebsiteInput>) -> Resp<GetBucketWebsiteOutput> {
+        bucket_config::get_bucket_website(self, req).await
+    }
+    async fn get_bucket_replication(&self, req: Req<GetBucketReplicationInput>) -> Resp<GetBucketReplicationOutput> {
+        bucket_config::get_bucket_replication(self, req).await
+    }
+    async fn get_object_lock_configuration(
+        &self,
+        req: Req<GetObjectLockConfigurationInput>,
+    ) -> Resp<GetObjectLockConfigurationOutput> {
+        bucket_config::get_object_lock_configuration(self, req).await
+    }
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: Req<GetBucketOwnershipControlsInput>,
+    ) -> Resp<GetBucketOwnershipControlsOutput> {
+        bucket_config::get_bucket_ownership_controls(self, req).await
+    }
+    async fn get_object_attributes(&self, req: Req<GetObjectAttributesInput>) -> Resp<GetObjectAttributesOutput> {
+        get::get_object_attributes(self, req).await
     }
     async fn put_object(&self, req: Req<PutObjectInput>) -> Resp<PutObjectOutput> {
         put::put_object(self, req).await
