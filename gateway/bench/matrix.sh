@@ -3,6 +3,7 @@
 #
 #   gateway/bench/matrix.sh            # the standard matrix
 #   FULL=1 gateway/bench/matrix.sh     # + list over 100000 keys
+#   MEMORY=0 gateway/bench/matrix.sh   # without the memory run (64 concurrent 256MiB PUTs, 16GiB of disk)
 #
 # Env: FASTGATE_BIN (default target/release/fastgate, built when missing), OUT (results dir, default
 # target/bench-matrix), REUPLOAD_BIG (size of the large reupload, default 1GiB), PEERS (default "garage s3s-fs").
@@ -80,6 +81,31 @@ run_matrix() {
     bench "$n" reupload-1KiB reupload --size 1KiB --count 50 -c 1
     bench "$n" reupload-big reupload --size "$REUPLOAD_BIG" --count 3 -c 1
     bench "$n" multipart-256MiB multipart --size 256MiB --part-size 16MiB --count 2 -c 4
+    if [ "${MEMORY:-1}" = 1 ]; then
+        memory "$n"
+    fi
+}
+
+# memory NAME: the server's peak resident size while 64 clients each PUT 256MiB at once (16GiB in all),
+# sampled from /proc every 100ms, written as a one-phase JSON for table.py.
+memory() {
+    local name=$1 peak=0 rss sampler
+    (
+        while kill -0 "$SERVER_PID" 2>/dev/null; do
+            awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null
+            sleep 0.1
+        done
+    ) >"$OUT/$name/rss.samples" &
+    sampler=$!
+    bench "$name" memory-put put --size 256MiB --count 64 -c 64
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    while read -r rss; do
+        [ -n "$rss" ] && [ "$rss" -gt "$peak" ] && peak=$rss
+    done <"$OUT/$name/rss.samples"
+    printf '{"phases":[{"name":"memory","peak_rss_mib":%s,"errors":0}]}\n' "$(awk -v k="$peak" 'BEGIN {printf "%.1f", k/1024}')" \
+        >"$OUT/$name/memory.json"
+    echo "   peak RSS $((peak / 1024)) MiB" >&2
 }
 
 # ---- fastgate -------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ ROWS = [
     ("reupload-big", "reupload", "p50_ms", "re-upload {big}, Expect: 100-continue, p50 (ms)", False),
     ("reupload-big", "first-upload", "p50_ms", "first upload {big} (ms)", False),
     ("multipart-256MiB", "multipart-object", "mib_per_s", "multipart 256MiB, 16MiB parts c=4 (MiB/s)", True),
+    ("memory", "memory", "peak_rss_mib", "server peak RSS, 64 concurrent 256MiB PUTs (MiB)", False),
 ]
 
 
