@@ -1,9 +1,10 @@
 //! Group commit: every request waits until its metadata is on disk, but concurrent
 //! requests share one flush instead of paying for one each.
+//!
+//! Blocking by design: callers are already on a blocking thread (the one that ran their
+//! transaction), so waiting there costs no extra hand-off between threads.
 
-use std::sync::Arc;
-
-use tokio::sync::{Mutex, Notify};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::meta::{MetaError, MetaStore};
 
@@ -14,12 +15,14 @@ struct State {
     /// Every request numbered up to here is durable.
     flushed: u64,
     flushing: bool,
+    /// The last flush failed: its waiters must not be told they are durable.
+    failed_upto: u64,
 }
 
 pub struct GroupCommit {
     meta: Arc<dyn MetaStore>,
     state: Mutex<State>,
-    done: Notify,
+    done: Condvar,
 }
 
 impl GroupCommit {
@@ -27,46 +30,39 @@ impl GroupCommit {
         Self {
             meta,
             state: Mutex::new(State::default()),
-            done: Notify::new(),
+            done: Condvar::new(),
         }
     }
 
-    /// Returns once everything committed before this call is durable.
-    pub async fn sync(&self) -> Result<(), MetaError> {
-        let ticket = {
-            let mut s = self.state.lock().await;
-            s.requested += 1;
-            s.requested
-        };
+    /// Returns once everything committed before this call is durable. Blocking.
+    pub fn sync(&self) -> Result<(), MetaError> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.requested += 1;
+        let ticket = s.requested;
         loop {
-            let mut s = self.state.lock().await;
             if s.flushed >= ticket {
                 return Ok(());
+            }
+            if s.failed_upto >= ticket {
+                return Err(MetaError("metadata flush failed".into()));
             }
             if !s.flushing {
                 // Lead a flush that covers every ticket handed out so far.
                 s.flushing = true;
                 let target = s.requested;
                 drop(s);
-                let meta = self.meta.clone();
-                let res = tokio::task::spawn_blocking(move || meta.flush())
-                    .await
-                    .map_err(|e| MetaError(e.to_string()))
-                    .and_then(|r| r);
-                let mut s = self.state.lock().await;
+                let res = self.meta.flush();
+                let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
                 s.flushing = false;
-                if res.is_ok() {
-                    s.flushed = s.flushed.max(target);
+                match &res {
+                    Ok(()) => s.flushed = s.flushed.max(target),
+                    Err(_) => s.failed_upto = s.failed_upto.max(target),
                 }
-                self.done.notify_waiters();
+                self.done.notify_all();
                 return res;
             }
-            // Follow the flush in progress; the next loop checks whether it covered us.
-            let notified = self.done.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            drop(s);
-            notified.await;
+            // Follow the flush in progress; the loop checks whether it covered us.
+            s = self.done.wait(s).unwrap_or_else(|p| p.into_inner());
         }
     }
 }

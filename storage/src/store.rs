@@ -68,11 +68,6 @@ impl Store {
         self.stripes[usize::from(hash.0[0])].lock()
     }
 
-    /// Waits until every metadata change committed so far is durable.
-    pub(crate) async fn durable(&self) -> Result<()> {
-        Ok(self.commit.sync().await?)
-    }
-
     /// Starts a new chunk on the store path the tracker picks for `size_hint` bytes,
     /// computing MD5, SHA-256 and `extras` while it is written.
     pub fn chunk_writer(&self, size_hint: u64, extras: &[ChecksumAlgorithm]) -> Result<ChunkWriter> {
@@ -145,15 +140,18 @@ impl Store {
             let mut hashes: Vec<usize> = staged.iter().map(|s| usize::from(s.hash().0[0])).collect();
             hashes.sort_unstable();
             hashes.dedup();
-            let _guards: Vec<_> = hashes.iter().map(|&i| this.stripes[i].lock()).collect();
+            let guards: Vec<_> = hashes.iter().map(|&i| this.stripes[i].lock()).collect();
             for s in &mut staged {
                 this.publish(s)?;
             }
-            Ok::<T, StorageError>(meta::transaction(&*this.meta, |tx| body(tx, &staged))?)
+            let out = meta::transaction(&*this.meta, |tx| body(tx, &staged))?;
+            drop(guards);
+            // On this same thread: no second hand-off just to wait for the flush.
+            this.commit.sync()?;
+            Ok::<T, StorageError>(out)
         })
         .await
         .map_err(|e| StorageError::Meta(MetaError(e.to_string())))??;
-        self.durable().await?;
         Ok(out)
     }
 

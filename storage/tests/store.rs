@@ -189,7 +189,7 @@ async fn dropped_writers_and_staged_chunks_leave_no_files() {
     let s = stage(&store, &[2u8; 10]).await;
     drop(s);
     // The writer thread notices the dropped channel asynchronously.
-    for _ in 0..50 {
+    for _ in 0..250 {
         if files_under(&dir.path().join("M00/tmp")) == 0 {
             break;
         }
