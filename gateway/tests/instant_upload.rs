@@ -245,6 +245,8 @@ async fn hit_answers_before_the_body_and_miss_asks_for_it() {
         hit.closed_after,
         "after a hit the server closes the connection (the unsent body cannot be told from the next request)"
     );
+    // ... and says so, so that no client reuses it (RFC 9110 §10.1.1).
+    assert_eq!(hit.header("connection"), Some("close"), "{hit:?}");
 
     // A new connection works, and the object has the right bytes.
     assert_eq!(get(&c, B, "second").await, content);

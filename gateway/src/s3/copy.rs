@@ -7,7 +7,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::checksums::{Fields, set_checksums};
 use super::error::StorageResultExt as _;
-use super::headers::{self, HeaderInput, timestamp};
+use super::headers::{self, timestamp};
 use super::{Gateway, check_key};
 
 /// The source bucket and key of a copy, checked for access.
@@ -95,17 +95,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
     rec.owner = owner;
     rec.last_modified_ms = now_ms();
     if replace {
-        rec.headers = HeaderInput {
-            content_type: input.content_type.clone(),
-            content_encoding: input.content_encoding.clone(),
-            content_disposition: input.content_disposition.clone(),
-            content_language: input.content_language.clone(),
-            cache_control: input.cache_control.clone(),
-            expires: input.expires.clone(),
-            website_redirect_location: input.website_redirect_location.clone(),
-            storage_class: input.storage_class.as_ref().map(|s| s.as_str().to_owned()),
-        }
-        .into();
+        rec.headers = headers::object_headers!(input);
         rec.user_metadata = headers::metadata_to_vec(input.metadata.clone());
     }
     if input

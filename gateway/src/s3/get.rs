@@ -8,7 +8,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use super::Gateway;
 use super::checksums::{Fields, set_checksums};
 use super::error::StorageResultExt as _;
-use super::headers::{self, timestamp};
+use super::headers::{self, fill_object_headers, timestamp};
 
 /// The conditional request headers, as GET and HEAD share them.
 struct Conditions<'a> {
@@ -164,22 +164,10 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
     let mut out = GetObjectOutput {
         body: Some(body_of(reader)),
         content_length: Some(i64::try_from(sel.end - sel.start).unwrap_or(i64::MAX)),
-        accept_ranges: Some("bytes".into()),
-        e_tag: Some(headers::etag(&rec.etag)),
-        last_modified: Some(timestamp(rec.last_modified_ms)),
-        content_type: Some(headers::content_type(&rec)),
-        content_encoding: rec.headers.content_encoding.clone(),
-        content_disposition: rec.headers.content_disposition.clone(),
-        content_language: rec.headers.content_language.clone(),
-        cache_control: rec.headers.cache_control.clone(),
-        expires: rec.headers.expires.clone(),
-        website_redirect_location: rec.headers.website_redirect_location.clone(),
-        storage_class: rec.headers.storage_class.clone().map(StorageClass::from),
-        metadata: headers::metadata_from_vec(&rec.user_metadata),
-        parts_count: parts_count(&rec),
         tag_count: (!rec.tags.is_empty()).then(|| i32::try_from(rec.tags.len()).unwrap_or(0)),
         ..Default::default()
     };
+    fill_object_headers!(out, &rec);
     if sel.partial && (input.range.is_some() || rec.multipart) {
         out.content_range = Some(format!(
             "bytes {}-{}/{}",
@@ -233,21 +221,9 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
         .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
     let mut out = HeadObjectOutput {
         content_length: Some(i64::try_from(sel.end - sel.start).unwrap_or(i64::MAX)),
-        accept_ranges: Some("bytes".into()),
-        e_tag: Some(headers::etag(&rec.etag)),
-        last_modified: Some(timestamp(rec.last_modified_ms)),
-        content_type: Some(headers::content_type(&rec)),
-        content_encoding: rec.headers.content_encoding.clone(),
-        content_disposition: rec.headers.content_disposition.clone(),
-        content_language: rec.headers.content_language.clone(),
-        cache_control: rec.headers.cache_control.clone(),
-        expires: rec.headers.expires.clone(),
-        website_redirect_location: rec.headers.website_redirect_location.clone(),
-        storage_class: rec.headers.storage_class.clone().map(StorageClass::from),
-        metadata: headers::metadata_from_vec(&rec.user_metadata),
-        parts_count: parts_count(&rec),
         ..Default::default()
     };
+    fill_object_headers!(out, &rec);
     if sel.partial && (input.range.is_some() || rec.multipart) {
         out.content_range = Some(format!(
             "bytes {}-{}/{}",

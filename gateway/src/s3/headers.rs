@@ -3,7 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use fastgate_storage::records::{ObjectHeaders, ObjectRecord};
+use fastgate_storage::records::ObjectRecord;
 use s3s::dto::{ETag, Metadata, Timestamp};
 use s3s::{S3Result, s3_error};
 
@@ -53,32 +53,51 @@ pub fn parse_tagging(header: Option<&str>) -> S3Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-/// The standard headers a PUT/Copy/CreateMultipartUpload carries.
-pub struct HeaderInput {
-    pub content_type: Option<String>,
-    pub content_encoding: Option<String>,
-    pub content_disposition: Option<String>,
-    pub content_language: Option<String>,
-    pub cache_control: Option<String>,
-    pub expires: Option<String>,
-    pub website_redirect_location: Option<String>,
-    pub storage_class: Option<String>,
-}
-
-impl From<HeaderInput> for ObjectHeaders {
-    fn from(h: HeaderInput) -> Self {
-        ObjectHeaders {
-            content_type: h.content_type,
-            content_encoding: h.content_encoding,
-            content_disposition: h.content_disposition,
-            content_language: h.content_language,
-            cache_control: h.cache_control,
-            expires: h.expires,
-            website_redirect_location: h.website_redirect_location,
-            storage_class: h.storage_class.filter(|s| s != "STANDARD"),
+/// The standard headers of a PUT, CopyObject (REPLACE) or CreateMultipartUpload input:
+/// the three DTOs name them alike, so one macro reads them all.
+macro_rules! object_headers {
+    ($i:expr) => {
+        fastgate_storage::records::ObjectHeaders {
+            content_type: $i.content_type.clone(),
+            content_encoding: $i.content_encoding.clone(),
+            content_disposition: $i.content_disposition.clone(),
+            content_language: $i.content_language.clone(),
+            cache_control: $i.cache_control.clone(),
+            expires: $i.expires.clone(),
+            website_redirect_location: $i.website_redirect_location.clone(),
+            // STANDARD is the default: stored as absent, as S3 omits it from HEAD.
+            storage_class: $i
+                .storage_class
+                .as_ref()
+                .map(|s| s.as_str().to_owned())
+                .filter(|s| s != "STANDARD"),
         }
-    }
+    };
 }
+pub(crate) use object_headers;
+
+/// Fills the object headers of a GET or HEAD output (the two DTOs name them alike).
+macro_rules! fill_object_headers {
+    ($out:expr, $rec:expr) => {{
+        let rec = $rec;
+        $out.accept_ranges = Some("bytes".into());
+        $out.e_tag = Some($crate::s3::headers::etag(&rec.etag));
+        $out.last_modified = Some($crate::s3::headers::timestamp(rec.last_modified_ms));
+        $out.content_type = Some($crate::s3::headers::content_type(rec));
+        $out.content_encoding = rec.headers.content_encoding.clone();
+        $out.content_disposition = rec.headers.content_disposition.clone();
+        $out.content_language = rec.headers.content_language.clone();
+        $out.cache_control = rec.headers.cache_control.clone();
+        $out.expires = rec.headers.expires.clone();
+        $out.website_redirect_location = rec.headers.website_redirect_location.clone();
+        $out.storage_class = rec.headers.storage_class.clone().map(s3s::dto::StorageClass::from);
+        $out.metadata = $crate::s3::headers::metadata_from_vec(&rec.user_metadata);
+        $out.parts_count = rec
+            .multipart
+            .then(|| i32::try_from(rec.parts.len()).unwrap_or(i32::MAX));
+    }};
+}
+pub(crate) use fill_object_headers;
 
 /// What S3 answers as Content-Type when none was stored.
 pub fn content_type(rec: &ObjectRecord) -> String {

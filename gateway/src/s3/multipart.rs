@@ -9,7 +9,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::checksums::{Declared, Fields, set_checksums};
 use super::error::StorageResultExt as _;
-use super::headers::{self, HeaderInput, timestamp};
+use super::headers::{self, timestamp};
 use super::{Gateway, body, check_key, copy, instant};
 use crate::metrics::Metrics;
 
@@ -63,17 +63,7 @@ pub async fn create(
     let rec = UploadRecord {
         owner: owner.clone(),
         initiated_ms: now_ms(),
-        headers: HeaderInput {
-            content_type: i.content_type.clone(),
-            content_encoding: i.content_encoding.clone(),
-            content_disposition: i.content_disposition.clone(),
-            content_language: i.content_language.clone(),
-            cache_control: i.cache_control.clone(),
-            expires: i.expires.clone(),
-            website_redirect_location: i.website_redirect_location.clone(),
-            storage_class: i.storage_class.as_ref().map(|s| s.as_str().to_owned()),
-        }
-        .into(),
+        headers: headers::object_headers!(i),
         user_metadata: headers::metadata_to_vec(i.metadata.clone()),
         tags: headers::parse_tagging(i.tagging.as_deref())?,
         checksum_algorithm: alg,
@@ -151,7 +141,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
         {
             Ok(()) => {
                 instant::record_hit(gw, &input.bucket, &input.key, d.size, Some(n.get()));
-                instant::hit_header(&mut resp_headers);
+                instant::hit_headers(&mut resp_headers);
                 part = Some(rec);
             }
             Err(StorageError::ChunkGone(_)) => {}

@@ -7,7 +7,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::checksums::{Declared, Fields, set_checksums};
 use super::error::StorageResultExt as _;
-use super::headers::{self, HeaderInput};
+use super::headers;
 use super::{Gateway, body, check_key, instant};
 use crate::metrics::Metrics;
 
@@ -61,17 +61,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         etag: String::new(),
         last_modified_ms: now_ms(),
         owner: owner.clone(),
-        headers: HeaderInput {
-            content_type: input.content_type.clone(),
-            content_encoding: input.content_encoding.clone(),
-            content_disposition: input.content_disposition.clone(),
-            content_language: input.content_language.clone(),
-            cache_control: input.cache_control.clone(),
-            expires: input.expires.clone(),
-            website_redirect_location: input.website_redirect_location.clone(),
-            storage_class: input.storage_class.as_ref().map(|s| s.as_str().to_owned()),
-        }
-        .into(),
+        headers: headers::object_headers!(input),
         user_metadata: headers::metadata_to_vec(input.metadata.clone()),
         tags,
         checksum: None,
@@ -100,7 +90,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         {
             Ok(()) => {
                 instant::record_hit(gw, &input.bucket, &input.key, d.size, None);
-                instant::hit_header(&mut resp_headers);
+                instant::hit_headers(&mut resp_headers);
                 committed = true;
             }
             // Collected between lookup and commit: the body is still unread.

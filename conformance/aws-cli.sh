@@ -1,0 +1,356 @@
+#!/usr/bin/env bash
+# aws cli v1 against fastgate, the way users drive it:
+#   aws s3:    mb, cp both ways (small, few-MiB, ~200 MiB multipart, stdin/stdout), ls with
+#              prefixes, sync both ways (+ --delete, + no-op re-sync), rm --recursive,
+#              presign (SigV2 and SigV4 query URLs fetched with curl), rb (+ --force)
+#   aws s3api: put/get/head-object, list-objects-v2 (prefix, delimiter, pagination),
+#              copy-object, delete-objects, the multipart API by hand (create, upload-part,
+#              list-parts, list-multipart-uploads, complete, abort), and S3 error codes.
+# Every transfer is checked byte for byte (cmp + md5).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+BUCKET=awscli-test
+API_BUCKET=awscli-api
+
+make_local_files() {
+    W="$FG_TMP/work"
+    mkdir -p "$W/up" "$W/down"
+    printf 'hello fastgate\n' >"$W/up/small.txt"
+    gen_file "$W/up/medium.bin" $((3 * MiB + 12345))
+    gen_file "$W/up/big.bin" $((200 * MiB + 7))
+}
+
+test_mb_and_cp() {
+    step "aws s3 mb / cp up and down"
+    run awsx s3 mb "s3://$BUCKET"
+    local out
+    out="$(awsx s3 ls)" || fail "aws s3 ls (list buckets) failed"
+    assert_contains "$out" "$BUCKET" "aws s3 ls lists the new bucket"
+
+    local f
+    for f in small.txt medium.bin big.bin; do
+        run awsx s3 cp "$W/up/$f" "s3://$BUCKET/cp/$f"
+        run awsx s3 cp "s3://$BUCKET/cp/$f" "$W/down/$f"
+        assert_same_file "$W/up/$f" "$W/down/$f"
+    done
+
+    # big.bin is above the 8 MiB default threshold, so it went up as a multipart upload:
+    # its ETag must have the "-N" multipart suffix (25 parts of 8 MiB + 1 rest).
+    local etag
+    etag="$(awsx s3api head-object --bucket "$BUCKET" --key cp/big.bin --query ETag --output text)" \
+        || fail "head-object cp/big.bin"
+    [[ "$etag" == *-26\"* || "$etag" == *-26 ]] || fail "cp/big.bin ETag $etag is not a 26-part multipart ETag"
+    # The few-MiB file went up in one PUT: its ETag is the plain MD5.
+    etag="$(awsx s3api head-object --bucket "$BUCKET" --key cp/medium.bin --query ETag --output text)" \
+        || fail "head-object cp/medium.bin"
+    assert_eq "\"$(md5_of "$W/up/medium.bin")\"" "$etag" "single-PUT ETag is the MD5"
+
+    # Streams: `aws s3 cp - s3://...` (stdin, unknown length) and `s3://... -` (stdout).
+    awsx s3 cp - "s3://$BUCKET/cp/stdin.bin" <"$W/up/medium.bin" || fail "aws s3 cp - (stdin upload)"
+    awsx s3 cp "s3://$BUCKET/cp/stdin.bin" - >"$W/down/stdout.bin" || fail "aws s3 cp to - (stdout)"
+    assert_same_file "$W/up/medium.bin" "$W/down/stdout.bin"
+
+    # s3 -> s3 copy (server-side CopyObject / UploadPartCopy for big objects).
+    run awsx s3 cp "s3://$BUCKET/cp/medium.bin" "s3://$BUCKET/cp/medium-copy.bin"
+    run awsx s3 cp "s3://$BUCKET/cp/medium-copy.bin" "$W/down/medium-copy.bin"
+    assert_same_file "$W/up/medium.bin" "$W/down/medium-copy.bin"
+}
+
+test_ls_prefixes() {
+    step "aws s3 ls with prefixes"
+    local k
+    for k in ls/dir1/a.txt ls/dir1/b.txt ls/dir1/sub/c.txt ls/dir2/d.txt ls/top.txt; do
+        run awsx s3 cp "$W/up/small.txt" "s3://$BUCKET/$k"
+    done
+    local out
+    out="$(awsx s3 ls "s3://$BUCKET/ls/")" || fail "aws s3 ls s3://$BUCKET/ls/"
+    assert_contains "$out" "PRE dir1/" "ls/ shows dir1/ as a common prefix"
+    assert_contains "$out" "PRE dir2/" "ls/ shows dir2/ as a common prefix"
+    assert_contains "$out" "top.txt" "ls/ shows top.txt"
+    assert_not_contains "$out" "a.txt" "ls/ does not descend into dir1/"
+    assert_eq 3 "$(wc -l <<<"$out")" "ls/ line count"
+
+    out="$(awsx s3 ls "s3://$BUCKET/ls/dir1/")" || fail "aws s3 ls s3://$BUCKET/ls/dir1/"
+    assert_contains "$out" "PRE sub/" "ls/dir1/ shows sub/"
+    assert_contains "$out" "a.txt" "ls/dir1/ shows a.txt"
+    assert_contains "$out" "b.txt" "ls/dir1/ shows b.txt"
+    assert_eq 3 "$(wc -l <<<"$out")" "ls/dir1/ line count"
+
+    # A bare prefix without trailing slash matches keys and prefixes starting with it.
+    out="$(awsx s3 ls "s3://$BUCKET/ls/dir")" || fail "aws s3 ls s3://$BUCKET/ls/dir"
+    assert_contains "$out" "PRE dir1/" "ls/dir lists dir1/"
+    assert_contains "$out" "PRE dir2/" "ls/dir lists dir2/"
+
+    out="$(awsx s3 ls --recursive "s3://$BUCKET/ls/")" || fail "aws s3 ls --recursive"
+    assert_eq 5 "$(wc -l <<<"$out")" "recursive listing count"
+    assert_contains "$out" "ls/dir1/sub/c.txt" "recursive listing shows nested key"
+    # The size column must match the object.
+    assert_contains "$out" " 15 ls/top.txt" "recursive listing shows size 15 for ls/top.txt"
+}
+
+make_sync_tree() {
+    local d="$1" i
+    mkdir -p "$d/a/b" "$d/c"
+    for i in $(seq 1 12); do gen_file "$d/a/f$i.bin" $((i * 1000 + 1)); done
+    for i in $(seq 1 5); do gen_file "$d/a/b/g$i.bin" $((i * 50000)); done
+    gen_file "$d/c/big.bin" $((9 * MiB)) # above the multipart threshold
+    printf 'x\n' >"$d/c/name with spaces+plus.txt"
+    printf 'y\n' >"$d/c/ünïcødé.txt"
+    : >"$d/c/empty.txt"
+    # Old mtimes: sync uploads when the local mtime is newer than the listing's LastModified,
+    # which has one-second resolution, so files made this second would look "changed".
+    find "$d" -exec touch -h -d '2 hours ago' {} +
+}
+
+test_sync() {
+    step "aws s3 sync both ways"
+    local src="$W/sync-src" dst="$W/sync-dst" out
+    make_sync_tree "$src"
+    run awsx s3 sync "$src" "s3://$BUCKET/sync/"
+    run awsx s3 sync "s3://$BUCKET/sync/" "$dst"
+    assert_same_tree "$src" "$dst"
+
+    # Nothing changed: a second sync must transfer nothing (sizes and times from the listing
+    # must be right for that).
+    out="$(awsx s3 sync --no-progress "$src" "s3://$BUCKET/sync/" 2>&1)" || fail "no-op aws s3 sync"
+    assert_eq "" "$out" "no-op sync output (it re-uploaded something)"
+
+    # Change, add, delete; --delete must propagate the delete both ways.
+    gen_file "$src/a/f3.bin" 4242
+    gen_file "$src/new.bin" 777
+    rm "$src/a/f1.bin"
+    run awsx s3 sync --delete "$src" "s3://$BUCKET/sync/"
+    out="$(awsx s3 ls --recursive "s3://$BUCKET/sync/")" || fail "ls after sync --delete"
+    assert_not_contains "$out" "a/f1.bin" "sync --delete removed a/f1.bin remotely"
+    assert_contains "$out" "sync/new.bin" "sync uploaded new.bin"
+    run awsx s3 sync --delete "s3://$BUCKET/sync/" "$dst"
+    assert_same_tree "$src" "$dst"
+}
+
+test_rm_recursive() {
+    step "aws s3 rm --recursive"
+    run awsx s3 rm --recursive "s3://$BUCKET/sync/"
+    local out
+    out="$(awsx s3 ls --recursive "s3://$BUCKET/sync/" || true)"
+    assert_eq "" "$out" "listing after rm --recursive"
+    out="$(awsx s3 ls --recursive "s3://$BUCKET/ls/")" || fail "ls of untouched prefix"
+    assert_eq 5 "$(wc -l <<<"$out")" "rm --recursive left other prefixes alone"
+}
+
+# presign_check NAME CONFIG_FILE EXPECTED_URL_MARKER: aws cli v1 presigns with SigV2 query
+# auth by default (us-east-1, no signature_version configured) and with SigV4 when the
+# config says `s3 = signature_version = s3v4`; both kinds of URL must work with plain curl.
+presign_check() {
+    local name="$1" cfg="$2" marker="$3" url code
+    url="$(AWS_CONFIG_FILE="$cfg" awsx s3 presign "s3://$BUCKET/cp/medium.bin" --expires-in 600)" \
+        || fail "aws s3 presign ($name)"
+    assert_contains "$url" "$marker" "presigned URL flavour ($name)"
+    log "presigned ($name): ${url:0:160}..."
+    rm -f "$W/down/presigned.bin"
+    curl -fsS -o "$W/down/presigned.bin" "$url" || fail "curl GET of presigned URL ($name) failed: $url"
+    assert_same_file "$W/up/medium.bin" "$W/down/presigned.bin"
+    # A tampered URL (other key) must be refused: the signature covers the path.
+    code="$(curl -s -o /dev/null -w '%{http_code}' "${url/medium.bin/small.txt}")"
+    assert_eq 403 "$code" "HTTP status of a presigned URL ($name) whose key was changed"
+}
+
+test_presign() {
+    step "aws s3 presign (SigV2 default, SigV4) + curl"
+    presign_check "default: SigV2" "$AWS_CONFIG_FILE" "AWSAccessKeyId="
+    local v4cfg="$FG_TMP/aws-config-sigv4"
+    cat >"$v4cfg" <<EOF
+[default]
+region = $FG_REGION
+s3 =
+    addressing_style = path
+    signature_version = s3v4
+EOF
+    presign_check "s3v4: SigV4" "$v4cfg" "X-Amz-Signature="
+}
+
+test_rb() {
+    step "aws s3 rb"
+    expect_error BucketNotEmpty awsx s3 rb "s3://$BUCKET"
+    run awsx s3 rb --force "s3://$BUCKET"
+    expect_error 404 awsx s3api head-bucket --bucket "$BUCKET"
+}
+
+# ------------------------------------------------------------------------------ s3api
+
+test_api_objects() {
+    step "s3api put/head/get/list/copy/delete-objects"
+    run awsx s3api create-bucket --bucket "$API_BUCKET"
+    local out etag
+    etag="$(awsx s3api put-object --bucket "$API_BUCKET" --key docs/readme.txt --body "$W/up/small.txt" \
+        --content-type 'text/plain; charset=utf-8' --metadata color=blue,Owner=Alice \
+        --query ETag --output text)" || fail "s3api put-object"
+    assert_eq "\"$(md5_of "$W/up/small.txt")\"" "$etag" "put-object ETag"
+
+    out="$(awsx s3api head-object --bucket "$API_BUCKET" --key docs/readme.txt --output json)" || fail "head-object"
+    assert_contains "$out" '"ContentLength": 15' "head-object ContentLength"
+    assert_contains "$out" '"ContentType": "text/plain; charset=utf-8"' "head-object ContentType"
+    assert_contains "$out" '"color": "blue"' "head-object user metadata color"
+    assert_contains "$out" '"owner": "Alice"' "head-object user metadata owner (keys are lower-cased)"
+
+    awsx s3api get-object --bucket "$API_BUCKET" --key docs/readme.txt "$W/down/api-readme.txt" >/dev/null \
+        || fail "get-object"
+    assert_same_file "$W/up/small.txt" "$W/down/api-readme.txt"
+
+    # Ranged GET through the API.
+    awsx s3api get-object --bucket "$API_BUCKET" --key docs/readme.txt --range bytes=6-13 "$W/down/range.txt" \
+        >/dev/null || fail "get-object --range"
+    assert_eq "fastgate" "$(cat "$W/down/range.txt")" "ranged get-object bytes=6-13"
+
+    local i
+    for i in 1 2 3 4 5; do
+        run awsx s3api put-object --bucket "$API_BUCKET" --key "docs/page$i.txt" --body "$W/up/small.txt"
+    done
+    run awsx s3api put-object --bucket "$API_BUCKET" --key other/x.txt --body "$W/up/small.txt"
+
+    out="$(awsx s3api list-objects-v2 --bucket "$API_BUCKET" --prefix docs/ --query 'Contents[].Key' --output text)" \
+        || fail "list-objects-v2 --prefix"
+    assert_eq "docs/page1.txt docs/page2.txt docs/page3.txt docs/page4.txt docs/page5.txt docs/readme.txt" \
+        "$(tr -s '\t\n' '  ' <<<"$out" | sed 's/ $//')" "list-objects-v2 --prefix docs/ keys (sorted)"
+
+    out="$(awsx s3api list-objects-v2 --bucket "$API_BUCKET" --delimiter / --query 'CommonPrefixes[].Prefix' --output text)" \
+        || fail "list-objects-v2 --delimiter"
+    assert_eq "docs/ other/" "$(tr -s '\t\n' '  ' <<<"$out" | sed 's/ $//')" "list-objects-v2 common prefixes"
+
+    # Manual pagination: --no-paginate so we see IsTruncated / NextContinuationToken ourselves.
+    local token keys="" page=0
+    out="$(awsx s3api list-objects-v2 --no-paginate --bucket "$API_BUCKET" --prefix docs/ --max-keys 2 --output json)" \
+        || fail "list-objects-v2 --max-keys 2"
+    while :; do
+        page=$((page + 1))
+        keys+="$(python3 -c 'import json,sys; print(" ".join(c["Key"] for c in json.load(sys.stdin).get("Contents",[])))' <<<"$out") "
+        token="$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("NextContinuationToken","") if d.get("IsTruncated") else "")' <<<"$out")"
+        [ -n "$token" ] || break
+        [ "$page" -lt 10 ] || fail "list-objects-v2 pagination does not terminate"
+        out="$(awsx s3api list-objects-v2 --no-paginate --bucket "$API_BUCKET" --prefix docs/ --max-keys 2 \
+            --continuation-token "$token" --output json)" || fail "list-objects-v2 --continuation-token"
+    done
+    assert_eq 3 "$page" "list-objects-v2 pages of 2 over 6 keys"
+    assert_eq "docs/page1.txt docs/page2.txt docs/page3.txt docs/page4.txt docs/page5.txt docs/readme.txt" \
+        "$(sed 's/ *$//' <<<"$keys")" "keys collected over pages"
+
+    # copy-object, with metadata carried over (default MetadataDirective COPY).
+    run awsx s3api copy-object --bucket "$API_BUCKET" --key copies/readme.txt --copy-source "$API_BUCKET/docs/readme.txt"
+    awsx s3api get-object --bucket "$API_BUCKET" --key copies/readme.txt "$W/down/api-copy.txt" >/dev/null || fail "get copy"
+    assert_same_file "$W/up/small.txt" "$W/down/api-copy.txt"
+    out="$(awsx s3api head-object --bucket "$API_BUCKET" --key copies/readme.txt --output json)" || fail "head copy"
+    assert_contains "$out" '"color": "blue"' "copy-object keeps user metadata"
+    # ...and REPLACE.
+    run awsx s3api copy-object --bucket "$API_BUCKET" --key copies/replaced.txt --copy-source "$API_BUCKET/docs/readme.txt" \
+        --metadata-directive REPLACE --metadata shape=round --content-type application/x-test
+    out="$(awsx s3api head-object --bucket "$API_BUCKET" --key copies/replaced.txt --output json)" || fail "head replaced"
+    assert_contains "$out" '"shape": "round"' "copy-object REPLACE sets new metadata"
+    assert_not_contains "$out" '"color"' "copy-object REPLACE drops old metadata"
+    assert_contains "$out" '"ContentType": "application/x-test"' "copy-object REPLACE content type"
+
+    # delete-objects (batch), including a key that does not exist (S3 reports it deleted too).
+    out="$(awsx s3api delete-objects --bucket "$API_BUCKET" --output json --delete \
+        '{"Objects":[{"Key":"docs/page1.txt"},{"Key":"docs/page2.txt"},{"Key":"docs/nope.txt"}]}')" \
+        || fail "delete-objects"
+    assert_contains "$out" '"Key": "docs/page1.txt"' "delete-objects reports page1"
+    assert_contains "$out" '"Key": "docs/page2.txt"' "delete-objects reports page2"
+    assert_not_contains "$out" '"Errors"' "delete-objects has no errors"
+    out="$(awsx s3api list-objects-v2 --bucket "$API_BUCKET" --prefix docs/ --query 'Contents[].Key' --output text)" \
+        || fail "list after delete-objects"
+    assert_not_contains "$out" "page1" "page1 gone"
+    assert_not_contains "$out" "page2" "page2 gone"
+    assert_contains "$out" "page3" "page3 still there"
+}
+
+test_api_multipart() {
+    step "s3api multipart: create/upload-part/list-parts/complete, abort"
+    local src="$W/up/mpu.bin" upload_id etags=() i out
+    gen_file "$src" $((12 * MiB + 100))
+    # 5 MiB + 5 MiB + rest: the minimum part size for all but the last part.
+    split -b $((5 * MiB)) -d -a 1 "$src" "$W/up/mpu.part."
+    upload_id="$(awsx s3api create-multipart-upload --bucket "$API_BUCKET" --key mpu/obj.bin \
+        --content-type application/octet-stream --metadata purpose=mpu --query UploadId --output text)" \
+        || fail "create-multipart-upload"
+    [ -n "$upload_id" ] && [ "$upload_id" != None ] || fail "create-multipart-upload returned no UploadId"
+
+    out="$(awsx s3api list-multipart-uploads --bucket "$API_BUCKET" --query 'Uploads[].UploadId' --output text)" \
+        || fail "list-multipart-uploads"
+    assert_contains "$out" "$upload_id" "list-multipart-uploads shows the open upload"
+
+    for i in 0 1 2; do
+        etags[i]="$(awsx s3api upload-part --bucket "$API_BUCKET" --key mpu/obj.bin --upload-id "$upload_id" \
+            --part-number $((i + 1)) --body "$W/up/mpu.part.$i" --query ETag --output text)" \
+            || fail "upload-part $((i + 1))"
+        assert_eq "\"$(md5_of "$W/up/mpu.part.$i")\"" "${etags[i]}" "upload-part $((i + 1)) ETag"
+    done
+
+    out="$(awsx s3api list-parts --bucket "$API_BUCKET" --key mpu/obj.bin --upload-id "$upload_id" \
+        --query 'Parts[].[PartNumber,Size,ETag]' --output text)" || fail "list-parts"
+    assert_eq "1	$((5 * MiB))	${etags[0]}
+2	$((5 * MiB))	${etags[1]}
+3	$((2 * MiB + 100))	${etags[2]}" "$out" "list-parts (number, size, etag)"
+
+    local parts_json
+    parts_json="{\"Parts\":[{\"PartNumber\":1,\"ETag\":${etags[0]}},{\"PartNumber\":2,\"ETag\":${etags[1]}},{\"PartNumber\":3,\"ETag\":${etags[2]}}]}"
+    out="$(awsx s3api complete-multipart-upload --bucket "$API_BUCKET" --key mpu/obj.bin --upload-id "$upload_id" \
+        --multipart-upload "$parts_json" --query ETag --output text)" || fail "complete-multipart-upload"
+    # S3's multipart ETag: md5 of the concatenated binary part MD5s, then "-<parts>".
+    local expect
+    expect="\"$(multipart_etag "$W"/up/mpu.part.0 "$W"/up/mpu.part.1 "$W"/up/mpu.part.2)\""
+    assert_eq "$expect" "$out" "complete-multipart-upload ETag"
+
+    awsx s3api get-object --bucket "$API_BUCKET" --key mpu/obj.bin "$W/down/mpu.bin" >/dev/null || fail "get mpu object"
+    assert_same_file "$src" "$W/down/mpu.bin"
+    out="$(awsx s3api head-object --bucket "$API_BUCKET" --key mpu/obj.bin --output json)" || fail "head mpu object"
+    assert_contains "$out" '"purpose": "mpu"' "multipart object keeps metadata from create-multipart-upload"
+    assert_contains "$out" "\"ContentLength\": $((12 * MiB + 100))" "multipart object length"
+
+    out="$(awsx s3api list-multipart-uploads --bucket "$API_BUCKET" --query 'Uploads[].UploadId' --output text)" \
+        || fail "list-multipart-uploads after complete"
+    assert_not_contains "$out" "$upload_id" "completed upload no longer listed"
+
+    # Abort: the upload and its parts go away.
+    upload_id="$(awsx s3api create-multipart-upload --bucket "$API_BUCKET" --key mpu/aborted.bin \
+        --query UploadId --output text)" || fail "create-multipart-upload (to abort)"
+    run awsx s3api upload-part --bucket "$API_BUCKET" --key mpu/aborted.bin --upload-id "$upload_id" \
+        --part-number 1 --body "$W/up/mpu.part.0"
+    run awsx s3api abort-multipart-upload --bucket "$API_BUCKET" --key mpu/aborted.bin --upload-id "$upload_id"
+    expect_error NoSuchUpload awsx s3api list-parts --bucket "$API_BUCKET" --key mpu/aborted.bin --upload-id "$upload_id"
+    expect_error NoSuchKey awsx s3api get-object --bucket "$API_BUCKET" --key mpu/aborted.bin "$W/down/nope"
+    out="$(awsx s3api list-multipart-uploads --bucket "$API_BUCKET" --query 'Uploads[].UploadId' --output text)" \
+        || fail "list-multipart-uploads after abort"
+    assert_not_contains "$out" "$upload_id" "aborted upload no longer listed"
+}
+
+test_api_errors() {
+    step "s3api error codes"
+    expect_error NoSuchKey awsx s3api get-object --bucket "$API_BUCKET" --key does/not/exist "$W/down/nope"
+    expect_error "Not Found" awsx s3api head-object --bucket "$API_BUCKET" --key does/not/exist
+    expect_error NoSuchBucket awsx s3api list-objects-v2 --bucket no-such-bucket-here
+    expect_error BucketNotEmpty awsx s3api delete-bucket --bucket "$API_BUCKET"
+
+    # Cleanup through the API; then the bucket can go.
+    local keys
+    keys="$(awsx s3api list-objects-v2 --bucket "$API_BUCKET" --query 'Contents[].Key' --output json)" || fail "list for cleanup"
+    run awsx s3api delete-objects --bucket "$API_BUCKET" --delete \
+        "{\"Objects\":$(python3 -c 'import json,sys; print(json.dumps([{"Key":k} for k in json.load(sys.stdin)]))' <<<"$keys")}"
+    run awsx s3api delete-bucket --bucket "$API_BUCKET"
+    expect_error 404 awsx s3api head-bucket --bucket "$API_BUCKET"
+}
+
+main() {
+    fg_setup
+    make_local_files
+    test_mb_and_cp
+    test_ls_prefixes
+    test_sync
+    test_rm_recursive
+    test_presign
+    test_rb
+    test_api_objects
+    test_api_multipart
+    test_api_errors
+    fg_pass
+}
+
+main "$@"
