@@ -1,8 +1,8 @@
 //! Reading a request body into a staged chunk: streamed, hashed on the way to disk,
 //! never held whole in memory.
 
-use fastgate_storage::StagedChunk;
 use fastgate_storage::checksum::ChecksumAlgorithm;
+use fastgate_storage::{ChunkWriter, StagedChunk, Store};
 use futures::StreamExt as _;
 use s3s::dto::StreamingBlob;
 use s3s::stream::aws_chunked_stream::AwsChunkedStreamError;
@@ -55,14 +55,15 @@ pub fn verified_sha256(headers: &http::HeaderMap, uri: &http::Uri, declared: &De
     }
 }
 
-/// Streams `body` into a new chunk on the store path the tracker picks.
-pub async fn ingest(
+/// Streams `body` into a new chunk on the store path the tracker picks, and returns the
+/// writer once every byte has arrived (see [`finish`]).
+pub async fn receive(
     gw: &Gateway,
     body: Option<StreamingBlob>,
     size_hint: u64,
     extras: &[ChecksumAlgorithm],
     verified_sha256: Option<[u8; 32]>,
-) -> S3Result<StagedChunk> {
+) -> S3Result<ChunkWriter> {
     let mut writer = gw.store.chunk_writer(size_hint, extras).s3()?;
     if let Some(s) = verified_sha256 {
         writer.trust_verified_sha256(s);
@@ -74,9 +75,28 @@ pub async fn ingest(
             writer.write(bytes).await.map_err(|e| super::to_s3(e.into()))?;
         }
     }
+    Ok(writer)
+}
+
+/// Makes a received chunk durable in its temp place and hands it over for commit.
+pub async fn finish(store: &Store, metrics: &Metrics, writer: ChunkWriter) -> S3Result<StagedChunk> {
     let staged = writer.finish().await.map_err(|e| super::to_s3(e.into()))?;
-    if gw.store.chunk(&staged.hash()).s3()?.is_some() {
-        Metrics::add(&gw.metrics.dedup_bytes_not_stored, staged.digests.size);
+    if store.chunk(&staged.hash()).s3()?.is_some() {
+        Metrics::add(&metrics.dedup_bytes_not_stored, staged.digests.size);
     }
     Ok(staged)
+}
+
+/// Runs the rest of a write to completion even if the client goes away. Once every
+/// byte of a body has arrived, finishing and committing it is cheap, and keeping it
+/// makes the client's retry (after a lost answer or a killed process) an instant
+/// upload instead of a second transfer.
+pub async fn detached<T, F>(work: F) -> S3Result<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = S3Result<T>> + Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .map_err(|e| S3Error::with_source(S3ErrorCode::InternalError, Box::new(e)))?
 }

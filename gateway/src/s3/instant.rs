@@ -75,17 +75,29 @@ pub async fn probe(
         return Ok(None);
     }
     for (alg, want) in &declared.checksums {
-        let store = gw.store.clone();
-        let (c, h, a) = (chunk.clone(), hash, *alg);
-        let have = tokio::task::spawn_blocking(move || store.chunk_checksum(&c, &h, a))
-            .await
-            .map_err(|e| s3s::S3Error::with_source(s3s::S3ErrorCode::InternalError, Box::new(e)))?
-            .s3()?;
-        if &have != want {
+        if &chunk_checksum(gw, &chunk, hash, *alg).await? != want {
             return Ok(None);
         }
     }
     Ok(Some(Hit { hash, chunk }))
+}
+
+/// A stored chunk's checksum of `alg`: from its record, or read back from disk (no
+/// network) when it was not written with that algorithm.
+pub async fn chunk_checksum(
+    gw: &Gateway,
+    chunk: &ChunkRecord,
+    hash: ChunkHash,
+    alg: fastgate_storage::checksum::ChecksumAlgorithm,
+) -> s3s::S3Result<Vec<u8>> {
+    if let Some(v) = chunk.digests.checksum(alg) {
+        return Ok(v.to_vec());
+    }
+    let (store, c) = (gw.store.clone(), chunk.clone());
+    tokio::task::spawn_blocking(move || store.chunk_checksum(&c, &hash, alg))
+        .await
+        .map_err(|e| s3s::S3Error::with_source(s3s::S3ErrorCode::InternalError, Box::new(e)))?
+        .s3()
 }
 
 /// Counts and logs a hit that was committed.

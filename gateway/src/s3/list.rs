@@ -44,6 +44,27 @@ impl Encoder {
     }
 }
 
+/// The parameters every listing shares, parsed the same way.
+struct Common {
+    enc: Encoder,
+    prefix: String,
+    delimiter: Option<String>,
+    max: usize,
+}
+
+/// Reads [`Common`] from any listing input (the three DTOs name the fields alike).
+macro_rules! common {
+    ($i:expr) => {
+        Common {
+            enc: Encoder::new($i.encoding_type.as_ref())?,
+            prefix: $i.prefix.clone().unwrap_or_default(),
+            // rclone sends `delimiter=` for recursive listings: empty means none.
+            delimiter: $i.delimiter.clone().filter(|d| !d.is_empty()),
+            max: max_keys($i.max_keys)?,
+        }
+    };
+}
+
 fn max_keys(v: Option<i32>) -> S3Result<usize> {
     match v {
         None => Ok(1000),
@@ -113,10 +134,12 @@ pub async fn list_objects(gw: &Gateway, req: S3Request<ListObjectsInput>) -> S3R
     let owner = Gateway::owner(&req)?;
     let i = req.input;
     gw.owned_bucket(&owner, &i.bucket)?;
-    let enc = Encoder::new(i.encoding_type.as_ref())?;
-    let prefix = i.prefix.clone().unwrap_or_default();
-    let delimiter = i.delimiter.clone().filter(|d| !d.is_empty());
-    let max = max_keys(i.max_keys)?;
+    let Common {
+        enc,
+        prefix,
+        delimiter,
+        max,
+    } = common!(i);
     let p = page(
         gw,
         &i.bucket,
@@ -164,10 +187,12 @@ pub async fn list_objects_v2(
     let owner = Gateway::owner(&req)?;
     let i = req.input;
     gw.owned_bucket(&owner, &i.bucket)?;
-    let enc = Encoder::new(i.encoding_type.as_ref())?;
-    let prefix = i.prefix.clone().unwrap_or_default();
-    let delimiter = i.delimiter.clone().filter(|d| !d.is_empty());
-    let max = max_keys(i.max_keys)?;
+    let Common {
+        enc,
+        prefix,
+        delimiter,
+        max,
+    } = common!(i);
     let after = match i.continuation_token.as_deref() {
         Some(t) => Some(decode_token(t)?),
         None => i.start_after.clone().filter(|s| !s.is_empty()),
@@ -204,10 +229,12 @@ pub async fn list_object_versions(
     let owner = Gateway::owner(&req)?;
     let i = req.input;
     gw.owned_bucket(&owner, &i.bucket)?;
-    let enc = Encoder::new(i.encoding_type.as_ref())?;
-    let prefix = i.prefix.clone().unwrap_or_default();
-    let delimiter = i.delimiter.clone().filter(|d| !d.is_empty());
-    let max = max_keys(i.max_keys)?;
+    let Common {
+        enc,
+        prefix,
+        delimiter,
+        max,
+    } = common!(i);
     // With versions all `null`, a version-id marker past `null` means "after this key".
     let p = page(
         gw,

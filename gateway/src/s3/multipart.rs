@@ -116,14 +116,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     if let Some(hit) = instant::probe(gw, &req_headers, &declared, &owner, &input.bucket).await? {
         let d = &hit.chunk.digests;
         let checksum = match up.checksum_algorithm {
-            Some(a) => {
-                let (store, c, h) = (gw.store.clone(), hit.chunk.clone(), hit.hash);
-                let v = tokio::task::spawn_blocking(move || store.chunk_checksum(&c, &h, a))
-                    .await
-                    .map_err(|e| s3s::S3Error::with_source(s3s::S3ErrorCode::InternalError, Box::new(e)))?
-                    .s3()?;
-                Some((a, v))
-            }
+            Some(a) => Some((a, instant::chunk_checksum(gw, &hit.chunk, hit.hash, a).await?)),
             None => None,
         };
         let rec = PartRecord {
@@ -152,26 +145,32 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
         Some(p) => p,
         None => {
             let verified = body::verified_sha256(&req_headers, &uri, &declared);
-            let staged = body::ingest(gw, input.body, length, &declared.extras(), verified).await?;
+            let writer = body::receive(gw, input.body, length, &declared.extras(), verified).await?;
             let trailing = trailing_headers.as_ref().and_then(|t| t.take());
-            declared.verify(&staged.digests, trailing.as_ref())?;
-            let d = staged.digests.clone();
-            let checksum = up
-                .checksum_algorithm
-                .and_then(|a| d.checksum(a).map(|v| (a, v.to_vec())));
-            let rec = PartRecord {
-                hash: staged.hash(),
-                location: staged.location,
-                size: d.size,
-                md5: d.md5,
-                last_modified_ms: now_ms(),
-                checksum,
-            };
-            gw.store
-                .put_part(&input.bucket, &input.key, &id, n, rec.clone(), Some(staged))
-                .await
-                .s3()?;
-            rec
+            let (store, metrics) = (gw.store.clone(), gw.metrics.clone());
+            let (bucket, key) = (input.bucket.clone(), input.key.clone());
+            body::detached(async move {
+                let staged = body::finish(&store, &metrics, writer).await?;
+                declared.verify(&staged.digests, trailing.as_ref())?;
+                let d = staged.digests.clone();
+                let checksum = up
+                    .checksum_algorithm
+                    .and_then(|a| d.checksum(a).map(|v| (a, v.to_vec())));
+                let rec = PartRecord {
+                    hash: staged.hash(),
+                    location: staged.location,
+                    size: d.size,
+                    md5: d.md5,
+                    last_modified_ms: now_ms(),
+                    checksum,
+                };
+                store
+                    .put_part(&bucket, &key, &id, n, rec.clone(), Some(staged))
+                    .await
+                    .s3()?;
+                Ok(rec)
+            })
+            .await?
         }
     };
     Metrics::add(&gw.metrics.objects_put, 1);
@@ -244,15 +243,7 @@ pub async fn upload_part_copy(
                 .s3()?
                 .ok_or_else(|| s3_error!(InternalError, "source chunk missing"))?;
             let checksum = match up.checksum_algorithm {
-                Some(a) => {
-                    let (store, h) = (gw.store.clone(), p.hash);
-                    let c = chunk.clone();
-                    let v = tokio::task::spawn_blocking(move || store.chunk_checksum(&c, &h, a))
-                        .await
-                        .map_err(|e| s3s::S3Error::with_source(s3s::S3ErrorCode::InternalError, Box::new(e)))?
-                        .s3()?;
-                    Some((a, v))
-                }
+                Some(a) => Some((a, instant::chunk_checksum(gw, &chunk, p.hash, a).await?)),
                 None => None,
             };
             let rec = PartRecord {

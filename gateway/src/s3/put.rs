@@ -100,24 +100,31 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
     }
     if !committed {
         let verified = body::verified_sha256(&req_headers, &uri, &declared);
-        let staged = body::ingest(gw, input.body, length, &declared.extras(), verified).await?;
+        let writer = body::receive(gw, input.body, length, &declared.extras(), verified).await?;
         let trailing = trailing_headers.as_ref().and_then(|t| t.take());
-        declared.verify(&staged.digests, trailing.as_ref())?;
-        let d = staged.digests.clone();
-        record.size = d.size;
-        record.etag = hex::encode(d.md5);
-        record.checksum = declared.object_checksum(&d);
-        record.parts = vec![ObjectPart {
-            hash: staged.hash(),
-            location: staged.location,
-            size: d.size,
-            md5: d.md5,
-            checksum: None,
-        }];
-        gw.store
-            .put_object(&input.bucket, &input.key, record.clone(), vec![staged], cond)
-            .await
-            .s3()?;
+        let (store, metrics) = (gw.store.clone(), gw.metrics.clone());
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        record = body::detached(async move {
+            let staged = body::finish(&store, &metrics, writer).await?;
+            declared.verify(&staged.digests, trailing.as_ref())?;
+            let d = staged.digests.clone();
+            record.size = d.size;
+            record.etag = hex::encode(d.md5);
+            record.checksum = declared.object_checksum(&d);
+            record.parts = vec![ObjectPart {
+                hash: staged.hash(),
+                location: staged.location,
+                size: d.size,
+                md5: d.md5,
+                checksum: None,
+            }];
+            store
+                .put_object(&bucket, &key, record.clone(), vec![staged], cond)
+                .await
+                .s3()?;
+            Ok(record)
+        })
+        .await?;
     }
     Metrics::add(&gw.metrics.objects_put, 1);
 
