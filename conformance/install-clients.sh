@@ -45,7 +45,7 @@ install_pip_packages() {
 
 install_apt_packages() {
     local missing=() pkg
-    for pkg in rclone s3cmd restic; do
+    for pkg in rclone s3cmd restic curl; do
         command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
     done
     [ "${#missing[@]}" -eq 0 ] && return 0
