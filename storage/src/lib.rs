@@ -12,9 +12,9 @@
 mod buckets;
 pub mod checksum;
 mod chunk_io;
+mod commit;
 pub mod config;
 mod dedup;
-mod durability;
 pub mod error;
 mod gc;
 pub mod ids;

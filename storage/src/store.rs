@@ -1,22 +1,20 @@
 //! The storage layer's front door: one `Store` per process, shared by every request.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::checksum::ChecksumAlgorithm;
-use crate::chunk_io::{ChunkWriter, ObjectReader, Pending, StagedChunk};
+use crate::chunk_io::{ChunkWriter, ObjectReader, StagedChunk};
+use crate::commit::{Body, Committer, Job, Shared};
 use crate::config::StorageConfig;
-use crate::durability::GroupCommit;
 use crate::error::{Result, StorageError};
 use crate::ids::{ChunkHash, now_ms};
 use crate::keys;
-use crate::meta::{self, MetaError, MetaStore, SledStore, TxError, Txn};
+use crate::meta::{MetaError, MetaStore, SledStore, TxError, Txn};
 use crate::placement::Tracker;
 use crate::records::{ChunkRecord, ObjectRecord, decode, encode};
-use crate::store_path::sync_dir;
 
 /// Stripes of a lock that serializes, per chunk hash, publishing a new chunk file
 /// against garbage collection deleting one: without it a chunk could be collected
@@ -26,8 +24,8 @@ const STRIPES: usize = 256;
 pub struct Store {
     pub(crate) meta: Arc<dyn MetaStore>,
     pub(crate) tracker: Arc<Tracker>,
-    commit: GroupCommit,
-    stripes: Vec<Mutex<()>>,
+    committer: Committer,
+    stripes: Arc<Vec<Mutex<()>>>,
     pub(crate) gc_grace: Duration,
 }
 
@@ -51,11 +49,17 @@ impl Store {
                 }
             }
         }
+        let stripes: Arc<Vec<Mutex<()>>> = Arc::new((0..STRIPES).map(|_| Mutex::new(())).collect());
+        let committer = Committer::start(Shared {
+            meta: meta.clone(),
+            tracker: tracker.clone(),
+            stripes: stripes.clone(),
+        })?;
         Ok(Arc::new(Self {
-            commit: GroupCommit::new(meta.clone()),
+            committer,
             meta,
             tracker,
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            stripes,
             gc_grace: config.gc_grace,
         }))
     }
@@ -65,7 +69,9 @@ impl Store {
     }
 
     pub(crate) fn stripe(&self, hash: &ChunkHash) -> MutexGuard<'_, ()> {
-        self.stripes[usize::from(hash.0[0])].lock()
+        self.stripes[usize::from(hash.0[0])]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Starts a new chunk on the store path the tracker picks for `size_hint` bytes,
@@ -95,64 +101,24 @@ impl Store {
         self.meta.get(&key)?.map(|v| decode(&key, &v)).transpose()
     }
 
-    /// Puts a staged chunk's file in its final place unless the chunk is already
-    /// stored, in which case the staged copy is dropped (dedup at rest). Must run with
-    /// the chunk's stripe held, and be followed by a transaction that references it.
-    pub(crate) fn publish(&self, staged: &mut StagedChunk) -> Result<()> {
-        let hash = staged.hash();
-        let stored = self.meta.get(&keys::chunk(&hash))?.is_some();
-        let tmp = match staged.take_pending() {
-            Pending::Published => return Ok(()),
-            Pending::File(tmp) if stored => {
-                std::fs::remove_file(&tmp)?;
-                return Ok(());
-            }
-            Pending::Memory(_) if stored => return Ok(()),
-            Pending::Memory(bytes) => {
-                let (slot, guard) = self.tracker.path(staged.location)?.trunks.append(bytes)?;
-                staged.location.slot = Some(slot);
-                staged.guard = Some(guard);
-                return Ok(());
-            }
-            Pending::File(tmp) => tmp,
-        };
-        let dest: PathBuf = self.tracker.path(staged.location)?.chunk_path(&hash);
-        let dir = dest.parent().map(PathBuf::from).unwrap_or_default();
-        std::fs::create_dir_all(&dir)?;
-        if let Err(e) = std::fs::rename(&tmp, &dest) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e.into());
-        }
-        sync_dir(&dir)?;
-        Ok(())
-    }
-
-    /// Publishes `staged` chunks and runs `body` as one transaction, holding the
-    /// chunks' stripes throughout, then waits for durability. Blocking work runs off
-    /// the async runtime.
-    pub(crate) async fn commit_with<T, F>(self: &Arc<Self>, mut staged: Vec<StagedChunk>, body: F) -> Result<T>
+    /// Publishes `staged` chunks and runs `body` as one transaction on the committer
+    /// thread, in a batch with whatever else is being committed, and returns once the
+    /// result is durable. The job runs to completion even if the caller stops waiting.
+    pub(crate) async fn commit_with<T, F>(self: &Arc<Self>, staged: Vec<StagedChunk>, body: F) -> Result<T>
     where
         T: Send + 'static,
         F: Fn(&dyn Txn, &[StagedChunk]) -> Result<T, TxError<StorageError>> + Send + 'static,
     {
-        let this = self.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            let mut hashes: Vec<usize> = staged.iter().map(|s| usize::from(s.hash().0[0])).collect();
-            hashes.sort_unstable();
-            hashes.dedup();
-            let guards: Vec<_> = hashes.iter().map(|&i| this.stripes[i].lock()).collect();
-            for s in &mut staged {
-                this.publish(s)?;
-            }
-            let out = meta::transaction(&*this.meta, |tx| body(tx, &staged))?;
-            drop(guards);
-            // On this same thread: no second hand-off just to wait for the flush.
-            this.commit.sync()?;
-            Ok::<T, StorageError>(out)
-        })
-        .await
-        .map_err(|e| StorageError::Meta(MetaError(e.to_string())))??;
-        Ok(out)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let body: Body =
+            Box::new(move |tx, staged| body(tx, staged).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>));
+        self.committer.submit(Job { staged, body, reply })?;
+        let out = answer
+            .await
+            .map_err(|_| StorageError::Meta(MetaError("the committer dropped a job".into())))??;
+        out.downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| StorageError::Meta(MetaError("commit produced a value of the wrong type".into())))
     }
 
     /// Streams `[start, end)` of an object.

@@ -1,0 +1,192 @@
+//! The committer: one thread that makes writes durable in batches.
+//!
+//! Every write hands its staged chunks and its metadata transaction to this thread and
+//! waits for the answer. The thread takes whatever is queued as one batch and, in
+//! order: publishes the chunks (small ones appended to a trunk, large ones renamed into
+//! place, already-stored ones dropped), fsyncs each touched trunk once, runs each
+//! request's transaction (a failure stays with its request), flushes the metadata once,
+//! and answers everyone. One hand-off per request, one data sync and one metadata
+//! flush per batch: group commit for data and metadata alike, which is what makes
+//! small durable PUTs cheap.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, mpsc};
+
+use tokio::sync::oneshot;
+
+use crate::chunk_io::{Pending, StagedChunk};
+use crate::error::{Result, StorageError};
+use crate::ids::{ChunkHash, ChunkLocation};
+use crate::keys;
+use crate::meta::{self, MetaError, MetaStore, TxError, Txn};
+use crate::placement::Tracker;
+use crate::store_path::sync_dir;
+
+pub(crate) type Output = Box<dyn Any + Send>;
+pub(crate) type Body = Box<dyn Fn(&dyn Txn, &[StagedChunk]) -> Result<Output, TxError<StorageError>> + Send>;
+
+pub(crate) struct Job {
+    pub staged: Vec<StagedChunk>,
+    pub body: Body,
+    pub reply: oneshot::Sender<Result<Output>>,
+}
+
+/// Jobs taken in one batch at most.
+const BATCH_MAX: usize = 256;
+
+pub(crate) struct Committer {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+/// What the committer thread works with.
+pub(crate) struct Shared {
+    pub meta: Arc<dyn MetaStore>,
+    pub tracker: Arc<Tracker>,
+    pub stripes: Arc<Vec<Mutex<()>>>,
+}
+
+impl Committer {
+    pub fn start(shared: Shared) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("fastgate-commit".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < BATCH_MAX {
+                        match rx.try_recv() {
+                            Ok(j) => batch.push(j),
+                            Err(_) => break,
+                        }
+                    }
+                    run_batch(&shared, batch);
+                }
+            })?;
+        Ok(Self { jobs: Mutex::new(tx) })
+    }
+
+    /// Queues a job; the answer arrives on its `reply`.
+    pub fn submit(&self, job: Job) -> Result<()> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job)
+            .map_err(|_| StorageError::Meta(MetaError("the committer has stopped".into())))
+    }
+}
+
+fn run_batch(s: &Shared, mut batch: Vec<Job>) {
+    // Stripes serialize publishing a chunk against garbage collection deleting it; take
+    // every stripe the batch needs, in order, for the whole batch.
+    let mut stripes: Vec<usize> = batch
+        .iter()
+        .flat_map(|j| j.staged.iter().map(|c| usize::from(c.hash().0[0])))
+        .collect();
+    stripes.sort_unstable();
+    stripes.dedup();
+    let guards: Vec<_> = stripes
+        .iter()
+        .map(|&i| s.stripes[i].lock().unwrap_or_else(|p| p.into_inner()))
+        .collect();
+
+    // 1. Publish chunks. A chunk published earlier in this batch is reused, not written
+    //    twice.
+    let mut results: Vec<Option<Result<Output>>> = batch.iter().map(|_| None).collect();
+    let mut published: HashMap<ChunkHash, ChunkLocation> = HashMap::new();
+    let mut trunks_touched: Vec<ChunkLocation> = Vec::new();
+    for (i, job) in batch.iter_mut().enumerate() {
+        for c in &mut job.staged {
+            if let Err(e) = publish(s, c, &mut published, &mut trunks_touched) {
+                results[i] = Some(Err(e));
+                break;
+            }
+        }
+    }
+    // 2. One data sync per touched trunk.
+    trunks_touched.sort_by_key(|l| (l.group, l.store_path));
+    trunks_touched.dedup_by_key(|l| (l.group, l.store_path));
+    let mut sync_error: Option<String> = None;
+    for loc in &trunks_touched {
+        if let Err(e) = s
+            .tracker
+            .path(*loc)
+            .and_then(|p| p.trunks.sync().map_err(StorageError::from))
+        {
+            sync_error = Some(e.to_string());
+        }
+    }
+    // 3. Each request's transaction.
+    let mut any_committed = false;
+    for (i, job) in batch.iter().enumerate() {
+        if results[i].is_some() {
+            continue;
+        }
+        if let Some(e) = &sync_error {
+            results[i] = Some(Err(StorageError::Io(std::io::Error::other(e.clone()))));
+            continue;
+        }
+        let r = meta::transaction(&*s.meta, |tx| (job.body)(tx, &job.staged)).map_err(StorageError::from);
+        any_committed |= r.is_ok();
+        results[i] = Some(r);
+    }
+    drop(guards);
+    // 4. One metadata flush for the batch; nobody hears "done" before it.
+    if any_committed && let Err(e) = s.meta.flush() {
+        for r in results.iter_mut() {
+            if matches!(r, Some(Ok(_))) {
+                *r = Some(Err(StorageError::Meta(MetaError(e.0.clone()))));
+            }
+        }
+    }
+    // 5. Answers. Staged chunks (and their trunk guards) drop only now, after commit.
+    for (job, r) in batch.into_iter().zip(results) {
+        let r = r.unwrap_or_else(|| Err(StorageError::Meta(MetaError("job was not run".into()))));
+        let _ = job.reply.send(r);
+    }
+}
+
+/// Puts a staged chunk's bytes in their final place unless the chunk is already stored
+/// (dedup at rest), and points the staged chunk at where its bytes are.
+fn publish(
+    s: &Shared,
+    c: &mut StagedChunk,
+    published: &mut HashMap<ChunkHash, ChunkLocation>,
+    trunks_touched: &mut Vec<ChunkLocation>,
+) -> Result<()> {
+    let hash = c.hash();
+    let stored = s.meta.get(&keys::chunk(&hash))?.is_some();
+    let earlier = published.get(&hash).copied();
+    match c.take_pending() {
+        Pending::Published => {}
+        Pending::Memory(_) if stored => {}
+        Pending::File(tmp) if stored => std::fs::remove_file(&tmp)?,
+        Pending::Memory(bytes) => match earlier {
+            Some(loc) => c.location = loc,
+            None => {
+                let (slot, guard) = s.tracker.path(c.location)?.trunks.append(&bytes)?;
+                c.location.slot = Some(slot);
+                c.guard = Some(guard);
+                trunks_touched.push(c.location);
+                published.insert(hash, c.location);
+            }
+        },
+        Pending::File(tmp) if earlier.is_some() => {
+            std::fs::remove_file(&tmp)?;
+            c.location = earlier.unwrap_or(c.location);
+        }
+        Pending::File(tmp) => {
+            let dest: PathBuf = s.tracker.path(c.location)?.chunk_path(&hash);
+            let dir = dest.parent().map(PathBuf::from).unwrap_or_default();
+            std::fs::create_dir_all(&dir)?;
+            if let Err(e) = std::fs::rename(&tmp, &dest) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e.into());
+            }
+            sync_dir(&dir)?;
+            published.insert(hash, c.location);
+        }
+    }
+    Ok(())
+}
