@@ -51,6 +51,25 @@ impl Ctx {
             .await
     }
 
+    /// An untimed setup PUT: a peer that sheds load for a moment (garage under 100,000
+    /// quick PUTs does) should not abort the whole run, so it is tried up to 4 times.
+    async fn put_retrying(&self, key: &str, payload: &Payload) -> Result<Reply> {
+        let mut delay = std::time::Duration::from_millis(100);
+        let mut attempt = 1;
+        loop {
+            match self.put(key, payload).await {
+                Ok(r) => return Ok(r),
+                Err(e) if attempt < 4 => {
+                    eprintln!("retrying setup PUT {key} after: {e:#}");
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// PUTs all `keys` (payload `i` for key `i`) before a timed phase; fails on the first error. Untimed, so
     /// it uses at least 16 connections even when the timed phase is measured at a lower concurrency.
     pub async fn prepare(self: &Arc<Self>, keys: Arc<Vec<String>>, pool: Arc<ContentPool>) -> Result<Vec<String>> {
@@ -64,7 +83,9 @@ impl Ctx {
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                     let Some(key) = keys.get(i) else { break };
                     let p = pool.payload(i as u64);
-                    ctx.put(key, &p).await.with_context(|| format!("preparing {key}"))?;
+                    ctx.put_retrying(key, &p)
+                        .await
+                        .with_context(|| format!("preparing {key}"))?;
                     hashes.push((i, p.sha256));
                 }
                 anyhow::Ok(hashes)
