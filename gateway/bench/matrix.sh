@@ -78,8 +78,8 @@ run_matrix() {
     if [ "${FULL:-0}" = 1 ]; then
         bench "$n" list-100000 list --keys 100000 --keys-per-dir 1000 --count 2 -c 1
     fi
-    bench "$n" reupload-1KiB reupload --size 1KiB --count 50 -c 1
-    bench "$n" reupload-big reupload --size "$REUPLOAD_BIG" --count 3 -c 1
+    bench "$n" reupload-1KiB reupload --size 1KiB --count 200 -c 1
+    bench "$n" reupload-big reupload --size "$REUPLOAD_BIG" --count 20 -c 1
     bench "$n" multipart-256MiB multipart --size 256MiB --part-size 16MiB --count 2 -c 4
     if [ "${MEMORY:-1}" = 1 ]; then
         memory "$n"
