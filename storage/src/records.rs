@@ -130,6 +130,24 @@ pub struct PartRecord {
 }
 
 impl PartRecord {
+    /// A part made of one chunk; `checksum` is the upload's algorithm and the chunk's
+    /// value for it, when the upload has one.
+    pub fn of_chunk(
+        hash: ChunkHash,
+        location: ChunkLocation,
+        digests: &ChunkDigests,
+        checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
+    ) -> Self {
+        Self {
+            hash,
+            location,
+            size: digests.size,
+            md5: digests.md5,
+            last_modified_ms: crate::ids::now_ms(),
+            checksum,
+        }
+    }
+
     pub fn etag(&self) -> String {
         hex::encode(self.md5)
     }

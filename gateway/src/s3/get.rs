@@ -168,20 +168,19 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
         ..Default::default()
     };
     fill_object_headers!(out, &rec);
-    if sel.partial && (input.range.is_some() || rec.multipart) {
-        out.content_range = Some(format!(
-            "bytes {}-{}/{}",
-            sel.start,
-            sel.end.saturating_sub(1),
-            rec.size
-        ));
-    }
+    out.content_range = content_range(&rec, &sel, input.range.is_some());
     if checksum_enabled {
         let fields = checksum_fields(&rec, input.part_number, input.range.is_some());
         out.checksum_type = fields.checksum_type.clone();
         set_checksums!(out, fields);
     }
     Ok(S3Response::new(out))
+}
+
+/// `Content-Range` for a ranged read or one part of a multipart object.
+fn content_range(rec: &ObjectRecord, sel: &Selection, ranged: bool) -> Option<String> {
+    (sel.partial && (ranged || rec.multipart))
+        .then(|| format!("bytes {}-{}/{}", sel.start, sel.end.saturating_sub(1), rec.size))
 }
 
 /// Checksums are returned for the whole object, or for one part; never for a range.
@@ -224,14 +223,7 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
         ..Default::default()
     };
     fill_object_headers!(out, &rec);
-    if sel.partial && (input.range.is_some() || rec.multipart) {
-        out.content_range = Some(format!(
-            "bytes {}-{}/{}",
-            sel.start,
-            sel.end.saturating_sub(1),
-            rec.size
-        ));
-    }
+    out.content_range = content_range(&rec, &sel, input.range.is_some());
     if checksum_enabled {
         let fields = checksum_fields(&rec, input.part_number, input.range.is_some());
         out.checksum_type = fields.checksum_type.clone();

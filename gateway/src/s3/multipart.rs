@@ -119,14 +119,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
             Some(a) => Some((a, instant::chunk_checksum(gw, &hit.chunk, hit.hash, a).await?)),
             None => None,
         };
-        let rec = PartRecord {
-            hash: hit.hash,
-            location: hit.chunk.location,
-            size: d.size,
-            md5: d.md5,
-            last_modified_ms: now_ms(),
-            checksum,
-        };
+        let rec = PartRecord::of_chunk(hit.hash, hit.chunk.location, d, checksum);
         match gw
             .store
             .put_part(&input.bucket, &input.key, &id, n, rec.clone(), None)
@@ -152,18 +145,11 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
             body::detached(async move {
                 let staged = body::finish(&store, &metrics, writer).await?;
                 declared.verify(&staged.digests, trailing.as_ref())?;
-                let d = staged.digests.clone();
+                let d = &staged.digests;
                 let checksum = up
                     .checksum_algorithm
                     .and_then(|a| d.checksum(a).map(|v| (a, v.to_vec())));
-                let rec = PartRecord {
-                    hash: staged.hash(),
-                    location: staged.location,
-                    size: d.size,
-                    md5: d.md5,
-                    last_modified_ms: now_ms(),
-                    checksum,
-                };
+                let rec = PartRecord::of_chunk(staged.hash(), staged.location, d, checksum);
                 store
                     .put_part(&bucket, &key, &id, n, rec.clone(), Some(staged))
                     .await
@@ -246,14 +232,7 @@ pub async fn upload_part_copy(
                 Some(a) => Some((a, instant::chunk_checksum(gw, &chunk, p.hash, a).await?)),
                 None => None,
             };
-            let rec = PartRecord {
-                hash: p.hash,
-                location: chunk.location,
-                size: p.size,
-                md5: chunk.digests.md5,
-                last_modified_ms: now_ms(),
-                checksum,
-            };
+            let rec = PartRecord::of_chunk(p.hash, chunk.location, &chunk.digests, checksum);
             gw.store
                 .put_part(&i.bucket, &i.key, &id, n, rec.clone(), None)
                 .await
@@ -269,18 +248,11 @@ pub async fn upload_part_copy(
                 writer.write(b).await.map_err(|e| super::to_s3(e.into()))?;
             }
             let staged = writer.finish().await.map_err(|e| super::to_s3(e.into()))?;
-            let d = staged.digests.clone();
+            let d = &staged.digests;
             let checksum = up
                 .checksum_algorithm
                 .and_then(|a| d.checksum(a).map(|v| (a, v.to_vec())));
-            let rec = PartRecord {
-                hash: staged.hash(),
-                location: staged.location,
-                size: d.size,
-                md5: d.md5,
-                last_modified_ms: now_ms(),
-                checksum,
-            };
+            let rec = PartRecord::of_chunk(staged.hash(), staged.location, d, checksum);
             gw.store
                 .put_part(&i.bucket, &i.key, &id, n, rec.clone(), Some(staged))
                 .await
