@@ -20,8 +20,15 @@ pub struct AdminRoute {
 }
 
 impl AdminRoute {
-    fn metrics_text(&self) -> String {
-        let stats = self.store.stats().unwrap_or_default();
+    /// Renders the counters and the store gauges. The gauges scan the chunk table, which
+    /// is blocking work: it runs on a blocking thread, not on the async runtime.
+    async fn metrics_text(&self) -> String {
+        let store = self.store.clone();
+        let stats = tokio::task::spawn_blocking(move || store.stats())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
         self.metrics.render(&[
             ("fastgate_chunks", "Chunks stored", stats.chunks),
             ("fastgate_chunk_bytes", "Bytes of stored chunks", stats.chunk_bytes),
@@ -67,7 +74,7 @@ impl S3Route for AdminRoute {
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         match (req.method.clone(), req.uri.path()) {
-            (Method::GET, "/_fastgate/metrics") => Ok(text(StatusCode::OK, self.metrics_text())),
+            (Method::GET, "/_fastgate/metrics") => Ok(text(StatusCode::OK, self.metrics_text().await)),
             (Method::POST, "/_fastgate/gc") => {
                 let store = self.store.clone();
                 let report = tokio::task::spawn_blocking(move || store.collect_garbage())

@@ -49,6 +49,31 @@ fn is_private(
     canned_ok && no_grants && policy_ok
 }
 
+/// Refuses an ACL write (bucket or object: the DTOs name the fields alike) that would
+/// grant anything beyond owner-only access.
+macro_rules! require_private {
+    ($i:expr, $canned:ty, $owner:expr) => {
+        let grants = [
+            $i.grant_full_control.as_ref(),
+            $i.grant_read.as_ref(),
+            $i.grant_read_acp.as_ref(),
+            $i.grant_write.as_ref(),
+            $i.grant_write_acp.as_ref(),
+        ];
+        if !is_private(
+            $i.acl.as_ref().map(<$canned>::as_str),
+            &grants,
+            $i.access_control_policy.as_ref(),
+            $owner,
+        ) {
+            return Err(s3_error!(
+                NotImplemented,
+                "Only private (owner-only) access is supported"
+            ));
+        }
+    };
+}
+
 pub async fn get_bucket_acl(
     gw: &Gateway,
     req: S3Request<GetBucketAclInput>,
@@ -81,24 +106,7 @@ pub async fn put_bucket_acl(
     let owner = Gateway::owner(&req)?;
     let i = &req.input;
     gw.owned_bucket(&owner, &i.bucket)?;
-    let grants = [
-        i.grant_full_control.as_ref(),
-        i.grant_read.as_ref(),
-        i.grant_read_acp.as_ref(),
-        i.grant_write.as_ref(),
-        i.grant_write_acp.as_ref(),
-    ];
-    if !is_private(
-        i.acl.as_ref().map(BucketCannedACL::as_str),
-        &grants,
-        i.access_control_policy.as_ref(),
-        &owner,
-    ) {
-        return Err(s3_error!(
-            NotImplemented,
-            "Only private (owner-only) access is supported"
-        ));
-    }
+    require_private!(i, BucketCannedACL, &owner);
     Ok(S3Response::new(PutBucketAclOutput {}))
 }
 
@@ -110,23 +118,6 @@ pub async fn put_object_acl(
     let i = &req.input;
     gw.owned_bucket(&owner, &i.bucket)?;
     gw.store.object(&i.bucket, &i.key).s3()?;
-    let grants = [
-        i.grant_full_control.as_ref(),
-        i.grant_read.as_ref(),
-        i.grant_read_acp.as_ref(),
-        i.grant_write.as_ref(),
-        i.grant_write_acp.as_ref(),
-    ];
-    if !is_private(
-        i.acl.as_ref().map(ObjectCannedACL::as_str),
-        &grants,
-        i.access_control_policy.as_ref(),
-        &owner,
-    ) {
-        return Err(s3_error!(
-            NotImplemented,
-            "Only private (owner-only) access is supported"
-        ));
-    }
+    require_private!(i, ObjectCannedACL, &owner);
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }

@@ -18,6 +18,18 @@ struct Conditions<'a> {
     if_unmodified_since: Option<&'a Timestamp>,
 }
 
+/// The conditional headers of a GET or HEAD input (the two DTOs name them alike).
+macro_rules! conditions {
+    ($i:expr) => {
+        Conditions {
+            if_match: $i.if_match.as_ref(),
+            if_none_match: $i.if_none_match.as_ref(),
+            if_modified_since: $i.if_modified_since.as_ref(),
+            if_unmodified_since: $i.if_unmodified_since.as_ref(),
+        }
+    };
+}
+
 fn etag_matches(cond: &ETagCondition, etag: &str) -> bool {
     match cond {
         ETagCondition::Any => true,
@@ -146,15 +158,7 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
     let input = &req.input;
     gw.owned_bucket(&owner, &input.bucket)?;
     let rec = gw.store.object(&input.bucket, &input.key).s3()?;
-    check_conditions(
-        &Conditions {
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
-        },
-        &rec,
-    )?;
+    check_conditions(&conditions!(input), &rec)?;
     let sel = select(&rec, input.range.as_ref(), input.part_number)?;
     let reader = gw.store.read(&rec, sel.start, sel.end).s3()?;
     let checksum_enabled = input
@@ -204,15 +208,7 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
     let input = &req.input;
     gw.owned_bucket(&owner, &input.bucket)?;
     let rec = gw.store.object(&input.bucket, &input.key).s3()?;
-    check_conditions(
-        &Conditions {
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
-        },
-        &rec,
-    )?;
+    check_conditions(&conditions!(input), &rec)?;
     let sel = select(&rec, input.range.as_ref(), input.part_number)?;
     let checksum_enabled = input
         .checksum_mode
