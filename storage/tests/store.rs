@@ -77,6 +77,16 @@ fn files_under(dir: &std::path::Path) -> usize {
     n
 }
 
+/// Polls `done` for up to five seconds; the caller asserts the final state.
+async fn wait_for(done: impl Fn() -> bool) {
+    for _ in 0..250 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn identical_content_is_stored_once_and_collected_after_the_last_reference() {
     let dir = tempfile::tempdir().unwrap();
@@ -185,17 +195,15 @@ async fn dropped_writers_and_staged_chunks_leave_no_files() {
     let store = open(dir.path(), Duration::ZERO);
     let mut w = store.chunk_writer(0, &[]).unwrap();
     w.write(Bytes::from(vec![1u8; 600_000])).await.unwrap();
+    // The writer thread creates its temp file and notices the dropped channel
+    // asynchronously: wait for the file to exist before dropping, then for it to go.
+    let tmp = dir.path().join("M00/tmp");
+    wait_for(|| files_under(&tmp) == 1).await;
     drop(w);
     let s = stage(&store, &[2u8; 10]).await;
     drop(s);
-    // The writer thread notices the dropped channel asynchronously.
-    for _ in 0..250 {
-        if files_under(&dir.path().join("M00/tmp")) == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(files_under(&dir.path().join("M00/tmp")), 0);
+    wait_for(|| files_under(&tmp) == 0).await;
+    assert_eq!(files_under(&tmp), 0);
     assert_eq!(files_under(&dir.path().join("M00/data")), 0);
 }
 
