@@ -4,7 +4,8 @@
 //! waits for the answer. The thread takes whatever is queued as one batch and, in
 //! order: publishes the chunks (small ones appended to a trunk, large ones renamed into
 //! place, already-stored ones dropped), fsyncs each touched trunk once, runs each
-//! request's transaction (a failure stays with its request), flushes the metadata once,
+//! request's transaction over the writes of those before it (a failure stays with its
+//! request), applies all their writes as one atomic batch, flushes the metadata once,
 //! and answers everyone. One hand-off per request, one data sync and one metadata
 //! flush per batch: group commit for data and metadata alike, which is what makes
 //! small durable PUTs cheap.
@@ -20,8 +21,9 @@ use crate::chunk_io::{Pending, StagedChunk};
 use crate::error::{Result, StorageError};
 use crate::ids::{ChunkHash, ChunkLocation};
 use crate::keys;
-use crate::meta::{self, MetaError, MetaStore, TxError, Txn};
+use crate::meta::{self, MetaError, MetaStore, TxError, Txn, WriteBatch};
 use crate::placement::Tracker;
+use crate::store::WriteGate;
 use crate::store_path::sync_dir;
 
 pub(crate) type Output = Box<dyn Any + Send>;
@@ -44,7 +46,7 @@ pub(crate) struct Committer {
 pub(crate) struct Shared {
     pub meta: Arc<dyn MetaStore>,
     pub tracker: Arc<Tracker>,
-    pub stripes: Arc<Vec<Mutex<()>>>,
+    pub gate: Arc<WriteGate>,
 }
 
 impl Committer {
@@ -78,18 +80,9 @@ impl Committer {
 }
 
 fn run_batch(s: &Shared, mut batch: Vec<Job>) {
-    // Stripes serialize publishing a chunk against garbage collection deleting it; take
-    // every stripe the batch needs, in order, for the whole batch.
-    let mut stripes: Vec<usize> = batch
-        .iter()
-        .flat_map(|j| j.staged.iter().map(|c| usize::from(c.hash().0[0])))
-        .collect();
-    stripes.sort_unstable();
-    stripes.dedup();
-    let guards: Vec<_> = stripes
-        .iter()
-        .map(|&i| s.stripes[i].lock().unwrap_or_else(|p| p.into_inner()))
-        .collect();
+    // The only writer for the whole batch: garbage collection waits, and the
+    // transactions below read the store without engine isolation.
+    let gate = s.gate.lock();
 
     // 1. Publish chunks. A chunk published earlier in this batch is reused, not written
     //    twice.
@@ -117,8 +110,9 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) {
             sync_error = Some(e.to_string());
         }
     }
-    // 3. Each request's transaction.
-    let mut any_committed = false;
+    // 3. Each request's transaction, staged on top of the ones before it; a failure
+    //    stays with its request.
+    let mut writes = WriteBatch::default();
     for (i, job) in batch.iter().enumerate() {
         if results[i].is_some() {
             continue;
@@ -127,19 +121,27 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) {
             results[i] = Some(Err(StorageError::Io(std::io::Error::other(e.clone()))));
             continue;
         }
-        let r = meta::transaction(&*s.meta, |tx| (job.body)(tx, &job.staged)).map_err(StorageError::from);
-        any_committed |= r.is_ok();
-        results[i] = Some(r);
+        match meta::stage(&*s.meta, &writes, |tx| (job.body)(tx, &job.staged)) {
+            Ok((out, own)) => {
+                writes.append(own);
+                results[i] = Some(Ok(out));
+            }
+            Err(e) => results[i] = Some(Err(e.into())),
+        }
     }
-    drop(guards);
-    // 4. One metadata flush for the batch; nobody hears "done" before it.
-    if any_committed && let Err(e) = s.meta.flush() {
-        for r in results.iter_mut() {
-            if matches!(r, Some(Ok(_))) {
-                *r = Some(Err(StorageError::Meta(MetaError(e.0.clone()))));
+    // 4. One atomic apply and one metadata flush for the batch; nobody hears "done"
+    //    before both.
+    if !writes.is_empty() {
+        let applied = s.meta.apply(writes).and_then(|()| s.meta.flush());
+        if let Err(e) = applied {
+            for r in results.iter_mut() {
+                if matches!(r, Some(Ok(_))) {
+                    *r = Some(Err(StorageError::Meta(MetaError(e.0.clone()))));
+                }
             }
         }
     }
+    drop(gate);
     // 5. Answers. Staged chunks (and their trunk guards) drop only now, after commit.
     for (job, r) in batch.into_iter().zip(results) {
         let r = r.unwrap_or_else(|| Err(StorageError::Meta(MetaError("job was not run".into()))));

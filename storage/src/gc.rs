@@ -11,9 +11,13 @@ use std::time::{Duration, SystemTime};
 use crate::error::{Result, StorageError};
 use crate::ids::{ChunkHash, now_ms};
 use crate::keys;
-use crate::meta::{self, TxError};
+use crate::meta::{self, TxError, WriteBatch};
 use crate::records::{ChunkRecord, decode};
 use crate::store::Store;
+
+/// Chunks deleted under one hold of the write gate (one apply, one flush): large enough
+/// to amortize the flush, small enough not to stall commits for long.
+const GC_BATCH: usize = 256;
 
 /// Temp files untouched for this long belong to no live upload.
 const STALE_TMP: Duration = Duration::from_secs(3600);
@@ -54,31 +58,43 @@ impl Store {
             })
             .filter_map(|(k, _)| <[u8; 32]>::try_from(&k[1..]).ok().map(ChunkHash))
             .collect();
-        for hash in candidates {
-            let _stripe = self.stripe(&hash);
-            let doomed: Option<ChunkRecord> = meta::transaction(&*self.meta, |tx| {
-                let ck = keys::chunk(&hash);
-                let Some(v) = tx.get(&ck)? else {
-                    tx.delete(&keys::zero(&hash))?;
-                    return Ok(None);
-                };
-                let rec: ChunkRecord = decode(&ck, &v).map_err(TxError::Abort)?;
-                let expired = rec.refs == 0 && rec.zero_since_ms.is_some_and(|t| now.saturating_sub(t) >= grace);
-                if !expired {
-                    return Ok(None);
-                }
-                tx.delete(&ck)?;
-                tx.delete(&keys::zero(&hash))?;
-                let mk = keys::md5(&rec.digests.md5);
-                if tx.get(&mk)?.as_deref() == Some(&hash.0[..]) {
-                    tx.delete(&mk)?;
-                }
-                Ok::<_, TxError<StorageError>>(Some(rec))
-            })?;
-            if let Some(rec) = doomed {
-                // The record goes first: a crash here leaves an orphan file, which the
-                // sweep below removes, never a record without its file.
-                self.meta.flush()?;
+        for some in candidates.chunks(GC_BATCH) {
+            // As the store's writer for this step: no PUT can link or reference one of
+            // these chunks between the check below and the file's removal.
+            let _gate = self.write_gate();
+            let mut writes = WriteBatch::default();
+            let mut doomed: Vec<(ChunkHash, ChunkRecord)> = Vec::new();
+            for hash in some {
+                let (rec, own) = meta::stage(&*self.meta, &writes, |tx| {
+                    let ck = keys::chunk(hash);
+                    let Some(v) = tx.get(&ck)? else {
+                        tx.delete(&keys::zero(hash))?;
+                        return Ok(None);
+                    };
+                    let rec: ChunkRecord = decode(&ck, &v).map_err(TxError::Abort)?;
+                    let expired = rec.refs == 0 && rec.zero_since_ms.is_some_and(|t| now.saturating_sub(t) >= grace);
+                    if !expired {
+                        return Ok(None);
+                    }
+                    tx.delete(&ck)?;
+                    tx.delete(&keys::zero(hash))?;
+                    let mk = keys::md5(&rec.digests.md5);
+                    if tx.get(&mk)?.as_deref() == Some(&hash.0[..]) {
+                        tx.delete(&mk)?;
+                    }
+                    Ok::<_, TxError<StorageError>>(Some(rec))
+                })?;
+                writes.append(own);
+                doomed.extend(rec.map(|r| (*hash, r)));
+            }
+            if writes.is_empty() {
+                continue;
+            }
+            // The records go first: a crash here leaves orphan files, which the sweep
+            // below removes, never a record without its file.
+            self.meta.apply(writes)?;
+            self.meta.flush()?;
+            for (hash, rec) in doomed {
                 // A chunk in a trunk is freed with its trunk (see `collect_trunks`).
                 if rec.location.slot.is_none() {
                     let path = self.tracker.path(rec.location)?.chunk_path(&hash);
@@ -171,7 +187,7 @@ impl Store {
                             let Some(hash) = f.file_name().to_str().and_then(ChunkHash::from_hex) else {
                                 continue;
                             };
-                            let _stripe = self.stripe(&hash);
+                            let _gate = self.write_gate();
                             let orphan = match self.chunk(&hash)? {
                                 None => true,
                                 // A copy in a store path other than the recorded one.

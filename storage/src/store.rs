@@ -16,16 +16,25 @@ use crate::meta::{MetaError, MetaStore, SledStore, TxError, Txn};
 use crate::placement::Tracker;
 use crate::records::{ChunkRecord, ObjectRecord, decode, encode};
 
-/// Stripes of a lock that serializes, per chunk hash, publishing a new chunk file
-/// against garbage collection deleting one: without it a chunk could be collected
-/// between "its record exists" and "its file is linked".
-const STRIPES: usize = 256;
+/// The right to write metadata and to link or unlink chunk files. The committer holds
+/// it for each batch and garbage collection for each of its steps, so that the store
+/// has one writer at a time: transactions need no engine support (see
+/// [`crate::meta::MetaStore`]), and a chunk cannot be collected between "its record
+/// exists" and "its file is linked".
+#[derive(Default)]
+pub(crate) struct WriteGate(Mutex<()>);
+
+impl WriteGate {
+    pub fn lock(&self) -> MutexGuard<'_, ()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 pub struct Store {
     pub(crate) meta: Arc<dyn MetaStore>,
     pub(crate) tracker: Arc<Tracker>,
     committer: Committer,
-    stripes: Arc<Vec<Mutex<()>>>,
+    gate: Arc<WriteGate>,
     pub(crate) gc_grace: Duration,
 }
 
@@ -49,17 +58,17 @@ impl Store {
                 }
             }
         }
-        let stripes: Arc<Vec<Mutex<()>>> = Arc::new((0..STRIPES).map(|_| Mutex::new(())).collect());
+        let gate = Arc::new(WriteGate::default());
         let committer = Committer::start(Shared {
             meta: meta.clone(),
             tracker: tracker.clone(),
-            stripes: stripes.clone(),
+            gate: gate.clone(),
         })?;
         Ok(Arc::new(Self {
             committer,
             meta,
             tracker,
-            stripes,
+            gate,
             gc_grace: config.gc_grace,
         }))
     }
@@ -68,10 +77,9 @@ impl Store {
         &self.tracker
     }
 
-    pub(crate) fn stripe(&self, hash: &ChunkHash) -> MutexGuard<'_, ()> {
-        self.stripes[usize::from(hash.0[0])]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    /// Makes the caller the store's only writer until the guard drops.
+    pub(crate) fn write_gate(&self) -> MutexGuard<'_, ()> {
+        self.gate.lock()
     }
 
     /// Starts a new chunk on the store path the tracker picks for `size_hint` bytes,

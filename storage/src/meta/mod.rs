@@ -3,12 +3,14 @@
 //! Everything above this module talks to [`MetaStore`] only, so that another embedded
 //! engine (redb, LMDB) or a server database can replace sled without touching the
 //! catalog or the gateway. The trait is deliberately narrow: point reads, ordered
-//! range scans and atomic read-modify-write transactions over one ordered keyspace.
+//! range scans and atomic write batches over one ordered keyspace.
 
 mod sled_engine;
 
 pub use sled_engine::SledStore;
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
 /// An engine failure. Engines flatten their own error types into this so that the
@@ -42,12 +44,55 @@ pub trait Txn {
 /// One key-value pair from a range scan.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
-/// The body of a transaction. It may run more than once when the engine retries after
-/// a conflict, so it must have no effects other than through the [`Txn`].
-pub type TxBody<'a> = dyn Fn(&dyn Txn) -> Result<(), TxError<Box<dyn std::any::Any + Send>>> + 'a;
+/// Writes gathered to be applied together: each key's new value, or `None` to delete it.
+/// Later writes to a key replace earlier ones.
+#[derive(Debug, Default)]
+pub struct WriteBatch(BTreeMap<Vec<u8>, Option<Vec<u8>>>);
 
-/// An ordered, transactional key-value store: the only thing the storage layer asks of
-/// a metadata engine.
+impl WriteBatch {
+    pub fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.0.insert(key.to_vec(), Some(value.to_vec()));
+    }
+
+    pub fn delete(&mut self, key: &[u8]) {
+        self.0.insert(key.to_vec(), None);
+    }
+
+    /// `Some(None)` when the batch deletes `key`, `None` when it does not touch it.
+    fn lookup(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.0.get(key).cloned()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Adds `later`'s writes on top of this batch's.
+    pub fn append(&mut self, mut later: WriteBatch) {
+        self.0.append(&mut later.0);
+    }
+}
+
+impl IntoIterator for WriteBatch {
+    type Item = (Vec<u8>, Option<Vec<u8>>);
+    type IntoIter = std::collections::btree_map::IntoIter<Vec<u8>, Option<Vec<u8>>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// An ordered key-value store with atomic batches: the only thing the storage layer
+/// asks of a metadata engine.
+///
+/// There are no engine transactions. The store has one writer at a time (the committer
+/// thread, or garbage collection while it holds the write gate), which reads what it
+/// needs, stages its writes in a [`WriteBatch`] and applies the batch at once. That
+/// costs one atomic apply per group commit instead of one engine transaction per
+/// request, and any engine with an atomic write batch can serve it.
 pub trait MetaStore: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError>;
 
@@ -65,42 +110,96 @@ pub trait MetaStore: Send + Sync + 'static {
         to: Bound<&[u8]>,
     ) -> Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a>;
 
-    /// Runs `body` atomically and in isolation.
-    fn transact(&self, body: &TxBody<'_>) -> Result<(), TxError<Box<dyn std::any::Any + Send>>>;
+    /// Applies every write in `batch` atomically: a reader, or a restart after a crash,
+    /// sees all of them or none.
+    fn apply(&self, batch: WriteBatch) -> Result<(), MetaError>;
 
-    /// Makes every committed transaction durable. Blocking; callers batch it (see
-    /// `durability::GroupCommit`).
+    /// Makes everything applied so far durable. Blocking; callers batch it (the
+    /// committer flushes once per group commit).
     fn flush(&self) -> Result<(), MetaError>;
 }
 
-/// Typed convenience over [`MetaStore::transact`]: the body returns a value of its own
-/// and aborts with an error of its own type.
-pub fn transaction<T, E, F>(store: &dyn MetaStore, body: F) -> Result<T, TxError<E>>
-where
-    F: Fn(&dyn Txn) -> Result<T, TxError<E>>,
-    E: Send + 'static,
-    T: Send,
-{
-    let out = std::sync::Mutex::new(None);
-    let res = store.transact(&|tx| match body(tx) {
-        Ok(v) => {
-            *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
-            Ok(())
+/// A transaction of the single writer: reads fall through its own writes, then the
+/// writes staged earlier in the same batch (`below`), then the store.
+struct Overlay<'a> {
+    store: &'a dyn MetaStore,
+    below: &'a WriteBatch,
+    own: RefCell<WriteBatch>,
+}
+
+impl Txn for Overlay<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+        if let Some(v) = self.own.borrow().lookup(key) {
+            return Ok(v);
         }
-        Err(TxError::Engine(e)) => Err(TxError::Engine(e)),
-        Err(TxError::Abort(e)) => Err(TxError::Abort(Box::new(e))),
-    });
-    match res {
-        Ok(()) => out
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .ok_or_else(|| TxError::Engine(MetaError("transaction produced no value".into()))),
-        Err(TxError::Engine(e)) => Err(TxError::Engine(e)),
-        Err(TxError::Abort(any)) => match any.downcast::<E>() {
-            Ok(e) => Err(TxError::Abort(*e)),
-            Err(_) => Err(TxError::Engine(MetaError(
-                "transaction aborted with a foreign error".into(),
-            ))),
-        },
+        match self.below.lookup(key) {
+            Some(v) => Ok(v),
+            None => self.store.get(key),
+        }
+    }
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), MetaError> {
+        self.own.borrow_mut().put(key, value);
+        Ok(())
+    }
+    fn delete(&self, key: &[u8]) -> Result<(), MetaError> {
+        self.own.borrow_mut().delete(key);
+        Ok(())
+    }
+}
+
+/// Runs `body` as a transaction over `store` with `below` (writes not applied yet)
+/// already in effect. On success returns the body's value and its writes, for the
+/// caller to add to its batch; on failure nothing of the body remains.
+///
+/// Only the store's single writer may call this: reads are not isolated from other
+/// writers.
+pub fn stage<T, E>(
+    store: &dyn MetaStore,
+    below: &WriteBatch,
+    body: impl FnOnce(&dyn Txn) -> Result<T, TxError<E>>,
+) -> Result<(T, WriteBatch), TxError<E>> {
+    let tx = Overlay {
+        store,
+        below,
+        own: RefCell::new(WriteBatch::default()),
+    };
+    let out = body(&tx)?;
+    Ok((out, tx.own.into_inner()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_sees_its_batch_and_its_own_writes_and_leaves_nothing_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut first = WriteBatch::default();
+        first.put(b"a", b"1");
+        first.put(b"b", b"2");
+        store.apply(first).unwrap();
+
+        let mut below = WriteBatch::default();
+        below.delete(b"a");
+        let ((), own) = stage(&store, &below, |tx| {
+            assert_eq!(tx.get(b"a")?, None);
+            assert_eq!(tx.get(b"b")?.as_deref(), Some(&b"2"[..]));
+            tx.put(b"c", b"3")?;
+            assert_eq!(tx.get(b"c")?.as_deref(), Some(&b"3"[..]));
+            Ok::<_, TxError<()>>(())
+        })
+        .unwrap();
+        below.append(own);
+        let failed = stage(&store, &below, |tx| {
+            tx.put(b"d", b"4")?;
+            Err::<(), _>(TxError::Abort("no"))
+        });
+        assert!(matches!(failed, Err(TxError::Abort("no"))));
+
+        store.apply(below).unwrap();
+        assert_eq!(store.get(b"a").unwrap(), None);
+        assert_eq!(store.get(b"c").unwrap().as_deref(), Some(&b"3"[..]));
+        assert_eq!(store.get(b"d").unwrap(), None);
     }
 }

@@ -1,17 +1,10 @@
 //! The embedded default engine: sled's stable 0.34 line (the 1.0 alphas change their
 //! on-disk format between releases).
 
-use std::any::Any;
 use std::ops::Bound;
 use std::path::Path;
 
-use std::cell::Cell;
-
-use sled::transaction::{
-    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
-};
-
-use super::{Entry, MetaError, MetaStore, TxBody, TxError, Txn};
+use super::{Entry, MetaError, MetaStore, WriteBatch};
 
 pub struct SledStore {
     db: sled::Db,
@@ -37,36 +30,6 @@ impl SledStore {
 
 fn err(e: impl std::fmt::Display) -> MetaError {
     MetaError(e.to_string())
-}
-
-/// A transaction view that remembers a conflict, so that the body's error can be turned
-/// back into sled's retry signal instead of failing the request.
-struct SledTxn<'a> {
-    tree: &'a TransactionalTree,
-    conflicted: Cell<bool>,
-}
-
-impl SledTxn<'_> {
-    fn check<T>(&self, r: Result<T, UnabortableTransactionError>) -> Result<T, MetaError> {
-        r.map_err(|e| {
-            if matches!(e, UnabortableTransactionError::Conflict) {
-                self.conflicted.set(true);
-            }
-            err(e)
-        })
-    }
-}
-
-impl Txn for SledTxn<'_> {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
-        self.check(self.tree.get(key)).map(|v| v.map(|v| v.to_vec()))
-    }
-    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), MetaError> {
-        self.check(self.tree.insert(key, value)).map(drop)
-    }
-    fn delete(&self, key: &[u8]) -> Result<(), MetaError> {
-        self.check(self.tree.remove(key)).map(drop)
-    }
 }
 
 fn to_owned_bound(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
@@ -104,32 +67,15 @@ impl MetaStore for SledStore {
         Box::new(self.tree.range::<Vec<u8>, _>(r).rev().map(entry))
     }
 
-    fn transact(&self, body: &TxBody<'_>) -> Result<(), TxError<Box<dyn Any + Send>>> {
-        // sled retries the closure on conflict; an abort carries the caller's error out
-        // through sled's own abort channel. The abort value must be Clone for sled's
-        // retry machinery, so it travels in an Arc'd slot.
-        type Slot = std::sync::Arc<std::sync::Mutex<Option<TxError<Box<dyn Any + Send>>>>>;
-        let res: Result<(), TransactionError<Slot>> = self.tree.transaction(|tree| {
-            let txn = SledTxn {
-                tree,
-                conflicted: Cell::new(false),
-            };
-            match body(&txn) {
-                Ok(()) => Ok(()),
-                Err(_) if txn.conflicted.get() => Err(ConflictableTransactionError::Conflict),
-                Err(e) => Err(ConflictableTransactionError::Abort(std::sync::Arc::new(
-                    std::sync::Mutex::new(Some(e)),
-                ))),
+    fn apply(&self, batch: WriteBatch) -> Result<(), MetaError> {
+        let mut b = sled::Batch::default();
+        for (k, v) in batch {
+            match v {
+                Some(v) => b.insert(k, v),
+                None => b.remove(k),
             }
-        });
-        match res {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Abort(slot)) => {
-                let taken = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-                Err(taken.unwrap_or_else(|| TxError::Engine(MetaError("lost transaction abort".into()))))
-            }
-            Err(TransactionError::Storage(e)) => Err(TxError::Engine(err(e))),
         }
+        self.tree.apply_batch(b).map_err(err)
     }
 
     fn flush(&self) -> Result<(), MetaError> {
