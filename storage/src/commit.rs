@@ -5,9 +5,10 @@
 //! order: publishes the chunks (small ones appended to a trunk, large ones renamed into
 //! place, already-stored ones dropped), fsyncs each touched trunk once, runs each
 //! request's transaction over the writes of those before it (a failure stays with its
-//! request), applies all their writes as one atomic batch, flushes the metadata once,
-//! and answers everyone. One hand-off per request, one data sync and one metadata
-//! flush per batch: group commit for data and metadata alike, which is what makes
+//! request) and applies all their writes as one atomic batch. A second thread then
+//! flushes the metadata and answers everyone, while the first already works on the
+//! next batch. One hand-off per request, one data sync and at most one metadata flush
+//! per batch: group commit for data and metadata alike, pipelined, which is what makes
 //! small durable PUTs cheap.
 
 use std::any::Any;
@@ -52,6 +53,11 @@ pub(crate) struct Shared {
 impl Committer {
     pub fn start(shared: Shared) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
+        let (flush_tx, flush_rx) = mpsc::channel::<Applied>();
+        let meta = shared.meta.clone();
+        std::thread::Builder::new()
+            .name("fastgate-flush".into())
+            .spawn(move || flush_loop(&*meta, &flush_rx))?;
         std::thread::Builder::new()
             .name("fastgate-commit".into())
             .spawn(move || {
@@ -63,7 +69,9 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    run_batch(&shared, batch);
+                    if flush_tx.send(run_batch(&shared, batch)).is_err() {
+                        break;
+                    }
                 }
             })?;
         Ok(Self { jobs: Mutex::new(tx) })
@@ -79,7 +87,41 @@ impl Committer {
     }
 }
 
-fn run_batch(s: &Shared, mut batch: Vec<Job>) {
+/// A batch whose writes are applied but not yet durable, on its way to the flusher.
+struct Applied {
+    jobs: Vec<Job>,
+    results: Vec<Result<Output>>,
+    wrote: bool,
+}
+
+/// The second half of a group commit, on its own thread so that the next batch's
+/// chunks are published and synced while this one's metadata is flushed. Batches that
+/// queue up meanwhile share one flush.
+fn flush_loop(meta: &dyn MetaStore, rx: &mpsc::Receiver<Applied>) {
+    while let Ok(first) = rx.recv() {
+        let mut ready = vec![first];
+        ready.extend(rx.try_iter());
+        let flushed = if ready.iter().any(|a| a.wrote) {
+            meta.flush()
+        } else {
+            Ok(())
+        };
+        for a in ready {
+            for (job, mut r) in a.jobs.into_iter().zip(a.results) {
+                if let (Err(e), Ok(_)) = (&flushed, &r) {
+                    r = Err(StorageError::Meta(MetaError(e.0.clone())));
+                }
+                // The job's staged chunks (and their trunk guards) drop only now.
+                let _ = job.reply.send(r);
+            }
+        }
+    }
+}
+
+/// The first half of a group commit: publish, sync data, run the transactions and
+/// apply their writes. Durability (the metadata flush) and the answers follow on the
+/// flusher thread.
+fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
     // The only writer for the whole batch: garbage collection waits, and the
     // transactions below read the store without engine isolation.
     let gate = s.gate.lock();
@@ -129,23 +171,25 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) {
             Err(e) => results[i] = Some(Err(e.into())),
         }
     }
-    // 4. One atomic apply and one metadata flush for the batch; nobody hears "done"
-    //    before both.
-    if !writes.is_empty() {
-        let applied = s.meta.apply(writes).and_then(|()| s.meta.flush());
-        if let Err(e) = applied {
-            for r in results.iter_mut() {
-                if matches!(r, Some(Ok(_))) {
-                    *r = Some(Err(StorageError::Meta(MetaError(e.0.clone()))));
-                }
+    // 4. One atomic apply for the batch. It must follow the data sync: once applied,
+    //    metadata may reach the disk at any moment.
+    let wrote = !writes.is_empty();
+    if wrote && let Err(e) = s.meta.apply(writes) {
+        for r in results.iter_mut() {
+            if matches!(r, Some(Ok(_))) {
+                *r = Some(Err(StorageError::Meta(MetaError(e.0.clone()))));
             }
         }
     }
     drop(gate);
-    // 5. Answers. Staged chunks (and their trunk guards) drop only now, after commit.
-    for (job, r) in batch.into_iter().zip(results) {
-        let r = r.unwrap_or_else(|| Err(StorageError::Meta(MetaError("job was not run".into()))));
-        let _ = job.reply.send(r);
+    let results = results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(StorageError::Meta(MetaError("job was not run".into())))))
+        .collect();
+    Applied {
+        jobs: batch,
+        results,
+        wrote,
     }
 }
 
