@@ -211,7 +211,7 @@ fn publish(
         Pending::Memory(bytes) => match earlier {
             Some(loc) => c.location = loc,
             None => {
-                let (slot, guard) = s.tracker.path(c.location)?.trunks.append(&bytes)?;
+                let (slot, guard) = s.tracker.path(c.location)?.trunks.append(bytes)?;
                 c.location.slot = Some(slot);
                 c.guard = Some(guard);
                 trunks_touched.push(c.location);

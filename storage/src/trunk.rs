@@ -12,9 +12,11 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 
 use crate::ids::TrunkSlot;
 use crate::store_path::sync_dir;
@@ -25,9 +27,55 @@ const TRUNK_MAX: u64 = 64 * 1024 * 1024;
 struct Active {
     id: u32,
     file: File,
+    /// Length including the queued appends.
     len: u64,
-    /// Appended since the last sync.
+    /// Appends not yet written: a batch's chunks go to the file in one `writev` at sync.
+    queued: Vec<Bytes>,
+    /// Written since the last sync.
     dirty: bool,
+    /// A write failed part-way: take no more appends.
+    broken: bool,
+}
+
+impl Active {
+    /// Writes the queued appends. After a failed write the file's end is unknown, so
+    /// the next append starts a new trunk (the failed batch's slots are never committed).
+    fn write_queued(&mut self) -> io::Result<()> {
+        if self.queued.is_empty() {
+            return Ok(());
+        }
+        let queued = std::mem::take(&mut self.queued);
+        let mut slices: Vec<IoSlice<'_>> = queued.iter().map(|b| IoSlice::new(b)).collect();
+        let mut rest = &mut slices[..];
+        self.dirty = true;
+        while !rest.is_empty() {
+            // The kernel takes at most IOV_MAX (1024) slices per call.
+            let n = rest.len().min(1024);
+            match self.file.write_vectored(&rest[..n]) {
+                Ok(0) => {
+                    self.broken = true;
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.broken = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the queued appends and makes everything written durable.
+    fn sync(&mut self) -> io::Result<()> {
+        self.write_queued()?;
+        if self.dirty {
+            self.file.sync_data()?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
 }
 
 type Inflight = Arc<Mutex<HashMap<u32, usize>>>;
@@ -93,7 +141,9 @@ fn create(dir: &Path, id: u32) -> io::Result<Active> {
         id,
         file,
         len: 0,
+        queued: Vec::new(),
         dirty: false,
+        broken: false,
     })
 }
 
@@ -119,20 +169,24 @@ impl Trunks {
         self.active.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends a small chunk to the active trunk. Not durable until [`Trunks::sync`].
-    pub fn append(&self, data: &[u8]) -> io::Result<(TrunkSlot, SlotGuard)> {
+    /// Appends a small chunk to the active trunk. Not written until [`Trunks::sync`],
+    /// which writes a whole batch's appends at once and makes them durable.
+    pub fn append(&self, data: Bytes) -> io::Result<(TrunkSlot, SlotGuard)> {
         let mut a = self.lock();
-        if a.len > 0 && a.len + data.len() as u64 > TRUNK_MAX {
-            a.file.sync_data()?;
+        if a.broken || (a.len > 0 && a.len + data.len() as u64 > TRUNK_MAX) {
+            if !a.broken {
+                a.sync()?;
+            }
             *a = create(&self.dir, a.id + 1)?;
         }
-        a.file.write_all(data)?;
         let slot = TrunkSlot {
             trunk: a.id,
             offset: a.len,
         };
         a.len += data.len() as u64;
-        a.dirty = true;
+        if !data.is_empty() {
+            a.queued.push(data);
+        }
         *self
             .inflight
             .lock()
@@ -148,14 +202,9 @@ impl Trunks {
         ))
     }
 
-    /// Makes every append so far durable: one fdatasync for a whole batch.
+    /// Makes every append so far durable: one write and one fdatasync for a whole batch.
     pub fn sync(&self) -> io::Result<()> {
-        let mut a = self.lock();
-        if a.dirty {
-            a.file.sync_data()?;
-            a.dirty = false;
-        }
-        Ok(())
+        self.lock().sync()
     }
 
     pub fn active(&self) -> u32 {
@@ -175,7 +224,9 @@ impl Trunks {
     pub fn rotate(&self) -> io::Result<()> {
         let mut a = self.lock();
         if a.len > 0 {
-            a.file.sync_data()?;
+            if !a.broken {
+                a.sync()?;
+            }
             *a = create(&self.dir, a.id + 1)?;
         }
         Ok(())
