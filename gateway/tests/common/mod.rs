@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::io::Read as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -40,10 +40,8 @@ pub struct Server {
     config: Option<PathBuf>,
 }
 
-fn free_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local_addr")
-}
+/// What the server prints once it listens.
+const LISTENING: &str = "fastgate listening on http://";
 
 impl Server {
     /// A server with only the root user and the default configuration.
@@ -73,7 +71,9 @@ impl Server {
         });
         let mut s = Self {
             child: None,
-            addr: free_port(),
+            // The server binds port 0 and says which port it got: probing for a free
+            // port first races with the other tests' servers doing the same.
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             root,
             config,
         };
@@ -123,13 +123,18 @@ impl Server {
         if let Some(c) = &self.config {
             cmd.env("FASTGATE_CONFIG", c);
         }
+        let announced = self.log().matches(LISTENING).count();
         let mut child = cmd.spawn().expect("spawn fastgate");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = child.try_wait().expect("try_wait") {
                 panic!("fastgate exited early with {status}; log:\n{}", self.log());
             }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+            let log = self.log();
+            if log.matches(LISTENING).count() > announced {
+                let line = log.rsplit(LISTENING).next().unwrap_or_default();
+                let addr = line.lines().next().unwrap_or_default();
+                self.addr = addr.parse().unwrap_or_else(|e| panic!("listen address {addr:?}: {e}"));
                 break;
             }
             assert!(
