@@ -187,16 +187,21 @@ impl Store {
                             let Some(hash) = f.file_name().to_str().and_then(ChunkHash::from_hex) else {
                                 continue;
                             };
-                            let _gate = self.write_gate();
-                            let orphan = match self.chunk(&hash)? {
-                                None => true,
-                                // A copy in a store path other than the recorded one.
-                                Some(rec) => rec.location != sp.location,
+                            let orphan = || -> Result<bool> {
+                                Ok(match self.chunk(&hash)? {
+                                    None => true,
+                                    // A copy in a store path other than the recorded one.
+                                    Some(rec) => rec.location != sp.location,
+                                })
                             };
-                            if orphan
-                                && old(&f.path(), self.gc_grace.min(STALE_TMP))
-                                && std::fs::remove_file(f.path()).is_ok()
-                            {
+                            // Orphans are rare: look without the write gate, and take it
+                            // only to confirm and delete, so the sweep does not queue
+                            // behind every commit batch once per file.
+                            if !orphan()? || !old(&f.path(), self.gc_grace.min(STALE_TMP)) {
+                                continue;
+                            }
+                            let _gate = self.write_gate();
+                            if orphan()? && std::fs::remove_file(f.path()).is_ok() {
                                 report.orphans_deleted += 1;
                             }
                         }

@@ -67,10 +67,6 @@ impl WriteBatch {
         self.0.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     /// Adds `later`'s writes on top of this batch's.
     pub fn append(&mut self, mut later: WriteBatch) {
         self.0.append(&mut later.0);
