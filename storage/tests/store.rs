@@ -452,3 +452,23 @@ async fn collection_racing_rewrites_of_the_same_content_loses_nothing() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_chunk_file_no_record_knows_is_swept_and_live_ones_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Duration::ZERO);
+    store.create_bucket("bkt", "alice", "us-east-1").await.unwrap();
+    let body = vec![5u8; 600_000];
+    let rec = put(&store, "bkt", "live", &body).await;
+    // What a crash between the rename into place and the metadata commit leaves.
+    let hex = "ab".repeat(32);
+    let orphan = dir.path().join("M00/data").join(&hex[0..2]).join(&hex[2..4]).join(&hex);
+    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    std::fs::write(&orphan, b"never committed").unwrap();
+
+    let report = store.collect_garbage().unwrap();
+    assert_eq!(report.orphans_deleted, 1);
+    assert!(!orphan.exists());
+    assert_eq!(files_under(&dir.path().join("M00/data")), 1);
+    assert_eq!(read_all(&store, &rec, 0, rec.size).await, body);
+}
