@@ -17,6 +17,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
+echo "== cargo test, integration tests again on the fjall metadata engine"
+FASTGATE_META_ENGINE=fjall cargo test --workspace --tests
 echo "== conformance (real clients)"
 cargo build -p fastgate
 FASTGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fastgate" bash conformance/run-all.sh

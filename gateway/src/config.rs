@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use fastgate_storage::config::{GroupConfig, PlacementConfig};
-use fastgate_storage::{DedupScope, StorageConfig};
+use fastgate_storage::{DedupScope, MetaEngine, StorageConfig};
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -75,6 +75,13 @@ impl Default for MultipartConfig {
     }
 }
 
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataConfig {
+    /// `sled` (default) or `fjall`. A data directory keeps the engine it was created with.
+    pub engine: MetaEngine,
+}
+
 /// The TOML file's shape. Every field is optional.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -91,6 +98,7 @@ pub struct FileConfig {
     pub instant_upload: InstantUploadConfig,
     pub gc: GcConfig,
     pub multipart: MultipartConfig,
+    pub metadata: MetadataConfig,
     /// Largest single PUT body in bytes (S3: 5 GiB).
     pub max_object_size: Option<u64>,
 }
@@ -129,6 +137,7 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     pub domains: Vec<String>,
     pub region: Option<String>,
+    pub meta_engine: Option<MetaEngine>,
 }
 
 fn random_key(len: usize, alphabet: &[u8]) -> String {
@@ -171,6 +180,7 @@ impl Settings {
             storage.groups = file.groups;
         }
         storage.placement = file.placement;
+        storage.meta_engine = o.meta_engine.unwrap_or(file.metadata.engine);
         storage.gc_grace = Duration::from_secs(file.gc.grace_period_secs);
         // An empty FASTGATE_DOMAIN means "no virtual-hosted style", not a bad domain.
         let mut domains: Vec<String> = o.domains.into_iter().filter(|d| !d.trim().is_empty()).collect();
@@ -191,5 +201,43 @@ impl Settings {
             upload_check_interval: Duration::from_secs(file.multipart.check_interval_secs.max(1)),
             max_object_size: file.max_object_size.unwrap_or(5 << 30),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overrides(config: Option<PathBuf>, meta_engine: Option<MetaEngine>) -> Overrides {
+        Overrides {
+            listen: None,
+            data_dir: Some("/srv/fastgate".into()),
+            access_key: Some("ak".into()),
+            secret_key: Some("sk".into()),
+            config,
+            domains: Vec::new(),
+            region: None,
+            meta_engine,
+        }
+    }
+
+    #[test]
+    fn the_sample_config_file_parses() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/fastgate.toml");
+        let s = Settings::resolve(overrides(Some(sample), None)).unwrap();
+        assert_eq!(s.storage.meta_engine, MetaEngine::Sled);
+    }
+
+    #[test]
+    fn the_metadata_engine_comes_from_the_flag_then_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(&file, "[metadata]\nengine = \"fjall\"\n").unwrap();
+        let from_file = Settings::resolve(overrides(Some(file.clone()), None)).unwrap();
+        assert_eq!(from_file.storage.meta_engine, MetaEngine::Fjall);
+        let from_flag = Settings::resolve(overrides(Some(file), Some(MetaEngine::Sled))).unwrap();
+        assert_eq!(from_flag.storage.meta_engine, MetaEngine::Sled);
+        std::fs::write(dir.path().join("bad.toml"), "[metadata]\nengine = \"rocksdb\"\n").unwrap();
+        assert!(Settings::resolve(overrides(Some(dir.path().join("bad.toml")), None)).is_err());
     }
 }

@@ -66,12 +66,19 @@ struct ServeArgs {
     /// Region reported to clients.
     #[arg(long, env = "FASTGATE_REGION")]
     region: Option<String>,
+    /// Metadata engine for a new data directory: sled (default) or fjall. An existing
+    /// directory must be opened with the engine that created it.
+    #[arg(long, env = "FASTGATE_META_ENGINE")]
+    meta_engine: Option<fastgate_storage::MetaEngine>,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,s3s=warn")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,s3s=warn,fjall=warn,lsm_tree=warn")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -86,6 +93,7 @@ fn main() -> anyhow::Result<()> {
                     config: a.config,
                     domains: a.domains,
                     region: a.region,
+                    meta_engine: a.meta_engine,
                 })?;
                 server::serve(settings).await
             }

@@ -55,6 +55,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
     println!("fastgate listening on http://{addr}");
     println!("  data dir:   {}", settings.data_dir.display());
+    println!("  metadata:   {}", settings.storage.meta_engine);
     println!("  access key: {}", settings.root.access_key);
     if settings.generated_root {
         println!("  secret key: {}", settings.root.secret_key);

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::meta::MetaEngine;
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupConfig {
@@ -125,6 +127,8 @@ pub struct PlacementConfig {
 pub struct StorageConfig {
     /// Where the metadata engine keeps its files.
     pub meta_dir: PathBuf,
+    /// Which engine; a directory is always reopened with the one that wrote it.
+    pub meta_engine: MetaEngine,
     pub groups: Vec<GroupConfig>,
     pub placement: PlacementConfig,
     /// How long a chunk nobody references stays on disk before garbage collection may
@@ -137,6 +141,7 @@ impl StorageConfig {
     pub fn single(data_dir: &std::path::Path) -> Self {
         Self {
             meta_dir: data_dir.join("meta"),
+            meta_engine: MetaEngine::default(),
             groups: vec![GroupConfig {
                 name: "group1".into(),
                 store_paths: vec![data_dir.join("M00")],

@@ -34,6 +34,7 @@ pub use dedup::DedupScope;
 pub use error::{Result, StorageError};
 pub use gc::{GcReport, StoreStats};
 pub use ids::{ChunkHash, ChunkLocation, PartNumber, UploadId};
+pub use meta::MetaEngine;
 pub use multipart::{MIN_PART_SIZE, UploadEntry, UploadPage};
 pub use objects::{ListPage, WriteCondition, common_prefix};
 pub use store::Store;

@@ -12,7 +12,7 @@ use crate::config::StorageConfig;
 use crate::error::{Result, StorageError};
 use crate::ids::{ChunkHash, now_ms};
 use crate::keys;
-use crate::meta::{MetaError, MetaStore, SledStore, TxError, Txn};
+use crate::meta::{MetaError, MetaStore, TxError, Txn};
 use crate::placement::Tracker;
 use crate::records::{ChunkRecord, ObjectRecord, decode, encode};
 
@@ -39,10 +39,9 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store described by `config`, with the sled engine.
+    /// Opens (or creates) the store described by `config`, with its metadata engine.
     pub fn open(config: &StorageConfig) -> Result<Arc<Self>> {
-        std::fs::create_dir_all(&config.meta_dir)?;
-        let meta: Arc<dyn MetaStore> = Arc::new(SledStore::open(&config.meta_dir)?);
+        let meta = crate::meta::open(config.meta_engine, &config.meta_dir)?;
         Self::with_meta(config, meta)
     }
 

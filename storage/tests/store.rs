@@ -8,10 +8,19 @@ use fastgate_storage::ids::now_ms;
 use fastgate_storage::records::{ObjectHeaders, ObjectPart, ObjectRecord, PartRecord, UploadRecord};
 use fastgate_storage::{DedupScope, PartNumber, StagedChunk, StorageConfig, StorageError, Store, WriteCondition};
 
-fn open(dir: &std::path::Path, grace: Duration) -> Arc<Store> {
+/// The store's config for these tests; `FASTGATE_META_ENGINE` picks the metadata
+/// engine (test.sh runs them once per engine).
+fn config(dir: &std::path::Path, grace: Duration) -> StorageConfig {
     let mut cfg = StorageConfig::single(dir);
     cfg.gc_grace = grace;
-    Store::open(&cfg).expect("open store")
+    if let Ok(name) = std::env::var("FASTGATE_META_ENGINE") {
+        cfg.meta_engine = name.parse().expect("FASTGATE_META_ENGINE names an engine");
+    }
+    cfg
+}
+
+fn open(dir: &std::path::Path, grace: Duration) -> Arc<Store> {
+    Store::open(&config(dir, grace)).expect("open store")
 }
 
 async fn stage(store: &Store, data: &[u8]) -> StagedChunk {
@@ -376,8 +385,7 @@ async fn everything_survives_a_reopen() {
         put(&store, "bkt", "k", b"durable").await
     };
     // sled releases its lock from a background thread after the last handle drops.
-    let mut cfg = StorageConfig::single(dir.path());
-    cfg.gc_grace = Duration::ZERO;
+    let cfg = config(dir.path(), Duration::ZERO);
     let store = (0..100)
         .find_map(|_| {
             Store::open(&cfg).ok().or_else(|| {

@@ -1,12 +1,16 @@
 //! The metadata engine seam.
 //!
 //! Everything above this module talks to [`MetaStore`] only, so that another embedded
-//! engine (redb, LMDB) or a server database can replace sled without touching the
-//! catalog or the gateway. The trait is deliberately narrow: point reads, ordered
+//! engine or a server database can stand in without touching the catalog or the
+//! gateway. Two embedded engines are here: sled (the default) and fjall. The trait is deliberately narrow: point reads, ordered
 //! range scans and atomic write batches over one ordered keyspace.
 
+mod engine;
+mod fjall_engine;
 mod sled_engine;
 
+pub use engine::{MetaEngine, open};
+pub use fjall_engine::FjallStore;
 pub use sled_engine::SledStore;
 
 use std::cell::RefCell;
@@ -169,8 +173,14 @@ mod tests {
 
     #[test]
     fn a_transaction_sees_its_batch_and_its_own_writes_and_leaves_nothing_on_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        for engine in MetaEngine::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let store = open(engine, dir.path()).unwrap();
+            transaction_over_batches(&*store);
+        }
+    }
+
+    fn transaction_over_batches(store: &dyn MetaStore) {
         let mut first = WriteBatch::default();
         first.put(b"a", b"1");
         first.put(b"b", b"2");
@@ -178,7 +188,7 @@ mod tests {
 
         let mut below = WriteBatch::default();
         below.delete(b"a");
-        let ((), own) = stage(&store, &below, |tx| {
+        let ((), own) = stage(store, &below, |tx| {
             assert_eq!(tx.get(b"a")?, None);
             assert_eq!(tx.get(b"b")?.as_deref(), Some(&b"2"[..]));
             tx.put(b"c", b"3")?;
@@ -187,7 +197,7 @@ mod tests {
         })
         .unwrap();
         below.append(own);
-        let failed = stage(&store, &below, |tx| {
+        let failed = stage(store, &below, |tx| {
             tx.put(b"d", b"4")?;
             Err::<(), _>(TxError::Abort("no"))
         });

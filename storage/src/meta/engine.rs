@@ -1,0 +1,140 @@
+//! Choosing the engine, and making sure a data directory is always opened with the one
+//! that wrote it: another engine would see an empty catalog, and garbage collection
+//! would then take every chunk for an orphan.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::{FjallStore, MetaError, MetaStore, SledStore};
+
+/// The embedded metadata engines.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MetaEngine {
+    /// sled 0.34: the default.
+    #[default]
+    Sled,
+    /// fjall (an LSM tree): a group commit is one journal append and one
+    /// `fdatasync`, about half the CPU of sled per small write.
+    Fjall,
+}
+
+impl MetaEngine {
+    pub const ALL: [MetaEngine; 2] = [MetaEngine::Sled, MetaEngine::Fjall];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MetaEngine::Sled => "sled",
+            MetaEngine::Fjall => "fjall",
+        }
+    }
+}
+
+impl std::fmt::Display for MetaEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for MetaEngine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| format!("unknown metadata engine {s:?} (expected sled or fjall)"))
+    }
+}
+
+/// The file in the metadata directory that names its engine.
+const MARKER: &str = "ENGINE";
+
+/// Opens the metadata in `dir` with `engine`, or fails when `dir` was written by
+/// another engine. A directory with files but no marker predates the choice of
+/// engines and is sled's.
+pub fn open(engine: MetaEngine, dir: &Path) -> Result<Arc<dyn MetaStore>, MetaError> {
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let marker = dir.join(MARKER);
+    let found = match std::fs::read_to_string(&marker) {
+        Ok(text) => Some(text.trim().parse::<MetaEngine>().map_err(MetaError)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let used = std::fs::read_dir(dir).map_err(|e| io(dir, e))?.next().is_some();
+            used.then_some(MetaEngine::Sled)
+        }
+        Err(e) => return Err(io(&marker, e)),
+    };
+    match found {
+        Some(f) if f != engine => {
+            return Err(MetaError(format!(
+                "the metadata in {} was written by the {f} engine, not {engine}; \
+                 start with `--meta-engine {f}` (or `[metadata] engine = \"{f}\"`)",
+                dir.display()
+            )));
+        }
+        Some(_) if marker.exists() => {}
+        _ => write_marker(dir, &marker, engine)?,
+    }
+    Ok(match engine {
+        MetaEngine::Sled => Arc::new(SledStore::open(dir)?),
+        MetaEngine::Fjall => Arc::new(FjallStore::open(dir)?),
+    })
+}
+
+fn write_marker(dir: &Path, marker: &Path, engine: MetaEngine) -> Result<(), MetaError> {
+    let tmp = dir.join(format!("{MARKER}.tmp"));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, format!("{engine}\n").as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, marker)?;
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| io(marker, e))
+}
+
+fn io(path: &Path, e: std::io::Error) -> MetaError {
+    MetaError(format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_opens_only_with_the_engine_that_wrote_it() {
+        for engine in MetaEngine::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            drop(open(engine, dir.path()).unwrap());
+            for other in MetaEngine::ALL.into_iter().filter(|o| *o != engine) {
+                let e = open(other, dir.path()).err().expect("other engine refused");
+                assert!(e.0.contains(&format!("--meta-engine {engine}")), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_directory_without_marker_but_with_files_is_sleds() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SledStore::open(dir.path()).unwrap());
+        assert!(open(MetaEngine::Fjall, dir.path()).is_err());
+        // sled releases its lock from a background thread after the last handle drops.
+        let reopened = (0..100).find_map(|_| {
+            open(MetaEngine::Sled, dir.path()).ok().or_else(|| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                None
+            })
+        });
+        assert!(reopened.is_some());
+        assert_eq!(std::fs::read_to_string(dir.path().join(MARKER)).unwrap(), "sled\n");
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for engine in MetaEngine::ALL {
+            assert_eq!(engine.name().parse::<MetaEngine>(), Ok(engine));
+        }
+        assert!("rocksdb".parse::<MetaEngine>().is_err());
+    }
+}
