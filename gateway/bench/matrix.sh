@@ -6,7 +6,8 @@
 #   MEMORY=0 gateway/bench/matrix.sh   # without the memory run (64 concurrent 256MiB PUTs, 16GiB of disk)
 #
 # Env: FASTGATE_BIN (default target/release/fastgate, built when missing), OUT (results dir, default
-# target/bench-matrix), REUPLOAD_BIG (size of the large reupload, default 1GiB), PEERS (default "garage s3s-fs").
+# target/bench-matrix), REUPLOAD_BIG (size of the large reupload, default 1GiB), PEERS (default "garage s3s-fs"),
+# ENGINES (fastgate's metadata engines to run, default "sled fjall": columns "fastgate" and "fastgate-fjall").
 # Peers are used only when installed (`command -v garage` / `command -v s3s-fs`); nothing is installed here.
 # Every run writes OUT/<server>/<test>.json; the side-by-side table goes to stdout and OUT/matrix.md.
 set -euo pipefail
@@ -16,6 +17,7 @@ BIN=${FASTGATE_BIN:-$ROOT/target/release/fastgate}
 OUT=${OUT:-$ROOT/target/bench-matrix}
 REUPLOAD_BIG=${REUPLOAD_BIG:-1GiB}
 PEERS=${PEERS:-"garage s3s-fs"}
+ENGINES=${ENGINES:-"sled fjall"}
 AK=fastgatebenchkey
 SK=fastgatebenchsecret0123456789
 BUCKET=fastgate-bench
@@ -109,12 +111,13 @@ memory() {
 }
 
 # ---- fastgate -------------------------------------------------------------------------------------------
+# start_fastgate NAME ENGINE: default settings but for the metadata engine, in a fresh data dir.
 start_fastgate() {
-    local port
+    local name=$1 engine=$2 port
     port=$(free_port)
-    mkdir -p "$WORK/fastgate"
-    FASTGATE_DATA_DIR="$WORK/fastgate" FASTGATE_LISTEN="127.0.0.1:$port" FASTGATE_ACCESS_KEY=$AK \
-        FASTGATE_SECRET_KEY=$SK "$BIN" serve >"$OUT/fastgate-server.log" 2>&1 &
+    mkdir -p "$WORK/$name"
+    FASTGATE_DATA_DIR="$WORK/$name" FASTGATE_LISTEN="127.0.0.1:$port" FASTGATE_ACCESS_KEY=$AK \
+        FASTGATE_SECRET_KEY=$SK FASTGATE_META_ENGINE=$engine "$BIN" serve >"$OUT/$name-server.log" 2>&1 &
     SERVER_PID=$!
     wait_port "$port"
     ENDPOINT="http://127.0.0.1:$port" KEY_ID=$AK KEY_SECRET=$SK
@@ -178,10 +181,16 @@ start_s3s_fs() {
     ENDPOINT="http://127.0.0.1:$port" KEY_ID=$AK KEY_SECRET=$SK
 }
 
-SERVERS=(fastgate)
-start_fastgate
-run_matrix fastgate
-stop_server
+SERVERS=()
+for engine in $ENGINES; do
+    name=fastgate
+    [ "$engine" = sled ] || name=fastgate-$engine
+    start_fastgate "$name" "$engine"
+    run_matrix "$name"
+    stop_server
+    rm -rf "${WORK:?}/$name"
+    SERVERS+=("$name")
+done
 
 for peer in $PEERS; do
     if ! command -v "$peer" >/dev/null 2>&1; then

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Side-by-side markdown table from `fastgate bench --json` files.
 
-Usage: table.py OUT_DIR SERVER... (first server is fastgate; OUT_DIR/<server>/<test>.json per run).
-Ratio column = fastgate / best peer: for throughput higher is better, for latency (ms) lower is better.
+Usage: table.py OUT_DIR SERVER... (servers named fastgate* are ours, the rest are peers;
+OUT_DIR/<server>/<test>.json per run). One ratio column per fastgate server = it / best peer: for
+throughput higher is better, for latency (ms) lower is better.
 """
 import json
 import os
@@ -63,9 +64,10 @@ def main():
     out, servers = sys.argv[1], sys.argv[2:]
     if not servers:
         sys.exit("usage: table.py OUT_DIR fastgate [peer...]")
-    peers = servers[1:]
+    ours = [s for s in servers if s.startswith("fastgate")] or servers[:1]
+    peers = [s for s in servers if s not in ours]
     big = "large"
-    head = ["test"] + servers + (["fastgate / best peer"] if peers else [])
+    head = ["test"] + servers + ([f"{s} / best peer" for s in ours] if peers else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for test, phase, key, label, higher in ROWS:
         docs = {s: load(out, s, test) for s in servers}
@@ -85,13 +87,12 @@ def main():
                 if hits:
                     cell += f" ({hits} dedup hits)"
             cells.append(cell)
-        ratio = ""
+        ratios = []
         if peers:
             pv = [vals[p] for p in peers if vals[p]]
             best = (max(pv) if higher else min(pv)) if pv else None
-            mine = vals[servers[0]]
-            ratio = f"{mine / best:.2f}x" if mine and best else "-"
-        row = [label.format(big=big)] + cells + ([ratio] if peers else [])
+            ratios = [f"{vals[s] / best:.2f}x" if vals[s] and best else "-" for s in ours]
+        row = [label.format(big=big)] + cells + ratios
         lines.append("| " + " | ".join(row) + " |")
     ref = load(out, servers[0], "put-64MiB")
     print("\n".join(lines))
