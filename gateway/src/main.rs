@@ -40,6 +40,21 @@ enum Command {
     Admin(admin_cli::AdminArgs),
     /// Load-generate against any S3 endpoint (warp-like): put, get, mixed, list, multipart, reupload.
     Bench(bench::BenchArgs),
+    /// Convert a stopped server's metadata to another engine (the old one is kept as a backup).
+    ConvertMeta(ConvertMetaArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ConvertMetaArgs {
+    /// The server's data dir (default: the config file's `data_dir`, else ./fastgate-data).
+    #[arg(long, env = "FASTGATE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The server's TOML configuration file, to find its data dir.
+    #[arg(long, env = "FASTGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// The engine to convert to: sled or fjall.
+    #[arg(long)]
+    to: fastgate_storage::MetaEngine,
 }
 
 #[derive(clap::Args, Debug)]
@@ -99,6 +114,37 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Admin(a) => admin_cli::run(a).await,
             Command::Bench(a) => bench::run(a).await,
+            Command::ConvertMeta(a) => convert_meta(a),
         }
     })
+}
+
+fn convert_meta(a: ConvertMetaArgs) -> anyhow::Result<()> {
+    let from_file = match &a.config {
+        Some(p) => config::FileConfig::load(p)?.data_dir,
+        None => None,
+    };
+    let data_dir = a
+        .data_dir
+        .or(from_file)
+        .unwrap_or_else(|| PathBuf::from("fastgate-data"));
+    let meta_dir = fastgate_storage::StorageConfig::single(&data_dir).meta_dir;
+    let done = fastgate_storage::meta::convert(&meta_dir, a.to)?;
+    println!(
+        "converted {} keys in {} from {} to {}",
+        done.keys,
+        meta_dir.display(),
+        done.from,
+        a.to
+    );
+    println!(
+        "the {} metadata is kept in {} (delete it once the server runs well)",
+        done.from,
+        done.backup.display()
+    );
+    println!(
+        "start the server with --meta-engine {0} (or FASTGATE_META_ENGINE={0}, or [metadata] engine = \"{0}\")",
+        a.to
+    );
+    Ok(())
 }

@@ -38,6 +38,9 @@ pub struct Server {
     /// Holds `data/` (FASTGATE_DATA_DIR), `fastgate.toml` and `server.log`.
     pub root: tempfile::TempDir,
     config: Option<PathBuf>,
+    /// The metadata engine, when the test picks it (else FASTGATE_META_ENGINE from the
+    /// environment applies, or the default).
+    meta_engine: Option<String>,
 }
 
 /// What the server prints once it listens.
@@ -59,7 +62,16 @@ impl Server {
         Self::with_config(&format!("{extra}\n{}", user2_toml()))
     }
 
+    /// A server on the given metadata engine, whatever FASTGATE_META_ENGINE says.
+    pub fn with_meta_engine(engine: &str) -> Self {
+        Self::start_with(None, Some(engine))
+    }
+
     fn start_with_config(toml: Option<&str>) -> Self {
+        Self::start_with(toml, None)
+    }
+
+    fn start_with(toml: Option<&str>, meta_engine: Option<&str>) -> Self {
         let root = tempfile::Builder::new()
             .prefix("fastgate-test-")
             .tempdir()
@@ -76,6 +88,7 @@ impl Server {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             root,
             config,
+            meta_engine: meta_engine.map(str::to_owned),
         };
         s.spawn();
         s
@@ -123,6 +136,9 @@ impl Server {
         if let Some(c) = &self.config {
             cmd.env("FASTGATE_CONFIG", c);
         }
+        if let Some(e) = &self.meta_engine {
+            cmd.env("FASTGATE_META_ENGINE", e);
+        }
         let announced = self.log().matches(LISTENING).count();
         let mut child = cmd.spawn().expect("spawn fastgate");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -159,6 +175,13 @@ impl Server {
     /// SIGKILL, then start again on the same data dir, config and address.
     pub fn restart(&mut self) {
         self.kill9();
+        self.spawn();
+    }
+
+    /// Starts again (after [`Server::kill9`]) on another metadata engine.
+    pub fn start_again_on(&mut self, engine: &str) {
+        self.kill9();
+        self.meta_engine = Some(engine.to_owned());
         self.spawn();
     }
 

@@ -51,30 +51,42 @@ impl std::str::FromStr for MetaEngine {
 /// The file in the metadata directory that names its engine.
 const MARKER: &str = "ENGINE";
 
+/// The engine that wrote `dir`, or `None` for a new (missing or empty) directory. A
+/// directory with files but no marker predates the choice of engines and is sled's.
+pub fn engine_of(dir: &Path) -> Result<Option<MetaEngine>, MetaError> {
+    match std::fs::read_to_string(dir.join(MARKER)) {
+        Ok(text) => Ok(Some(text.trim().parse::<MetaEngine>().map_err(MetaError)?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                // A marker half written by a crash does not make a directory sled's.
+                let tmp = format!("{MARKER}.tmp");
+                let used = entries.flatten().any(|e| e.file_name() != tmp.as_str());
+                Ok(used.then_some(MetaEngine::Sled))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(dir, e)),
+        },
+        Err(e) => Err(io(&dir.join(MARKER), e)),
+    }
+}
+
 /// Opens the metadata in `dir` with `engine`, or fails when `dir` was written by
-/// another engine. A directory with files but no marker predates the choice of
-/// engines and is sled's.
+/// another engine.
 pub fn open(engine: MetaEngine, dir: &Path) -> Result<Arc<dyn MetaStore>, MetaError> {
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let marker = dir.join(MARKER);
-    let found = match std::fs::read_to_string(&marker) {
-        Ok(text) => Some(text.trim().parse::<MetaEngine>().map_err(MetaError)?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let used = std::fs::read_dir(dir).map_err(|e| io(dir, e))?.next().is_some();
-            used.then_some(MetaEngine::Sled)
-        }
-        Err(e) => return Err(io(&marker, e)),
-    };
-    match found {
-        Some(f) if f != engine => {
+    match engine_of(dir)? {
+        Some(found) if found != engine => {
             return Err(MetaError(format!(
-                "the metadata in {} was written by the {f} engine, not {engine}; \
-                 start with `--meta-engine {f}` (or `[metadata] engine = \"{f}\"`)",
+                "the metadata in {} was written by the {found} engine, not {engine}; \
+                 start with `--meta-engine {found}` (or `[metadata] engine = \"{found}\"`), \
+                 or convert it with `fastgate convert-meta --to {engine}`",
                 dir.display()
             )));
         }
-        Some(_) if marker.exists() => {}
-        _ => write_marker(dir, &marker, engine)?,
+        Some(_) if dir.join(MARKER).exists() => {}
+        _ => {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+            write_marker(dir, engine)?;
+        }
     }
     Ok(match engine {
         MetaEngine::Sled => Arc::new(SledStore::open(dir)?),
@@ -82,16 +94,17 @@ pub fn open(engine: MetaEngine, dir: &Path) -> Result<Arc<dyn MetaStore>, MetaEr
     })
 }
 
-fn write_marker(dir: &Path, marker: &Path, engine: MetaEngine) -> Result<(), MetaError> {
+fn write_marker(dir: &Path, engine: MetaEngine) -> Result<(), MetaError> {
+    let marker = dir.join(MARKER);
     let tmp = dir.join(format!("{MARKER}.tmp"));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         std::io::Write::write_all(&mut f, format!("{engine}\n").as_bytes())?;
         f.sync_all()?;
-        std::fs::rename(&tmp, marker)?;
+        std::fs::rename(&tmp, &marker)?;
         std::fs::File::open(dir)?.sync_all()
     };
-    write().map_err(|e| io(marker, e))
+    write().map_err(|e| io(&marker, e))
 }
 
 fn io(path: &Path, e: std::io::Error) -> MetaError {

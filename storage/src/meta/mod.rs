@@ -5,11 +5,13 @@
 //! gateway. Two embedded engines are here: sled (the default) and fjall. The trait is deliberately narrow: point reads, ordered
 //! range scans and atomic write batches over one ordered keyspace.
 
+mod convert;
 mod engine;
 mod fjall_engine;
 mod sled_engine;
 
-pub use engine::{MetaEngine, open};
+pub use convert::{Converted, convert};
+pub use engine::{MetaEngine, engine_of, open};
 pub use fjall_engine::FjallStore;
 pub use sled_engine::SledStore;
 
