@@ -5,7 +5,7 @@
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-use super::{MetaEngine, MetaError, MetaStore, WriteBatch, engine_of, open};
+use super::{MetaEngine, MetaError, MetaStore, WriteBatch, engine_of, open, path_error};
 
 /// Keys copied per write batch.
 const COPY_BATCH: usize = 4096;
@@ -35,7 +35,7 @@ pub fn convert(dir: &Path, to: MetaEngine) -> Result<Converted, MetaError> {
         )));
     }
     if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|e| io(&staging, e))?;
+        std::fs::remove_dir_all(&staging).map_err(|e| path_error(&staging, e))?;
     }
     let keys = {
         let src = open(from, dir)?;
@@ -48,12 +48,12 @@ pub fn convert(dir: &Path, to: MetaEngine) -> Result<Converted, MetaError> {
         }
         keys
     };
-    std::fs::rename(dir, &backup).map_err(|e| io(dir, e))?;
-    std::fs::rename(&staging, dir).map_err(|e| io(&staging, e))?;
+    std::fs::rename(dir, &backup).map_err(|e| path_error(dir, e))?;
+    std::fs::rename(&staging, dir).map_err(|e| path_error(&staging, e))?;
     if let Some(parent) = dir.parent() {
         std::fs::File::open(parent)
             .and_then(|f| f.sync_all())
-            .map_err(|e| io(parent, e))?;
+            .map_err(|e| path_error(parent, e))?;
     }
     Ok(Converted { from, keys, backup })
 }
@@ -105,10 +105,6 @@ fn sibling(dir: &Path, suffix: &str) -> Result<PathBuf, MetaError> {
     let mut name = name.to_os_string();
     name.push(format!(".{suffix}"));
     Ok(dir.with_file_name(name))
-}
-
-fn io(path: &Path, e: std::io::Error) -> MetaError {
-    MetaError(format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{FjallStore, MetaError, MetaStore, SledStore};
+use super::{FjallStore, MetaError, MetaStore, SledStore, path_error};
 
 /// The embedded metadata engines.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -64,9 +64,9 @@ pub fn engine_of(dir: &Path) -> Result<Option<MetaEngine>, MetaError> {
                 Ok(used.then_some(MetaEngine::Sled))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(dir, e)),
+            Err(e) => Err(path_error(dir, e)),
         },
-        Err(e) => Err(io(&dir.join(MARKER), e)),
+        Err(e) => Err(path_error(&dir.join(MARKER), e)),
     }
 }
 
@@ -84,7 +84,7 @@ pub fn open(engine: MetaEngine, dir: &Path) -> Result<Arc<dyn MetaStore>, MetaEr
         }
         Some(_) if dir.join(MARKER).exists() => {}
         _ => {
-            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| path_error(dir, e))?;
             write_marker(dir, engine)?;
         }
     }
@@ -104,11 +104,7 @@ fn write_marker(dir: &Path, engine: MetaEngine) -> Result<(), MetaError> {
         std::fs::rename(&tmp, &marker)?;
         std::fs::File::open(dir)?.sync_all()
     };
-    write().map_err(|e| io(&marker, e))
-}
-
-fn io(path: &Path, e: std::io::Error) -> MetaError {
-    MetaError(format!("{}: {e}", path.display()))
+    write().map_err(|e| path_error(&marker, e))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use super::{Entry, MetaError, MetaStore, WriteBatch};
+use super::{Entry, MetaError, MetaStore, WriteBatch, engine_error, owned_bound};
 
 pub struct FjallStore {
     db: Database,
@@ -20,31 +20,23 @@ impl FjallStore {
             // The committer asks for durability once per group commit (`flush`).
             .manual_journal_persist(true)
             .open()
-            .map_err(err)?;
-        let tree = db.keyspace("fastgate", KeyspaceCreateOptions::default).map_err(err)?;
+            .map_err(engine_error)?;
+        let tree = db
+            .keyspace("fastgate", KeyspaceCreateOptions::default)
+            .map_err(engine_error)?;
         Ok(Self { db, tree })
     }
 }
 
-fn err(e: impl std::fmt::Display) -> MetaError {
-    MetaError(e.to_string())
-}
-
-fn owned(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
-    match b {
-        Bound::Included(k) => Bound::Included(k.to_vec()),
-        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
 fn entry(g: fjall::Guard) -> Result<Entry, MetaError> {
-    g.into_inner().map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(err)
+    g.into_inner()
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .map_err(engine_error)
 }
 
 impl MetaStore for FjallStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
-        self.tree.get(key).map(|v| v.map(|v| v.to_vec())).map_err(err)
+        self.tree.get(key).map(|v| v.map(|v| v.to_vec())).map_err(engine_error)
     }
 
     fn range<'a>(
@@ -52,7 +44,11 @@ impl MetaStore for FjallStore {
         from: Bound<&[u8]>,
         to: Bound<&[u8]>,
     ) -> Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a> {
-        Box::new(self.tree.range::<Vec<u8>, _>((owned(from), owned(to))).map(entry))
+        Box::new(
+            self.tree
+                .range::<Vec<u8>, _>((owned_bound(from), owned_bound(to)))
+                .map(entry),
+        )
     }
 
     fn range_rev<'a>(
@@ -60,7 +56,12 @@ impl MetaStore for FjallStore {
         from: Bound<&[u8]>,
         to: Bound<&[u8]>,
     ) -> Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a> {
-        Box::new(self.tree.range::<Vec<u8>, _>((owned(from), owned(to))).rev().map(entry))
+        Box::new(
+            self.tree
+                .range::<Vec<u8>, _>((owned_bound(from), owned_bound(to)))
+                .rev()
+                .map(entry),
+        )
     }
 
     fn apply(&self, batch: WriteBatch) -> Result<(), MetaError> {
@@ -71,10 +72,10 @@ impl MetaStore for FjallStore {
                 None => b.remove(&self.tree, k),
             }
         }
-        b.commit().map_err(err)
+        b.commit().map_err(engine_error)
     }
 
     fn flush(&self) -> Result<(), MetaError> {
-        self.db.persist(PersistMode::SyncData).map_err(err)
+        self.db.persist(PersistMode::SyncData).map_err(engine_error)
     }
 }

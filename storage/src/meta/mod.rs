@@ -47,6 +47,25 @@ pub trait Txn {
     fn delete(&self, key: &[u8]) -> Result<(), MetaError>;
 }
 
+/// Flattens an engine's own error into [`MetaError`].
+fn engine_error(e: impl std::fmt::Display) -> MetaError {
+    MetaError(e.to_string())
+}
+
+/// An I/O failure on one of the engine's paths.
+fn path_error(path: &std::path::Path, e: std::io::Error) -> MetaError {
+    MetaError(format!("{}: {e}", path.display()))
+}
+
+/// A borrowed range bound as an owned one, for engines whose iterators own their range.
+fn owned_bound(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
 /// One key-value pair from a range scan.
 pub type Entry = (Vec<u8>, Vec<u8>);
 

@@ -4,7 +4,7 @@
 use std::ops::Bound;
 use std::path::Path;
 
-use super::{Entry, MetaError, MetaStore, WriteBatch};
+use super::{Entry, MetaError, MetaStore, WriteBatch, engine_error, owned_bound};
 
 pub struct SledStore {
     db: sled::Db,
@@ -22,31 +22,19 @@ impl SledStore {
             // bounded (64 concurrent large uploads must fit in 256 MiB).
             .cache_capacity(64 * 1024 * 1024)
             .open()
-            .map_err(err)?;
-        let tree = db.open_tree("fastgate").map_err(err)?;
+            .map_err(engine_error)?;
+        let tree = db.open_tree("fastgate").map_err(engine_error)?;
         Ok(Self { db, tree })
     }
 }
 
-fn err(e: impl std::fmt::Display) -> MetaError {
-    MetaError(e.to_string())
-}
-
-fn to_owned_bound(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
-    match b {
-        Bound::Included(k) => Bound::Included(k.to_vec()),
-        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
 fn entry(r: sled::Result<(sled::IVec, sled::IVec)>) -> Result<Entry, MetaError> {
-    r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(err)
+    r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(engine_error)
 }
 
 impl MetaStore for SledStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
-        self.tree.get(key).map(|v| v.map(|v| v.to_vec())).map_err(err)
+        self.tree.get(key).map(|v| v.map(|v| v.to_vec())).map_err(engine_error)
     }
 
     fn range<'a>(
@@ -54,7 +42,7 @@ impl MetaStore for SledStore {
         from: Bound<&[u8]>,
         to: Bound<&[u8]>,
     ) -> Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a> {
-        let r = (to_owned_bound(from), to_owned_bound(to));
+        let r = (owned_bound(from), owned_bound(to));
         Box::new(self.tree.range::<Vec<u8>, _>(r).map(entry))
     }
 
@@ -63,7 +51,7 @@ impl MetaStore for SledStore {
         from: Bound<&[u8]>,
         to: Bound<&[u8]>,
     ) -> Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a> {
-        let r = (to_owned_bound(from), to_owned_bound(to));
+        let r = (owned_bound(from), owned_bound(to));
         Box::new(self.tree.range::<Vec<u8>, _>(r).rev().map(entry))
     }
 
@@ -75,10 +63,10 @@ impl MetaStore for SledStore {
                 None => b.remove(k),
             }
         }
-        self.tree.apply_batch(b).map_err(err)
+        self.tree.apply_batch(b).map_err(engine_error)
     }
 
     fn flush(&self) -> Result<(), MetaError> {
-        self.db.flush().map(drop).map_err(err)
+        self.db.flush().map(drop).map_err(engine_error)
     }
 }
