@@ -96,27 +96,31 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async move {
-        match cli.command {
-            Command::Serve(a) => {
-                let settings = config::Settings::resolve(config::Overrides {
-                    listen: a.listen,
-                    data_dir: a.data_dir,
-                    access_key: a.access_key,
-                    secret_key: a.secret_key,
-                    config: a.config,
-                    domains: a.domains,
-                    region: a.region,
-                    meta_engine: a.meta_engine,
-                })?;
-                server::serve(settings).await
-            }
-            Command::Admin(a) => admin_cli::run(a).await,
-            Command::Bench(a) => bench::run(a).await,
-            Command::ConvertMeta(a) => convert_meta(a),
-        }
-    })
+    match cli.command {
+        Command::Serve(a) => runtime()?.block_on(serve(a)),
+        Command::Admin(a) => runtime()?.block_on(admin_cli::run(a)),
+        Command::Bench(a) => runtime()?.block_on(bench::run(a)),
+        // Offline and blocking from start to end: no runtime.
+        Command::ConvertMeta(a) => convert_meta(a),
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
+async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let settings = config::Settings::resolve(config::Overrides {
+        listen: a.listen,
+        data_dir: a.data_dir,
+        access_key: a.access_key,
+        secret_key: a.secret_key,
+        config: a.config,
+        domains: a.domains,
+        region: a.region,
+        meta_engine: a.meta_engine,
+    })?;
+    server::serve(settings).await
 }
 
 fn convert_meta(a: ConvertMetaArgs) -> anyhow::Result<()> {
