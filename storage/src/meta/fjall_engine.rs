@@ -7,7 +7,7 @@ use std::path::Path;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use super::{Entry, MetaError, MetaStore, WriteBatch, engine_error, owned_bound};
+use super::{Entry, MetaError, MetaStore, Scan, WriteBatch, engine_error, owned_bound};
 
 pub struct FjallStore {
     db: Database,
@@ -39,29 +39,14 @@ impl MetaStore for FjallStore {
         self.tree.get(key).map(|v| v.map(|v| v.to_vec())).map_err(engine_error)
     }
 
-    fn range<'a>(
-        &'a self,
-        from: Bound<&[u8]>,
-        to: Bound<&[u8]>,
-    ) -> Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a> {
-        Box::new(
-            self.tree
-                .range::<Vec<u8>, _>((owned_bound(from), owned_bound(to)))
-                .map(entry),
-        )
+    fn range<'a>(&'a self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a> {
+        let r = (owned_bound(from), owned_bound(to));
+        Box::new(self.tree.range::<Vec<u8>, _>(r).map(entry))
     }
 
-    fn range_rev<'a>(
-        &'a self,
-        from: Bound<&[u8]>,
-        to: Bound<&[u8]>,
-    ) -> Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a> {
-        Box::new(
-            self.tree
-                .range::<Vec<u8>, _>((owned_bound(from), owned_bound(to)))
-                .rev()
-                .map(entry),
-        )
+    fn range_rev<'a>(&'a self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a> {
+        let r = (owned_bound(from), owned_bound(to));
+        Box::new(self.tree.range::<Vec<u8>, _>(r).rev().map(entry))
     }
 
     fn apply(&self, batch: WriteBatch) -> Result<(), MetaError> {

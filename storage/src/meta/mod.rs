@@ -69,6 +69,9 @@ fn owned_bound(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
 /// One key-value pair from a range scan.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
+/// A range scan in progress.
+pub type Scan<'a> = Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a>;
+
 /// Writes gathered to be applied together: each key's new value, or `None` to delete it.
 /// Later writes to a key replace earlier ones.
 #[derive(Debug, Default)]
@@ -118,18 +121,10 @@ pub trait MetaStore: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError>;
 
     /// Ascending scan over `[from, to)`-style bounds.
-    fn range<'a>(
-        &'a self,
-        from: Bound<&[u8]>,
-        to: Bound<&[u8]>,
-    ) -> Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a>;
+    fn range<'a>(&'a self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a>;
 
     /// Descending scan, used to find the last key below a bound.
-    fn range_rev<'a>(
-        &'a self,
-        from: Bound<&[u8]>,
-        to: Bound<&[u8]>,
-    ) -> Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a>;
+    fn range_rev<'a>(&'a self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a>;
 
     /// Applies every write in `batch` atomically: a reader, or a restart after a crash,
     /// sees all of them or none.

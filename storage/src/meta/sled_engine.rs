@@ -4,7 +4,7 @@
 use std::ops::Bound;
 use std::path::Path;
 
-use super::{Entry, MetaError, MetaStore, WriteBatch, engine_error, owned_bound};
+use super::{Entry, MetaError, MetaStore, Scan, WriteBatch, engine_error, owned_bound};
 
 pub struct SledStore {
     db: sled::Db,
@@ -37,20 +37,12 @@ impl MetaStore for SledStore {
         self.tree.get(key).map(|v| v.map(|v| v.to_vec())).map_err(engine_error)
     }
 
-    fn range<'a>(
-        &'a self,
-        from: Bound<&[u8]>,
-        to: Bound<&[u8]>,
-    ) -> Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a> {
+    fn range<'a>(&'a self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a> {
         let r = (owned_bound(from), owned_bound(to));
         Box::new(self.tree.range::<Vec<u8>, _>(r).map(entry))
     }
 
-    fn range_rev<'a>(
-        &'a self,
-        from: Bound<&[u8]>,
-        to: Bound<&[u8]>,
-    ) -> Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a> {
+    fn range_rev<'a>(&'a self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a> {
         let r = (owned_bound(from), owned_bound(to));
         Box::new(self.tree.range::<Vec<u8>, _>(r).rev().map(entry))
     }
