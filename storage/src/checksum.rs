@@ -3,10 +3,13 @@
 //! that writes the bytes.
 
 use base64::Engine as _;
+use bytes::Bytes;
 use md5::{Digest as _, Md5};
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::Sha256;
+
+use crate::md5_lanes::Md5Stream;
 
 /// The additional checksum algorithms of S3 (`x-amz-checksum-*`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -150,10 +153,18 @@ impl ChunkDigests {
     }
 }
 
+/// Where a [`ContentHasher`] computes its MD5.
+enum Md5Hasher {
+    /// On the calling thread.
+    Inline(Md5),
+    /// On the shared engine, side by side with other uploads (see [`crate::md5_lanes`]).
+    Shared(Md5Stream),
+}
+
 /// MD5 + SHA-256 + chosen extras over a stream of buffers, in one pass.
 pub struct ContentHasher {
     size: u64,
-    md5: Md5,
+    md5: Md5Hasher,
     /// `None` when the SHA-256 is already known to be verified by someone else.
     sha256: Option<Sha256>,
     known_sha256: [u8; 32],
@@ -170,7 +181,7 @@ impl ContentHasher {
         }
         Self {
             size: 0,
-            md5: Md5::new(),
+            md5: Md5Hasher::Inline(Md5::new()),
             sha256: Some(Sha256::new()),
             known_sha256: [0; 32],
             extras: list,
@@ -188,9 +199,43 @@ impl ContentHasher {
         }
     }
 
+    /// Hands the MD5 to the engine shared by all uploads, where the CPU has one. Meant
+    /// for large bodies given as [`Bytes`] to [`Self::update_bytes`], which the engine
+    /// then reads without a copy; a no-op once bytes have been hashed.
+    pub(crate) fn with_shared_md5(mut self) -> Self {
+        if self.size == 0
+            && let Some(stream) = Md5Stream::open()
+        {
+            self.md5 = Md5Hasher::Shared(stream);
+        }
+        self
+    }
+
     pub fn update(&mut self, data: &[u8]) {
+        match &self.md5 {
+            Md5Hasher::Inline(_) => self.update_rest(data),
+            Md5Hasher::Shared(_) => self.update_bytes(&Bytes::copy_from_slice(data)),
+        }
+    }
+
+    /// Like [`Self::update`], but a shared MD5 engine keeps a handle on `data` instead
+    /// of a copy.
+    pub fn update_bytes(&mut self, data: &Bytes) {
+        if let Md5Hasher::Shared(s) = &mut self.md5
+            && let Err(e) = s.update(data.clone())
+        {
+            // Reported by `finish`, which cannot succeed without the engine either.
+            tracing::error!("MD5 engine: {e}");
+        }
+        self.update_rest(data);
+    }
+
+    /// Everything but a shared MD5.
+    fn update_rest(&mut self, data: &[u8]) {
         self.size += data.len() as u64;
-        self.md5.update(data);
+        if let Md5Hasher::Inline(m) = &mut self.md5 {
+            m.update(data);
+        }
         if let Some(s) = &mut self.sha256 {
             s.update(data);
         }
@@ -199,13 +244,18 @@ impl ContentHasher {
         }
     }
 
-    pub fn finish(self) -> ChunkDigests {
-        ChunkDigests {
+    /// The digests of everything hashed. Fails only if a shared MD5 engine stopped.
+    pub fn finish(self) -> std::io::Result<ChunkDigests> {
+        let md5 = match self.md5 {
+            Md5Hasher::Inline(m) => m.finalize().into(),
+            Md5Hasher::Shared(s) => s.finish()?,
+        };
+        Ok(ChunkDigests {
             size: self.size,
-            md5: self.md5.finalize().into(),
+            md5,
             sha256: self.sha256.map_or(self.known_sha256, |s| s.finalize().into()),
             checksums: self.extras.into_iter().map(|(a, c)| (a, c.finish())).collect(),
-        }
+        })
     }
 }
 
@@ -217,7 +267,7 @@ mod tests {
     fn known_vectors() {
         let mut h = ContentHasher::new(&[ChecksumAlgorithm::Crc32, ChecksumAlgorithm::Crc32c]);
         h.update(b"123456789");
-        let d = h.finish();
+        let d = h.finish().unwrap();
         assert_eq!(hex::encode(d.md5), "25f9e794323b453885f5181f1b624d0b");
         assert_eq!(
             d.checksum(ChecksumAlgorithm::Crc32),
@@ -227,6 +277,18 @@ mod tests {
             d.checksum(ChecksumAlgorithm::Crc32c),
             Some(&[0xe3, 0x06, 0x92, 0x83][..])
         );
+    }
+
+    #[test]
+    fn a_shared_md5_is_the_inline_one() {
+        let body: Vec<u8> = (0..1_000_003u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let mut inline = ContentHasher::new(&[ChecksumAlgorithm::Crc32]);
+        let mut shared = ContentHasher::new(&[ChecksumAlgorithm::Crc32]).with_shared_md5();
+        for piece in body.chunks(65_537) {
+            inline.update(piece);
+            shared.update_bytes(&Bytes::copy_from_slice(piece));
+        }
+        assert_eq!(inline.finish().unwrap(), shared.finish().unwrap());
     }
 
     #[test]

@@ -179,12 +179,13 @@ impl ChunkWriter {
         let (tx, mut rx) = mpsc::channel::<Msg>(2);
         let location = self.location;
         let tmp = tmp_name(&self.tmp_dir);
-        let mut hasher = self.hasher();
+        // Large chunks hash their MD5 on the shared engine, alongside other uploads.
+        let mut hasher = self.hasher().with_shared_md5();
         let task = tokio::task::spawn_blocking(move || {
             let mut file = File::create(&tmp)?;
             let mut guard = StagedChunk {
                 location,
-                digests: ContentHasher::new(&[]).finish(),
+                digests: ContentHasher::new(&[]).finish()?,
                 pending: Pending::File(tmp),
                 guard: None,
             };
@@ -192,7 +193,7 @@ impl ChunkWriter {
             loop {
                 match rx.blocking_recv() {
                     Some(Msg::Data(b)) => {
-                        hasher.update(&b);
+                        hasher.update_bytes(&b);
                         file.write_all(&b)?;
                         written += b.len() as u64;
                         if written - handed >= WRITEBACK_WINDOW {
@@ -206,7 +207,7 @@ impl ChunkWriter {
                 }
             }
             file.sync_data()?;
-            guard.digests = hasher.finish();
+            guard.digests = hasher.finish()?;
             Ok(guard)
         });
         self.state = State::Streaming {
@@ -256,17 +257,17 @@ impl ChunkWriter {
                 let inline = buf.len() <= INLINE_HASH;
                 let hash = move || {
                     hasher.update(&buf);
-                    StagedChunk {
+                    Ok(StagedChunk {
                         location,
-                        digests: hasher.finish(),
+                        digests: hasher.finish()?,
                         pending: Pending::Memory(buf),
                         guard: None,
-                    }
+                    })
                 };
                 if inline {
-                    Ok(hash())
+                    hash()
                 } else {
-                    tokio::task::spawn_blocking(hash).await.map_err(io::Error::other)
+                    tokio::task::spawn_blocking(hash).await.map_err(io::Error::other)?
                 }
             }
             State::Streaming { tx, pending, task } => {

@@ -19,6 +19,7 @@ pub mod error;
 mod gc;
 pub mod ids;
 mod keys;
+mod md5_lanes;
 pub mod meta;
 mod multipart;
 mod objects;
