@@ -246,15 +246,27 @@ impl ContentHasher {
 
     /// The digests of everything hashed. Fails only if a shared MD5 engine stopped.
     pub fn finish(self) -> std::io::Result<ChunkDigests> {
-        let md5 = match self.md5 {
-            Md5Hasher::Inline(m) => m.finalize().into(),
-            Md5Hasher::Shared(s) => s.finish()?,
+        self.finish_while(|| Ok(()))
+    }
+
+    /// Like [`Self::finish`], running `work` (a writer's fsync) while a shared MD5
+    /// engine hashes what it still has queued, rather than one after the other.
+    pub fn finish_while(self, work: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<ChunkDigests> {
+        let pending = match self.md5 {
+            Md5Hasher::Inline(m) => Ok(m.finalize().into()),
+            Md5Hasher::Shared(s) => Err(s.finish()?),
         };
+        let sha256 = self.sha256.map_or(self.known_sha256, |s| s.finalize().into());
+        let checksums = self.extras.into_iter().map(|(a, c)| (a, c.finish())).collect();
+        work()?;
         Ok(ChunkDigests {
             size: self.size,
-            md5,
-            sha256: self.sha256.map_or(self.known_sha256, |s| s.finalize().into()),
-            checksums: self.extras.into_iter().map(|(a, c)| (a, c.finish())).collect(),
+            md5: match pending {
+                Ok(md5) => md5,
+                Err(p) => p.wait()?,
+            },
+            sha256,
+            checksums,
         })
     }
 }

@@ -206,8 +206,7 @@ impl ChunkWriter {
                     None => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "upload broke off")),
                 }
             }
-            file.sync_data()?;
-            guard.digests = hasher.finish()?;
+            guard.digests = hasher.finish_while(|| file.sync_data())?;
             Ok(guard)
         });
         self.state = State::Streaming {

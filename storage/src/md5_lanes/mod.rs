@@ -32,6 +32,11 @@ use kernel::{Kernel, LANES};
 /// the memory the engine holds (a few hundred KiB per upload) while leaving each lane
 /// enough data for the engine to run many uploads side by side.
 const MAX_QUEUED: usize = 4;
+/// Buffers all streams together may have queued (16 MiB of 256 KiB buffers). Many
+/// concurrent uploads share this rather than each holding [`MAX_QUEUED`]: when the
+/// cores are busy the engine thread gets a small share of them, and 64 uploads with
+/// full queues would add 64 MiB to the server's resident size.
+const MAX_QUEUED_ALL: usize = 64;
 /// How long the engine waits for more uploads' data before running with lanes empty.
 const MAX_WAIT: Duration = Duration::from_millis(2);
 /// Blocks per kernel call at most, so that new data joins the lanes often.
@@ -73,7 +78,8 @@ impl Md5Stream {
         if data.is_empty() {
             return Ok(());
         }
-        self.credits.take();
+        self.credits.take(MAX_QUEUED);
+        ALL_QUEUED.take(MAX_QUEUED_ALL);
         self.tx
             .send(Cmd::Data {
                 id: self.id,
@@ -83,14 +89,24 @@ impl Md5Stream {
             .map_err(|_| stopped())
     }
 
-    /// The digest of everything queued, once the engine has hashed it.
-    pub fn finish(mut self) -> io::Result<[u8; 16]> {
+    /// Asks for the digest of everything queued; the engine finishes the stream while
+    /// the caller goes on (with its fsync, say) until it [`waits`](PendingDigest::wait).
+    pub fn finish(mut self) -> io::Result<PendingDigest> {
         self.done = true;
         let (reply, digest) = mpsc::sync_channel(1);
         self.tx
             .send(Cmd::Finish { id: self.id, reply })
             .map_err(|_| stopped())?;
-        digest.recv().map_err(|_| stopped())
+        Ok(PendingDigest(digest))
+    }
+}
+
+/// A digest the engine is finishing.
+pub(crate) struct PendingDigest(mpsc::Receiver<[u8; 16]>);
+
+impl PendingDigest {
+    pub fn wait(self) -> io::Result<[u8; 16]> {
+        self.0.recv().map_err(|_| stopped())
     }
 }
 
@@ -106,19 +122,25 @@ fn stopped() -> io::Error {
     io::Error::other("the MD5 engine thread stopped")
 }
 
-/// How many buffers a stream has queued at the engine; its writer waits at the limit.
+/// Buffers queued at the engine, by one stream or by all of them; writers wait at the
+/// limit.
 #[derive(Default)]
 struct Credits {
     queued: Mutex<usize>,
     freed: Condvar,
 }
 
+static ALL_QUEUED: Credits = Credits {
+    queued: Mutex::new(0),
+    freed: Condvar::new(),
+};
+
 impl Credits {
     /// Waits for room in the queue. Returns at once if the engine thread is gone (the
     /// following send then fails), so that a writer never waits for nobody.
-    fn take(&self) {
+    fn take(&self, limit: usize) {
         let mut q = self.queued.lock().unwrap_or_else(|p| p.into_inner());
-        while *q >= MAX_QUEUED && ENGINE_ALIVE.load(Ordering::Acquire) {
+        while *q >= limit && ENGINE_ALIVE.load(Ordering::Acquire) {
             q = self
                 .freed
                 .wait_timeout(q, Duration::from_millis(100))
@@ -132,6 +154,10 @@ impl Credits {
         let mut q = self.queued.lock().unwrap_or_else(|p| p.into_inner());
         *q = q.saturating_sub(1);
         self.freed.notify_one();
+    }
+
+    fn queued(&self) -> usize {
+        *self.queued.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -246,6 +272,7 @@ impl Lane {
                 self.queue.pop_front();
                 self.offset = 0;
                 self.credits.give();
+                ALL_QUEUED.give();
             }
         }
         self.waiting_since = None;
@@ -285,6 +312,16 @@ impl Lane {
             o.copy_from_slice(&w.to_le_bytes());
         }
         out
+    }
+}
+
+impl Drop for Lane {
+    /// An abandoned stream's buffers go unhashed: their room in the shared queue must
+    /// come back, or the other uploads would find less of it each time.
+    fn drop(&mut self) {
+        for _ in self.queue.drain(..) {
+            ALL_QUEUED.give();
+        }
     }
 }
 
@@ -329,6 +366,7 @@ impl Lanes {
     /// How long to wait for more data before hashing: `None` when there is nothing to
     /// hash, zero when hashing should not wait.
     fn wait_for(&self) -> Option<Duration> {
+        let all_full = ALL_QUEUED.queued() >= MAX_QUEUED_ALL;
         let mut ready = 0;
         let mut oldest: Option<Instant> = None;
         for lane in self.lanes.values() {
@@ -336,7 +374,7 @@ impl Lanes {
                 continue;
             }
             // A writer at its limit or waiting for its digest must not wait on others.
-            if lane.queue.len() >= MAX_QUEUED || lane.finish.is_some() {
+            if all_full || lane.queue.len() >= MAX_QUEUED || lane.finish.is_some() {
                 return Some(Duration::ZERO);
             }
             ready += 1;
@@ -498,7 +536,10 @@ mod tests {
                         at = end;
                         step = (step * 3 + 17) % 200_000 + 1;
                     }
-                    assert_eq!(s.finish().unwrap(), <[u8; 16]>::from(md5::Md5::digest(&body)));
+                    assert_eq!(
+                        s.finish().and_then(PendingDigest::wait).unwrap(),
+                        <[u8; 16]>::from(md5::Md5::digest(&body))
+                    );
                 })
             })
             .collect();
@@ -508,16 +549,24 @@ mod tests {
     }
 
     #[test]
-    fn an_abandoned_stream_leaves_the_engine_working() {
+    fn abandoned_streams_leave_the_engine_working_and_give_back_their_room() {
         if engine().is_none() {
             return;
         }
-        let mut gone = Md5Stream::open().unwrap();
-        gone.update(Bytes::from(random(100_000))).unwrap();
-        drop(gone);
+        // More abandoned buffers than the shared queue holds: a leak would hang here.
+        for _ in 0..2 * MAX_QUEUED_ALL / MAX_QUEUED {
+            let mut gone = Md5Stream::open().unwrap();
+            for _ in 0..MAX_QUEUED {
+                gone.update(Bytes::from(random(100_000))).unwrap();
+            }
+            drop(gone);
+        }
         let body = random(70_000);
         let mut s = Md5Stream::open().unwrap();
         s.update(Bytes::copy_from_slice(&body)).unwrap();
-        assert_eq!(s.finish().unwrap(), <[u8; 16]>::from(md5::Md5::digest(&body)));
+        assert_eq!(
+            s.finish().and_then(PendingDigest::wait).unwrap(),
+            <[u8; 16]>::from(md5::Md5::digest(&body))
+        );
     }
 }
