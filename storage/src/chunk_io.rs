@@ -220,13 +220,14 @@ impl ChunkWriter {
         let State::Streaming { tx, pending, .. } = &mut self.state else {
             return Err(broken_pipe());
         };
-        let send = if pending.is_empty() && data.len() >= WRITE_BUFFER {
-            Some(data)
-        } else {
-            pending.extend_from_slice(&data);
-            (pending.len() >= WRITE_BUFFER)
-                .then(|| std::mem::replace(pending, BytesMut::with_capacity(WRITE_BUFFER)).freeze())
-        };
+        // Always copied, even a body piece large enough to pass on as it is: hyper's
+        // pieces are slices of its connection read buffer, and each one held past the
+        // write (the MD5 engine holds them until hashed) pins a whole read buffer. With
+        // 64 uploads that added about 100 MiB of resident memory; the copy costs a few
+        // percent of one core.
+        pending.extend_from_slice(&data);
+        let send = (pending.len() >= WRITE_BUFFER)
+            .then(|| std::mem::replace(pending, BytesMut::with_capacity(WRITE_BUFFER)).freeze());
         if let Some(buf) = send
             && tx.send(Msg::Data(buf)).await.is_err()
         {
