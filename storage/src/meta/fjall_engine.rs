@@ -19,10 +19,17 @@ impl FjallStore {
         let db = Database::builder(dir)
             // The committer asks for durability once per group commit (`flush`).
             .manual_journal_persist(true)
+            // Memory is budgeted for object data in flight (64 concurrent large
+            // uploads in 256 MiB); metadata blocks are small and mostly read in order.
+            .cache_size(16 << 20)
             .open()
             .map_err(engine_error)?;
         let tree = db
-            .keyspace("fastgate", KeyspaceCreateOptions::default)
+            .keyspace("fastgate", || {
+                // fjall's default of 64 MiB per memtable would hold a quarter of that
+                // budget in keys already written; a smaller one flushes sooner.
+                KeyspaceCreateOptions::default().max_memtable_size(16 << 20)
+            })
             .map_err(engine_error)?;
         Ok(Self { db, tree })
     }

@@ -25,7 +25,7 @@ impl SledStore {
             .flush_every_ms(Some(1000))
             // Metadata records are small; a modest cache keeps the server's resident size
             // bounded (64 concurrent large uploads must fit in 256 MiB).
-            .cache_capacity(64 * 1024 * 1024)
+            .cache_capacity(32 * 1024 * 1024)
             .open()
             .map_err(engine_error)?;
         let tree = db.open_tree("fastgate").map_err(engine_error)?;
