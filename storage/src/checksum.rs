@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::Sha256;
 
-use crate::md5_lanes::Md5Stream;
+use crate::md5_lanes::{Md5Stream, PendingDigest};
 
 /// The additional checksum algorithms of S3 (`x-amz-checksum-*`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -161,6 +161,12 @@ enum Md5Hasher {
     Shared(Md5Stream),
 }
 
+/// An MD5 as [`ContentHasher::finish_while`] has it while its `work` runs.
+enum Md5Digest {
+    Ready([u8; 16]),
+    Pending(PendingDigest),
+}
+
 /// MD5 + SHA-256 + chosen extras over a stream of buffers, in one pass.
 pub struct ContentHasher {
     size: u64,
@@ -252,18 +258,18 @@ impl ContentHasher {
     /// Like [`Self::finish`], running `work` (a writer's fsync) while a shared MD5
     /// engine hashes what it still has queued, rather than one after the other.
     pub fn finish_while(self, work: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<ChunkDigests> {
-        let pending = match self.md5 {
-            Md5Hasher::Inline(m) => Ok(m.finalize().into()),
-            Md5Hasher::Shared(s) => Err(s.finish()?),
+        let md5 = match self.md5 {
+            Md5Hasher::Inline(m) => Md5Digest::Ready(m.finalize().into()),
+            Md5Hasher::Shared(s) => Md5Digest::Pending(s.finish()?),
         };
         let sha256 = self.sha256.map_or(self.known_sha256, |s| s.finalize().into());
         let checksums = self.extras.into_iter().map(|(a, c)| (a, c.finish())).collect();
         work()?;
         Ok(ChunkDigests {
             size: self.size,
-            md5: match pending {
-                Ok(md5) => md5,
-                Err(p) => p.wait()?,
+            md5: match md5 {
+                Md5Digest::Ready(d) => d,
+                Md5Digest::Pending(p) => p.wait()?,
             },
             sha256,
             checksums,
