@@ -163,11 +163,9 @@ impl ChunkWriter {
                     buf.extend_from_slice(&data);
                     return Ok(());
                 }
+                // What was gathered so far becomes the first write buffer as it is.
                 let first = std::mem::take(buf);
-                self.start_streaming();
-                if !first.is_empty() {
-                    self.push(first.freeze()).await?;
-                }
+                self.start_streaming(first);
                 self.push(data).await
             }
             State::Streaming { .. } => self.push(data).await,
@@ -175,7 +173,7 @@ impl ChunkWriter {
         }
     }
 
-    fn start_streaming(&mut self) {
+    fn start_streaming(&mut self, pending: BytesMut) {
         let (tx, mut rx) = mpsc::channel::<Msg>(2);
         let location = self.location;
         let tmp = tmp_name(&self.tmp_dir);
@@ -209,11 +207,7 @@ impl ChunkWriter {
             guard.digests = hasher.finish_while(|| file.sync_data())?;
             Ok(guard)
         });
-        self.state = State::Streaming {
-            tx,
-            pending: BytesMut::with_capacity(WRITE_BUFFER),
-            task,
-        };
+        self.state = State::Streaming { tx, pending, task };
     }
 
     async fn push(&mut self, data: Bytes) -> io::Result<()> {

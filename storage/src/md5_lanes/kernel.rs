@@ -70,7 +70,7 @@ impl Kernel {
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = (state, input);
+        let _ = (state, input, blocks);
     }
 }
 

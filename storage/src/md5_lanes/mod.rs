@@ -64,7 +64,7 @@ impl Md5Stream {
     /// A new stream, or `None` where the CPU has no vector kernel (hash inline then).
     pub fn open() -> Option<Self> {
         let engine = engine()?;
-        let tx = engine.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let tx = engine.tx.clone();
         Some(Self {
             id: engine.next_id(),
             tx,
@@ -177,7 +177,7 @@ enum Cmd {
 }
 
 struct Engine {
-    tx: Mutex<mpsc::Sender<Cmd>>,
+    tx: mpsc::Sender<Cmd>,
     ids: AtomicU64,
 }
 
@@ -209,7 +209,7 @@ impl Engine {
             .ok()?;
         tracing::debug!(?kernel, "MD5 engine started");
         Some(Self {
-            tx: Mutex::new(tx),
+            tx,
             ids: Default::default(),
         })
     }
