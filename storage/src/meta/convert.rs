@@ -68,6 +68,9 @@ fn copy(src: &dyn MetaStore, dst: &dyn MetaStore) -> Result<u64, MetaError> {
         pending += 1;
         if pending == COPY_BATCH {
             dst.apply(std::mem::take(&mut batch))?;
+            // Each flush lets the engine move the batch out of memory (sled's journal
+            // holds applied batches in memory until then).
+            dst.flush()?;
             pending = 0;
         }
     }

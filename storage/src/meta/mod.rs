@@ -8,7 +8,9 @@
 mod convert;
 mod engine;
 mod fjall_engine;
+mod journal;
 mod sled_engine;
+mod unapplied;
 
 pub use convert::{Converted, convert};
 pub use engine::{MetaEngine, engine_of, open};
