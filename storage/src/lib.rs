@@ -25,6 +25,7 @@ mod multipart;
 mod objects;
 mod placement;
 pub mod records;
+mod room;
 mod store;
 mod store_path;
 mod trunk;

@@ -6,6 +6,9 @@
 //! with one `fdatasync`. A chunk's identity and dedup are unchanged: its record simply
 //! points at `(trunk, offset)`.
 //!
+//! A trunk is zero-filled ahead of its appends ([`Room`]), so its file may be longer
+//! than what was appended; chunk records say where each chunk is.
+//!
 //! Trunks are never rewritten. Garbage collection deletes a trunk once no chunk record
 //! points into it and no append to it is still on its way to a commit (tracked by
 //! [`SlotGuard`]); the active trunk is rotated first so that it can go too.
@@ -19,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 use crate::ids::TrunkSlot;
+use crate::room::Room;
 use crate::store_path::sync_dir;
 
 /// A trunk is sealed and a new one started past this size.
@@ -35,6 +39,7 @@ struct Active {
     dirty: bool,
     /// A write failed part-way: take no more appends.
     broken: bool,
+    room: Room,
 }
 
 impl Active {
@@ -44,6 +49,7 @@ impl Active {
         if self.queued.is_empty() {
             return Ok(());
         }
+        self.room.reserve(&self.file, self.len)?;
         let queued = std::mem::take(&mut self.queued);
         let mut slices: Vec<IoSlice<'_>> = queued.iter().map(|b| IoSlice::new(b)).collect();
         let mut rest = &mut slices[..];
@@ -144,6 +150,7 @@ fn create(dir: &Path, id: u32) -> io::Result<Active> {
         queued: Vec::new(),
         dirty: false,
         broken: false,
+        room: Room::default(),
     })
 }
 

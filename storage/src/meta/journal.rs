@@ -8,18 +8,19 @@
 //! as plain writes, and the engine is made durable only at checkpoints, after which the
 //! journal files it covers are deleted.
 //!
-//! The journal is a folder of numbered files. A record is a batch: its length, its
-//! CRC-32C and its writes. Replay reads the files in order and each file up to its first
+//! The journal is a folder of numbered files, each zero-filled ahead of its records
+//! ([`Room`]). A record is a batch: its length, its CRC-32C and its writes. Replay reads the files in order and each file up to its first
 //! torn or corrupt record (the tail a crash cut short, never acknowledged). Records hold
 //! whole values, not changes, so replaying a record the engine already has is harmless:
 //! after a crash the engine holds some prefix of the journaled batches, and replaying
 //! them all in order ends in the same state.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::{MetaError, WriteBatch, path_error};
+use crate::room::Room;
 
 /// Bytes before a record's payload: its length and its CRC-32C.
 const HEADER: usize = 8;
@@ -33,6 +34,7 @@ pub(super) struct Journal {
     file: File,
     number: u64,
     len: u64,
+    room: Room,
 }
 
 impl Journal {
@@ -73,7 +75,7 @@ impl Journal {
         let path = dir.join(file_name(number));
         let file = OpenOptions::new()
             .create_new(true)
-            .append(true)
+            .write(true)
             .open(&path)
             .map_err(|e| path_error(&path, e))?;
         // The file must outlive a crash before anything in it is relied on.
@@ -85,13 +87,18 @@ impl Journal {
             file,
             number,
             len: 0,
+            room: Room::default(),
         })
     }
 
     /// Appends encoded records and makes them durable.
     pub fn append(&mut self, records: &[u8]) -> Result<(), MetaError> {
         let path = || self.dir.join(file_name(self.number));
-        self.file.write_all(records).map_err(|e| path_error(&path(), e))?;
+        let end = self.len + records.len() as u64;
+        self.room.reserve(&self.file, end).map_err(|e| path_error(&path(), e))?;
+        self.file
+            .write_all_at(records, self.len)
+            .map_err(|e| path_error(&path(), e))?;
         self.file.sync_data().map_err(|e| path_error(&path(), e))?;
         self.len += records.len() as u64;
         Ok(())
@@ -189,6 +196,10 @@ fn decode_one(bytes: &[u8], at: usize) -> Option<(WriteBatch, usize)> {
     let header = bytes.get(at..at + HEADER)?;
     let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(header[4..].try_into().ok()?);
+    if len == 0 {
+        // The zero-filled room after the last record (a batch is never empty).
+        return None;
+    }
     let payload = bytes.get(at + HEADER..at + HEADER + len)?;
     if crc32c(payload) != crc {
         return None;

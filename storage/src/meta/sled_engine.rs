@@ -224,6 +224,9 @@ impl MetaStore for SledStore {
     }
 
     fn apply(&self, batch: WriteBatch) -> Result<(), MetaError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         q.seq += 1;
         journal::encode(&batch, &mut q.records);
