@@ -233,17 +233,7 @@ fn take_bytes(p: &[u8]) -> Option<(&[u8], &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn batch(writes: &[(&str, Option<&str>)]) -> WriteBatch {
-        let mut b = WriteBatch::default();
-        for (k, v) in writes {
-            match v {
-                Some(v) => b.put(k.as_bytes(), v.as_bytes()),
-                None => b.delete(k.as_bytes()),
-            }
-        }
-        b
-    }
+    use crate::meta::test_batch as batch;
 
     fn pairs(b: &WriteBatch) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         b.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()

@@ -111,6 +111,19 @@ impl IntoIterator for WriteBatch {
     }
 }
 
+/// A batch from `(key, Some(value))` puts and `(key, None)` deletions, for tests.
+#[cfg(test)]
+pub(crate) fn test_batch(writes: &[(&str, Option<&str>)]) -> WriteBatch {
+    let mut b = WriteBatch::default();
+    for (k, v) in writes {
+        match v {
+            Some(v) => b.put(k.as_bytes(), v.as_bytes()),
+            None => b.delete(k.as_bytes()),
+        }
+    }
+    b
+}
+
 /// An ordered key-value store with atomic batches: the only thing the storage layer
 /// asks of a metadata engine.
 ///

@@ -280,6 +280,7 @@ impl MetaStore for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::meta::test_batch as batch;
 
     #[test]
     fn a_flush_syncs_the_blob_files_of_large_values() {
@@ -295,17 +296,6 @@ mod tests {
         let synced = store.durable.synced_blobs.lock().unwrap().len();
         assert!(synced >= 1, "the large value's blob file was not seen");
         assert_eq!(store.get(b"big").unwrap(), Some(big));
-    }
-
-    fn batch(writes: &[(&str, Option<&str>)]) -> WriteBatch {
-        let mut b = WriteBatch::default();
-        for (k, v) in writes {
-            match v {
-                Some(v) => b.put(k.as_bytes(), v.as_bytes()),
-                None => b.delete(k.as_bytes()),
-            }
-        }
-        b
     }
 
     fn all(store: &SledStore) -> Vec<(String, String)> {
