@@ -88,6 +88,10 @@ struct ServeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Also where the system hands out huge pages without being asked (THP `always`):
+    // see the `no_thp` note on mimalloc in Cargo.toml. Failing (an old kernel) only
+    // costs latency.
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
