@@ -101,6 +101,8 @@ pub struct FileConfig {
     pub metadata: MetadataConfig,
     /// Largest single PUT body in bytes (S3: 5 GiB).
     pub max_object_size: Option<u64>,
+    /// Large chunks bypass the page cache when written (default on).
+    pub direct_writes: Option<bool>,
 }
 
 impl FileConfig {
@@ -182,6 +184,7 @@ impl Settings {
         storage.placement = file.placement;
         storage.meta_engine = o.meta_engine.unwrap_or(file.metadata.engine);
         storage.gc_grace = Duration::from_secs(file.gc.grace_period_secs);
+        storage.direct_writes = file.direct_writes.unwrap_or(true);
         // An empty FASTGATE_DOMAIN means "no virtual-hosted style", not a bad domain.
         let mut domains: Vec<String> = o.domains.into_iter().filter(|d| !d.trim().is_empty()).collect();
         domains.extend(file.domains);

@@ -15,6 +15,7 @@ mod chunk_io;
 mod commit;
 pub mod config;
 mod dedup;
+mod direct_io;
 pub mod error;
 mod gc;
 pub mod ids;

@@ -36,6 +36,7 @@ pub struct Store {
     committer: Committer,
     gate: Arc<WriteGate>,
     pub(crate) gc_grace: Duration,
+    direct_writes: bool,
 }
 
 impl Store {
@@ -69,6 +70,7 @@ impl Store {
             tracker,
             gate,
             gc_grace: config.gc_grace,
+            direct_writes: config.direct_writes,
         }))
     }
 
@@ -85,7 +87,12 @@ impl Store {
     /// computing MD5, SHA-256 and `extras` while it is written.
     pub fn chunk_writer(&self, size_hint: u64, extras: &[ChecksumAlgorithm]) -> Result<ChunkWriter> {
         let path = self.tracker.pick(size_hint)?;
-        Ok(ChunkWriter::new(path.location, path.tmp_dir(), extras.to_vec()))
+        Ok(ChunkWriter::new(
+            path.location,
+            path.tmp_dir(),
+            extras.to_vec(),
+            self.direct_writes,
+        ))
     }
 
     /// The file id of a chunk, FastDFS style: `group1/M00/3f/a2/<sha256>`.

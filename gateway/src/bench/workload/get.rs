@@ -1,7 +1,9 @@
-//! `get`: prepare `--objects` objects (untimed), then GET them round-robin.
+//! `get`: prepare `--objects` objects (untimed), read each once (untimed, unless `--cold`), then GET
+//! them round-robin.
 //! With `--verify` each body is hashed and compared with what was uploaded.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Result, bail};
 use http::Method;
@@ -24,6 +26,12 @@ pub async fn run(ctx: Arc<Ctx>) -> Result<Vec<Summary>> {
             return Err(e);
         }
     };
+    if !ctx.args.cold
+        && let Err(e) = warm(&ctx, &keys, &hashes).await
+    {
+        ctx.cleanup(keys.to_vec()).await;
+        return Err(e);
+    }
     let stats = Arc::new(vec![OpStats::new("get")]);
     let (c, k) = (ctx.clone(), keys.clone());
     let (elapsed, _) = drive(
@@ -44,6 +52,28 @@ pub async fn run(ctx: Arc<Ctx>) -> Result<Vec<Summary>> {
     let summary = stats[0].summary(elapsed);
     ctx.cleanup(keys.to_vec()).await;
     Ok(vec![summary])
+}
+
+/// Reads every object once, `--concurrency` at a time, without timing it.
+async fn warm(ctx: &Arc<Ctx>, keys: &Arc<Vec<String>>, hashes: &Arc<Vec<String>>) -> Result<()> {
+    eprintln!("reading {} objects once...", keys.len());
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..ctx.args.concurrency.max(1) {
+        let (ctx, keys, hashes, next) = (ctx.clone(), keys.clone(), hashes.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(key) = keys.get(i) else { break };
+                get_one(&ctx, key, &hashes[i]).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
 }
 
 /// GETs one object and checks its length (and hash with `--verify`).
