@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use fastgate_storage::config::{GroupConfig, PlacementConfig};
-use fastgate_storage::{DedupScope, MetaEngine, StorageConfig};
+use fastgate_storage::{DedupIndex, DedupScope, MetaEngine, StorageConfig};
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -185,6 +185,8 @@ impl Settings {
         storage.meta_engine = o.meta_engine.unwrap_or(file.metadata.engine);
         storage.gc_grace = Duration::from_secs(file.gc.grace_period_secs);
         storage.direct_writes = file.direct_writes.unwrap_or(true);
+        let iu = &file.instant_upload;
+        storage.dedup_index = DedupIndex::for_lookups(iu.enabled, iu.scope, iu.trust_md5);
         // An empty FASTGATE_DOMAIN means "no virtual-hosted style", not a bad domain.
         let mut domains: Vec<String> = o.domains.into_iter().filter(|d| !d.trim().is_empty()).collect();
         domains.extend(file.domains);

@@ -137,6 +137,8 @@ pub struct StorageConfig {
     /// Write large chunks around the page cache (`O_DIRECT`, see `direct_io`): less CPU
     /// per uploaded byte, and uploads do not push read-cached data out of memory.
     pub direct_writes: bool,
+    /// Which dedup proofs and lookups commits record (see `DedupIndex`).
+    pub dedup_index: crate::dedup::DedupIndex,
 }
 
 impl StorageConfig {
@@ -152,6 +154,7 @@ impl StorageConfig {
             placement: PlacementConfig::default(),
             gc_grace: Duration::from_secs(24 * 3600),
             direct_writes: true,
+            dedup_index: crate::dedup::DedupIndex::default(),
         }
     }
 }

@@ -33,7 +33,7 @@ mod trunk;
 
 pub use chunk_io::{ChunkWriter, ObjectReader, StagedChunk};
 pub use config::StorageConfig;
-pub use dedup::DedupScope;
+pub use dedup::{DedupIndex, DedupScope};
 pub use error::{Result, StorageError};
 pub use gc::{GcReport, StoreStats};
 pub use ids::{ChunkHash, ChunkLocation, PartNumber, UploadId};

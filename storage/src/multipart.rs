@@ -77,6 +77,7 @@ impl Store {
         staged: Option<StagedChunk>,
     ) -> Result<()> {
         let (bucket, key, id) = (bucket.to_owned(), key.to_owned(), id.clone());
+        let index = self.dedup_index;
         self.commit_with(staged.into_iter().collect(), move |tx, staged| {
             let ukey = keys::upload(&bucket, &key, &id);
             let Some(v) = tx.get(&ukey)? else {
@@ -84,7 +85,7 @@ impl Store {
             };
             let mut up: UploadRecord = decode(&ukey, &v)?;
             let chunk = match staged.first() {
-                Some(s) => refs::add_staged(tx, s.location, &s.digests, &up.owner, &bucket)?,
+                Some(s) => refs::add_staged(tx, s.location, &s.digests, &up.owner, &bucket, index)?,
                 None => refs::add(tx, &part.hash)?,
             };
             let mut part = part.clone();

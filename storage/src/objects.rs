@@ -67,6 +67,7 @@ impl Store {
         cond: WriteCondition,
     ) -> Result<()> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        let index = self.dedup_index;
         self.commit_with(staged, move |tx, staged| {
             Store::require_bucket(tx, &bucket)?;
             let okey = keys::object(&bucket, &key);
@@ -77,7 +78,7 @@ impl Store {
             let mut record = record.clone();
             for part in &mut record.parts {
                 let chunk = match staged.iter().find(|s| s.hash() == part.hash) {
-                    Some(s) => refs::add_staged(tx, s.location, &s.digests, &record.owner, &bucket)?,
+                    Some(s) => refs::add_staged(tx, s.location, &s.digests, &record.owner, &bucket, index)?,
                     None => refs::add(tx, &part.hash)?,
                 };
                 part.location = chunk.location;

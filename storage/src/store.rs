@@ -9,6 +9,7 @@ use crate::checksum::ChecksumAlgorithm;
 use crate::chunk_io::{ChunkWriter, ObjectReader, StagedChunk};
 use crate::commit::{Body, Committer, Job, Shared};
 use crate::config::StorageConfig;
+use crate::dedup::DedupIndex;
 use crate::error::{Result, StorageError};
 use crate::ids::{ChunkHash, now_ms};
 use crate::keys;
@@ -37,6 +38,7 @@ pub struct Store {
     gate: Arc<WriteGate>,
     pub(crate) gc_grace: Duration,
     direct_writes: bool,
+    pub(crate) dedup_index: DedupIndex,
 }
 
 impl Store {
@@ -71,6 +73,7 @@ impl Store {
             gate,
             gc_grace: config.gc_grace,
             direct_writes: config.direct_writes,
+            dedup_index: config.dedup_index,
         }))
     }
 
@@ -170,13 +173,15 @@ pub(crate) mod refs {
     }
 
     /// Adds a reference to a chunk that was just written, creating its record when it
-    /// is new, and records that `owner` and `bucket` have shown its bytes.
+    /// is new, and records what `index` asks for: that `owner` and `bucket` have shown
+    /// its bytes, and its MD5.
     pub fn add_staged(
         tx: &dyn Txn,
         location: ChunkLocation,
         digests: &ChunkDigests,
         owner: &str,
         bucket: &str,
+        index: DedupIndex,
     ) -> Result<ChunkRecord, TxError<StorageError>> {
         let hash = ChunkHash(digests.sha256);
         let rec = match get(tx, &hash)? {
@@ -202,9 +207,15 @@ pub(crate) mod refs {
             },
         };
         tx.put(&keys::chunk(&hash), &encode(&rec))?;
-        tx.put(&keys::owner_has(owner, &hash), &[])?;
-        tx.put(&keys::bucket_has(bucket, &hash), &[])?;
-        tx.put(&keys::md5(&digests.md5), &hash.0)?;
+        if index.owner {
+            tx.put(&keys::owner_has(owner, &hash), &[])?;
+        }
+        if index.bucket {
+            tx.put(&keys::bucket_has(bucket, &hash), &[])?;
+        }
+        if index.md5 {
+            tx.put(&keys::md5(&digests.md5), &hash.0)?;
+        }
         Ok(rec)
     }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use fastgate_storage::ids::now_ms;
 use fastgate_storage::records::{ObjectHeaders, ObjectPart, ObjectRecord, PartRecord, UploadRecord};
-use fastgate_storage::{DedupScope, PartNumber, StagedChunk, StorageConfig, StorageError, Store, WriteCondition};
+use fastgate_storage::{
+    DedupIndex, DedupScope, PartNumber, StagedChunk, StorageConfig, StorageError, Store, WriteCondition,
+};
 
 /// The store's config for these tests; `FASTGATE_META_ENGINE` picks the metadata
 /// engine (test.sh runs them once per engine).
@@ -180,6 +182,30 @@ async fn instant_lookup_respects_the_scope() {
             .unwrap()
             .is_some()
     );
+}
+
+#[tokio::test]
+async fn commits_record_only_the_proofs_the_lookups_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), Duration::ZERO);
+    cfg.dedup_index = DedupIndex::for_lookups(true, DedupScope::Owner, false);
+    let store = Store::open(&cfg).unwrap();
+    store.create_bucket("bkt", "alice", "us-east-1").await.unwrap();
+    let rec = put(&store, "bkt", "a", b"owner scope only").await;
+    let h = rec.parts[0].hash;
+    let lookup = |scope, owner, bucket| store.instant_lookup(&h, scope, owner, bucket).unwrap().is_some();
+    assert!(lookup(DedupScope::Owner, "alice", "bkt"));
+    assert!(!lookup(DedupScope::Owner, "bob", "bkt"));
+    // No bucket proof and no MD5 entry were written: such lookups miss (the client
+    // would send the body), they never hit wrongly.
+    assert!(!lookup(DedupScope::Bucket, "alice", "bkt"));
+    assert_eq!(store.sha256_for_md5(&rec.parts[0].md5).unwrap(), None);
+    assert!(lookup(DedupScope::Global, "bob", "other"));
+
+    let none = DedupIndex::for_lookups(false, DedupScope::Owner, true);
+    assert_eq!((none.owner, none.bucket, none.md5), (false, false, false));
+    let md5 = DedupIndex::for_lookups(true, DedupScope::Bucket, true);
+    assert_eq!((md5.owner, md5.bucket, md5.md5), (false, true, true));
 }
 
 #[tokio::test]
