@@ -127,23 +127,29 @@ impl DirectFile {
     /// Appends `data`: directly when it is aligned, through the page cache otherwise
     /// (and from then on).
     pub fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        if self.direct {
-            let aligned = (data.as_ptr() as usize).is_multiple_of(ALIGN)
-                && data.len().is_multiple_of(ALIGN)
-                && self.offset.is_multiple_of(ALIGN as u64);
-            if !aligned {
+        let mut rest = data;
+        while !rest.is_empty() {
+            // Checked before every write: a short direct write leaves the rest unaligned.
+            if self.direct
+                && !((rest.as_ptr() as usize).is_multiple_of(ALIGN)
+                    && rest.len().is_multiple_of(ALIGN)
+                    && self.offset.is_multiple_of(ALIGN as u64))
+            {
                 self.go_buffered()?;
             }
-        }
-        match self.file.write_all(data) {
-            // Some filesystems accept the flag at open and refuse the write.
-            Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
-                self.go_buffered()?;
-                self.file.write_all(data)?;
+            match self.file.write(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    rest = &rest[n..];
+                    self.offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Some filesystems accept the flag at open and refuse the write; a
+                // refused write wrote nothing, so it is simply written again buffered.
+                Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => self.go_buffered()?,
+                Err(e) => return Err(e),
             }
-            r => r?,
         }
-        self.offset += data.len() as u64;
         Ok(())
     }
 
