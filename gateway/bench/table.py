@@ -2,16 +2,18 @@
 """Side-by-side markdown table from `fastgate bench --json` files.
 
 Usage: table.py OUT_DIR SERVER... (servers named fastgate* are ours, the rest are peers;
-OUT_DIR/<server>/<test>.json per run). One ratio column per fastgate server = it / best peer: for
+OUT_DIR/<server>/<test>.json per run, or <test>.1.json, <test>.2.json, ... for a test run several times,
+of which the table shows the median). One ratio column per fastgate server = it / best peer: for
 throughput higher is better, for latency (ms) lower is better.
 """
+import glob
 import json
 import os
 import sys
 
 # (test file, phase name, metric key, label, higher_is_better)
 ROWS = [
-    ("put-64MiB", "put", "mib_per_s", "PUT 8x64MiB c=4 (MiB/s)", True),
+    ("put-64MiB", "put", "mib_per_s", "PUT 32x64MiB c=4, median of 3 (MiB/s)", True),
     ("get-64MiB", "get", "mib_per_s", "GET 8x64MiB c=4 (MiB/s)", True),
     ("put-4KiB", "put", "ops_per_s", "PUT 2000x4KiB c=32 (ops/s)", True),
     ("put-4KiB", "put", "p99_ms", "PUT 4KiB p99 (ms)", False),
@@ -31,12 +33,27 @@ ROWS = [
 ]
 
 
-def load(out, server, test):
+def read(path):
     try:
-        with open(os.path.join(out, server, test + ".json")) as f:
+        with open(path) as f:
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def load(out, server, test, phase=None, key=None):
+    """The run of `test`; of a repeated test, the run with the median `key` in `phase`."""
+    single = read(os.path.join(out, server, test + ".json"))
+    if single is not None:
+        return single
+    runs = [d for d in map(read, sorted(glob.glob(os.path.join(out, server, test + ".*.json")))) if d]
+    if not runs:
+        return None
+    if phase is not None:
+        measured = [d for d in runs if metric(d, phase, key)[0] is not None]
+        if measured:
+            runs = sorted(measured, key=lambda d: metric(d, phase, key)[0])
+    return runs[len(runs) // 2]
 
 
 def metric(doc, phase, key):
@@ -70,7 +87,7 @@ def main():
     head = ["test"] + servers + ([f"{s} / best peer" for s in ours] if peers else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for test, phase, key, label, higher in ROWS:
-        docs = {s: load(out, s, test) for s in servers}
+        docs = {s: load(out, s, test, phase, key) for s in servers}
         if all(d is None for d in docs.values()):
             continue
         if docs[servers[0]] is not None and "{big}" in label:
