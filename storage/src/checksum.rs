@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::Sha256;
 
-use crate::md5_lanes::{Md5Stream, PendingDigest};
+use crate::lanes::md5::Md5Lanes;
+use crate::lanes::sha256::Sha256Lanes;
+use crate::lanes::{LaneHash, PendingDigest, Stream};
 
 /// The additional checksum algorithms of S3 (`x-amz-checksum-*`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -157,23 +159,40 @@ impl ChunkDigests {
 enum Md5Hasher {
     /// On the calling thread.
     Inline(Md5),
-    /// On the shared engine, side by side with other uploads (see [`crate::md5_lanes`]).
-    Shared(Md5Stream),
+    /// On the shared engine, side by side with other uploads (see [`crate::lanes`]).
+    Shared(Stream<Md5Lanes>),
 }
 
-/// An MD5 as [`ContentHasher::finish_while`] has it while its `work` runs.
-enum Md5Digest {
-    Ready([u8; 16]),
-    Pending(PendingDigest),
+/// Where a [`ContentHasher`] computes its SHA-256, if it does.
+enum Sha256Hasher {
+    /// On the calling thread.
+    Inline(Sha256),
+    /// On the shared engine, side by side with other uploads (see [`crate::lanes`]).
+    Shared(Stream<Sha256Lanes>),
+    /// Already known: verified on the way in by another layer.
+    Known([u8; 32]),
+}
+
+/// A digest as [`ContentHasher::finish_while`] has it while its `work` runs.
+enum Digest<H: LaneHash> {
+    Ready(H::Digest),
+    Pending(PendingDigest<H>),
+}
+
+impl<H: LaneHash> Digest<H> {
+    fn wait(self) -> std::io::Result<H::Digest> {
+        match self {
+            Self::Ready(d) => Ok(d),
+            Self::Pending(p) => p.wait(),
+        }
+    }
 }
 
 /// MD5 + SHA-256 + chosen extras over a stream of buffers, in one pass.
 pub struct ContentHasher {
     size: u64,
     md5: Md5Hasher,
-    /// `None` when the SHA-256 is already known to be verified by someone else.
-    sha256: Option<Sha256>,
-    known_sha256: [u8; 32],
+    sha256: Sha256Hasher,
     extras: Vec<(ChecksumAlgorithm, Checksummer)>,
 }
 
@@ -188,8 +207,7 @@ impl ContentHasher {
         Self {
             size: 0,
             md5: Md5Hasher::Inline(Md5::new()),
-            sha256: Some(Sha256::new()),
-            known_sha256: [0; 32],
+            sha256: Sha256Hasher::Inline(Sha256::new()),
             extras: list,
         }
     }
@@ -199,50 +217,61 @@ impl ContentHasher {
     /// (the signed-payload check of SigV4): hashing them twice would only burn CPU.
     pub fn with_verified_sha256(extras: &[ChecksumAlgorithm], sha256: [u8; 32]) -> Self {
         Self {
-            sha256: None,
-            known_sha256: sha256,
+            sha256: Sha256Hasher::Known(sha256),
             ..Self::new(extras)
         }
     }
 
-    /// Hands the MD5 to the engine shared by all uploads, where the CPU has one. Meant
-    /// for large bodies given as [`Bytes`] to [`Self::update_bytes`], which the engine
-    /// then reads without a copy; a no-op once bytes have been hashed.
-    pub(crate) fn with_shared_md5(mut self) -> Self {
-        if self.size == 0
-            && let Some(stream) = Md5Stream::open()
-        {
+    /// Hands the MD5 and the SHA-256 to the engines shared by all uploads, where the CPU
+    /// has them. Meant for large bodies given as [`Bytes`] to [`Self::update_bytes`],
+    /// which the engines then read without a copy; a no-op once bytes have been hashed.
+    pub(crate) fn with_shared_engines(mut self) -> Self {
+        if self.size != 0 {
+            return self;
+        }
+        if let Some(stream) = Stream::open() {
             self.md5 = Md5Hasher::Shared(stream);
+        }
+        if matches!(self.sha256, Sha256Hasher::Inline(_))
+            && let Some(stream) = Stream::open()
+        {
+            self.sha256 = Sha256Hasher::Shared(stream);
         }
         self
     }
 
     pub fn update(&mut self, data: &[u8]) {
-        match &self.md5 {
-            Md5Hasher::Inline(_) => self.update_rest(data),
-            Md5Hasher::Shared(_) => self.update_bytes(&Bytes::copy_from_slice(data)),
+        if matches!(self.md5, Md5Hasher::Shared(_)) || matches!(self.sha256, Sha256Hasher::Shared(_)) {
+            self.update_bytes(&Bytes::copy_from_slice(data));
+        } else {
+            self.update_rest(data);
         }
     }
 
-    /// Like [`Self::update`], but a shared MD5 engine keeps a handle on `data` instead
-    /// of a copy.
+    /// Like [`Self::update`], but a shared engine keeps a handle on `data` instead of a
+    /// copy.
     pub fn update_bytes(&mut self, data: &Bytes) {
+        // Errors are reported by `finish`, which cannot succeed without the engine either.
         if let Md5Hasher::Shared(s) = &mut self.md5
             && let Err(e) = s.update(data.clone())
         {
-            // Reported by `finish`, which cannot succeed without the engine either.
             tracing::error!("MD5 engine: {e}");
+        }
+        if let Sha256Hasher::Shared(s) = &mut self.sha256
+            && let Err(e) = s.update(data.clone())
+        {
+            tracing::error!("SHA-256 engine: {e}");
         }
         self.update_rest(data);
     }
 
-    /// Everything but a shared MD5.
+    /// Everything but the shared hashes.
     fn update_rest(&mut self, data: &[u8]) {
         self.size += data.len() as u64;
         if let Md5Hasher::Inline(m) = &mut self.md5 {
             m.update(data);
         }
-        if let Some(s) = &mut self.sha256 {
+        if let Sha256Hasher::Inline(s) = &mut self.sha256 {
             s.update(data);
         }
         for (_, c) in &mut self.extras {
@@ -250,28 +279,29 @@ impl ContentHasher {
         }
     }
 
-    /// The digests of everything hashed. Fails only if a shared MD5 engine stopped.
+    /// The digests of everything hashed. Fails only if a shared engine stopped.
     pub fn finish(self) -> std::io::Result<ChunkDigests> {
         self.finish_while(|| Ok(()))
     }
 
-    /// Like [`Self::finish`], running `work` (a writer's fsync) while a shared MD5
-    /// engine hashes what it still has queued, rather than one after the other.
+    /// Like [`Self::finish`], running `work` (a writer's fsync) while the shared
+    /// engines hash what they still have queued, rather than one after the other.
     pub fn finish_while(self, work: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<ChunkDigests> {
-        let md5 = match self.md5 {
-            Md5Hasher::Inline(m) => Md5Digest::Ready(m.finalize().into()),
-            Md5Hasher::Shared(s) => Md5Digest::Pending(s.finish()?),
+        let md5: Digest<Md5Lanes> = match self.md5 {
+            Md5Hasher::Inline(m) => Digest::Ready(m.finalize().into()),
+            Md5Hasher::Shared(s) => Digest::Pending(s.finish()?),
         };
-        let sha256 = self.sha256.map_or(self.known_sha256, |s| s.finalize().into());
+        let sha256: Digest<Sha256Lanes> = match self.sha256 {
+            Sha256Hasher::Inline(s) => Digest::Ready(s.finalize().into()),
+            Sha256Hasher::Shared(s) => Digest::Pending(s.finish()?),
+            Sha256Hasher::Known(d) => Digest::Ready(d),
+        };
         let checksums = self.extras.into_iter().map(|(a, c)| (a, c.finish())).collect();
         work()?;
         Ok(ChunkDigests {
             size: self.size,
-            md5: match md5 {
-                Md5Digest::Ready(d) => d,
-                Md5Digest::Pending(p) => p.wait()?,
-            },
-            sha256,
+            md5: md5.wait()?,
+            sha256: sha256.wait()?,
             checksums,
         })
     }
@@ -301,7 +331,7 @@ mod tests {
     fn a_shared_md5_is_the_inline_one() {
         let body: Vec<u8> = (0..1_000_003u32).map(|i| (i * 7 + i / 251) as u8).collect();
         let mut inline = ContentHasher::new(&[ChecksumAlgorithm::Crc32]);
-        let mut shared = ContentHasher::new(&[ChecksumAlgorithm::Crc32]).with_shared_md5();
+        let mut shared = ContentHasher::new(&[ChecksumAlgorithm::Crc32]).with_shared_engines();
         for piece in body.chunks(65_537) {
             inline.update(piece);
             shared.update_bytes(&Bytes::copy_from_slice(piece));

@@ -184,7 +184,7 @@ impl ChunkWriter {
         let location = self.location;
         let tmp = tmp_name(&self.tmp_dir);
         // Large chunks hash their MD5 on the shared engine, alongside other uploads.
-        let mut hasher = self.hasher().with_shared_md5();
+        let mut hasher = self.hasher().with_shared_engines();
         let task = tokio::task::spawn_blocking(move || {
             let mut file = DirectFile::create(&tmp, direct)?;
             let mut guard = StagedChunk {

@@ -20,7 +20,7 @@ pub mod error;
 mod gc;
 pub mod ids;
 mod keys;
-mod md5_lanes;
+mod lanes;
 pub mod meta;
 mod multipart;
 mod objects;

@@ -10,8 +10,13 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+use super::{LaneHash, MAX_BLOCKS};
+
 /// Streams one kernel call advances together.
-pub const LANES: usize = 8;
+const LANES: usize = 8;
+
+/// MD5's initial chaining value.
+const INIT: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
 
 /// MD5's additive constants, `floor(abs(sin(i + 1)) * 2^32)`.
 #[cfg(target_arch = "x86_64")]
@@ -26,51 +31,80 @@ const K: [u32; 64] = [
     0xeb86d391,
 ];
 
-/// Which vector kernel this CPU runs, if any.
+/// Which vector kernel this CPU runs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Kernel {
+pub(crate) enum Md5Lanes {
     Avx512,
     Avx2,
 }
 
-impl Kernel {
-    /// The best kernel this CPU supports; `None` means hash one stream at a time.
-    pub fn detect() -> Option<Kernel> {
+impl LaneHash for Md5Lanes {
+    type State = [u32; 4];
+    type Digest = [u8; 16];
+    const INIT: [u32; 4] = INIT;
+    const LANES: usize = LANES;
+    const THREAD: &'static str = "fastgate-md5";
+    const ENV: &'static str = "FASTGATE_MD5_LANES";
+
+    fn detect() -> Option<Self> {
         #[cfg(target_arch = "x86_64")]
         {
             if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
-                return Some(Kernel::Avx512);
+                return Some(Self::Avx512);
             }
             if is_x86_feature_detected!("avx2") {
-                return Some(Kernel::Avx2);
+                return Some(Self::Avx2);
             }
         }
         None
     }
 
-    /// Compresses the first `blocks` 64-byte blocks of `input[l]` into `state[l]`, for
-    /// every lane at once.
-    ///
     /// # Panics
-    /// If an input is shorter than `blocks * 64` bytes.
-    pub fn compress(self, state: &mut [[u32; 4]; LANES], input: [&[u8]; LANES], blocks: usize) {
-        for i in &input {
+    /// If an input is shorter than `blocks * 64` bytes, or there are more than eight.
+    fn compress(self, states: &mut [[u32; 4]], inputs: &[&[u8]], blocks: usize) {
+        static ZEROS: [u8; MAX_BLOCKS * 64] = [0; MAX_BLOCKS * 64];
+        assert!(states.len() == inputs.len() && inputs.len() <= LANES && blocks <= MAX_BLOCKS);
+        for i in inputs {
             assert!(
                 i.len() >= blocks * 64,
                 "an MD5 lane is shorter than the blocks asked for"
             );
         }
+        if let ([state], [input], Self::Avx2) = (&mut *states, inputs, self) {
+            // One stream alone: the scalar code is faster than one AVX2 lane.
+            let (whole, _) = input[..blocks * 64].as_chunks::<64>();
+            Self::compress_one(state, whole);
+            return;
+        }
+        let mut all = [INIT; LANES];
+        all[..states.len()].copy_from_slice(states);
+        let all_inputs: [&[u8]; LANES] = std::array::from_fn(|l| inputs.get(l).copied().unwrap_or(&ZEROS[..]));
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `detect` returned this kernel only if the CPU has its features, and every
-        // input was checked above to hold `blocks` whole blocks.
+        // input was checked above to hold `blocks` whole blocks (the zeros do too).
         unsafe {
             match self {
-                Kernel::Avx512 => compress_avx512(state, &input, blocks),
-                Kernel::Avx2 => compress_avx2(state, &input, blocks),
+                Self::Avx512 => compress_avx512(&mut all, &all_inputs, blocks),
+                Self::Avx2 => compress_avx2(&mut all, &all_inputs, blocks),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = (state, input, blocks);
+        let _ = (&all_inputs, blocks);
+        let n = states.len();
+        states.copy_from_slice(&all[..n]);
+    }
+
+    fn compress_one(state: &mut [u32; 4], blocks: &[[u8; 64]]) {
+        ::md5::block_api::compress(state, blocks);
+    }
+
+    fn digest(mut state: [u32; 4], tail: &[u8], len: u64) -> [u8; 16] {
+        super::pad(&mut state, tail, len, u64::to_le_bytes, Self::compress_one);
+        let mut out = [0u8; 16];
+        for (o, w) in out.chunks_exact_mut(4).zip(state) {
+            o.copy_from_slice(&w.to_le_bytes());
+        }
+        out
     }
 }
 
