@@ -88,7 +88,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 tracing::info_span!("request", id = %request_id, method = %req.method(), uri = %req.uri(), %peer);
             let svc = svc.clone();
             async move {
-                let mut resp = hyper::service::Service::call(&svc, req).await?;
+                let mut resp = svc.call(crate::s3::raw_body::split(req)).await?;
                 if let Ok(v) = http::HeaderValue::from_str(&request_id) {
                     resp.headers_mut().insert("x-amz-request-id", v);
                 }

@@ -55,6 +55,23 @@ pub fn verified_sha256(headers: &http::HeaderMap, uri: &http::Uri, declared: &De
     }
 }
 
+/// The body to store and the SHA-256 the writer may take as verified: the body s3s
+/// streams (with [`verified_sha256`]), or the same body claimed from s3s before it
+/// hashed it ([`super::raw_body`]), which the writer hashes itself and
+/// [`Declared::verify`] checks against the signed header before anything commits.
+pub fn payload(
+    extensions: &http::Extensions,
+    body: Option<StreamingBlob>,
+    headers: &http::HeaderMap,
+    uri: &http::Uri,
+    declared: &Declared,
+) -> (Option<StreamingBlob>, Option<[u8; 32]>) {
+    match super::raw_body::claim(extensions) {
+        Some(raw) => (Some(raw), None),
+        None => (body, verified_sha256(headers, uri, declared)),
+    }
+}
+
 /// Streams `body` into a new chunk on the store path the tracker picks, and returns the
 /// writer once every byte has arrived (see [`finish`]).
 pub async fn receive(

@@ -17,6 +17,7 @@ mod lifecycle;
 mod list;
 mod multipart;
 mod put;
+pub(crate) mod raw_body;
 mod tagging;
 
 use std::sync::Arc;

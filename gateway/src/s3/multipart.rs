@@ -94,6 +94,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
         headers: req_headers,
         uri,
         trailing_headers,
+        extensions,
         ..
     } = req;
     gw.owned_bucket(&owner, &input.bucket)?;
@@ -137,8 +138,8 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     let part = match part {
         Some(p) => p,
         None => {
-            let verified = body::verified_sha256(&req_headers, &uri, &declared);
-            let writer = body::receive(gw, input.body, length, &declared.extras(), verified).await?;
+            let (payload, verified) = body::payload(&extensions, input.body, &req_headers, &uri, &declared);
+            let writer = body::receive(gw, payload, length, &declared.extras(), verified).await?;
             let trailing = trailing_headers.as_ref().and_then(|t| t.take());
             let (store, metrics) = (gw.store.clone(), gw.metrics.clone());
             let (bucket, key) = (input.bucket.clone(), input.key.clone());
