@@ -113,8 +113,8 @@ impl<H: EngineSlot> Stream<H> {
         if data.is_empty() {
             return Ok(());
         }
-        self.credits.take(MAX_QUEUED);
-        self.all.take(MAX_QUEUED_ALL);
+        self.credits.take(MAX_QUEUED, &self.all);
+        self.all.take(MAX_QUEUED_ALL, &self.all);
         self.tx
             .send(Cmd::Data {
                 id: self.id,
@@ -163,16 +163,18 @@ fn stopped() -> io::Error {
 struct Credits {
     queued: Mutex<usize>,
     freed: Condvar,
-    /// Set when the engine thread ends, which only a bug could make it do: a writer
-    /// then never waits for nobody (its next send fails instead).
+    /// Set on the engine-wide credits when the engine thread ends, which only a bug
+    /// could make it do: a writer then never waits for nobody (its next send fails
+    /// instead).
     engine_gone: AtomicBool,
 }
 
 impl Credits {
-    /// Waits for room in the queue.
-    fn take(&self, limit: usize) {
+    /// Waits for room in the queue, or until `engine` (the engine-wide credits) says
+    /// the engine thread is gone.
+    fn take(&self, limit: usize, engine: &Credits) {
         let mut q = self.queued.lock().unwrap_or_else(|p| p.into_inner());
-        while *q >= limit && !self.engine_gone.load(Ordering::Acquire) {
+        while *q >= limit && !engine.engine_gone.load(Ordering::Acquire) {
             q = self
                 .freed
                 .wait_timeout(q, Duration::from_millis(100))
