@@ -103,6 +103,8 @@ pub struct FileConfig {
     pub max_object_size: Option<u64>,
     /// Large chunks bypass the page cache when written (default on).
     pub direct_writes: Option<bool>,
+    /// MiB of body all large uploads together may hold in write buffers (default 16).
+    pub write_buffer_mib: Option<u64>,
 }
 
 impl FileConfig {
@@ -185,6 +187,9 @@ impl Settings {
         storage.meta_engine = o.meta_engine.unwrap_or(file.metadata.engine);
         storage.gc_grace = Duration::from_secs(file.gc.grace_period_secs);
         storage.direct_writes = file.direct_writes.unwrap_or(true);
+        if let Some(mib) = file.write_buffer_mib {
+            storage.write_buffer_budget = usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        }
         let iu = &file.instant_upload;
         storage.dedup_index = DedupIndex::for_lookups(iu.enabled, iu.scope, iu.trust_md5);
         // An empty FASTGATE_DOMAIN means "no virtual-hosted style", not a bad domain.

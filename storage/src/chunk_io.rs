@@ -17,8 +17,9 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::buffer_budget::{BudgetedBuf, BufferBudget};
 use crate::checksum::{ChecksumAlgorithm, ChunkDigests, ContentHasher};
-use crate::direct_io::{AlignedBuf, DirectFile};
+use crate::direct_io::DirectFile;
 use crate::ids::{ChunkHash, ChunkLocation};
 use crate::placement::Tracker;
 
@@ -27,7 +28,7 @@ pub const SMALL_CHUNK: usize = 256 * 1024;
 /// Buffers handed to the writer thread are coalesced to about this size: large enough
 /// to keep syscalls and channel hops rare, small enough that 64 concurrent uploads stay
 /// well inside the memory budget (two in flight plus one filling per upload).
-const WRITE_BUFFER: usize = 256 * 1024;
+pub(crate) const WRITE_BUFFER: usize = 256 * 1024;
 const READ_BUFFER: usize = 256 * 1024;
 /// Bodies up to this size are hashed on the async runtime: it takes microseconds, less
 /// than handing them to a blocking thread.
@@ -85,7 +86,8 @@ enum State {
     Buffering(BytesMut),
     Streaming {
         tx: mpsc::Sender<Msg>,
-        pending: AlignedBuf,
+        /// The buffer being filled; taken from the budget when the first byte for it comes.
+        pending: Option<BudgetedBuf>,
         task: JoinHandle<io::Result<StagedChunk>>,
     },
     Done,
@@ -99,6 +101,7 @@ pub struct ChunkWriter {
     verified_sha256: Option<[u8; 32]>,
     /// Whether large chunks are written around the page cache (see `direct_io`).
     direct: bool,
+    budget: BufferBudget,
     state: State,
 }
 
@@ -136,13 +139,20 @@ fn broken_pipe() -> io::Error {
 }
 
 impl ChunkWriter {
-    pub(crate) fn new(location: ChunkLocation, tmp_dir: PathBuf, extras: Vec<ChecksumAlgorithm>, direct: bool) -> Self {
+    pub(crate) fn new(
+        location: ChunkLocation,
+        tmp_dir: PathBuf,
+        extras: Vec<ChecksumAlgorithm>,
+        direct: bool,
+        budget: BufferBudget,
+    ) -> Self {
         Self {
             location,
             tmp_dir,
             extras,
             verified_sha256: None,
             direct,
+            budget,
             state: State::Buffering(BytesMut::new()),
         }
     }
@@ -170,7 +180,7 @@ impl ChunkWriter {
                     return Ok(());
                 }
                 let first = std::mem::take(buf);
-                self.start_streaming(&first);
+                self.start_streaming(&first).await;
                 self.push(data).await
             }
             State::Streaming { .. } => self.push(data).await,
@@ -178,7 +188,7 @@ impl ChunkWriter {
         }
     }
 
-    fn start_streaming(&mut self, first: &[u8]) {
+    async fn start_streaming(&mut self, first: &[u8]) {
         let (tx, mut rx) = mpsc::channel::<Msg>(2);
         let direct = self.direct;
         let location = self.location;
@@ -214,9 +224,14 @@ impl ChunkWriter {
             guard.digests = hasher.finish_while(|| file.file().sync_data())?;
             Ok(guard)
         });
-        let mut pending = AlignedBuf::with_capacity(WRITE_BUFFER);
+        // `first` (at most SMALL_CHUNK bytes) fits in one buffer.
+        let mut pending = self.budget.buffer().await;
         pending.fill_from(first);
-        self.state = State::Streaming { tx, pending, task };
+        self.state = State::Streaming {
+            tx,
+            pending: Some(pending),
+            task,
+        };
     }
 
     async fn push(&mut self, data: Bytes) -> io::Result<()> {
@@ -225,19 +240,23 @@ impl ChunkWriter {
             let State::Streaming { tx, pending, .. } = &mut self.state else {
                 return Err(broken_pipe());
             };
+            let buf = match pending {
+                Some(b) => b,
+                None => pending.insert(self.budget.buffer().await),
+            };
             // Always copied, even a body piece large enough to pass on as it is: the
             // copy is what puts the bytes in whole, aligned buffers that can go to the
             // disk directly. And hyper's pieces are slices of its connection read
-            // buffer: each one held past the write (the MD5 engine holds them until
+            // buffer: each one held past the write (the hash engines hold them until
             // hashed) would pin a whole read buffer, about 100 MiB more resident memory
             // with 64 uploads.
-            let n = pending.fill_from(rest);
+            let n = buf.fill_from(rest);
             rest = &rest[n..];
-            if pending.is_full() {
-                let full = std::mem::replace(pending, AlignedBuf::with_capacity(WRITE_BUFFER));
-                if tx.send(Msg::Data(Bytes::from_owner(full))).await.is_err() {
-                    return Err(self.thread_error().await);
-                }
+            if buf.is_full()
+                && let Some(full) = pending.take()
+                && tx.send(Msg::Data(Bytes::from_owner(full))).await.is_err()
+            {
+                return Err(self.thread_error().await);
             }
         }
         Ok(())
@@ -279,8 +298,10 @@ impl ChunkWriter {
             }
             State::Streaming { tx, pending, task } => {
                 // A send error means the thread already failed; its own error follows.
-                if !pending.is_empty() {
-                    let _ = tx.send(Msg::Data(Bytes::from_owner(pending))).await;
+                if let Some(p) = pending
+                    && !p.is_empty()
+                {
+                    let _ = tx.send(Msg::Data(Bytes::from_owner(p))).await;
                 }
                 let _ = tx.send(Msg::Finish).await;
                 drop(tx);

@@ -10,6 +10,7 @@
 //! transaction durable before the caller answers.
 
 mod buckets;
+mod buffer_budget;
 pub mod checksum;
 mod chunk_io;
 mod commit;

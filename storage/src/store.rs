@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use std::sync::{Mutex, MutexGuard};
 
+use crate::buffer_budget::BufferBudget;
 use crate::checksum::ChecksumAlgorithm;
 use crate::chunk_io::{ChunkWriter, ObjectReader, StagedChunk};
 use crate::commit::{Body, Committer, Job, Shared};
@@ -38,6 +39,7 @@ pub struct Store {
     gate: Arc<WriteGate>,
     pub(crate) gc_grace: Duration,
     direct_writes: bool,
+    write_buffers: BufferBudget,
     pub(crate) dedup_index: DedupIndex,
 }
 
@@ -73,6 +75,7 @@ impl Store {
             gate,
             gc_grace: config.gc_grace,
             direct_writes: config.direct_writes,
+            write_buffers: BufferBudget::new(config.write_buffer_budget, crate::chunk_io::WRITE_BUFFER),
             dedup_index: config.dedup_index,
         }))
     }
@@ -95,6 +98,7 @@ impl Store {
             path.tmp_dir(),
             extras.to_vec(),
             self.direct_writes,
+            self.write_buffers.clone(),
         ))
     }
 
