@@ -72,13 +72,15 @@ bench() {
 run_matrix() {
     local n=$1
     rm -f "$OUT/$n"/*.json
-    # Large PUT is the row the VM's noise moves most (its disk and its neighbours): three
-    # runs of 2GiB each, and the table takes the median.
+    # The PUT rows are the ones the VM's noise moves most (its disk and its neighbours):
+    # three runs each, and the table takes the median.
     for r in 1 2 3; do
         bench "$n" "put-64MiB.$r" put --size 64MiB --count 32 -c 4
     done
     bench "$n" get-64MiB get --size 64MiB --count 8 --objects 8 -c 4
-    bench "$n" put-4KiB put --size 4KiB --count 2000 -c 32
+    for r in 1 2 3; do
+        bench "$n" "put-4KiB.$r" put --size 4KiB --count 2000 -c 32
+    done
     bench "$n" get-4KiB get --size 4KiB --count 2000 --objects 2000 -c 32
     bench "$n" list-2000 list --keys 2000 --count 20 -c 1
     if [ "${FULL:-0}" = 1 ]; then

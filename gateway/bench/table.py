@@ -15,8 +15,8 @@ import sys
 ROWS = [
     ("put-64MiB", "put", "mib_per_s", "PUT 32x64MiB c=4, median of 3 (MiB/s)", True),
     ("get-64MiB", "get", "mib_per_s", "GET 8x64MiB c=4 (MiB/s)", True),
-    ("put-4KiB", "put", "ops_per_s", "PUT 2000x4KiB c=32 (ops/s)", True),
-    ("put-4KiB", "put", "p99_ms", "PUT 4KiB p99 (ms)", False),
+    ("put-4KiB", "put", "ops_per_s", "PUT 2000x4KiB c=32, median of 3 (ops/s)", True),
+    ("put-4KiB", "put", "p99_ms", "PUT 4KiB p99, median of 3 (ms)", False),
     ("get-4KiB", "get", "ops_per_s", "GET 2000x4KiB c=32 (ops/s)", True),
     ("get-4KiB", "get", "p99_ms", "GET 4KiB p99 (ms)", False),
     ("list-2000", "list-flat", "keys_per_s", "LIST 2000 keys flat (keys/s)", True),
