@@ -63,13 +63,7 @@ impl LaneHash for Md5Lanes {
     /// If an input is shorter than `blocks * 64` bytes, or there are more than eight.
     fn compress(self, states: &mut [[u32; 4]], inputs: &[&[u8]], blocks: usize) {
         static ZEROS: [u8; MAX_BLOCKS * 64] = [0; MAX_BLOCKS * 64];
-        assert!(states.len() == inputs.len() && inputs.len() <= LANES && blocks <= MAX_BLOCKS);
-        for i in inputs {
-            assert!(
-                i.len() >= blocks * 64,
-                "an MD5 lane is shorter than the blocks asked for"
-            );
-        }
+        super::check_call(states.len(), inputs, blocks, LANES);
         if let ([state], [input], Self::Avx2) = (&mut *states, inputs, self) {
             // One stream alone: the scalar code is faster than one AVX2 lane.
             let (whole, _) = input[..blocks * 64].as_chunks::<64>();
@@ -100,11 +94,7 @@ impl LaneHash for Md5Lanes {
 
     fn digest(mut state: [u32; 4], tail: &[u8], len: u64) -> [u8; 16] {
         super::pad(&mut state, tail, len, u64::to_le_bytes, Self::compress_one);
-        let mut out = [0u8; 16];
-        for (o, w) in out.chunks_exact_mut(4).zip(state) {
-            o.copy_from_slice(&w.to_le_bytes());
-        }
-        out
+        super::digest_bytes(state, u32::to_le_bytes)
     }
 }
 

@@ -74,6 +74,32 @@ pub(crate) trait LaneHash: Copy + Send + Sync + std::fmt::Debug + 'static {
     fn digest(state: Self::State, tail: &[u8], len: u64) -> Self::Digest;
 }
 
+/// What every kernel asks of a call: one input per state, at most `lanes` of them, each
+/// holding `blocks` whole blocks, and no more than [`MAX_BLOCKS`] blocks.
+///
+/// # Panics
+/// If any of that does not hold: the kernels read `blocks * 64` bytes of every input.
+fn check_call(states: usize, inputs: &[&[u8]], blocks: usize, lanes: usize) {
+    assert!(
+        states == inputs.len() && inputs.len() <= lanes && blocks <= MAX_BLOCKS,
+        "a kernel call with {states} states, {} inputs and {blocks} blocks",
+        inputs.len()
+    );
+    for i in inputs {
+        assert!(i.len() >= blocks * 64, "a lane is shorter than the blocks asked for");
+    }
+}
+
+/// A chaining value as digest bytes, each word in the byte order `word` writes
+/// (`B == 4 * W`).
+fn digest_bytes<const W: usize, const B: usize>(state: [u32; W], word: fn(u32) -> [u8; 4]) -> [u8; B] {
+    let mut out = [0u8; B];
+    for (o, w) in out.chunks_exact_mut(4).zip(state) {
+        o.copy_from_slice(&word(w));
+    }
+    out
+}
+
 /// Merkle-Damgard padding shared by MD5 and SHA-256: `0x80`, zeros, and the bit length
 /// (in the byte order `length` writes), over one or two final blocks.
 fn pad<S>(state: &mut S, tail: &[u8], len: u64, length: fn(u64) -> [u8; 8], compress: fn(&mut S, &[[u8; 64]])) {

@@ -9,7 +9,7 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::{LaneHash, MAX_BLOCKS};
+use super::LaneHash;
 
 /// Streams one kernel call advances together; beyond four the unit is already busy.
 const LANES: usize = 4;
@@ -64,13 +64,7 @@ impl LaneHash for Sha256Lanes {
     /// # Panics
     /// If an input is shorter than `blocks * 64` bytes, or there are more than four.
     fn compress(self, states: &mut [[u32; 8]], inputs: &[&[u8]], blocks: usize) {
-        assert!(states.len() == inputs.len() && inputs.len() <= LANES && blocks <= MAX_BLOCKS);
-        for i in inputs {
-            assert!(
-                i.len() >= blocks * 64,
-                "a SHA-256 lane is shorter than the blocks asked for"
-            );
-        }
+        super::check_call(states.len(), inputs, blocks, LANES);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `detect` returned this kernel only if the CPU has the SHA extensions,
         // and every input was checked above to hold `blocks` whole blocks.
@@ -93,11 +87,7 @@ impl LaneHash for Sha256Lanes {
 
     fn digest(mut state: [u32; 8], tail: &[u8], len: u64) -> [u8; 32] {
         super::pad(&mut state, tail, len, u64::to_be_bytes, Self::compress_one);
-        let mut out = [0u8; 32];
-        for (o, w) in out.chunks_exact_mut(4).zip(state) {
-            o.copy_from_slice(&w.to_be_bytes());
-        }
-        out
+        super::digest_bytes(state, u32::to_be_bytes)
     }
 }
 
