@@ -17,9 +17,9 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::buffer_budget::{BudgetedBuf, BufferBudget};
+use crate::buffer_budget::BufferBudget;
 use crate::checksum::{ChecksumAlgorithm, ChunkDigests, ContentHasher};
-use crate::direct_io::DirectFile;
+use crate::direct_io::{AlignedBuf, DirectFile};
 use crate::ids::{ChunkHash, ChunkLocation};
 use crate::placement::Tracker;
 
@@ -86,8 +86,8 @@ enum State {
     Buffering(BytesMut),
     Streaming {
         tx: mpsc::Sender<Msg>,
-        /// The buffer being filled; taken from the budget when the first byte for it comes.
-        pending: Option<BudgetedBuf>,
+        /// The buffer being filled, admitted to the budget when full.
+        pending: AlignedBuf,
         task: JoinHandle<io::Result<StagedChunk>>,
     },
     Done,
@@ -180,7 +180,7 @@ impl ChunkWriter {
                     return Ok(());
                 }
                 let first = std::mem::take(buf);
-                self.start_streaming(&first).await;
+                self.start_streaming(&first);
                 self.push(data).await
             }
             State::Streaming { .. } => self.push(data).await,
@@ -188,7 +188,7 @@ impl ChunkWriter {
         }
     }
 
-    async fn start_streaming(&mut self, first: &[u8]) {
+    fn start_streaming(&mut self, first: &[u8]) {
         let (tx, mut rx) = mpsc::channel::<Msg>(2);
         let direct = self.direct;
         let location = self.location;
@@ -225,13 +225,9 @@ impl ChunkWriter {
             Ok(guard)
         });
         // `first` (at most SMALL_CHUNK bytes) fits in one buffer.
-        let mut pending = self.budget.buffer().await;
+        let mut pending = self.budget.buffer();
         pending.fill_from(first);
-        self.state = State::Streaming {
-            tx,
-            pending: Some(pending),
-            task,
-        };
+        self.state = State::Streaming { tx, pending, task };
     }
 
     async fn push(&mut self, data: Bytes) -> io::Result<()> {
@@ -240,23 +236,20 @@ impl ChunkWriter {
             let State::Streaming { tx, pending, .. } = &mut self.state else {
                 return Err(broken_pipe());
             };
-            let buf = match pending {
-                Some(b) => b,
-                None => pending.insert(self.budget.buffer().await),
-            };
             // Always copied, even a body piece large enough to pass on as it is: the
             // copy is what puts the bytes in whole, aligned buffers that can go to the
             // disk directly. And hyper's pieces are slices of its connection read
             // buffer: each one held past the write (the hash engines hold them until
             // hashed) would pin a whole read buffer, about 100 MiB more resident memory
             // with 64 uploads.
-            let n = buf.fill_from(rest);
+            let n = pending.fill_from(rest);
             rest = &rest[n..];
-            if buf.is_full()
-                && let Some(full) = pending.take()
-                && tx.send(Msg::Data(Bytes::from_owner(full))).await.is_err()
-            {
-                return Err(self.thread_error().await);
+            if pending.is_full() {
+                let full = std::mem::replace(pending, self.budget.buffer());
+                let full = self.budget.admit(full).await;
+                if tx.send(Msg::Data(Bytes::from_owner(full))).await.is_err() {
+                    return Err(self.thread_error().await);
+                }
             }
         }
         Ok(())
@@ -298,10 +291,9 @@ impl ChunkWriter {
             }
             State::Streaming { tx, pending, task } => {
                 // A send error means the thread already failed; its own error follows.
-                if let Some(p) = pending
-                    && !p.is_empty()
-                {
-                    let _ = tx.send(Msg::Data(Bytes::from_owner(p))).await;
+                if !pending.is_empty() {
+                    let pending = self.budget.admit(pending).await;
+                    let _ = tx.send(Msg::Data(Bytes::from_owner(pending))).await;
                 }
                 let _ = tx.send(Msg::Finish).await;
                 drop(tx);

@@ -142,10 +142,10 @@ pub struct StorageConfig {
     pub direct_writes: bool,
     /// Which dedup proofs and lookups commits record (see `DedupIndex`).
     pub dedup_index: crate::dedup::DedupIndex,
-    /// Bytes of body that large uploads may hold in write buffers, all together (see
-    /// `buffer_budget`): the part of the server's memory that grows with concurrent
-    /// uploads. The default, 16 MiB, keeps 64 concurrent uploads under 200 MiB
-    /// resident and is more than four uploads at full speed use (3 MiB each).
+    /// Bytes of body that large uploads may hold in full write buffers, all together
+    /// (see `buffer_budget`; each upload also fills one 256 KiB buffer of its own): the
+    /// part of the server's memory that would otherwise grow with concurrent uploads.
+    /// The default, 16 MiB, is more than four uploads at full speed use (3 MiB each).
     pub write_buffer_budget: usize,
 }
 
