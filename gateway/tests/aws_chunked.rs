@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::SystemTime;
-
 use base64::Engine as _;
 use common::*;
 
@@ -17,26 +15,24 @@ fn chunked(data: &[u8], trailer_name: &str, trailer_value: &str) -> Vec<u8> {
 }
 
 async fn put_trailer(srv: &Server, key: &str, data: &[u8], crc_b64: &str) -> RawResponse {
-    let url = format!("{}/chunky/{key}", srv.endpoint());
     let body = chunked(data, "x-amz-checksum-crc32", crc_b64);
-    let mut headers = vec![
-        ("host".to_owned(), srv.addr.to_string()),
-        ("content-encoding".to_owned(), "aws-chunked".to_owned()),
-        ("x-amz-trailer".to_owned(), "x-amz-checksum-crc32".to_owned()),
-        ("x-amz-decoded-content-length".to_owned(), data.len().to_string()),
-        ("content-length".to_owned(), body.len().to_string()),
+    let (decoded, length) = (data.len().to_string(), body.len().to_string());
+    let headers = [
+        ("content-encoding", "aws-chunked"),
+        ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ("x-amz-decoded-content-length", decoded.as_str()),
+        ("content-length", length.as_str()),
     ];
-    let signed = sign_headers(
+    srv.signed_with_hash(
         ACCESS_KEY,
         SECRET_KEY,
         "PUT",
-        &url,
+        &format!("/chunky/{key}"),
         &headers,
         "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
-        SystemTime::now(),
-    );
-    headers.extend(signed);
-    raw_request("PUT", &url, &headers, body).await
+        &body,
+    )
+    .await
 }
 
 fn crc32_b64(data: &[u8]) -> String {

@@ -327,19 +327,18 @@ async fn sha256_mismatch_error_code() {
             (out.status, out.text())
         } else {
             // Without Expect, through hyper's client: the same answer is due.
-            let url = format!("{}/{B}/{key}", srv.endpoint());
-            let mut headers = vec![("host".to_owned(), srv.addr.to_string())];
-            let signed = sign_headers(
-                ACCESS_KEY,
-                SECRET_KEY,
-                "PUT",
-                &url,
-                &headers,
-                &sha256_hex(&declared),
-                SystemTime::now(),
-            );
-            headers.extend(signed);
-            let r = raw_request("PUT", &url, &headers, actual.clone()).await;
+            let path = format!("/{B}/{key}");
+            let r = srv
+                .signed_with_hash(
+                    ACCESS_KEY,
+                    SECRET_KEY,
+                    "PUT",
+                    &path,
+                    &[],
+                    &sha256_hex(&declared),
+                    &actual,
+                )
+                .await;
             (r.status, r.text())
         };
         assert_eq!(out.0, 400, "{}", out.1);
@@ -366,28 +365,18 @@ async fn sha256_mismatch_error_code() {
 async fn large_signed_put_of_another_operation_reads_its_body() {
     let (srv, c) = setup(None).await;
     put(&c, B, "tagged", b"x").await;
-    let url = format!("{}/{B}/tagged?tagging", srv.endpoint());
+    let path = format!("/{B}/tagged?tagging");
     let xml = |value: &str| {
         let mut doc = format!("<Tagging><TagSet><Tag><Key>k</Key><Value>{value}</Value></Tag></TagSet></Tagging>");
         doc.push_str(&" ".repeat((3 << 20) / 2));
         doc.into_bytes()
     };
     let send = |body: Vec<u8>, declared: Vec<u8>| {
-        let url = url.clone();
-        let host = srv.addr.to_string();
+        let path = path.clone();
+        let srv = &srv;
         async move {
-            let mut headers = vec![("host".to_owned(), host)];
-            let signed = sign_headers(
-                ACCESS_KEY,
-                SECRET_KEY,
-                "PUT",
-                &url,
-                &headers,
-                &sha256_hex(&declared),
-                SystemTime::now(),
-            );
-            headers.extend(signed);
-            raw_request("PUT", &url, &headers, body).await
+            srv.signed_with_hash(ACCESS_KEY, SECRET_KEY, "PUT", &path, &[], &sha256_hex(&declared), &body)
+                .await
         }
     };
     let ok = send(xml("big"), xml("big")).await;

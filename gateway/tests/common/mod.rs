@@ -228,14 +228,39 @@ impl Server {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> RawResponse {
+        let hash = sha256_hex(body);
+        self.signed_with_hash(access_key, secret_key, method, path_and_query, headers, &hash, body)
+            .await
+    }
+
+    /// Like [`Self::signed_as`], with `payload_hash` as the signed `x-amz-content-sha256`
+    /// whatever the body is (a wrong hash, or `STREAMING-...`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn signed_with_hash(
+        &self,
+        access_key: &str,
+        secret_key: &str,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        payload_hash: &str,
+        body: &[u8],
+    ) -> RawResponse {
         let url = format!("{}{path_and_query}", self.endpoint());
         let mut all: Vec<(String, String)> = headers
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         all.push(("host".into(), self.addr.to_string()));
-        let hash = sha256_hex(body);
-        let signed = sign_headers(access_key, secret_key, method, &url, &all, &hash, SystemTime::now());
+        let signed = sign_headers(
+            access_key,
+            secret_key,
+            method,
+            &url,
+            &all,
+            payload_hash,
+            SystemTime::now(),
+        );
         all.extend(signed);
         raw_request(method, &url, &all, body.to_vec()).await
     }
