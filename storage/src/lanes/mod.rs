@@ -3,8 +3,8 @@
 //! Every S3 PUT must compute the MD5 of its body for the ETag and the SHA-256 for its
 //! identity (dedup) or to check the signed payload hash, and the two are most of what
 //! fastgate's CPU does per byte. One stream of either is a chain of dependent steps, but
-//! independent streams can advance together: MD5 in the lanes of a vector register, for
-//! the price of one ([`md5`]); SHA-256 with the SHA extensions, interleaved so that one
+//! independent streams can advance together: MD5 in the lanes of a vector register or
+//! interleaved in scalar ones, whichever this CPU runs faster ([`md5`]); SHA-256 with the SHA extensions, interleaved so that one
 //! stream's rounds run while another's wait ([`sha256`]). So large chunks do not hash
 //! on their own writer thread: they hand their buffers (shared, not copied) to one
 //! engine thread per hash, which gathers the buffers of every upload in flight and runs
@@ -568,7 +568,7 @@ impl<H: LaneHash> Lanes<H> {
 
 #[cfg(test)]
 mod tests {
-    use super::md5::Md5Lanes;
+    use super::md5::{Md5Lanes, Vector};
     use super::sha256::Sha256Lanes;
     use super::*;
     use ::md5::Digest as _;
@@ -607,9 +607,21 @@ mod tests {
 
     #[test]
     fn kernels_match_the_reference_in_every_lane() {
+        // Every plan: interleaved passes only, vector lanes only, and each switch-over.
+        kernel_matches(Md5Lanes::SCALAR, md5_of);
+        // A CPU with AVX-512 has AVX2 too.
+        let runs: &[Vector] = match Vector::detect() {
+            Some(Vector::Avx512) => &[Vector::Avx512, Vector::Avx2],
+            Some(Vector::Avx2) => &[Vector::Avx2],
+            None => &[],
+        };
+        for &v in runs {
+            for from in 1..=Md5Lanes::LANES {
+                kernel_matches(Md5Lanes::with_vector(v, from), md5_of);
+            }
+        }
         if let Some(k) = Md5Lanes::detect() {
             kernel_matches(k, md5_of);
-            kernel_matches(Md5Lanes::Avx2, md5_of);
         }
         if let Some(k) = Sha256Lanes::detect() {
             kernel_matches(k, sha256_of);
