@@ -22,6 +22,7 @@ use crate::checksum::{ChecksumAlgorithm, ChunkDigests, ContentHasher};
 use crate::direct_io::{AlignedBuf, DirectFile};
 use crate::ids::{ChunkHash, ChunkLocation};
 use crate::placement::Tracker;
+use crate::read_ahead::ReadAhead;
 
 /// Bodies up to this size are written with a single blocking call.
 pub const SMALL_CHUNK: usize = 256 * 1024;
@@ -340,13 +341,13 @@ fn read_span(span: &ReadSpan, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Resul
     if span.len == 0 {
         return Ok(());
     }
-    let mut file = File::open(&span.path)?;
-    file.seek(SeekFrom::Start(span.offset))?;
+    let end = span.offset + span.len;
+    let mut file = ReadAhead::new(File::open(&span.path)?, end);
     let mut left = span.len;
     while left > 0 {
         let want = usize::try_from(left.min(READ_BUFFER as u64)).unwrap_or(READ_BUFFER);
         let mut buf = BytesMut::zeroed(want);
-        file.read_exact(&mut buf)?;
+        file.read_exact_at(&mut buf, end - left)?;
         left -= want as u64;
         if tx.blocking_send(Ok(buf.freeze())).is_err() {
             // The client went away.

@@ -26,6 +26,7 @@ pub mod meta;
 mod multipart;
 mod objects;
 mod placement;
+mod read_ahead;
 pub mod records;
 mod room;
 mod store;
