@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Side-by-side markdown table from `fastgate bench --json` files.
 
-Usage: table.py OUT_DIR SERVER... (servers named fastgate* are ours, the rest are peers;
+Usage: table.py [--rows s5cmd] OUT_DIR SERVER... (servers named fastgate* are ours, the rest are peers;
 OUT_DIR/<server>/<test>.json per run, or <test>.1.json, <test>.2.json, ... for a test run several times,
-of which the table shows the median). One ratio column per fastgate server = it / best peer: for
+of which the table shows the median; `--rows s5cmd` for crosscheck.sh's files). One ratio column per fastgate server = it / best peer: for
 throughput higher is better, for latency (ms) lower is better.
 """
 import glob
@@ -30,6 +30,15 @@ ROWS = [
     ("reupload-big", "first-upload", "p50_ms", "first upload {big} (ms)", False),
     ("multipart-256MiB", "multipart-object", "mib_per_s", "multipart 256MiB, 16MiB parts c=4 (MiB/s)", True),
     ("memory", "memory", "peak_rss_mib", "server peak RSS, 64 concurrent 256MiB PUTs (MiB)", False),
+]
+
+# crosscheck.sh: one timed s5cmd command per row.
+S5CMD_ROWS = [
+    ("s5cmd-put-64MiB", "s5cmd", "mib_per_s", "s5cmd PUT 8x64MiB, 4 workers (MiB/s)", True),
+    ("s5cmd-get-64MiB", "s5cmd", "mib_per_s", "s5cmd GET 8x64MiB, 4 workers (MiB/s)", True),
+    ("s5cmd-put-4KiB", "s5cmd", "ops_per_s", "s5cmd PUT 2000x4KiB, 32 workers (ops/s)", True),
+    ("s5cmd-get-4KiB", "s5cmd", "ops_per_s", "s5cmd GET 2000x4KiB, 32 workers (ops/s)", True),
+    ("s5cmd-list-2000", "s5cmd", "keys_per_s", "s5cmd ls 2000 keys (keys/s)", True),
 ]
 
 
@@ -78,15 +87,19 @@ def fmt(v):
 
 
 def main():
-    out, servers = sys.argv[1], sys.argv[2:]
-    if not servers:
-        sys.exit("usage: table.py OUT_DIR fastgate [peer...]")
+    args = sys.argv[1:]
+    rows = ROWS
+    if args[:1] == ["--rows"] and len(args) > 1 and args[1] == "s5cmd":
+        rows, args = S5CMD_ROWS, args[2:]
+    if len(args) < 2:
+        sys.exit("usage: table.py [--rows s5cmd] OUT_DIR fastgate [peer...]")
+    out, servers = args[0], args[1:]
     ours = [s for s in servers if s.startswith("fastgate")] or servers[:1]
     peers = [s for s in servers if s not in ours]
     big = "large"
     head = ["test"] + servers + ([f"{s} / best peer" for s in ours] if peers else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for test, phase, key, label, higher in ROWS:
+    for test, phase, key, label, higher in rows:
         docs = {s: load(out, s, test, phase, key) for s in servers}
         if all(d is None for d in docs.values()):
             continue

@@ -1,0 +1,115 @@
+# Servers on loopback for the benchmark scripts (sourced by matrix.sh and crosscheck.sh): fastgate in a fresh
+# data dir, and the peers garage (single node, replication_factor 1, sqlite) and s3s-fs. Each start_* sets
+# SERVER_PID, ENDPOINT, KEY_ID and KEY_SECRET, and leaves the bucket $BUCKET to the client (garage's is made
+# here: its keys cannot create buckets). Expects ROOT, BIN and OUT to be set; stop_server stops the current one,
+# and the EXIT trap stops it and removes WORK.
+
+AK=fastgatebenchkey
+SK=fastgatebenchsecret0123456789
+BUCKET=fastgate-bench
+
+if [ ! -x "$BIN" ]; then
+    (cd "$ROOT" && cargo build --release -p fastgate)
+fi
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+SERVER_PID=""
+
+stop_server() {
+    if [ -n "$SERVER_PID" ]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+cleanup() {
+    stop_server
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until something accepts TCP connections on 127.0.0.1:$1.
+wait_port() {
+    for _ in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "nothing listening on port $1" >&2
+    return 1
+}
+
+# ---- fastgate -------------------------------------------------------------------------------------------
+# start_fastgate NAME ENGINE: default settings but for the metadata engine, in a fresh data dir.
+start_fastgate() {
+    local name=$1 engine=$2 port
+    port=$(free_port)
+    mkdir -p "$WORK/$name"
+    FASTGATE_DATA_DIR="$WORK/$name" FASTGATE_LISTEN="127.0.0.1:$port" FASTGATE_ACCESS_KEY=$AK \
+        FASTGATE_SECRET_KEY=$SK FASTGATE_META_ENGINE=$engine "$BIN" serve >"$OUT/$name-server.log" 2>&1 &
+    SERVER_PID=$!
+    wait_port "$port"
+    ENDPOINT="http://127.0.0.1:$port" KEY_ID=$AK KEY_SECRET=$SK
+}
+
+# ---- garage (single node, replication_factor 1, sqlite metadata) ----------------------------------------
+start_garage() {
+    local d=$WORK/garage rpc s3 admin cfg node keyout
+    mkdir -p "$d/meta" "$d/data"
+    rpc=$(free_port) s3=$(free_port) admin=$(free_port)
+    cfg=$d/garage.toml
+    cat >"$cfg" <<TOML
+metadata_dir = "$d/meta"
+data_dir = "$d/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$rpc"
+rpc_public_addr = "127.0.0.1:$rpc"
+rpc_secret = "$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+
+[s3_api]
+s3_region = "us-east-1"
+api_bind_addr = "127.0.0.1:$s3"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:$admin"
+TOML
+    garage -c "$cfg" server >"$OUT/garage-server.log" 2>&1 &
+    SERVER_PID=$!
+    wait_port "$rpc"
+    wait_port "$s3"
+    node=$(garage -c "$cfg" node id -q 2>/dev/null | cut -d@ -f1)
+    garage -c "$cfg" layout assign -z dc1 -c 10G "$node" >/dev/null
+    garage -c "$cfg" layout apply --version 1 >/dev/null
+    keyout=$(garage -c "$cfg" key create fastgate-bench)
+    KEY_ID=$(echo "$keyout" | awk -F': *' '/Key ID/ {print $2; exit}')
+    KEY_SECRET=$(echo "$keyout" | awk -F': *' '/Secret key/ {print $2; exit}')
+    garage -c "$cfg" bucket create "$BUCKET" >/dev/null
+    garage -c "$cfg" bucket allow --read --write --owner "$BUCKET" --key fastgate-bench >/dev/null
+    ENDPOINT="http://127.0.0.1:$s3"
+    # The layout takes a moment to be live: probe with a 1-object PUT.
+    for _ in $(seq 1 50); do
+        if "$BIN" bench put --size 1 --count 1 --quiet --endpoint "$ENDPOINT" --access-key "$KEY_ID" \
+            --secret-key "$KEY_SECRET" --bucket "$BUCKET" >/dev/null 2>&1; then return 0; fi
+        sleep 0.2
+    done
+    echo "garage did not become ready" >&2
+    return 1
+}
+
+# ---- s3s-fs ----------------------------------------------------------------------------------------------
+start_s3s_fs() {
+    local port
+    port=$(free_port)
+    mkdir -p "$WORK/s3s-fs"
+    s3s-fs --host 127.0.0.1 --port "$port" --access-key $AK --secret-key $SK "$WORK/s3s-fs" \
+        >"$OUT/s3s-fs-server.log" 2>&1 &
+    SERVER_PID=$!
+    wait_port "$port"
+    ENDPOINT="http://127.0.0.1:$port" KEY_ID=$AK KEY_SECRET=$SK
+}
+
