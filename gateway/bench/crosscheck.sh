@@ -77,30 +77,7 @@ run_crosscheck() {
     rm -rf "$down"
 }
 
-SERVERS=()
-for engine in $ENGINES; do
-    name=fastgate
-    [ "$engine" = sled ] || name=fastgate-$engine
-    start_fastgate "$name" "$engine"
-    run_crosscheck "$name"
-    stop_server
-    rm -rf "${WORK:?}/$name"
-    SERVERS+=("$name")
-done
-for peer in $PEERS; do
-    if ! command -v "$peer" >/dev/null 2>&1; then
-        echo "== $peer not installed: skipped" >&2
-        continue
-    fi
-    case $peer in
-        garage) start_garage || { stop_server; continue; } ;;
-        s3s-fs) start_s3s_fs || { stop_server; continue; } ;;
-        *) echo "unknown peer $peer" >&2; continue ;;
-    esac
-    run_crosscheck "$peer"
-    stop_server
-    SERVERS+=("$peer")
-done
+each_server run_crosscheck
 
 python3 "$(dirname "$0")/table.py" --rows s5cmd "$OUT" "${SERVERS[@]}" | tee "$OUT/crosscheck.md"
 echo "table written to $OUT/crosscheck.md" >&2

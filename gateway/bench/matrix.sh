@@ -81,32 +81,7 @@ memory() {
     echo "   peak RSS $((peak / 1024)) MiB" >&2
 }
 
-SERVERS=()
-for engine in $ENGINES; do
-    name=fastgate
-    [ "$engine" = sled ] || name=fastgate-$engine
-    start_fastgate "$name" "$engine"
-    run_matrix "$name"
-    stop_server
-    rm -rf "${WORK:?}/$name"
-    SERVERS+=("$name")
-done
-
-for peer in $PEERS; do
-    if ! command -v "$peer" >/dev/null 2>&1; then
-        echo "== $peer not installed: skipped" >&2
-        rm -rf "${OUT:?}/$peer"
-        continue
-    fi
-    case $peer in
-        garage) start_garage || { stop_server; continue; } ;;
-        s3s-fs) start_s3s_fs || { stop_server; continue; } ;;
-        *) echo "unknown peer $peer" >&2; continue ;;
-    esac
-    run_matrix "$peer"
-    stop_server
-    SERVERS+=("$peer")
-done
+each_server run_matrix
 
 python3 "$(dirname "$0")/table.py" "$OUT" "${SERVERS[@]}" | tee "$OUT/matrix.md"
 echo "table written to $OUT/matrix.md" >&2

@@ -2,7 +2,7 @@
 # data dir, and the peers garage (single node, replication_factor 1, sqlite) and s3s-fs. Each start_* sets
 # SERVER_PID, ENDPOINT, KEY_ID and KEY_SECRET, and leaves the bucket $BUCKET to the client (garage's is made
 # here: its keys cannot create buckets). Expects ROOT, BIN and OUT to be set; stop_server stops the current one,
-# and the EXIT trap stops it and removes WORK.
+# and the EXIT trap stops it and removes WORK. each_server runs a function against every server in turn.
 
 AK=fastgatebenchkey
 SK=fastgatebenchsecret0123456789
@@ -113,3 +113,33 @@ start_s3s_fs() {
     ENDPOINT="http://127.0.0.1:$port" KEY_ID=$AK KEY_SECRET=$SK
 }
 
+# each_server RUN: fastgate once per metadata engine in $ENGINES, then every peer in $PEERS that is installed,
+# each started fresh, given to `RUN NAME` and stopped; SERVERS lists the names that ran, for table.py.
+each_server() {
+    local run=$1 engine name peer
+    SERVERS=()
+    for engine in $ENGINES; do
+        name=fastgate
+        [ "$engine" = sled ] || name=fastgate-$engine
+        start_fastgate "$name" "$engine"
+        "$run" "$name"
+        stop_server
+        rm -rf "${WORK:?}/$name"
+        SERVERS+=("$name")
+    done
+    for peer in $PEERS; do
+        if ! command -v "$peer" >/dev/null 2>&1; then
+            echo "== $peer not installed: skipped" >&2
+            rm -rf "${OUT:?}/$peer"
+            continue
+        fi
+        case $peer in
+            garage) start_garage || { stop_server; continue; } ;;
+            s3s-fs) start_s3s_fs || { stop_server; continue; } ;;
+            *) echo "unknown peer $peer" >&2; continue ;;
+        esac
+        "$run" "$peer"
+        stop_server
+        SERVERS+=("$peer")
+    done
+}
