@@ -88,7 +88,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 tracing::info_span!("request", id = %request_id, method = %req.method(), uri = %req.uri(), %peer);
             let svc = svc.clone();
             async move {
-                let mut resp = svc.call(crate::s3::raw_body::split(req)).await?;
+                let req = crate::s3::raw_body::split(req);
+                let check = req.extensions().get::<crate::s3::raw_body::PayloadCheck>().cloned();
+                let mut resp = svc.call(req).await?;
+                if let Some(check) = check {
+                    resp = check.correct(resp);
+                }
                 if let Ok(v) = http::HeaderValue::from_str(&request_id) {
                     resp.headers_mut().insert("x-amz-request-id", v);
                 }

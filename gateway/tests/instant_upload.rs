@@ -359,8 +359,7 @@ async fn sha256_mismatch_error_code() {
 }
 
 /// A large signed PUT that is not an upload (here an XML document padded past 1 MiB) is
-/// read by s3s through the stand-in that `raw_body` leaves it, and its payload hash is
-/// still checked.
+/// not parked by `raw_body`: s3s reads it whole, and its payload hash is still checked.
 #[tokio::test]
 async fn large_signed_put_of_another_operation_reads_its_body() {
     let (srv, c) = setup(None).await;
@@ -381,13 +380,63 @@ async fn large_signed_put_of_another_operation_reads_its_body() {
     };
     let ok = send(xml("big"), xml("big")).await;
     assert_eq!(ok.status, 200, "{}", ok.text());
-    // Refused, and nothing changes. (s3s answers 500 InternalError when the hash of a body
-    // it reads whole does not match, at any size; S3 says 400 XAmzContentSHA256Mismatch.)
+    // Refused as S3 does, and nothing changes.
     let liar = send(xml("liar"), xml("other")).await;
-    assert_ne!(liar.status, 200, "{}", liar.text());
+    assert_eq!(liar.status, 400, "{}", liar.text());
+    assert_eq!(
+        xml_tag(&liar.text(), "Code").as_deref(),
+        Some("XAmzContentSHA256Mismatch"),
+        "{}",
+        liar.text()
+    );
     let tags = c.get_object_tagging().bucket(B).key("tagged").send().await.unwrap();
     let values: Vec<&str> = tags.tag_set().iter().map(|t| t.value()).collect();
     assert_eq!(values, ["big"]);
+}
+
+/// The XML documents s3s reads whole (here a PUT ?tagging and a POST ?delete) answer a
+/// payload hash that is not the body's with S3's 400 XAmzContentSHA256Mismatch, not
+/// s3s's 500, and change nothing; with the right hash they go through.
+#[tokio::test]
+async fn xml_body_with_a_wrong_payload_hash_is_refused_as_s3_does() {
+    let (srv, c) = setup(None).await;
+    put(&c, B, "kept", b"x").await;
+    let tagging = b"<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>".to_vec();
+    let delete = b"<Delete><Object><Key>kept</Key></Object></Delete>".to_vec();
+    let requests = [
+        ("PUT", format!("/{B}/kept?tagging"), tagging),
+        ("POST", format!("/{B}?delete"), delete),
+    ];
+    for (method, path, body) in &requests {
+        let r = srv
+            .signed_with_hash(
+                ACCESS_KEY,
+                SECRET_KEY,
+                method,
+                path,
+                &[],
+                &sha256_hex(b"not the body"),
+                body,
+            )
+            .await;
+        assert_eq!(r.status, 400, "{method} {path}: {}", r.text());
+        assert_eq!(
+            xml_tag(&r.text(), "Code").as_deref(),
+            Some("XAmzContentSHA256Mismatch"),
+            "{}",
+            r.text()
+        );
+    }
+    let tags = c.get_object_tagging().bucket(B).key("kept").send().await.unwrap();
+    assert!(tags.tag_set().is_empty());
+    assert_eq!(head_status(&c, B, "kept").await, 200);
+    for (method, path, body) in &requests {
+        let r = srv
+            .signed_with_hash(ACCESS_KEY, SECRET_KEY, method, path, &[], &sha256_hex(body), body)
+            .await;
+        assert_eq!(r.status, 200, "{method} {path}: {}", r.text());
+    }
+    assert_eq!(head_status(&c, B, "kept").await, 404);
 }
 
 #[tokio::test]

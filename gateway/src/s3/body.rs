@@ -18,11 +18,7 @@ use crate::metrics::Metrics;
 /// hash or chunk signature mismatch, a short body, or a dropped connection.
 fn body_error(e: StdError) -> S3Error {
     if let Some(UploadStreamError::Sha256Mismatch) = e.downcast_ref::<UploadStreamError>() {
-        return super::error::custom(
-            "XAmzContentSHA256Mismatch",
-            http::StatusCode::BAD_REQUEST,
-            "The provided 'x-amz-content-sha256' header does not match what was computed.",
-        );
+        return super::error::sha256_mismatch();
     }
     let code = if let Some(u) = e.downcast_ref::<UploadStreamError>() {
         u.to_s3_error_code()

@@ -117,11 +117,7 @@ impl Declared {
         if let Some(s) = self.content_sha256
             && s != d.sha256
         {
-            return Err(super::error::custom(
-                "XAmzContentSHA256Mismatch",
-                http::StatusCode::BAD_REQUEST,
-                "The provided 'x-amz-content-sha256' header does not match what was computed.",
-            ));
+            return Err(super::error::sha256_mismatch());
         }
         let mut all = self.checksums.clone();
         if let (Some(alg), Some(t)) = (self.trailer, trailing)

@@ -61,6 +61,15 @@ pub fn to_s3(e: StorageError) -> S3Error {
     }
 }
 
+/// A body whose SHA-256 is not the signed `x-amz-content-sha256`.
+pub fn sha256_mismatch() -> S3Error {
+    custom(
+        "XAmzContentSHA256Mismatch",
+        http::StatusCode::BAD_REQUEST,
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    )
+}
+
 /// An S3 error code s3s has no variant for.
 pub fn custom(code: &'static str, status: http::StatusCode, message: &'static str) -> S3Error {
     let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), message);
