@@ -81,8 +81,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub objects: Option<u64>,
 
-    /// get: time first reads. By default every prepared object is read once, untimed, before the
-    /// timed GETs, so that they measure serving cached objects on every server alike (fastgate writes
+    /// get, mixed: time first reads. By default every prepared object is read once, untimed, before
+    /// the timed operations, so that they measure serving cached objects on every server alike (fastgate writes
     /// uploads around the page cache; garage and s3s-fs have theirs cached by the write).
     #[arg(long)]
     pub cold: bool,

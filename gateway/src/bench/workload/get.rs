@@ -55,7 +55,7 @@ pub async fn run(ctx: Arc<Ctx>) -> Result<Vec<Summary>> {
 }
 
 /// Reads every object once, `--concurrency` at a time, without timing it.
-async fn warm(ctx: &Arc<Ctx>, keys: &Arc<Vec<String>>, hashes: &Arc<Vec<String>>) -> Result<()> {
+pub async fn warm(ctx: &Arc<Ctx>, keys: &Arc<Vec<String>>, hashes: &Arc<Vec<String>>) -> Result<()> {
     eprintln!("reading {} objects once...", keys.len());
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();

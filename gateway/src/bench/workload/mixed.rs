@@ -1,4 +1,5 @@
-//! `mixed`: prepare objects, then a weighted mix of GET / PUT / DELETE / HEAD (`--ratio`).
+//! `mixed`: prepare objects (and read each once, untimed, unless `--cold`), then a weighted mix of
+//! GET / PUT / DELETE / HEAD (`--ratio`).
 //!
 //! A key is taken out of the shared pool while an op works on it and put back afterwards (DELETE does not
 //! put it back, PUT adds a new one). So no GET ever races a DELETE of the same key, and every 404 is a real
@@ -36,6 +37,13 @@ pub async fn run(ctx: Arc<Ctx>) -> Result<Vec<Summary>> {
             return Err(e);
         }
     };
+    // As for `get`: the prepared objects are read once first, unless `--cold`.
+    if !ctx.args.cold
+        && let Err(e) = super::get::warm(&ctx, &Arc::new(keys.clone()), &Arc::new(hashes.clone())).await
+    {
+        ctx.cleanup(keys).await;
+        return Err(e);
+    }
     let live: Arc<KeyPool> = Arc::new(Mutex::new(keys.into_iter().zip(hashes).collect()));
     let next_key = Arc::new(AtomicU64::new(n));
     let stats = Arc::new(vec![
