@@ -7,11 +7,12 @@
 //! bodies on its SHA-256 engine, four uploads interleaved, for about a fifth less CPU
 //! than s3s's one stream at a time on the task that also receives the bytes.
 //!
-//! [`split`] parks the hyper body of every large signed PUT in a [`Slot`] (a request
-//! extension, which s3s passes to the handler) and gives s3s a stand-in that reads from
-//! the slot on first poll. A handler that hashes the body itself [`claim`]s it; s3s's
-//! hashing stream is then never polled. Any other operation (an XML body, a copy) reads
-//! the stand-in, which streams the same body, checked by s3s as before. The handler
+//! [`split`] parks the hyper body of every large signed PUT that is not an XML document
+//! in a [`Slot`] (a request extension, which s3s passes to the handler) and gives s3s a
+//! stand-in that reads from the slot on first poll. A handler that hashes the body
+//! itself [`claim`]s it; s3s's hashing stream is then never polled. A request that ends
+//! before its handler claims the body (a refused one, say) reads the stand-in, which
+//! streams the same body, checked by s3s as before. The handler
 //! that claims a body must compare its SHA-256 with the signed header before it commits
 //! ([`super::checksums::Declared::verify`] does).
 //!
