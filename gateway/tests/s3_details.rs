@@ -102,6 +102,24 @@ async fn part_number_past_the_parts_count_is_400_invalid_part_number() {
 }
 
 
+#[tokio::test]
+async fn get_and_head_of_a_tagged_object_carry_the_tagging_count() {
+    let (srv, _c) = setup().await;
+    let r = srv
+        .signed("PUT", &format!("/{B}/tagged"), &[("x-amz-tagging", "a=1&b=2")], b"body")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let t = srv.signed("GET", &format!("/{B}/tagged?tagging"), &[], b"").await;
+    assert_eq!(xml_tags(&t.text(), "Key"), ["a", "b"], "{}", t.text());
+    let g = srv.signed("GET", &format!("/{B}/tagged"), &[], b"").await;
+    assert_eq!(g.header("x-amz-tagging-count"), Some("2"), "{:?}", g.headers);
+    let h = srv.signed("HEAD", &format!("/{B}/tagged"), &[], b"").await;
+    assert_eq!(h.header("x-amz-tagging-count"), Some("2"), "{:?}", h.headers);
+    let r = srv.signed("PUT", &format!("/{B}/untagged"), &[], b"body").await;
+    assert_eq!(r.status, 200);
+    let h = srv.signed("HEAD", &format!("/{B}/untagged"), &[], b"").await;
+    assert_eq!(h.header("x-amz-tagging-count"), None);
+}
 
 /// One aws-chunked body with an unsigned trailer: one data chunk, the final chunk, the trailer.
 fn aws_chunked(data: &[u8], trailer_name: &str, trailer_value: &str) -> Vec<u8> {

@@ -154,6 +154,11 @@ fn parts_count(rec: &ObjectRecord) -> Option<i32> {
         .then(|| i32::try_from(rec.parts.len()).unwrap_or(i32::MAX))
 }
 
+/// `x-amz-tagging-count`, on GET and HEAD alike, only for a tagged object.
+fn tag_count(rec: &ObjectRecord) -> Option<i32> {
+    (!rec.tags.is_empty()).then(|| i32::try_from(rec.tags.len()).unwrap_or(i32::MAX))
+}
+
 pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
     let owner = Gateway::owner(&req)?;
     let input = &req.input;
@@ -169,7 +174,7 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
     let mut out = GetObjectOutput {
         body: Some(body_of(reader)),
         content_length: Some(i64::try_from(sel.end - sel.start).unwrap_or(i64::MAX)),
-        tag_count: (!rec.tags.is_empty()).then(|| i32::try_from(rec.tags.len()).unwrap_or(0)),
+        tag_count: tag_count(&rec),
         ..Default::default()
     };
     fill_object_headers!(out, &rec);
@@ -217,6 +222,7 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
         .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
     let mut out = HeadObjectOutput {
         content_length: Some(i64::try_from(sel.end - sel.start).unwrap_or(i64::MAX)),
+        tag_count: tag_count(&rec),
         ..Default::default()
     };
     fill_object_headers!(out, &rec);
