@@ -152,9 +152,8 @@ async fn object_attributes_of_single_and_multipart_objects() {
         .await
         .unwrap();
     assert_eq!(a.object_size(), Some(five as i64 + 10));
+    // Without an additional checksum S3 gives the parts count alone, no Part elements.
     let p = a.object_parts().unwrap();
     assert_eq!(p.total_parts_count(), Some(2));
-    assert_eq!(p.is_truncated(), Some(true));
-    assert_eq!(p.parts().len(), 1);
-    assert_eq!(p.parts()[0].size(), Some(five as i64));
+    assert!(p.parts().is_empty(), "{p:?}");
 }

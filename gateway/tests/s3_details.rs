@@ -101,6 +101,108 @@ async fn part_number_past_the_parts_count_is_400_invalid_part_number() {
     assert_eq!(ok.status, 206, "{}", ok.text());
 }
 
+#[tokio::test]
+async fn get_object_attributes_answers_every_attribute_it_is_asked_for() {
+    let (srv, _c) = setup().await;
+    let all = "ETag,Checksum,ObjectParts,StorageClass,ObjectSize";
+    let body = data(1000, 3);
+
+    // A single-part object with a SHA-256 checksum.
+    let sha = sha256_b64(&body);
+    let r = srv
+        .signed("PUT", &format!("/{B}/plain"), &[("x-amz-checksum-sha256", sha.as_str())], &body)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for attrs in [all, "ETag, Checksum, ObjectParts, StorageClass, ObjectSize"] {
+        let r = srv
+            .signed("GET", &format!("/{B}/plain?attributes"), &[("x-amz-object-attributes", attrs)], b"")
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let x = r.text();
+        assert_eq!(xml_tag(&x, "ObjectSize").as_deref(), Some("1000"), "{attrs}: {x}");
+        // S3 gives this ETag unquoted; s3s always quotes it, which clients pass through.
+        assert_eq!(xml_tag(&x, "ETag").map(|e| e.trim_matches('"').to_owned()), Some(md5_hex(&body)), "{x}");
+        assert_eq!(xml_tag(&x, "StorageClass").as_deref(), Some("STANDARD"), "{x}");
+        assert_eq!(xml_tag(&x, "ChecksumSHA256"), Some(sha.clone()), "{x}");
+        assert_eq!(xml_tag(&x, "ChecksumType").as_deref(), Some("FULL_OBJECT"), "{x}");
+        assert!(xml_tag(&x, "ObjectParts").is_none(), "{x}");
+    }
+    // Only what was asked for.
+    let r = srv
+        .signed("GET", &format!("/{B}/plain?attributes"), &[("x-amz-object-attributes", "ObjectSize")], b"")
+        .await;
+    let x = r.text();
+    assert_eq!(xml_tag(&x, "ObjectSize").as_deref(), Some("1000"), "{x}");
+    assert!(xml_tag(&x, "ETag").is_none() && xml_tag(&x, "Checksum").is_none(), "{x}");
+
+    // A three-part object with SHA-256 part checksums, paged two parts at a time.
+    let parts: Vec<Vec<u8>> = (0..3).map(|i| data(if i < 2 { 5 << 20 } else { 1000 }, 10 + i)).collect();
+    let id = create_upload(&srv, "multi", &[("x-amz-checksum-algorithm", "SHA256")]).await;
+    let mut listed = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        let n = u32::try_from(i + 1).unwrap();
+        let sum = sha256_b64(p);
+        let r = upload_part(&srv, "multi", &id, n, p, &[("x-amz-checksum-sha256", sum.as_str())]).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let etag = r.header("etag").unwrap().to_owned();
+        listed.push_str(&part_xml(n, &etag, &format!("<ChecksumSHA256>{sum}</ChecksumSHA256>")));
+    }
+    let done = complete_upload(&srv, "multi", &id, &listed, &[]).await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    let size: usize = parts.iter().map(Vec::len).sum();
+    let r = srv
+        .signed(
+            "GET",
+            &format!("/{B}/multi?attributes"),
+            &[("x-amz-object-attributes", all), ("x-amz-max-parts", "2")],
+            b"",
+        )
+        .await;
+    let x = r.text();
+    assert_eq!(r.status, 200, "{x}");
+    assert_eq!(xml_tag(&x, "ObjectSize"), Some(size.to_string()), "{x}");
+    assert!(xml_tag(&x, "ETag").is_some_and(|e| e.trim_matches('"').ends_with("-3")), "{x}");
+    assert_eq!(xml_tag(&x, "ChecksumType").as_deref(), Some("COMPOSITE"), "{x}");
+    // TotalPartsCount travels as `PartsCount` (its xmlName in S3's model).
+    assert_eq!(xml_tag(&x, "PartsCount").as_deref(), Some("3"), "{x}");
+    assert_eq!(xml_tag(&x, "MaxParts").as_deref(), Some("2"), "{x}");
+    assert_eq!(xml_tag(&x, "IsTruncated").as_deref(), Some("true"), "{x}");
+    assert_eq!(xml_tag(&x, "NextPartNumberMarker").as_deref(), Some("2"), "{x}");
+    assert_eq!(xml_tags(&x, "PartNumber"), ["1", "2"], "{x}");
+    assert_eq!(xml_tags(&x, "Size"), [(5 << 20).to_string(), (5 << 20).to_string()], "{x}");
+    let r = srv
+        .signed(
+            "GET",
+            &format!("/{B}/multi?attributes"),
+            &[
+                ("x-amz-object-attributes", "ObjectParts"),
+                ("x-amz-max-parts", "2"),
+                ("x-amz-part-number-marker", "2"),
+            ],
+            b"",
+        )
+        .await;
+    let x = r.text();
+    assert_eq!(xml_tag(&x, "PartNumberMarker").as_deref(), Some("2"), "{x}");
+    assert_eq!(xml_tag(&x, "IsTruncated").as_deref(), Some("false"), "{x}");
+    assert_eq!(xml_tags(&x, "PartNumber"), ["3"], "{x}");
+    assert_eq!(xml_tags(&x, "ChecksumSHA256"), [sha256_b64(&parts[2])], "{x}");
+
+    // Without checksums a general purpose bucket lists no Part elements, only the count.
+    let id = create_upload(&srv, "bare", &[]).await;
+    let r = upload_part(&srv, "bare", &id, 1, b"bare part", &[]).await;
+    let etag = r.header("etag").unwrap().to_owned();
+    let done = complete_upload(&srv, "bare", &id, &part_xml(1, &etag, ""), &[]).await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    let r = srv
+        .signed("GET", &format!("/{B}/bare?attributes"), &[("x-amz-object-attributes", all)], b"")
+        .await;
+    let x = r.text();
+    assert_eq!(xml_tag(&x, "ObjectSize").as_deref(), Some("9"), "{x}");
+    assert_eq!(xml_tag(&x, "PartsCount").as_deref(), Some("1"), "{x}");
+    assert!(xml_tag(&x, "Part").is_none() && xml_tag(&x, "Checksum").is_none(), "{x}");
+    assert!(xml_tag(&x, "MaxParts").is_none() && xml_tag(&x, "IsTruncated").is_none(), "{x}");
+}
 
 #[tokio::test]
 async fn get_and_head_of_a_tagged_object_carry_the_tagging_count() {

@@ -243,7 +243,14 @@ pub async fn get_object_attributes(
     let i = &req.input;
     gw.owned_bucket(&owner, &i.bucket)?;
     let rec = gw.store.object(&i.bucket, &i.key).s3()?;
-    let wants = |a: &str| i.object_attributes.iter().any(|x| x.as_str().eq_ignore_ascii_case(a));
+    // `x-amz-object-attributes` is one comma-separated header (`ETag,ObjectSize`, as
+    // the SDKs send it) or several; s3s hands each header value over whole.
+    let wants = |a: &str| {
+        i.object_attributes
+            .iter()
+            .flat_map(|x| x.as_str().split(','))
+            .any(|x| x.trim().eq_ignore_ascii_case(a))
+    };
     let mut out = GetObjectAttributesOutput {
         last_modified: Some(timestamp(rec.last_modified_ms)),
         ..Default::default()
@@ -268,10 +275,20 @@ pub async fn get_object_attributes(
         set_checksums!(c, f);
         out.checksum = Some(c);
     }
-    if wants(ObjectAttributes::OBJECT_PARTS) && rec.multipart {
+    // A general purpose bucket lists the parts only of an object with an additional
+    // checksum; of any other multipart object it gives the parts count alone.
+    if wants(ObjectAttributes::OBJECT_PARTS) && rec.multipart && rec.checksum.is_none() {
+        out.object_parts = Some(GetObjectAttributesParts {
+            total_parts_count: parts_count(&rec),
+            ..Default::default()
+        });
+    }
+    if wants(ObjectAttributes::OBJECT_PARTS)
+        && rec.multipart
+        && let Some(alg) = rec.checksum.as_ref().map(|c| c.algorithm)
+    {
         let max = usize::try_from(i.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
         let after = usize::try_from(i.part_number_marker.unwrap_or(0).max(0)).unwrap_or(0);
-        let alg = rec.checksum.as_ref().map(|c| c.algorithm);
         let parts: Vec<ObjectPart> = rec
             .parts
             .iter()
@@ -284,8 +301,8 @@ pub async fn get_object_attributes(
                     size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
                     ..Default::default()
                 };
-                if let (Some(a), Some(v)) = (alg, &p.checksum) {
-                    set_checksums!(part, Fields::of_part(a, v));
+                if let Some(v) = &p.checksum {
+                    set_checksums!(part, Fields::of_part(alg, v));
                 }
                 part
             })
