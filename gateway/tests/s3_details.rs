@@ -258,6 +258,30 @@ async fn put_aws_chunked(
     .await
 }
 
+#[tokio::test]
+async fn aws_chunked_is_not_stored_as_a_content_encoding() {
+    let (srv, _c) = setup().await;
+    let body = b"compressed, supposedly";
+    let crc = crc32_b64(body);
+    for (key, sent, stored) in [
+        ("gz", "gzip, aws-chunked", Some("gzip")),
+        ("gz2", "aws-chunked,gzip", Some("gzip")),
+        ("plain", "aws-chunked", None),
+    ] {
+        let r = put_aws_chunked(&srv, &format!("/{B}/{key}"), body, sent, ("x-amz-checksum-crc32", &crc)).await;
+        assert_eq!(r.status, 200, "{sent}: {}", r.text());
+        let h = srv.signed("HEAD", &format!("/{B}/{key}"), &[], b"").await;
+        assert_eq!(h.header("content-encoding"), stored, "{sent}");
+    }
+    // The same for a multipart upload created with it.
+    let id = create_upload(&srv, "mp", &[("content-encoding", "gzip, aws-chunked")]).await;
+    let p = upload_part(&srv, "mp", &id, 1, body, &[]).await;
+    let etag = p.header("etag").unwrap().to_owned();
+    let done = complete_upload(&srv, "mp", &id, &part_xml(1, &etag, ""), &[]).await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    let h = srv.signed("HEAD", &format!("/{B}/mp"), &[], b"").await;
+    assert_eq!(h.header("content-encoding"), Some("gzip"));
+}
 
 
 

@@ -53,13 +53,30 @@ pub fn parse_tagging(header: Option<&str>) -> S3Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// The Content-Encoding to store: the request's without `aws-chunked`, which is the
+/// transfer coding of that request's body only (S3 stores `gzip` for `gzip, aws-chunked`,
+/// and none for `aws-chunked` alone). Anything else is kept as the client sent it.
+pub fn stored_content_encoding(sent: Option<&str>) -> Option<String> {
+    let sent = sent?;
+    let is_chunked = |c: &str| c.trim().eq_ignore_ascii_case("aws-chunked");
+    if !sent.split(',').any(is_chunked) {
+        return Some(sent.to_owned());
+    }
+    let rest: Vec<&str> = sent
+        .split(',')
+        .filter(|c| !is_chunked(c) && !c.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    (!rest.is_empty()).then(|| rest.join(", "))
+}
+
 /// The standard headers of a PUT, CopyObject (REPLACE) or CreateMultipartUpload input:
 /// the three DTOs name them alike, so one macro reads them all.
 macro_rules! object_headers {
     ($i:expr) => {
         fastgate_storage::records::ObjectHeaders {
             content_type: $i.content_type.clone(),
-            content_encoding: $i.content_encoding.clone(),
+            content_encoding: $crate::s3::headers::stored_content_encoding($i.content_encoding.as_deref()),
             content_disposition: $i.content_disposition.clone(),
             content_language: $i.content_language.clone(),
             cache_control: $i.cache_control.clone(),
