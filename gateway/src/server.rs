@@ -97,6 +97,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 if let Ok(v) = http::HeaderValue::from_str(&request_id) {
                     resp.headers_mut().insert("x-amz-request-id", v);
                 }
+                resp = crate::s3::with_request_id(resp, &request_id);
                 tracing::debug!(status = %resp.status(), "response");
                 Ok::<_, s3s::HttpError>(resp)
             }

@@ -285,6 +285,24 @@ async fn aws_chunked_is_not_stored_as_a_content_encoding() {
 
 
 
+#[tokio::test]
+async fn error_bodies_carry_the_request_id_of_their_answer() {
+    let (srv, _c) = setup().await;
+    let r = srv.signed("GET", &format!("/{B}/missing"), &[], b"").await;
+    assert_eq!(r.status, 404);
+    let x = r.text();
+    let id = r.header("x-amz-request-id").expect("x-amz-request-id").to_owned();
+    assert_eq!(xml_tag(&x, "RequestId"), Some(id), "{x}");
+    assert!(xml_tag(&x, "HostId").is_some(), "{x}");
+    // Errors s3s answers itself (here: a bad signature) too.
+    let r = srv
+        .signed_as(ACCESS_KEY, "not-the-secret", "GET", &format!("/{B}/missing"), &[], b"")
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let id = r.header("x-amz-request-id").expect("x-amz-request-id").to_owned();
+    assert_eq!(xml_tag(&r.text(), "RequestId"), Some(id), "{}", r.text());
+    assert_eq!(r.header("content-length"), Some(r.body.len().to_string().as_str()));
+}
 
 
 

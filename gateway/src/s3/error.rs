@@ -87,3 +87,42 @@ impl<T> StorageResultExt<T> for Result<T, StorageError> {
         self.map_err(to_s3)
     }
 }
+
+/// Puts `<RequestId>` and `<HostId>` into an XML error body, as S3 does, so that a
+/// client's error report names the request the server logged. s3s serializes errors
+/// without them (and some, such as a bad signature, before any handler runs), so this
+/// happens on the way out, for every answer. `request_id` is the `x-amz-request-id` of
+/// the same answer; it serves as the host id (`x-amz-id-2`) too, since one process
+/// answers the request.
+pub fn with_request_id(mut resp: http::Response<s3s::Body>, request_id: &str) -> http::Response<s3s::Body> {
+    if resp.status().is_success() {
+        return resp;
+    }
+    if let Ok(v) = http::HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert("x-amz-id-2", v);
+    }
+    let is_xml = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/xml"));
+    // Only a whole, in-memory error document is rewritten; a streamed body is left alone.
+    let Some(body) = resp.body().bytes().filter(|_| is_xml) else {
+        return resp;
+    };
+    let close = b"</Error>";
+    let Some(at) = body.windows(close.len()).rposition(|w| w == close) else {
+        return resp;
+    };
+    if body.windows(11).any(|w| w == b"<RequestId>") {
+        return resp;
+    }
+    let ids = format!("<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId>");
+    let mut out = Vec::with_capacity(body.len() + ids.len());
+    out.extend_from_slice(&body[..at]);
+    out.extend_from_slice(ids.as_bytes());
+    out.extend_from_slice(&body[at..]);
+    // hyper derives the length from the new body.
+    resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+    *resp.body_mut() = s3s::Body::from(out);
+    resp
+}

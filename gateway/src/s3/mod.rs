@@ -31,7 +31,7 @@ use crate::config::{InstantUploadConfig, Settings};
 use crate::metrics::Metrics;
 use error::StorageResultExt as _;
 
-pub use error::to_s3;
+pub use error::{to_s3, with_request_id};
 
 /// Shared state of every request.
 pub struct Gateway {
