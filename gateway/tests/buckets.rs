@@ -13,11 +13,9 @@ async fn create_head_list_location_versioning_delete() {
     create_bucket(&c, "alpha").await;
     create_bucket(&c, "beta-2").await;
 
-    // Creating it again: the caller already owns it.
-    assert_code(
-        c.create_bucket().bucket("alpha").send().await,
-        "BucketAlreadyOwnedByYou",
-    );
+    // Creating it again in us-east-1: S3 answers 200 to the owner (409 elsewhere, see
+    // s3_details.rs).
+    c.create_bucket().bucket("alpha").send().await.expect("re-create own bucket");
 
     c.head_bucket().bucket("alpha").send().await.expect("head alpha");
     let err = c.head_bucket().bucket("missing").send().await.unwrap_err();

@@ -284,6 +284,57 @@ async fn aws_chunked_is_not_stored_as_a_content_encoding() {
 }
 
 
+#[tokio::test]
+async fn list_buckets_pages_with_max_buckets_continuation_token_prefix_and_region() {
+    let srv = Server::start();
+    let c = srv.client();
+    for name in ["pa-1", "pa-2", "pa-3", "pb-1", "pb-2"] {
+        create_bucket(&c, name).await;
+    }
+    let r = srv.signed("GET", "/?max-buckets=2", &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let x = r.text();
+    assert_eq!(xml_tags(&x, "Name"), ["pa-1", "pa-2"], "{x}");
+    let token = xml_tag(&x, "ContinuationToken").expect("ContinuationToken");
+    let r = srv
+        .signed("GET", &format!("/?max-buckets=2&continuation-token={}", urlencoding::encode(&token)), &[], b"")
+        .await;
+    let x = r.text();
+    assert_eq!(xml_tags(&x, "Name"), ["pa-3", "pb-1"], "{x}");
+    let token = xml_tag(&x, "ContinuationToken").expect("ContinuationToken");
+    let r = srv
+        .signed("GET", &format!("/?max-buckets=2&continuation-token={}", urlencoding::encode(&token)), &[], b"")
+        .await;
+    let x = r.text();
+    assert_eq!(xml_tags(&x, "Name"), ["pb-2"], "{x}");
+    assert!(xml_tag(&x, "ContinuationToken").is_none(), "{x}");
+
+    let r = srv.signed("GET", "/?prefix=pb-", &[], b"").await;
+    let x = r.text();
+    assert_eq!(xml_tags(&x, "Name"), ["pb-1", "pb-2"], "{x}");
+    assert_eq!(xml_tag(&x, "Prefix").as_deref(), Some("pb-"), "{x}");
+    let r = srv.signed("GET", &format!("/?bucket-region={REGION}&max-buckets=10"), &[], b"").await;
+    assert_eq!(xml_tags(&r.text(), "Name").len(), 5, "{}", r.text());
+    let r = srv.signed("GET", "/?bucket-region=eu-west-3", &[], b"").await;
+    assert!(xml_tags(&r.text(), "Name").is_empty(), "{}", r.text());
+    for bad in ["0", "10001", "-1"] {
+        let r = srv.signed("GET", &format!("/?max-buckets={bad}"), &[], b"").await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert_eq!(r.error_code().as_deref(), Some("InvalidArgument"), "{bad}");
+    }
+
+    // The SDK's paginator follows ContinuationToken.
+    let mut pages = c.list_buckets().max_buckets(2).into_paginator().send();
+    let mut names = Vec::new();
+    let mut n = 0;
+    while let Some(page) = pages.next().await {
+        let page = page.expect("page");
+        n += 1;
+        names.extend(page.buckets().iter().filter_map(|b| b.name().map(str::to_owned)));
+    }
+    assert_eq!(n, 3);
+    assert_eq!(names, ["pa-1", "pa-2", "pa-3", "pb-1", "pb-2"]);
+}
 
 #[tokio::test]
 async fn error_bodies_carry_the_request_id_of_their_answer() {
@@ -307,5 +358,43 @@ async fn error_bodies_carry_the_request_id_of_their_answer() {
 
 
 
+#[tokio::test]
+async fn creating_a_bucket_you_own_in_us_east_1_is_200_as_in_aws() {
+    let (srv, _c) = setup().await;
+    let r = srv.signed("PUT", &format!("/{B}"), &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // An explicit us-east-1 constraint is refused by AWS in us-east-1.
+    let cfg = "<CreateBucketConfiguration><LocationConstraint>us-east-1</LocationConstraint></CreateBucketConfiguration>";
+    let r = srv.signed("PUT", "/fresh", &[], cfg.as_bytes()).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.error_code().as_deref(), Some("InvalidLocationConstraint"));
+    let cfg = "<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>";
+    let r = srv.signed("PUT", "/fresh", &[], cfg.as_bytes()).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.error_code().as_deref(), Some("IllegalLocationConstraintException"));
+    // GetBucketLocation of a us-east-1 bucket: an empty LocationConstraint element.
+    let r = srv.signed("GET", &format!("/{B}?location"), &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let x = r.text();
+    assert!(x.contains("<LocationConstraint") && !x.contains("us-east-1"), "{x}");
+}
 
+#[tokio::test]
+async fn creating_a_bucket_you_own_elsewhere_is_409_bucket_already_owned_by_you() {
+    let srv = Server::with_config("region = \"eu-west-1\"\n");
+    let cfg = "<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>";
+    let r = srv.signed("PUT", "/mine", &[], cfg.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for body in [cfg, ""] {
+        let r = srv.signed("PUT", "/mine", &[], body.as_bytes()).await;
+        assert_eq!(r.status, 409, "{}", r.text());
+        assert_eq!(r.error_code().as_deref(), Some("BucketAlreadyOwnedByYou"));
+    }
+    let r = srv.signed("GET", "/mine?location", &[], b"").await;
+    assert!(r.text().contains(">eu-west-1</LocationConstraint>"), "{}", r.text());
+    let other = "<CreateBucketConfiguration><LocationConstraint>us-west-2</LocationConstraint></CreateBucketConfiguration>";
+    let r = srv.signed("PUT", "/other", &[], other.as_bytes()).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.error_code().as_deref(), Some("IllegalLocationConstraintException"));
+}
 

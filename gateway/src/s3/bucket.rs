@@ -1,21 +1,46 @@
 //! Bucket operations.
 
+use fastgate_storage::StorageError;
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result};
+use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::Gateway;
 use super::error::StorageResultExt as _;
 use super::headers::timestamp;
+use super::{Gateway, list};
 
+/// The region S3 names by an empty LocationConstraint.
+const US_EAST_1: &str = "us-east-1";
+
+/// S3's largest page of ListBuckets (and its answer when `max-buckets` is not given).
+const MAX_BUCKETS: usize = 10_000;
+
+/// ListBuckets, paged as S3 pages it: `max-buckets` (1 to 10000), an opaque
+/// `continuation-token` (the last name of the previous page, as a listing token),
+/// `prefix` and `bucket-region` filters. SDK paginators follow `ContinuationToken`.
 pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
     let owner = Gateway::owner(&req)?;
-    let prefix = req.input.prefix.clone().unwrap_or_default();
-    let buckets: Vec<Bucket> = gw
-        .store
-        .list_buckets()
-        .s3()?
-        .into_iter()
-        .filter(|(name, b)| b.owner == owner && name.starts_with(&prefix))
+    let i = req.input;
+    let max = match i.max_buckets {
+        None => MAX_BUCKETS,
+        Some(n) => usize::try_from(n)
+            .ok()
+            .filter(|n| (1..=MAX_BUCKETS).contains(n))
+            .ok_or_else(|| s3_error!(InvalidArgument, "Argument max-buckets must be an integer between 1 and 10000."))?,
+    };
+    let after = match i.continuation_token.as_deref() {
+        Some(t) => Some(list::decode_token(t)?),
+        None => None,
+    };
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let mut matching = gw.store.list_buckets().s3()?.into_iter().filter(|(name, b)| {
+        b.owner == owner
+            && name.starts_with(&prefix)
+            && after.as_ref().is_none_or(|a| name > a)
+            && i.bucket_region.as_ref().is_none_or(|r| *r == b.region)
+    });
+    let buckets: Vec<Bucket> = matching
+        .by_ref()
+        .take(max)
         .map(|(name, b)| Bucket {
             name: Some(name),
             creation_date: Some(timestamp(b.created_ms)),
@@ -23,14 +48,20 @@ pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> S3R
             ..Default::default()
         })
         .collect();
+    let more = matching.next().is_some();
+    let continuation_token = if more {
+        buckets.last().and_then(|b| b.name.as_deref()).map(list::encode_token)
+    } else {
+        None
+    };
     Ok(S3Response::new(ListBucketsOutput {
         buckets: Some(buckets),
         owner: Some(Owner {
             display_name: Some(owner.clone()),
             id: Some(owner),
         }),
-        prefix: req.input.prefix,
-        ..Default::default()
+        continuation_token,
+        prefix: i.prefix,
     }))
 }
 
@@ -39,10 +70,36 @@ pub async fn create_bucket(
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let owner = Gateway::owner(&req)?;
-    gw.store
-        .create_bucket(&req.input.bucket, &owner, &gw.region)
-        .await
-        .s3()?;
+    let constraint = req
+        .input
+        .create_bucket_configuration
+        .as_ref()
+        .and_then(|c| c.location_constraint.as_ref())
+        .map(BucketLocationConstraint::as_str)
+        .filter(|c| !c.is_empty());
+    // As S3's regional endpoints: us-east-1 is named by leaving the constraint out, and
+    // a bucket is created only in the region of the endpoint that was asked.
+    if let Some(c) = constraint {
+        if c == gw.region && c == US_EAST_1 {
+            return Err(s3_error!(
+                InvalidLocationConstraint,
+                "The specified location-constraint is not valid"
+            ));
+        }
+        if c != gw.region {
+            return Err(s3_error!(
+                IllegalLocationConstraintException,
+                "The {c} location constraint is incompatible for the region specific endpoint this request was sent to."
+            ));
+        }
+    }
+    match gw.store.create_bucket(&req.input.bucket, &owner, &gw.region).await {
+        Ok(_) => {}
+        // S3 answers 200 to re-creating a bucket one owns in us-east-1 (legacy
+        // compatibility); every other region answers 409 BucketAlreadyOwnedByYou.
+        Err(StorageError::BucketAlreadyOwnedByYou) if gw.region == US_EAST_1 => {}
+        Err(e) => return Err(super::to_s3(e)),
+    }
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", req.input.bucket)),
         ..Default::default()
@@ -75,7 +132,7 @@ pub async fn get_bucket_location(
     let owner = Gateway::owner(&req)?;
     let b = gw.owned_bucket(&owner, &req.input.bucket)?;
     // S3 answers an empty LocationConstraint for us-east-1.
-    let loc = (b.region != "us-east-1").then(|| BucketLocationConstraint::from(b.region));
+    let loc = (b.region != US_EAST_1).then(|| BucketLocationConstraint::from(b.region));
     Ok(S3Response::new(GetBucketLocationOutput {
         location_constraint: loc,
     }))

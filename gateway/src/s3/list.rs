@@ -168,11 +168,11 @@ pub async fn list_objects(gw: &Gateway, req: S3Request<ListObjectsInput>) -> S3R
     }))
 }
 
-fn encode_token(key: &str) -> String {
+pub(super) fn encode_token(key: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_bytes())
 }
 
-fn decode_token(t: &str) -> S3Result<String> {
+pub(super) fn decode_token(t: &str) -> S3Result<String> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(t)
         .ok()
