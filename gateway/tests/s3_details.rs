@@ -356,6 +356,59 @@ async fn error_bodies_carry_the_request_id_of_their_answer() {
 }
 
 
+#[tokio::test]
+async fn a_sha256_multipart_upload_needs_the_right_checksum_of_every_part_to_complete() {
+    let (srv, _c) = setup().await;
+    let parts = [data(5 << 20, 21), data(100, 22)];
+    let id = create_upload(&srv, "mp", &[("x-amz-checksum-algorithm", "SHA256")]).await;
+    let mut etags = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let n = u32::try_from(i + 1).unwrap();
+        let r = upload_part(&srv, "mp", &id, n, p, &[("x-amz-checksum-sha256", &sha256_b64(p))]).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        etags.push(r.header("etag").unwrap().to_owned());
+    }
+    let sum = |i: usize| format!("<ChecksumSHA256>{}</ChecksumSHA256>", sha256_b64(&parts[i]));
+    // A checksum missing from the list: InvalidRequest.
+    let missing = format!("{}{}", part_xml(1, &etags[0], &sum(0)), part_xml(2, &etags[1], ""));
+    let r = complete_upload(&srv, "mp", &id, &missing, &[]).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.error_code().as_deref(), Some("InvalidRequest"), "{}", r.text());
+    // A wrong one: InvalidPart.
+    let wrong = format!("{}{}", part_xml(1, &etags[0], &sum(0)), part_xml(2, &etags[1], &sum(0)));
+    let r = complete_upload(&srv, "mp", &id, &wrong, &[]).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.error_code().as_deref(), Some("InvalidPart"), "{}", r.text());
+    // The right ones: a COMPOSITE checksum of two parts.
+    let right = format!("{}{}", part_xml(1, &etags[0], &sum(0)), part_xml(2, &etags[1], &sum(1)));
+    let r = complete_upload(&srv, "mp", &id, &right, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let x = r.text();
+    assert!(xml_tag(&x, "ChecksumSHA256").is_some_and(|v| v.ends_with("-2")), "{x}");
+    assert_eq!(xml_tag(&x, "ChecksumType").as_deref(), Some("COMPOSITE"), "{x}");
+    let h = srv
+        .signed("HEAD", &format!("/{B}/mp"), &[("x-amz-checksum-mode", "ENABLED")], b"")
+        .await;
+    assert_eq!(h.header("x-amz-checksum-type"), Some("COMPOSITE"), "{:?}", h.headers);
+
+    // FULL_OBJECT was asked for: the part checksums may be left out.
+    let id = create_upload(
+        &srv,
+        "full",
+        &[("x-amz-checksum-algorithm", "CRC64NVME"), ("x-amz-checksum-type", "FULL_OBJECT")],
+    )
+    .await;
+    let r = upload_part(&srv, "full", &id, 1, &parts[1], &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let etag = r.header("etag").unwrap().to_owned();
+    let r = complete_upload(&srv, "full", &id, &part_xml(1, &etag, ""), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let h = srv
+        .signed("HEAD", &format!("/{B}/full"), &[("x-amz-checksum-mode", "ENABLED")], b"")
+        .await;
+    assert_eq!(h.header("x-amz-checksum-type"), Some("FULL_OBJECT"), "{:?}", h.headers);
+    assert_eq!(h.header("x-amz-checksum-crc64nvme"), Some(crc64nvme_b64(&parts[1]).as_str()));
+}
 
 
 #[tokio::test]

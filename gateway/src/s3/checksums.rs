@@ -155,6 +155,18 @@ impl Declared {
     }
 }
 
+/// The checksum of `alg` a CompleteMultipartUpload lists for one part, if any.
+pub fn listed_for_part(p: &s3s::dto::CompletedPart, alg: ChecksumAlgorithm) -> Option<&str> {
+    match alg {
+        ChecksumAlgorithm::Crc32 => p.checksum_crc32.as_deref(),
+        ChecksumAlgorithm::Crc32c => p.checksum_crc32c.as_deref(),
+        ChecksumAlgorithm::Crc64Nvme => p.checksum_crc64nvme.as_deref(),
+        ChecksumAlgorithm::Sha1 => p.checksum_sha1.as_deref(),
+        ChecksumAlgorithm::Sha256 => p.checksum_sha256.as_deref(),
+    }
+    .map(str::trim)
+}
+
 /// Checksum fields of an output DTO, filled from an object checksum.
 #[derive(Default)]
 pub struct Fields {

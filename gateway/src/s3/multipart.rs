@@ -1,13 +1,13 @@
 //! Multipart upload: S3's resume protocol, on durable chunks.
 
-use fastgate_storage::checksum::ChecksumAlgorithm as Alg;
+use fastgate_storage::checksum::{ChecksumAlgorithm as Alg, b64};
 use fastgate_storage::ids::now_ms;
 use fastgate_storage::records::{PartRecord, UploadRecord};
 use fastgate_storage::{PartNumber as Pn, StorageError, UploadId};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::checksums::{Declared, Fields, set_checksums};
+use super::checksums::{self, Declared, Fields, set_checksums};
 use super::error::StorageResultExt as _;
 use super::headers::{self, timestamp};
 use super::{Gateway, body, check_key, copy, instant};
@@ -363,6 +363,7 @@ pub async fn complete(
         .and_then(|m| m.parts)
         .filter(|p| !p.is_empty())
         .ok_or_else(malformed)?;
+    check_listed_checksums(gw, &i.bucket, &i.key, &id, &listed)?;
     let mut list = Vec::with_capacity(listed.len());
     for p in listed {
         let n = p.part_number.ok_or_else(malformed)?;
@@ -388,6 +389,50 @@ pub async fn complete(
     };
     set_checksums!(out, fields);
     Ok(S3Response::new(out))
+}
+
+/// The part checksums a CompleteMultipartUpload lists, checked as S3 checks them for
+/// an upload created with a checksum algorithm: each listed value must be the stored
+/// part's (else InvalidPart, as for a wrong ETag), and a COMPOSITE upload must list one
+/// for every part (else InvalidRequest). Checksums of another algorithm are ignored,
+/// as are parts the store does not hold (completion reports those).
+fn check_listed_checksums(
+    gw: &Gateway,
+    bucket: &str,
+    key: &str,
+    id: &UploadId,
+    listed: &[CompletedPart],
+) -> S3Result<()> {
+    let up = gw.store.upload(bucket, key, id).s3()?;
+    let Some(alg) = up.checksum_algorithm else {
+        return Ok(());
+    };
+    let (parts, _) = gw.store.list_parts(id, None, usize::MAX).s3()?;
+    for p in listed {
+        let Some(n) = p.part_number else { continue };
+        match checksums::listed_for_part(p, alg) {
+            None if !up.checksum_full_object => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "The upload was created using a {} checksum. The complete request must include the checksum for each part. It was missing for part {n} in the request.",
+                    alg.as_str().to_ascii_lowercase()
+                ));
+            }
+            None => {}
+            Some(v) => {
+                let stored = parts
+                    .iter()
+                    .find(|(pn, _)| i32::from(pn.get()) == n)
+                    .and_then(|(_, r)| r.checksum.as_ref());
+                if let Some((_, want)) = stored
+                    && b64(want) != v
+                {
+                    return Err(super::to_s3(StorageError::InvalidPart(u16::try_from(n).unwrap_or(0))));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn abort(
