@@ -283,6 +283,35 @@ async fn aws_chunked_is_not_stored_as_a_content_encoding() {
     assert_eq!(h.header("content-encoding"), Some("gzip"));
 }
 
+/// `<Prefix>` holding `a\nb`, as s3s escapes (or not) the newline.
+fn has_raw(x: &str, tag: &str, v: &str) -> bool {
+    [v.to_owned(), v.replace('\n', "&#xA;"), v.replace('\n', "&#10;")]
+        .iter()
+        .any(|v| x.contains(&format!("<{tag}>{v}</{tag}>")))
+}
+
+#[tokio::test]
+async fn list_objects_v1_returns_the_prefix_as_sent_even_when_boto3_asks_for_url_encoding() {
+    let (srv, c) = setup().await;
+    put(&c, B, "a\nb/key", b"x").await;
+    for q in ["", "list-type=2&"] {
+        let r = srv.signed("GET", &format!("/{B}?{q}prefix=a%0Ab"), &[], b"").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let x = r.text();
+        assert!(has_raw(&x, "Prefix", "a\nb") && has_raw(&x, "Key", "a\nb/key"), "{q}: {x}");
+        assert!(!x.contains("%0A"), "{x}");
+    }
+    // boto3 adds encoding-type=url to every list_objects and decodes all but Prefix.
+    let r = srv.signed("GET", &format!("/{B}?prefix=a%0Ab&encoding-type=url"), &[], b"").await;
+    let x = r.text();
+    assert!(has_raw(&x, "Prefix", "a\nb"), "{x}");
+    assert!(x.contains("<Key>a%0Ab/key</Key>"), "{x}");
+    let r = srv
+        .signed("GET", &format!("/{B}?list-type=2&prefix=a%0Ab&encoding-type=url"), &[], b"")
+        .await;
+    let x = r.text();
+    assert!(x.contains("<Prefix>a%0Ab</Prefix>") && x.contains("<Key>a%0Ab/key</Key>"), "{x}");
+}
 
 #[tokio::test]
 async fn list_buckets_pages_with_max_buckets_continuation_token_prefix_and_region() {
