@@ -480,3 +480,39 @@ async fn creating_a_bucket_you_own_elsewhere_is_409_bucket_already_owned_by_you(
     assert_eq!(r.error_code().as_deref(), Some("IllegalLocationConstraintException"));
 }
 
+
+#[tokio::test]
+async fn a_put_with_chunked_transfer_encoding_and_no_length_is_stored() {
+    let (srv, _c) = setup().await;
+    let body = data(300_000, 41);
+    let te = [("transfer-encoding", "chunked")];
+    // A signed payload hash.
+    let r = srv.signed("PUT", &format!("/{B}/signed"), &te, &body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("etag"), Some(format!("\"{}\"", md5_hex(&body)).as_str()));
+    let got = srv.signed("GET", &format!("/{B}/signed"), &[], b"").await;
+    assert!(got.body.as_ref() == body.as_slice());
+    // UNSIGNED-PAYLOAD.
+    let r = srv
+        .signed_with_hash(ACCESS_KEY, SECRET_KEY, "PUT", &format!("/{B}/unsigned"), &te, "UNSIGNED-PAYLOAD", &body)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = srv.signed("GET", &format!("/{B}/unsigned"), &[], b"").await;
+    assert!(got.body.as_ref() == body.as_slice());
+    // A signed hash that is not the body's is still refused, and nothing is stored.
+    let wrong = sha256_hex(b"other");
+    let r = srv
+        .signed_with_hash(ACCESS_KEY, SECRET_KEY, "PUT", &format!("/{B}/wrong"), &te, &wrong, &body)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.error_code().as_deref(), Some("XAmzContentSHA256Mismatch"));
+    assert_eq!(srv.signed("HEAD", &format!("/{B}/wrong"), &[], b"").await.status, 404);
+    // UploadPart too.
+    let id = create_upload(&srv, "mp", &[]).await;
+    let r = upload_part(&srv, "mp", &id, 1, &body, &te).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let etag = r.header("etag").unwrap().to_owned();
+    let done = complete_upload(&srv, "mp", &id, &part_xml(1, &etag, ""), &[]).await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert!(srv.signed("GET", &format!("/{B}/mp"), &[], b"").await.body.as_ref() == body.as_slice());
+}

@@ -7,7 +7,7 @@ use futures::StreamExt as _;
 use s3s::dto::StreamingBlob;
 use s3s::stream::aws_chunked_stream::AwsChunkedStreamError;
 use s3s::stream::upload_stream::UploadStreamError;
-use s3s::{S3Error, S3ErrorCode, S3Result, StdError};
+use s3s::{S3Error, S3ErrorCode, S3Result, StdError, s3_error};
 
 use super::Gateway;
 use super::checksums::Declared;
@@ -81,9 +81,20 @@ pub async fn receive(
     if let Some(s) = verified_sha256 {
         writer.trust_verified_sha256(s);
     }
+    // A body without Content-Length (`Transfer-Encoding: chunked`) was not checked
+    // against the size limits before it was read: bound it here.
+    let limit = gw.max_object_size.max(5 << 30);
+    let mut received = 0u64;
     if let Some(mut body) = body {
         while let Some(item) = body.next().await {
             let bytes = item.map_err(body_error)?;
+            received += bytes.len() as u64;
+            if received > limit {
+                return Err(s3_error!(
+                    EntityTooLarge,
+                    "Your proposed upload exceeds the maximum allowed object size."
+                ));
+            }
             Metrics::add(&gw.metrics.request_body_bytes, bytes.len() as u64);
             writer.write(bytes).await.map_err(|e| super::to_s3(e.into()))?;
         }

@@ -16,6 +16,12 @@
 //! that claims a body must compare its SHA-256 with the signed header before it commits
 //! ([`super::checksums::Declared::verify`] does).
 //!
+//! A PUT of object data with `Transfer-Encoding: chunked` and no `Content-Length` is
+//! parked the same way, whatever its payload hash: s3s would refuse it for want of a
+//! length, and S3 stores it. The handler's writer hashes it and
+//! [`super::checksums::Declared::verify`] checks a signed hash, as for a large body;
+//! [`super::body::receive`] bounds its size.
+//!
 //! The bodies s3s reads whole (the XML documents of POSTs and of PUTs of a subresource
 //! such as `?tagging`) get the opposite treatment: s3s checks their payload hash too, but
 //! answers a mismatch with 500 InternalError, where S3 says 400
@@ -65,6 +71,14 @@ pub fn split(req: http::Request<Incoming>) -> http::Request<s3s::Body> {
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    if len.is_none() && is_chunked_object_put(&parts) {
+        // s3s refuses a body of unknown length (MissingContentLength); S3 stores it.
+        // Parked, it reaches the handler, which streams and hashes it as any other.
+        let slot = Slot(Arc::new(Mutex::new(Some(body))));
+        parts.extensions.insert(slot.clone());
+        let stand_in = StandIn { slot, body: None, len: 0 };
+        return http::Request::from_parts(parts, s3s::Body::http_body(stand_in));
+    }
     let Some(signed) = signed_hash else {
         return http::Request::from_parts(parts, s3s::Body::from(body));
     };
@@ -88,6 +102,28 @@ pub fn split(req: http::Request<Incoming>) -> http::Request<s3s::Body> {
         }
     };
     http::Request::from_parts(parts, body)
+}
+
+/// A PutObject or UploadPart sent with `Transfer-Encoding: chunked` and no length: not
+/// aws-chunked (which announces its decoded length), not an XML subresource, and
+/// path-style with a key (`/bucket/key`), so that a CreateBucket body is never taken.
+fn is_chunked_object_put(parts: &http::request::Parts) -> bool {
+    let chunked = parts
+        .headers
+        .get(http::header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let has_key = parts
+        .uri
+        .path()
+        .trim_start_matches('/')
+        .split_once('/')
+        .is_some_and(|(bucket, key)| !bucket.is_empty() && !key.is_empty());
+    parts.method == http::Method::PUT
+        && chunked
+        && has_key
+        && !parts.headers.contains_key("x-amz-decoded-content-length")
+        && !read_whole(&parts.method, &parts.uri)
 }
 
 /// Subresources whose PUT carries an XML document (not object data).
