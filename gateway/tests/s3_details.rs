@@ -384,6 +384,45 @@ async fn error_bodies_carry_the_request_id_of_their_answer() {
     assert_eq!(r.header("content-length"), Some(r.body.len().to_string().as_str()));
 }
 
+#[tokio::test]
+async fn a_checksum_that_does_not_match_the_body_is_bad_digest() {
+    let (srv, _c) = setup().await;
+    let body = data(5000, 7);
+    let other = b"not the body";
+    let wrong: [(&str, String); 5] = [
+        ("x-amz-checksum-crc32", crc32_b64(other)),
+        ("x-amz-checksum-crc32c", b64(&[0, 1, 2, 3])),
+        ("x-amz-checksum-crc64nvme", crc64nvme_b64(other)),
+        ("x-amz-checksum-sha1", b64(&[7u8; 20])),
+        ("x-amz-checksum-sha256", sha256_b64(other)),
+    ];
+    let id = create_upload(&srv, "mp", &[]).await;
+    for (name, value) in &wrong {
+        // As a header, on a single PUT and on UploadPart.
+        let r = srv.signed("PUT", &format!("/{B}/k"), &[(name, value.as_str())], &body).await;
+        assert_eq!(r.status, 400, "{name}: {}", r.text());
+        assert_eq!(r.error_code().as_deref(), Some("BadDigest"), "{name}: {}", r.text());
+        let r = upload_part(&srv, "mp", &id, 1, &body, &[(name, value.as_str())]).await;
+        assert_eq!(r.status, 400, "part {name}: {}", r.text());
+        assert_eq!(r.error_code().as_deref(), Some("BadDigest"), "part {name}: {}", r.text());
+        // As an aws-chunked trailer.
+        let r = put_aws_chunked(&srv, &format!("/{B}/k"), &body, "aws-chunked", (name, value)).await;
+        assert_eq!(r.status, 400, "trailer {name}: {}", r.text());
+        assert_eq!(r.error_code().as_deref(), Some("BadDigest"), "trailer {name}: {}", r.text());
+        let r = put_aws_chunked(
+            &srv,
+            &format!("/{B}/mp?partNumber=1&uploadId={id}"),
+            &body,
+            "aws-chunked",
+            (name, value),
+        )
+        .await;
+        assert_eq!(r.status, 400, "part trailer {name}: {}", r.text());
+        assert_eq!(r.error_code().as_deref(), Some("BadDigest"), "part trailer {name}: {}", r.text());
+    }
+    let h = srv.signed("HEAD", &format!("/{B}/k"), &[], b"").await;
+    assert_eq!(h.status, 404);
+}
 
 #[tokio::test]
 async fn a_sha256_multipart_upload_needs_the_right_checksum_of_every_part_to_complete() {
@@ -439,6 +478,45 @@ async fn a_sha256_multipart_upload_needs_the_right_checksum_of_every_part_to_com
     assert_eq!(h.header("x-amz-checksum-crc64nvme"), Some(crc64nvme_b64(&parts[1]).as_str()));
 }
 
+#[tokio::test]
+async fn if_match_on_writes_is_412_or_404_never_501() {
+    let (srv, _c) = setup().await;
+    // PutObject.
+    let r = srv.signed("PUT", &format!("/{B}/absent"), &[("if-match", "\"0123\"")], b"x").await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.error_code().as_deref(), Some("NoSuchKey"));
+    let r = srv.signed("PUT", &format!("/{B}/absent"), &[("if-match", "*")], b"x").await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = srv.signed("PUT", &format!("/{B}/k"), &[], b"v1").await;
+    let etag = r.header("etag").unwrap().to_owned();
+    let r = srv.signed("PUT", &format!("/{B}/k"), &[("if-match", "\"0123\"")], b"v2").await;
+    assert_eq!(r.status, 412, "{}", r.text());
+    assert_eq!(r.error_code().as_deref(), Some("PreconditionFailed"));
+    let list = format!("\"0123\", {etag}");
+    let r = srv.signed("PUT", &format!("/{B}/k"), &[("if-match", list.as_str())], b"v2").await;
+    assert_ne!(r.status, 501, "{}", r.text());
+    assert!(r.status == 200 || r.status == 412, "{}", r.text());
+    let r = srv.signed("PUT", &format!("/{B}/k"), &[("if-match", "\"0123\", \"4567\"")], b"v3").await;
+    assert_eq!(r.status, 412, "{}", r.text());
+    let cur = srv.signed("HEAD", &format!("/{B}/k"), &[], b"").await;
+    let etag = cur.header("etag").unwrap().to_owned();
+    let r = srv.signed("PUT", &format!("/{B}/k"), &[("if-match", etag.as_str())], b"v4").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // CompleteMultipartUpload.
+    for (key, cond, status, code) in [
+        ("absent2", "\"0123\"", 404, "NoSuchKey"),
+        ("k", "\"0123\"", 412, "PreconditionFailed"),
+        ("k", "\"0123\", \"4567\"", 412, "PreconditionFailed"),
+    ] {
+        let id = create_upload(&srv, key, &[]).await;
+        let p = upload_part(&srv, key, &id, 1, b"part", &[]).await;
+        let e = p.header("etag").unwrap().to_owned();
+        let r = complete_upload(&srv, key, &id, &part_xml(1, &e, ""), &[("if-match", cond)]).await;
+        assert_eq!(r.status, status, "{key} {cond}: {}", r.text());
+        assert_eq!(r.error_code().as_deref(), Some(code), "{key} {cond}");
+    }
+}
 
 #[tokio::test]
 async fn creating_a_bucket_you_own_in_us_east_1_is_200_as_in_aws() {
@@ -480,6 +558,39 @@ async fn creating_a_bucket_you_own_elsewhere_is_409_bucket_already_owned_by_you(
     assert_eq!(r.error_code().as_deref(), Some("IllegalLocationConstraintException"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_resent_while_in_flight_ends_with_the_last_completed_attempt() {
+    let (srv, _c) = setup().await;
+    let srv = std::sync::Arc::new(srv);
+    let id = create_upload(&srv, "mp", &[]).await;
+    let (first, second) = (data(3 << 20, 31), data(3 << 20, 32));
+    let (s1, s2, i1, i2) = (srv.clone(), srv.clone(), id.clone(), id.clone());
+    let (f1, f2) = (first.clone(), second.clone());
+    let a = tokio::spawn(async move { upload_part(&s1, "mp", &i1, 1, &f1, &[]).await });
+    let b = tokio::spawn(async move { upload_part(&s2, "mp", &i2, 1, &f2, &[]).await });
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert_eq!((a.status, b.status), (200, 200));
+    // Whichever finished last is the part now; the listing says which.
+    let l = srv.signed("GET", &format!("/{B}/mp?uploadId={id}"), &[], b"").await;
+    let listed = xml_tag(&l.text(), "ETag").expect("listed part");
+    let (ea, eb) = (a.header("etag").unwrap().to_owned(), b.header("etag").unwrap().to_owned());
+    assert!(listed == ea || listed == eb, "{listed} {ea} {eb}");
+    assert_eq!(xml_tags(&l.text(), "PartNumber"), ["1"]);
+    // Completing with the part list as the client last saw it succeeds, with that body.
+    let r = complete_upload(&srv, "mp", &id, &part_xml(1, &listed, ""), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = srv.signed("GET", &format!("/{B}/mp"), &[], b"").await;
+    let want = if listed == ea { &first } else { &second };
+    assert!(got.body.as_ref() == want.as_slice());
+    // Re-sending a part replaces it.
+    let id = create_upload(&srv, "again", &[]).await;
+    upload_part(&srv, "again", &id, 1, b"old", &[]).await;
+    let new = upload_part(&srv, "again", &id, 1, b"new", &[]).await;
+    let e = new.header("etag").unwrap().to_owned();
+    let r = complete_upload(&srv, "again", &id, &part_xml(1, &e, ""), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(srv.signed("GET", &format!("/{B}/again"), &[], b"").await.body.as_ref(), b"new");
+}
 
 #[tokio::test]
 async fn a_put_with_chunked_transfer_encoding_and_no_length_is_stored() {
