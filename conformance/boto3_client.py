@@ -19,6 +19,7 @@ all set by lib.sh):
 Exit status is non-zero when any check fails.
 """
 
+import base64
 import hashlib
 import io
 import os
@@ -529,6 +530,57 @@ class Suite:
                            aws_access_key_id="NOSUCHACCESSKEY", aws_secret_access_key="x",
                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
         expect_client_error({"InvalidAccessKeyId"}, bad.list_objects_v2, Bucket=self.bucket)
+
+    def t_s3_details(self):
+        # Answers client libraries rely on (issue 19); each pinned in gateway/tests/s3_details.rs.
+        s3, b = self.s3, self.bucket
+        # The list_buckets paginator follows ContinuationToken.
+        pages = list(s3.get_paginator("list_buckets").paginate(PaginationConfig={"PageSize": 1}))
+        names = [x["Name"] for p in pages for x in p.get("Buckets", [])]
+        expect(b in names, f"paginated list_buckets has {b}: {names}")
+        expect_eq(len(names), len(pages), "one bucket per page with MaxBuckets=1")
+        # partNumber past the parts count: 400 InvalidPartNumber.
+        self.put("details/single", b"one part")
+        e = expect_client_error({"InvalidPartNumber"}, s3.get_object, Bucket=b, Key="details/single", PartNumber=2)
+        expect_eq(400, e.response["ResponseMetadata"]["HTTPStatusCode"], "InvalidPartNumber status")
+        # x-amz-tagging-count on HEAD as on GET.
+        self.put("details/tagged", b"t", Tagging="a=1&b=2")
+        h = s3.head_object(Bucket=b, Key="details/tagged")
+        expect_eq("2", h["ResponseMetadata"]["HTTPHeaders"].get("x-amz-tagging-count"), "head tagging count")
+        expect_eq(2, s3.get_object(Bucket=b, Key="details/tagged").get("TagCount"), "get TagCount")
+        # GetObjectAttributes answers ObjectSize (boto3 joins the attributes with commas).
+        a = s3.get_object_attributes(Bucket=b, Key="details/single", ObjectAttributes=["ETag", "ObjectSize", "StorageClass"])
+        expect_eq(8, a.get("ObjectSize"), "get_object_attributes ObjectSize")
+        expect_eq(md5(b"one part"), a.get("ETag", "").strip('"'), "get_object_attributes ETag")
+        # boto3 adds encoding-type=url to list_objects and does not decode Prefix.
+        self.put("details/a\nb", b"x")
+        r = s3.list_objects(Bucket=b, Prefix="details/a\n")
+        expect_eq("details/a\n", r.get("Prefix"), "list_objects Prefix with a control character")
+        expect_eq(["details/a\nb"], [o["Key"] for o in r.get("Contents", [])], "list_objects keys")
+        # Error bodies carry the request id of their answer, and a host id.
+        e = expect_client_error({"NoSuchKey"}, s3.get_object, Bucket=b, Key="details/missing")
+        meta = e.response["ResponseMetadata"]
+        expect(meta.get("RequestId") and meta.get("HostId"), f"error has RequestId and HostId: {meta}")
+        # Checksum helpers: boto3 computes the checksum; a wrong one is BadDigest.
+        body = os.urandom(10_000)
+        want = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        r = self.put("details/sha", body, ChecksumAlgorithm="SHA256")
+        expect_eq(want, r.get("ChecksumSHA256"), "put_object ChecksumAlgorithm=SHA256")
+        wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+        expect_client_error({"BadDigest"}, self.put, "details/bad", body, ChecksumSHA256=wrong)
+        # gzip content sent aws-chunked (boto3 >= 1.36 with a checksum) is stored as gzip.
+        self.put("details/gz", body, ContentEncoding="gzip", ChecksumAlgorithm="CRC32")
+        expect_eq("gzip", s3.head_object(Bucket=b, Key="details/gz").get("ContentEncoding"), "stored Content-Encoding")
+        # A SHA256 multipart upload (s3transfer lists the part checksums) is COMPOSITE.
+        cfg = TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB, max_concurrency=2)
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "src")
+            with open(src, "wb") as f:
+                f.write(os.urandom(11 * MIB))
+            s3.upload_file(src, b, "details/mpu-sha", Config=cfg, ExtraArgs={"ChecksumAlgorithm": "SHA256"})
+        h = s3.head_object(Bucket=b, Key="details/mpu-sha", ChecksumMode="ENABLED")
+        expect_eq("COMPOSITE", h.get("ChecksumType"), "SHA256 multipart checksum type")
+        expect(h.get("ChecksumSHA256", "").endswith("-3"), f"composite SHA256 of 3 parts: {h.get('ChecksumSHA256')}")
 
     def t_cleanup(self):
         for up in self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", []):
