@@ -15,7 +15,11 @@ async fn create_head_list_location_versioning_delete() {
 
     // Creating it again in us-east-1: S3 answers 200 to the owner (409 elsewhere, see
     // s3_details.rs).
-    c.create_bucket().bucket("alpha").send().await.expect("re-create own bucket");
+    c.create_bucket()
+        .bucket("alpha")
+        .send()
+        .await
+        .expect("re-create own bucket");
 
     c.head_bucket().bucket("alpha").send().await.expect("head alpha");
     let err = c.head_bucket().bucket("missing").send().await.unwrap_err();

@@ -202,7 +202,11 @@ async fn upload_list_complete_and_read_parts() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(sdk_error(&err), (Some("InvalidPartNumber".into()), Some(400)), "{err:?}");
+    assert_eq!(
+        sdk_error(&err),
+        (Some("InvalidPartNumber".into()), Some(400)),
+        "{err:?}"
+    );
 
     // A range across both part boundaries.
     let (s, e) = (PART - 10, 2 * PART + 9);

@@ -58,8 +58,13 @@ async fn create_upload(srv: &Server, key: &str, headers: &[(&str, &str)]) -> Str
 }
 
 async fn upload_part(srv: &Server, key: &str, id: &str, n: u32, body: &[u8], headers: &[(&str, &str)]) -> RawResponse {
-    srv.signed("PUT", &format!("/{B}/{key}?partNumber={n}&uploadId={id}"), headers, body)
-        .await
+    srv.signed(
+        "PUT",
+        &format!("/{B}/{key}?partNumber={n}&uploadId={id}"),
+        headers,
+        body,
+    )
+    .await
 }
 
 async fn complete_upload(srv: &Server, key: &str, id: &str, parts_xml: &str, headers: &[(&str, &str)]) -> RawResponse {
@@ -80,10 +85,14 @@ async fn part_number_past_the_parts_count_is_400_invalid_part_number() {
     assert_eq!(one.status, 200, "{}", one.text());
     assert_eq!(one.body.as_ref(), b"one part only");
     for n in [2, 3, 10_000] {
-        let r = srv.signed("GET", &format!("/{B}/single?partNumber={n}"), &[], b"").await;
+        let r = srv
+            .signed("GET", &format!("/{B}/single?partNumber={n}"), &[], b"")
+            .await;
         assert_eq!(r.status, 400, "part {n}: {}", r.text());
         assert_eq!(r.error_code().as_deref(), Some("InvalidPartNumber"));
-        let h = srv.signed("HEAD", &format!("/{B}/single?partNumber={n}"), &[], b"").await;
+        let h = srv
+            .signed("HEAD", &format!("/{B}/single?partNumber={n}"), &[], b"")
+            .await;
         assert_eq!(h.status, 400, "head part {n}");
     }
 
@@ -110,18 +119,32 @@ async fn get_object_attributes_answers_every_attribute_it_is_asked_for() {
     // A single-part object with a SHA-256 checksum.
     let sha = sha256_b64(&body);
     let r = srv
-        .signed("PUT", &format!("/{B}/plain"), &[("x-amz-checksum-sha256", sha.as_str())], &body)
+        .signed(
+            "PUT",
+            &format!("/{B}/plain"),
+            &[("x-amz-checksum-sha256", sha.as_str())],
+            &body,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     for attrs in [all, "ETag, Checksum, ObjectParts, StorageClass, ObjectSize"] {
         let r = srv
-            .signed("GET", &format!("/{B}/plain?attributes"), &[("x-amz-object-attributes", attrs)], b"")
+            .signed(
+                "GET",
+                &format!("/{B}/plain?attributes"),
+                &[("x-amz-object-attributes", attrs)],
+                b"",
+            )
             .await;
         assert_eq!(r.status, 200, "{}", r.text());
         let x = r.text();
         assert_eq!(xml_tag(&x, "ObjectSize").as_deref(), Some("1000"), "{attrs}: {x}");
         // S3 gives this ETag unquoted; s3s always quotes it, which clients pass through.
-        assert_eq!(xml_tag(&x, "ETag").map(|e| e.trim_matches('"').to_owned()), Some(md5_hex(&body)), "{x}");
+        assert_eq!(
+            xml_tag(&x, "ETag").map(|e| e.trim_matches('"').to_owned()),
+            Some(md5_hex(&body)),
+            "{x}"
+        );
         assert_eq!(xml_tag(&x, "StorageClass").as_deref(), Some("STANDARD"), "{x}");
         assert_eq!(xml_tag(&x, "ChecksumSHA256"), Some(sha.clone()), "{x}");
         assert_eq!(xml_tag(&x, "ChecksumType").as_deref(), Some("FULL_OBJECT"), "{x}");
@@ -129,14 +152,24 @@ async fn get_object_attributes_answers_every_attribute_it_is_asked_for() {
     }
     // Only what was asked for.
     let r = srv
-        .signed("GET", &format!("/{B}/plain?attributes"), &[("x-amz-object-attributes", "ObjectSize")], b"")
+        .signed(
+            "GET",
+            &format!("/{B}/plain?attributes"),
+            &[("x-amz-object-attributes", "ObjectSize")],
+            b"",
+        )
         .await;
     let x = r.text();
     assert_eq!(xml_tag(&x, "ObjectSize").as_deref(), Some("1000"), "{x}");
-    assert!(xml_tag(&x, "ETag").is_none() && xml_tag(&x, "Checksum").is_none(), "{x}");
+    assert!(
+        xml_tag(&x, "ETag").is_none() && xml_tag(&x, "Checksum").is_none(),
+        "{x}"
+    );
 
     // A three-part object with SHA-256 part checksums, paged two parts at a time.
-    let parts: Vec<Vec<u8>> = (0..3).map(|i| data(if i < 2 { 5 << 20 } else { 1000 }, 10 + i)).collect();
+    let parts: Vec<Vec<u8>> = (0..3)
+        .map(|i| data(if i < 2 { 5 << 20 } else { 1000 }, 10 + i))
+        .collect();
     let id = create_upload(&srv, "multi", &[("x-amz-checksum-algorithm", "SHA256")]).await;
     let mut listed = String::new();
     for (i, p) in parts.iter().enumerate() {
@@ -161,7 +194,10 @@ async fn get_object_attributes_answers_every_attribute_it_is_asked_for() {
     let x = r.text();
     assert_eq!(r.status, 200, "{x}");
     assert_eq!(xml_tag(&x, "ObjectSize"), Some(size.to_string()), "{x}");
-    assert!(xml_tag(&x, "ETag").is_some_and(|e| e.trim_matches('"').ends_with("-3")), "{x}");
+    assert!(
+        xml_tag(&x, "ETag").is_some_and(|e| e.trim_matches('"').ends_with("-3")),
+        "{x}"
+    );
     assert_eq!(xml_tag(&x, "ChecksumType").as_deref(), Some("COMPOSITE"), "{x}");
     // TotalPartsCount travels as `PartsCount` (its xmlName in S3's model).
     assert_eq!(xml_tag(&x, "PartsCount").as_deref(), Some("3"), "{x}");
@@ -169,7 +205,11 @@ async fn get_object_attributes_answers_every_attribute_it_is_asked_for() {
     assert_eq!(xml_tag(&x, "IsTruncated").as_deref(), Some("true"), "{x}");
     assert_eq!(xml_tag(&x, "NextPartNumberMarker").as_deref(), Some("2"), "{x}");
     assert_eq!(xml_tags(&x, "PartNumber"), ["1", "2"], "{x}");
-    assert_eq!(xml_tags(&x, "Size"), [(5 << 20).to_string(), (5 << 20).to_string()], "{x}");
+    assert_eq!(
+        xml_tags(&x, "Size"),
+        [(5 << 20).to_string(), (5 << 20).to_string()],
+        "{x}"
+    );
     let r = srv
         .signed(
             "GET",
@@ -195,13 +235,24 @@ async fn get_object_attributes_answers_every_attribute_it_is_asked_for() {
     let done = complete_upload(&srv, "bare", &id, &part_xml(1, &etag, ""), &[]).await;
     assert_eq!(done.status, 200, "{}", done.text());
     let r = srv
-        .signed("GET", &format!("/{B}/bare?attributes"), &[("x-amz-object-attributes", all)], b"")
+        .signed(
+            "GET",
+            &format!("/{B}/bare?attributes"),
+            &[("x-amz-object-attributes", all)],
+            b"",
+        )
         .await;
     let x = r.text();
     assert_eq!(xml_tag(&x, "ObjectSize").as_deref(), Some("9"), "{x}");
     assert_eq!(xml_tag(&x, "PartsCount").as_deref(), Some("1"), "{x}");
-    assert!(xml_tag(&x, "Part").is_none() && xml_tag(&x, "Checksum").is_none(), "{x}");
-    assert!(xml_tag(&x, "MaxParts").is_none() && xml_tag(&x, "IsTruncated").is_none(), "{x}");
+    assert!(
+        xml_tag(&x, "Part").is_none() && xml_tag(&x, "Checksum").is_none(),
+        "{x}"
+    );
+    assert!(
+        xml_tag(&x, "MaxParts").is_none() && xml_tag(&x, "IsTruncated").is_none(),
+        "{x}"
+    );
 }
 
 #[tokio::test]
@@ -298,19 +349,32 @@ async fn list_objects_v1_returns_the_prefix_as_sent_even_when_boto3_asks_for_url
         let r = srv.signed("GET", &format!("/{B}?{q}prefix=a%0Ab"), &[], b"").await;
         assert_eq!(r.status, 200, "{}", r.text());
         let x = r.text();
-        assert!(has_raw(&x, "Prefix", "a\nb") && has_raw(&x, "Key", "a\nb/key"), "{q}: {x}");
+        assert!(
+            has_raw(&x, "Prefix", "a\nb") && has_raw(&x, "Key", "a\nb/key"),
+            "{q}: {x}"
+        );
         assert!(!x.contains("%0A"), "{x}");
     }
     // boto3 adds encoding-type=url to every list_objects and decodes all but Prefix.
-    let r = srv.signed("GET", &format!("/{B}?prefix=a%0Ab&encoding-type=url"), &[], b"").await;
+    let r = srv
+        .signed("GET", &format!("/{B}?prefix=a%0Ab&encoding-type=url"), &[], b"")
+        .await;
     let x = r.text();
     assert!(has_raw(&x, "Prefix", "a\nb"), "{x}");
     assert!(x.contains("<Key>a%0Ab/key</Key>"), "{x}");
     let r = srv
-        .signed("GET", &format!("/{B}?list-type=2&prefix=a%0Ab&encoding-type=url"), &[], b"")
+        .signed(
+            "GET",
+            &format!("/{B}?list-type=2&prefix=a%0Ab&encoding-type=url"),
+            &[],
+            b"",
+        )
         .await;
     let x = r.text();
-    assert!(x.contains("<Prefix>a%0Ab</Prefix>") && x.contains("<Key>a%0Ab/key</Key>"), "{x}");
+    assert!(
+        x.contains("<Prefix>a%0Ab</Prefix>") && x.contains("<Key>a%0Ab/key</Key>"),
+        "{x}"
+    );
 }
 
 #[tokio::test]
@@ -326,13 +390,23 @@ async fn list_buckets_pages_with_max_buckets_continuation_token_prefix_and_regio
     assert_eq!(xml_tags(&x, "Name"), ["pa-1", "pa-2"], "{x}");
     let token = xml_tag(&x, "ContinuationToken").expect("ContinuationToken");
     let r = srv
-        .signed("GET", &format!("/?max-buckets=2&continuation-token={}", urlencoding::encode(&token)), &[], b"")
+        .signed(
+            "GET",
+            &format!("/?max-buckets=2&continuation-token={}", urlencoding::encode(&token)),
+            &[],
+            b"",
+        )
         .await;
     let x = r.text();
     assert_eq!(xml_tags(&x, "Name"), ["pa-3", "pb-1"], "{x}");
     let token = xml_tag(&x, "ContinuationToken").expect("ContinuationToken");
     let r = srv
-        .signed("GET", &format!("/?max-buckets=2&continuation-token={}", urlencoding::encode(&token)), &[], b"")
+        .signed(
+            "GET",
+            &format!("/?max-buckets=2&continuation-token={}", urlencoding::encode(&token)),
+            &[],
+            b"",
+        )
         .await;
     let x = r.text();
     assert_eq!(xml_tags(&x, "Name"), ["pb-2"], "{x}");
@@ -342,7 +416,9 @@ async fn list_buckets_pages_with_max_buckets_continuation_token_prefix_and_regio
     let x = r.text();
     assert_eq!(xml_tags(&x, "Name"), ["pb-1", "pb-2"], "{x}");
     assert_eq!(xml_tag(&x, "Prefix").as_deref(), Some("pb-"), "{x}");
-    let r = srv.signed("GET", &format!("/?bucket-region={REGION}&max-buckets=10"), &[], b"").await;
+    let r = srv
+        .signed("GET", &format!("/?bucket-region={REGION}&max-buckets=10"), &[], b"")
+        .await;
     assert_eq!(xml_tags(&r.text(), "Name").len(), 5, "{}", r.text());
     let r = srv.signed("GET", "/?bucket-region=eu-west-3", &[], b"").await;
     assert!(xml_tags(&r.text(), "Name").is_empty(), "{}", r.text());
@@ -399,16 +475,28 @@ async fn a_checksum_that_does_not_match_the_body_is_bad_digest() {
     let id = create_upload(&srv, "mp", &[]).await;
     for (name, value) in &wrong {
         // As a header, on a single PUT and on UploadPart.
-        let r = srv.signed("PUT", &format!("/{B}/k"), &[(name, value.as_str())], &body).await;
+        let r = srv
+            .signed("PUT", &format!("/{B}/k"), &[(name, value.as_str())], &body)
+            .await;
         assert_eq!(r.status, 400, "{name}: {}", r.text());
         assert_eq!(r.error_code().as_deref(), Some("BadDigest"), "{name}: {}", r.text());
         let r = upload_part(&srv, "mp", &id, 1, &body, &[(name, value.as_str())]).await;
         assert_eq!(r.status, 400, "part {name}: {}", r.text());
-        assert_eq!(r.error_code().as_deref(), Some("BadDigest"), "part {name}: {}", r.text());
+        assert_eq!(
+            r.error_code().as_deref(),
+            Some("BadDigest"),
+            "part {name}: {}",
+            r.text()
+        );
         // As an aws-chunked trailer.
         let r = put_aws_chunked(&srv, &format!("/{B}/k"), &body, "aws-chunked", (name, value)).await;
         assert_eq!(r.status, 400, "trailer {name}: {}", r.text());
-        assert_eq!(r.error_code().as_deref(), Some("BadDigest"), "trailer {name}: {}", r.text());
+        assert_eq!(
+            r.error_code().as_deref(),
+            Some("BadDigest"),
+            "trailer {name}: {}",
+            r.text()
+        );
         let r = put_aws_chunked(
             &srv,
             &format!("/{B}/mp?partNumber=1&uploadId={id}"),
@@ -418,7 +506,12 @@ async fn a_checksum_that_does_not_match_the_body_is_bad_digest() {
         )
         .await;
         assert_eq!(r.status, 400, "part trailer {name}: {}", r.text());
-        assert_eq!(r.error_code().as_deref(), Some("BadDigest"), "part trailer {name}: {}", r.text());
+        assert_eq!(
+            r.error_code().as_deref(),
+            Some("BadDigest"),
+            "part trailer {name}: {}",
+            r.text()
+        );
     }
     let h = srv.signed("HEAD", &format!("/{B}/k"), &[], b"").await;
     assert_eq!(h.status, 404);
@@ -463,7 +556,10 @@ async fn a_sha256_multipart_upload_needs_the_right_checksum_of_every_part_to_com
     let id = create_upload(
         &srv,
         "full",
-        &[("x-amz-checksum-algorithm", "CRC64NVME"), ("x-amz-checksum-type", "FULL_OBJECT")],
+        &[
+            ("x-amz-checksum-algorithm", "CRC64NVME"),
+            ("x-amz-checksum-type", "FULL_OBJECT"),
+        ],
     )
     .await;
     let r = upload_part(&srv, "full", &id, 1, &parts[1], &[]).await;
@@ -472,35 +568,55 @@ async fn a_sha256_multipart_upload_needs_the_right_checksum_of_every_part_to_com
     let r = complete_upload(&srv, "full", &id, &part_xml(1, &etag, ""), &[]).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let h = srv
-        .signed("HEAD", &format!("/{B}/full"), &[("x-amz-checksum-mode", "ENABLED")], b"")
+        .signed(
+            "HEAD",
+            &format!("/{B}/full"),
+            &[("x-amz-checksum-mode", "ENABLED")],
+            b"",
+        )
         .await;
     assert_eq!(h.header("x-amz-checksum-type"), Some("FULL_OBJECT"), "{:?}", h.headers);
-    assert_eq!(h.header("x-amz-checksum-crc64nvme"), Some(crc64nvme_b64(&parts[1]).as_str()));
+    assert_eq!(
+        h.header("x-amz-checksum-crc64nvme"),
+        Some(crc64nvme_b64(&parts[1]).as_str())
+    );
 }
 
 #[tokio::test]
 async fn if_match_on_writes_is_412_or_404_never_501() {
     let (srv, _c) = setup().await;
     // PutObject.
-    let r = srv.signed("PUT", &format!("/{B}/absent"), &[("if-match", "\"0123\"")], b"x").await;
+    let r = srv
+        .signed("PUT", &format!("/{B}/absent"), &[("if-match", "\"0123\"")], b"x")
+        .await;
     assert_eq!(r.status, 404, "{}", r.text());
     assert_eq!(r.error_code().as_deref(), Some("NoSuchKey"));
-    let r = srv.signed("PUT", &format!("/{B}/absent"), &[("if-match", "*")], b"x").await;
+    let r = srv
+        .signed("PUT", &format!("/{B}/absent"), &[("if-match", "*")], b"x")
+        .await;
     assert_eq!(r.status, 404, "{}", r.text());
     let r = srv.signed("PUT", &format!("/{B}/k"), &[], b"v1").await;
     let etag = r.header("etag").unwrap().to_owned();
-    let r = srv.signed("PUT", &format!("/{B}/k"), &[("if-match", "\"0123\"")], b"v2").await;
+    let r = srv
+        .signed("PUT", &format!("/{B}/k"), &[("if-match", "\"0123\"")], b"v2")
+        .await;
     assert_eq!(r.status, 412, "{}", r.text());
     assert_eq!(r.error_code().as_deref(), Some("PreconditionFailed"));
     let list = format!("\"0123\", {etag}");
-    let r = srv.signed("PUT", &format!("/{B}/k"), &[("if-match", list.as_str())], b"v2").await;
+    let r = srv
+        .signed("PUT", &format!("/{B}/k"), &[("if-match", list.as_str())], b"v2")
+        .await;
     assert_ne!(r.status, 501, "{}", r.text());
     assert!(r.status == 200 || r.status == 412, "{}", r.text());
-    let r = srv.signed("PUT", &format!("/{B}/k"), &[("if-match", "\"0123\", \"4567\"")], b"v3").await;
+    let r = srv
+        .signed("PUT", &format!("/{B}/k"), &[("if-match", "\"0123\", \"4567\"")], b"v3")
+        .await;
     assert_eq!(r.status, 412, "{}", r.text());
     let cur = srv.signed("HEAD", &format!("/{B}/k"), &[], b"").await;
     let etag = cur.header("etag").unwrap().to_owned();
-    let r = srv.signed("PUT", &format!("/{B}/k"), &[("if-match", etag.as_str())], b"v4").await;
+    let r = srv
+        .signed("PUT", &format!("/{B}/k"), &[("if-match", etag.as_str())], b"v4")
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
 
     // CompleteMultipartUpload.
@@ -524,11 +640,13 @@ async fn creating_a_bucket_you_own_in_us_east_1_is_200_as_in_aws() {
     let r = srv.signed("PUT", &format!("/{B}"), &[], b"").await;
     assert_eq!(r.status, 200, "{}", r.text());
     // An explicit us-east-1 constraint is refused by AWS in us-east-1.
-    let cfg = "<CreateBucketConfiguration><LocationConstraint>us-east-1</LocationConstraint></CreateBucketConfiguration>";
+    let cfg =
+        "<CreateBucketConfiguration><LocationConstraint>us-east-1</LocationConstraint></CreateBucketConfiguration>";
     let r = srv.signed("PUT", "/fresh", &[], cfg.as_bytes()).await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.error_code().as_deref(), Some("InvalidLocationConstraint"));
-    let cfg = "<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>";
+    let cfg =
+        "<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>";
     let r = srv.signed("PUT", "/fresh", &[], cfg.as_bytes()).await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.error_code().as_deref(), Some("IllegalLocationConstraintException"));
@@ -542,7 +660,8 @@ async fn creating_a_bucket_you_own_in_us_east_1_is_200_as_in_aws() {
 #[tokio::test]
 async fn creating_a_bucket_you_own_elsewhere_is_409_bucket_already_owned_by_you() {
     let srv = Server::with_config("region = \"eu-west-1\"\n");
-    let cfg = "<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>";
+    let cfg =
+        "<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>";
     let r = srv.signed("PUT", "/mine", &[], cfg.as_bytes()).await;
     assert_eq!(r.status, 200, "{}", r.text());
     for body in [cfg, ""] {
@@ -552,7 +671,8 @@ async fn creating_a_bucket_you_own_elsewhere_is_409_bucket_already_owned_by_you(
     }
     let r = srv.signed("GET", "/mine?location", &[], b"").await;
     assert!(r.text().contains(">eu-west-1</LocationConstraint>"), "{}", r.text());
-    let other = "<CreateBucketConfiguration><LocationConstraint>us-west-2</LocationConstraint></CreateBucketConfiguration>";
+    let other =
+        "<CreateBucketConfiguration><LocationConstraint>us-west-2</LocationConstraint></CreateBucketConfiguration>";
     let r = srv.signed("PUT", "/other", &[], other.as_bytes()).await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.error_code().as_deref(), Some("IllegalLocationConstraintException"));
@@ -573,7 +693,10 @@ async fn a_part_resent_while_in_flight_ends_with_the_last_completed_attempt() {
     // Whichever finished last is the part now; the listing says which.
     let l = srv.signed("GET", &format!("/{B}/mp?uploadId={id}"), &[], b"").await;
     let listed = xml_tag(&l.text(), "ETag").expect("listed part");
-    let (ea, eb) = (a.header("etag").unwrap().to_owned(), b.header("etag").unwrap().to_owned());
+    let (ea, eb) = (
+        a.header("etag").unwrap().to_owned(),
+        b.header("etag").unwrap().to_owned(),
+    );
     assert!(listed == ea || listed == eb, "{listed} {ea} {eb}");
     assert_eq!(xml_tags(&l.text(), "PartNumber"), ["1"]);
     // Completing with the part list as the client last saw it succeeds, with that body.
@@ -589,7 +712,10 @@ async fn a_part_resent_while_in_flight_ends_with_the_last_completed_attempt() {
     let e = new.header("etag").unwrap().to_owned();
     let r = complete_upload(&srv, "again", &id, &part_xml(1, &e, ""), &[]).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(srv.signed("GET", &format!("/{B}/again"), &[], b"").await.body.as_ref(), b"new");
+    assert_eq!(
+        srv.signed("GET", &format!("/{B}/again"), &[], b"").await.body.as_ref(),
+        b"new"
+    );
 }
 
 #[tokio::test]
@@ -605,7 +731,15 @@ async fn a_put_with_chunked_transfer_encoding_and_no_length_is_stored() {
     assert!(got.body.as_ref() == body.as_slice());
     // UNSIGNED-PAYLOAD.
     let r = srv
-        .signed_with_hash(ACCESS_KEY, SECRET_KEY, "PUT", &format!("/{B}/unsigned"), &te, "UNSIGNED-PAYLOAD", &body)
+        .signed_with_hash(
+            ACCESS_KEY,
+            SECRET_KEY,
+            "PUT",
+            &format!("/{B}/unsigned"),
+            &te,
+            "UNSIGNED-PAYLOAD",
+            &body,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let got = srv.signed("GET", &format!("/{B}/unsigned"), &[], b"").await;
@@ -613,7 +747,15 @@ async fn a_put_with_chunked_transfer_encoding_and_no_length_is_stored() {
     // A signed hash that is not the body's is still refused, and nothing is stored.
     let wrong = sha256_hex(b"other");
     let r = srv
-        .signed_with_hash(ACCESS_KEY, SECRET_KEY, "PUT", &format!("/{B}/wrong"), &te, &wrong, &body)
+        .signed_with_hash(
+            ACCESS_KEY,
+            SECRET_KEY,
+            "PUT",
+            &format!("/{B}/wrong"),
+            &te,
+            &wrong,
+            &body,
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.error_code().as_deref(), Some("XAmzContentSHA256Mismatch"));

@@ -25,7 +25,12 @@ pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> S3R
         Some(n) => usize::try_from(n)
             .ok()
             .filter(|n| (1..=MAX_BUCKETS).contains(n))
-            .ok_or_else(|| s3_error!(InvalidArgument, "Argument max-buckets must be an integer between 1 and 10000."))?,
+            .ok_or_else(|| {
+                s3_error!(
+                    InvalidArgument,
+                    "Argument max-buckets must be an integer between 1 and 10000."
+                )
+            })?,
     };
     let after = match i.continuation_token.as_deref() {
         Some(t) => Some(list::decode_token(t)?),

@@ -76,7 +76,11 @@ pub fn split(req: http::Request<Incoming>) -> http::Request<s3s::Body> {
         // Parked, it reaches the handler, which streams and hashes it as any other.
         let slot = Slot(Arc::new(Mutex::new(Some(body))));
         parts.extensions.insert(slot.clone());
-        let stand_in = StandIn { slot, body: None, len: 0 };
+        let stand_in = StandIn {
+            slot,
+            body: None,
+            len: 0,
+        };
         return http::Request::from_parts(parts, s3s::Body::http_body(stand_in));
     }
     let Some(signed) = signed_hash else {
