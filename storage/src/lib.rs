@@ -22,7 +22,6 @@ mod gc;
 pub mod ids;
 mod keys;
 mod lanes;
-pub mod meta;
 mod multipart;
 mod objects;
 mod placement;
@@ -32,6 +31,9 @@ mod room;
 mod store;
 mod store_path;
 mod trunk;
+
+/// The metadata layer, under the name the model has always used for it.
+pub use fastgate_meta as meta;
 
 pub use chunk_io::{ChunkWriter, ObjectReader, StagedChunk};
 pub use config::StorageConfig;
