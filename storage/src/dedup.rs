@@ -104,12 +104,6 @@ impl Store {
         if let Some(v) = rec.digests.checksum(alg) {
             return Ok(v.to_vec());
         }
-        let (path, offset) = self.tracker.path(rec.location)?.locate(&rec.location, hash);
-        let span = crate::chunk_io::ReadSpan {
-            path,
-            offset,
-            len: rec.digests.size,
-        };
-        Ok(crate::chunk_io::checksum_file(&span, alg)?)
+        Ok(self.chunks.checksum(hash, rec.location, rec.digests.size, alg)?)
     }
 }

@@ -1,41 +1,34 @@
-//! fastgate's storage layer: content-addressed chunks spread over groups and store
-//! paths by a tracker-like placement policy, a catalog of buckets, objects and
-//! multipart uploads on a pluggable metadata engine, reference counting and garbage
-//! collection. No HTTP in here: the gateway maps S3 onto this.
+//! fastgate's model (crate `fastgate-model`): buckets, objects as lists of chunks,
+//! multipart sessions, the dedup and proof-of-possession index, reference counts and
+//! garbage collection, over the metadata layer ([`meta`], crate `fastgate-meta`) and the
+//! chunk layer ([`ChunkStore`], crate `fastgate-chunk`). No HTTP in here: the gateway
+//! maps S3 onto this.
 //!
-//! The write path, in order: a [`ChunkWriter`] streams bytes into a temp file while
-//! hashing them (MD5 for the ETag, SHA-256 for identity, plus any S3 checksum asked
-//! for) and fsyncs it; a commit publishes the file (or drops it when the content is
-//! already stored) and records the object in one transaction; a group commit makes the
-//! transaction durable before the caller answers.
+//! The write path, in order: a [`ChunkWriter`] from the chunk layer streams bytes into
+//! a temp file while hashing them and fsyncs it; a commit publishes the file (or drops
+//! it when the content is already stored) and records the object in one transaction; a
+//! group commit makes the transaction durable before the caller answers (see `commit`).
 
 mod buckets;
-mod buffer_budget;
-pub mod checksum;
-mod chunk_io;
 mod commit;
 pub mod config;
 mod dedup;
-mod direct_io;
 pub mod error;
 mod gc;
 pub mod ids;
 mod keys;
-mod lanes;
 mod multipart;
 mod objects;
-mod placement;
-mod read_ahead;
 pub mod records;
-mod room;
 mod store;
-mod store_path;
-mod trunk;
 
 /// The metadata layer, under the name the model has always used for it.
 pub use fastgate_meta as meta;
 
-pub use chunk_io::{ChunkWriter, ObjectReader, StagedChunk};
+/// The chunk layer's digests, which records carry and the gateway checks.
+pub use fastgate_chunk::checksum;
+pub use fastgate_chunk::{ChunkError, ChunkStore, ChunkWriter, LocalChunks, ObjectReader, StagedChunk};
+
 pub use config::StorageConfig;
 pub use dedup::{DedupIndex, DedupScope};
 pub use error::{Result, StorageError};
