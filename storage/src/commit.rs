@@ -30,7 +30,7 @@
 //! this thread looks it up and tells the chunk layer, which then drops the new copy.
 
 use std::any::Any;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use tokio::sync::oneshot;
 
@@ -39,7 +39,20 @@ use fastgate_chunk::{ChunkStore, PublishBatch, StagedChunk};
 use crate::error::{Result, StorageError};
 use crate::keys;
 use crate::meta::{self, MetaError, MetaStore, TxError, Txn, WriteBatch};
-use crate::store::WriteGate;
+
+/// The right to write metadata and to link or unlink chunk files. The committer holds
+/// it for each batch and garbage collection for each of its steps, so that the store
+/// has one writer at a time: transactions need no engine support (see
+/// [`crate::meta::MetaStore`]), and a chunk cannot be collected between "its record
+/// exists" and "its file is linked" (see `commit` for how the two layers keep this).
+#[derive(Default)]
+pub(crate) struct WriteGate(Mutex<()>);
+
+impl WriteGate {
+    pub fn lock(&self) -> MutexGuard<'_, ()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 pub(crate) type Output = Box<dyn Any + Send>;
 pub(crate) type Body = Box<dyn Fn(&dyn Txn, &[StagedChunk]) -> Result<Output, TxError<StorageError>> + Send>;

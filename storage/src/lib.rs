@@ -29,8 +29,7 @@ pub use fastgate_meta as meta;
 pub use fastgate_chunk::checksum;
 pub use fastgate_chunk::{ChunkError, ChunkStore, ChunkWriter, LocalChunks, ObjectReader, StagedChunk};
 
-pub use config::StorageConfig;
-pub use dedup::{DedupIndex, DedupScope};
+pub use config::{DedupIndex, DedupScope, StorageConfig};
 pub use error::{Result, StorageError};
 pub use gc::{GcReport, StoreStats};
 pub use ids::{ChunkHash, ChunkLocation, PartNumber, UploadId};

@@ -3,33 +3,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 
 use fastgate_chunk::{ChunkStore, ChunkWriter, LocalChunks, ObjectReader, StagedChunk};
 
 use crate::checksum::ChecksumAlgorithm;
-use crate::commit::{Body, Committer, Job, Shared};
+use crate::commit::{Body, Committer, Job, Shared, WriteGate};
+use crate::config::DedupIndex;
 use crate::config::StorageConfig;
-use crate::dedup::DedupIndex;
 use crate::error::{Result, StorageError};
 use crate::ids::{ChunkHash, now_ms};
 use crate::keys;
 use crate::meta::{MetaError, MetaStore, TxError, Txn};
 use crate::records::{ChunkRecord, ObjectRecord, decode, encode};
-
-/// The right to write metadata and to link or unlink chunk files. The committer holds
-/// it for each batch and garbage collection for each of its steps, so that the store
-/// has one writer at a time: transactions need no engine support (see
-/// [`crate::meta::MetaStore`]), and a chunk cannot be collected between "its record
-/// exists" and "its file is linked" (see `commit` for how the two layers keep this).
-#[derive(Default)]
-pub(crate) struct WriteGate(Mutex<()>);
-
-impl WriteGate {
-    pub fn lock(&self) -> MutexGuard<'_, ()> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 pub struct Store {
     pub(crate) meta: Arc<dyn MetaStore>,
