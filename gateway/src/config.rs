@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use fastgate_storage::config::{GroupConfig, PlacementConfig};
-use fastgate_storage::{DedupIndex, DedupScope, MetaEngine, StorageConfig};
+use fastgate_model::config::{GroupConfig, PlacementConfig};
+use fastgate_model::{DedupIndex, DedupScope, MetaEngine, StorageConfig};
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
