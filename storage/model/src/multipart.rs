@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use md5::{Digest as _, Md5};
 
-use crate::chunk_io::StagedChunk;
 use crate::error::{Result, StorageError};
 use crate::ids::{PartNumber, UploadId, now_ms};
 use crate::keys;
@@ -15,6 +14,7 @@ use crate::meta::TxError;
 use crate::objects::{WriteCondition, common_prefix};
 use crate::records::{ObjectChecksum, ObjectPart, ObjectRecord, PartRecord, UploadRecord, decode, encode};
 use crate::store::{Store, refs};
+use fastgate_chunk::StagedChunk;
 
 /// S3's minimum size of every part but the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;

@@ -233,7 +233,7 @@ fn take_bytes(p: &[u8]) -> Option<(&[u8], &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::test_batch as batch;
+    use crate::test_batch as batch;
 
     fn pairs(b: &WriteBatch) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         b.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()

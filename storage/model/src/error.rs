@@ -1,6 +1,8 @@
 //! The storage layer's one error type. The gateway maps each variant to an S3 error
 //! code in one place.
 
+use fastgate_chunk::ChunkError;
+
 use crate::meta::{MetaError, TxError};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,18 @@ pub enum StorageError {
     Corrupt { key: String, reason: String },
     #[error("invalid configuration: {0}")]
     Config(String),
+}
+
+/// The chunk layer's errors, folded into the model's own variants: the gateway maps
+/// `NoSpace`, `Io` and `Config` in one place whichever layer they come from.
+impl From<ChunkError> for StorageError {
+    fn from(e: ChunkError) -> Self {
+        match e {
+            ChunkError::NoSpace => StorageError::NoSpace,
+            ChunkError::Io(e) => StorageError::Io(e),
+            ChunkError::Config(s) => StorageError::Config(s),
+        }
+    }
 }
 
 impl From<TxError<StorageError>> for StorageError {

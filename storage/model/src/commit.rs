@@ -10,22 +10,49 @@
 //! next batch. One hand-off per request, one data sync and at most one metadata flush
 //! per batch: group commit for data and metadata alike, pipelined, which is what makes
 //! small durable PUTs cheap.
+//!
+//! Two guarantees cross the line between the chunk and metadata layers, and this is
+//! where they are kept:
+//! - *Data is durable before the metadata that points at it.* Large chunks are fsynced
+//!   by their writer and their directory after the rename ([`ChunkStore::publish`]);
+//!   small ones by [`ChunkStore::sync`], which this thread calls and waits for before it
+//!   applies the batch. A sync failure fails every request of the batch, so no record
+//!   is applied over bytes that may not be on disk.
+//! - *A chunk cannot be collected between "its record exists" and "its file is
+//!   linked".* The chunk layer never deletes on its own: garbage collection is the
+//!   model's, and it deletes chunk files and trunks only while holding the store's
+//!   [`WriteGate`], which this thread holds from the first publish of a batch to its
+//!   apply. So GC sees either neither the file nor the record, or both. A trunk slot
+//!   appended here is further guarded (until its request is answered) by the staged
+//!   chunk's slot guard, which GC's [`ChunkStore::idle_trunks`] respects.
+//!
+//! Whether a content is already stored (dedup at rest) is the metadata's knowledge:
+//! this thread looks it up and tells the chunk layer, which then drops the new copy.
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use tokio::sync::oneshot;
 
-use crate::chunk_io::{Pending, StagedChunk};
+use fastgate_chunk::{ChunkStore, PublishBatch, StagedChunk};
+
 use crate::error::{Result, StorageError};
-use crate::ids::{ChunkHash, ChunkLocation};
 use crate::keys;
 use crate::meta::{self, MetaError, MetaStore, TxError, Txn, WriteBatch};
-use crate::placement::Tracker;
-use crate::store::WriteGate;
-use crate::store_path::sync_dir;
+
+/// The right to write metadata and to link or unlink chunk files. The committer holds
+/// it for each batch and garbage collection for each of its steps, so that the store
+/// has one writer at a time: transactions need no engine support (see
+/// [`crate::meta::MetaStore`]), and a chunk cannot be collected between "its record
+/// exists" and "its file is linked" (see `commit` for how the two layers keep this).
+#[derive(Default)]
+pub(crate) struct WriteGate(Mutex<()>);
+
+impl WriteGate {
+    pub fn lock(&self) -> MutexGuard<'_, ()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 pub(crate) type Output = Box<dyn Any + Send>;
 pub(crate) type Body = Box<dyn Fn(&dyn Txn, &[StagedChunk]) -> Result<Output, TxError<StorageError>> + Send>;
@@ -46,7 +73,7 @@ pub(crate) struct Committer {
 /// What the committer thread works with.
 pub(crate) struct Shared {
     pub meta: Arc<dyn MetaStore>,
-    pub tracker: Arc<Tracker>,
+    pub chunks: Arc<dyn ChunkStore>,
     pub gate: Arc<WriteGate>,
 }
 
@@ -129,29 +156,17 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
     // 1. Publish chunks. A chunk published earlier in this batch is reused, not written
     //    twice.
     let mut results: Vec<Option<Result<Output>>> = batch.iter().map(|_| None).collect();
-    let mut published: HashMap<ChunkHash, ChunkLocation> = HashMap::new();
-    let mut trunks_touched: Vec<ChunkLocation> = Vec::new();
+    let mut publishing = PublishBatch::default();
     for (i, job) in batch.iter_mut().enumerate() {
         for c in &mut job.staged {
-            if let Err(e) = publish(s, c, &mut published, &mut trunks_touched) {
+            if let Err(e) = publish(s, c, &mut publishing) {
                 results[i] = Some(Err(e));
                 break;
             }
         }
     }
     // 2. One data sync per touched trunk.
-    trunks_touched.sort_by_key(|l| (l.group, l.store_path));
-    trunks_touched.dedup_by_key(|l| (l.group, l.store_path));
-    let mut sync_error: Option<String> = None;
-    for loc in &trunks_touched {
-        if let Err(e) = s
-            .tracker
-            .path(*loc)
-            .and_then(|p| p.trunks.sync().map_err(StorageError::from))
-        {
-            sync_error = Some(e.to_string());
-        }
-    }
+    let sync_error: Option<String> = s.chunks.sync(&publishing).err().map(|e| e.to_string());
     // 3. Each request's transaction, staged on top of the ones before it; a failure
     //    stays with its request.
     let mut writes = WriteBatch::default();
@@ -193,46 +208,9 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
     }
 }
 
-/// Puts a staged chunk's bytes in their final place unless the chunk is already stored
-/// (dedup at rest), and points the staged chunk at where its bytes are.
-fn publish(
-    s: &Shared,
-    c: &mut StagedChunk,
-    published: &mut HashMap<ChunkHash, ChunkLocation>,
-    trunks_touched: &mut Vec<ChunkLocation>,
-) -> Result<()> {
-    let hash = c.hash();
-    let stored = s.meta.get(&keys::chunk(&hash))?.is_some();
-    let earlier = published.get(&hash).copied();
-    match c.take_pending() {
-        Pending::Published => {}
-        Pending::Memory(_) if stored => {}
-        Pending::File(tmp) if stored => std::fs::remove_file(&tmp)?,
-        Pending::Memory(bytes) => match earlier {
-            Some(loc) => c.location = loc,
-            None => {
-                let (slot, guard) = s.tracker.path(c.location)?.trunks.append(bytes)?;
-                c.location.slot = Some(slot);
-                c.guard = Some(guard);
-                trunks_touched.push(c.location);
-                published.insert(hash, c.location);
-            }
-        },
-        Pending::File(tmp) if earlier.is_some() => {
-            std::fs::remove_file(&tmp)?;
-            c.location = earlier.unwrap_or(c.location);
-        }
-        Pending::File(tmp) => {
-            let dest: PathBuf = s.tracker.path(c.location)?.chunk_path(&hash);
-            let dir = dest.parent().map(PathBuf::from).unwrap_or_default();
-            std::fs::create_dir_all(&dir)?;
-            if let Err(e) = std::fs::rename(&tmp, &dest) {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e.into());
-            }
-            sync_dir(&dir)?;
-            published.insert(hash, c.location);
-        }
-    }
-    Ok(())
+/// Publishes a staged chunk, telling the chunk layer whether its content is already
+/// stored (then the new copy is dropped: dedup at rest).
+fn publish(s: &Shared, c: &mut StagedChunk, publishing: &mut PublishBatch) -> Result<()> {
+    let stored = s.meta.get(&keys::chunk(&c.hash()))?.is_some();
+    Ok(s.chunks.publish(c, stored, publishing)?)
 }

@@ -1,6 +1,6 @@
-//! The metadata engine seam.
+//! fastgate's metadata layer (crate `fastgate-meta`): the metadata engine seam.
 //!
-//! Everything above this module talks to [`MetaStore`] only, so that another embedded
+//! Everything above this crate talks to [`MetaStore`] only, so that another embedded
 //! engine or a server database can stand in without touching the catalog or the
 //! gateway. Two embedded engines are here: sled (the default) and fjall. The trait is deliberately narrow: point reads, ordered
 //! range scans and atomic write batches over one ordered keyspace.
@@ -9,6 +9,7 @@ mod convert;
 mod engine;
 mod fjall_engine;
 mod journal;
+mod room;
 mod sled_engine;
 mod unapplied;
 

@@ -280,7 +280,7 @@ impl MetaStore for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::test_batch as batch;
+    use crate::test_batch as batch;
 
     #[test]
     fn a_flush_syncs_the_blob_files_of_large_values() {

@@ -1,13 +1,10 @@
-//! What the storage layer is told at start: its groups and store paths, the placement
-//! policy, and the housekeeping intervals. Deserializable so that the gateway's TOML
+//! What the chunk layer is told at start: its groups and store paths, the placement
+//! policy, and how chunks are written. Deserializable so that the gateway's TOML
 //! file can carry it as is.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Deserialize;
-
-use crate::meta::MetaEngine;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,26 +119,18 @@ pub struct PlacementConfig {
     pub reserved_space: ReservedSpace,
 }
 
-/// The default [`StorageConfig::write_buffer_budget`].
+/// The default [`ChunkConfig::write_buffer_budget`].
 pub const DEFAULT_WRITE_BUFFER_BUDGET: usize = 16 << 20;
 
-/// Everything `Store::open` needs.
+/// Everything the chunk layer of one node needs: where its store paths are, how new
+/// chunks are placed among them, and how they are written.
 #[derive(Clone, Debug)]
-pub struct StorageConfig {
-    /// Where the metadata engine keeps its files.
-    pub meta_dir: PathBuf,
-    /// Which engine; a directory is always reopened with the one that wrote it.
-    pub meta_engine: MetaEngine,
+pub struct ChunkConfig {
     pub groups: Vec<GroupConfig>,
     pub placement: PlacementConfig,
-    /// How long a chunk nobody references stays on disk before garbage collection may
-    /// delete it, so that resumed and repeated uploads still find it.
-    pub gc_grace: Duration,
     /// Write large chunks around the page cache (`O_DIRECT`, see `direct_io`): less CPU
     /// per uploaded byte, and uploads do not push read-cached data out of memory.
     pub direct_writes: bool,
-    /// Which dedup proofs and lookups commits record (see `DedupIndex`).
-    pub dedup_index: crate::dedup::DedupIndex,
     /// Bytes of body that large uploads may hold in full write buffers, all together
     /// (see `buffer_budget`; each upload also fills one 256 KiB buffer of its own): the
     /// part of the server's memory that would otherwise grow with concurrent uploads.
@@ -149,20 +138,16 @@ pub struct StorageConfig {
     pub write_buffer_budget: usize,
 }
 
-impl StorageConfig {
-    /// One group with one store path under `data_dir`: the embedded default.
+impl ChunkConfig {
+    /// One group with one store path, `M00` under `data_dir`.
     pub fn single(data_dir: &std::path::Path) -> Self {
         Self {
-            meta_dir: data_dir.join("meta"),
-            meta_engine: MetaEngine::default(),
             groups: vec![GroupConfig {
                 name: "group1".into(),
                 store_paths: vec![data_dir.join("M00")],
             }],
             placement: PlacementConfig::default(),
-            gc_grace: Duration::from_secs(24 * 3600),
             direct_writes: true,
-            dedup_index: crate::dedup::DedupIndex::default(),
             write_buffer_budget: DEFAULT_WRITE_BUFFER_BUDGET,
         }
     }

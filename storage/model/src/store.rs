@@ -3,43 +3,27 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 
-use crate::buffer_budget::BufferBudget;
+use fastgate_chunk::{ChunkStore, ChunkWriter, LocalChunks, ObjectReader, StagedChunk};
+
 use crate::checksum::ChecksumAlgorithm;
-use crate::chunk_io::{ChunkWriter, ObjectReader, StagedChunk};
-use crate::commit::{Body, Committer, Job, Shared};
+use crate::commit::{Body, Committer, Job, Shared, WriteGate};
+use crate::config::DedupIndex;
 use crate::config::StorageConfig;
-use crate::dedup::DedupIndex;
 use crate::error::{Result, StorageError};
 use crate::ids::{ChunkHash, now_ms};
 use crate::keys;
 use crate::meta::{MetaError, MetaStore, TxError, Txn};
-use crate::placement::Tracker;
 use crate::records::{ChunkRecord, ObjectRecord, decode, encode};
-
-/// The right to write metadata and to link or unlink chunk files. The committer holds
-/// it for each batch and garbage collection for each of its steps, so that the store
-/// has one writer at a time: transactions need no engine support (see
-/// [`crate::meta::MetaStore`]), and a chunk cannot be collected between "its record
-/// exists" and "its file is linked".
-#[derive(Default)]
-pub(crate) struct WriteGate(Mutex<()>);
-
-impl WriteGate {
-    pub fn lock(&self) -> MutexGuard<'_, ()> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 pub struct Store {
     pub(crate) meta: Arc<dyn MetaStore>,
-    pub(crate) tracker: Arc<Tracker>,
+    /// The chunk layer, reached only through its interface.
+    pub(crate) chunks: Arc<dyn ChunkStore>,
     committer: Committer,
     gate: Arc<WriteGate>,
     pub(crate) gc_grace: Duration,
-    direct_writes: bool,
-    write_buffers: BufferBudget,
     pub(crate) dedup_index: DedupIndex,
 }
 
@@ -50,38 +34,34 @@ impl Store {
         Self::with_meta(config, meta)
     }
 
-    /// Opens the store over any metadata engine.
+    /// Opens the store over any metadata engine, with this node's store paths as its
+    /// chunk layer. No upload can be in flight before the store is open (the metadata
+    /// engine holds the data dir's lock), so the chunk layer may clear its temp files.
     pub fn with_meta(config: &StorageConfig, meta: Arc<dyn MetaStore>) -> Result<Arc<Self>> {
-        let tracker = Arc::new(Tracker::open(&config.groups, config.placement.clone())?);
-        // No upload can be in flight before the store is open (the metadata engine holds
-        // the data dir's lock), so every temp file is what a crash left behind.
-        for group in tracker.groups() {
-            for sp in &group.paths {
-                for entry in std::fs::read_dir(sp.tmp_dir())?.flatten() {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
+        let chunks = Arc::new(LocalChunks::open(&config.chunks)?);
+        Self::with_layers(config, meta, chunks)
+    }
+
+    /// Opens the store over any metadata engine and any chunk layer.
+    pub fn with_layers(
+        config: &StorageConfig,
+        meta: Arc<dyn MetaStore>,
+        chunks: Arc<dyn ChunkStore>,
+    ) -> Result<Arc<Self>> {
         let gate = Arc::new(WriteGate::default());
         let committer = Committer::start(Shared {
             meta: meta.clone(),
-            tracker: tracker.clone(),
+            chunks: chunks.clone(),
             gate: gate.clone(),
         })?;
         Ok(Arc::new(Self {
             committer,
             meta,
-            tracker,
+            chunks,
             gate,
             gc_grace: config.gc_grace,
-            direct_writes: config.direct_writes,
-            write_buffers: BufferBudget::new(config.write_buffer_budget, crate::chunk_io::WRITE_BUFFER),
             dedup_index: config.dedup_index,
         }))
-    }
-
-    pub fn tracker(&self) -> &Tracker {
-        &self.tracker
     }
 
     /// Makes the caller the store's only writer until the guard drops.
@@ -92,29 +72,12 @@ impl Store {
     /// Starts a new chunk on the store path the tracker picks for `size_hint` bytes,
     /// computing MD5, SHA-256 and `extras` while it is written.
     pub fn chunk_writer(&self, size_hint: u64, extras: &[ChecksumAlgorithm]) -> Result<ChunkWriter> {
-        let path = self.tracker.pick(size_hint)?;
-        Ok(ChunkWriter::new(
-            path.location,
-            path.tmp_dir(),
-            extras.to_vec(),
-            self.direct_writes,
-            self.write_buffers.clone(),
-        ))
+        Ok(self.chunks.writer(size_hint, extras)?)
     }
 
     /// The file id of a chunk, FastDFS style: `group1/M00/3f/a2/<sha256>`.
     pub fn file_id(&self, rec: &ChunkRecord, hash: &ChunkHash) -> Result<String> {
-        let group = &self.tracker.groups()[usize::from(rec.location.group)];
-        let sp = self.tracker.path(rec.location)?;
-        let hex = hash.to_hex();
-        Ok(format!(
-            "{}/{}/{}/{}/{}",
-            group.name,
-            sp.name(),
-            &hex[0..2],
-            &hex[2..4],
-            hex
-        ))
+        Ok(self.chunks.file_id(hash, rec.location)?)
     }
 
     pub fn chunk(&self, hash: &ChunkHash) -> Result<Option<ChunkRecord>> {
@@ -144,8 +107,7 @@ impl Store {
 
     /// Streams `[start, end)` of an object.
     pub fn read(&self, obj: &ObjectRecord, start: u64, end: u64) -> Result<ObjectReader> {
-        let spans = crate::chunk_io::spans(&self.tracker, &obj.spans(), start, end)?;
-        Ok(ObjectReader::spawn(spans))
+        Ok(self.chunks.read(&obj.spans(), start, end)?)
     }
 }
 

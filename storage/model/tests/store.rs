@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fastgate_storage::ids::now_ms;
-use fastgate_storage::records::{ObjectHeaders, ObjectPart, ObjectRecord, PartRecord, UploadRecord};
-use fastgate_storage::{
+use fastgate_model::ids::now_ms;
+use fastgate_model::records::{ObjectHeaders, ObjectPart, ObjectRecord, PartRecord, UploadRecord};
+use fastgate_model::{
     DedupIndex, DedupScope, PartNumber, StagedChunk, StorageConfig, StorageError, Store, WriteCondition,
 };
 
@@ -275,7 +275,7 @@ async fn delimiter_listing_rolls_up_and_pages() {
     assert_eq!(p.objects.len(), 1);
 }
 
-async fn part(store: &Arc<Store>, id: &fastgate_storage::UploadId, n: i64, data: &[u8]) -> PartRecord {
+async fn part(store: &Arc<Store>, id: &fastgate_model::UploadId, n: i64, data: &[u8]) -> PartRecord {
     let s = stage(store, data).await;
     let rec = PartRecord {
         hash: s.hash(),

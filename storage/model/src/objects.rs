@@ -3,12 +3,12 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::chunk_io::StagedChunk;
 use crate::error::{Result, StorageError};
 use crate::keys;
 use crate::meta::TxError;
 use crate::records::{ObjectRecord, decode, encode};
 use crate::store::{Store, refs};
+use fastgate_chunk::StagedChunk;
 
 /// Conditions a write must meet against the object it replaces (S3 conditional writes).
 #[derive(Clone, Debug, Default)]

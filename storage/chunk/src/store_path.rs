@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::ids::{ChunkHash, ChunkLocation};
 use crate::trunk::{self, Trunks};
@@ -68,9 +68,4 @@ impl StorePath {
             st.f_blocks.saturating_mul(st.f_frsize),
         ))
     }
-}
-
-/// fsyncs a directory so that a rename or unlink inside it survives a crash.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
 }

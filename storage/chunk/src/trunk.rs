@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use crate::dir::sync_dir;
 use crate::ids::TrunkSlot;
 use crate::room::Room;
-use crate::store_path::sync_dir;
 
 /// A trunk is sealed and a new one started past this size.
 const TRUNK_MAX: u64 = 64 * 1024 * 1024;

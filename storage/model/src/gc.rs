@@ -3,10 +3,11 @@
 //! (uploads that broke off while the server was down).
 
 use std::collections::HashSet;
-use std::ops::Bound;
-use std::path::Path;
+use std::ops::{Bound, ControlFlow};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+
+use fastgate_chunk::TrunkId;
 
 use crate::error::{Result, StorageError};
 use crate::ids::{ChunkHash, now_ms};
@@ -96,14 +97,7 @@ impl Store {
             self.meta.flush()?;
             for (hash, rec) in doomed {
                 // A chunk in a trunk is freed with its trunk (see `collect_trunks`).
-                if rec.location.slot.is_none() {
-                    let path = self.tracker.path(rec.location)?.chunk_path(&hash);
-                    match std::fs::remove_file(&path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
+                self.chunks.delete(&hash, rec.location)?;
                 report.chunks_deleted += 1;
                 report.bytes_freed += rec.digests.size;
             }
@@ -114,7 +108,7 @@ impl Store {
     }
 
     /// Trunks (group, store path, trunk id) that some chunk record points into.
-    fn live_trunks(&self) -> Result<HashSet<(u16, u16, u32)>> {
+    fn live_trunks(&self) -> Result<HashSet<TrunkId>> {
         let start = [keys::CHUNK];
         let end = [keys::CHUNK + 1];
         let mut live = HashSet::new();
@@ -134,82 +128,54 @@ impl Store {
     /// trunks read, so every record pointing into a candidate is already visible.
     fn collect_trunks(&self, report: &mut GcReport) -> Result<()> {
         let live = self.live_trunks()?;
-        for group in self.tracker.groups() {
-            for sp in &group.paths {
-                let (g, p) = (sp.location.group, sp.location.store_path);
-                if !live.contains(&(g, p, sp.trunks.active())) {
-                    sp.trunks.rotate()?;
-                }
-            }
-        }
-        let mut candidates = Vec::new();
-        for group in self.tracker.groups() {
-            for sp in &group.paths {
-                let active = sp.trunks.active();
-                for id in crate::trunk::list(sp.trunks.dir())? {
-                    if id != active && sp.trunks.inflight(id) == 0 {
-                        candidates.push((sp, id));
-                    }
-                }
-            }
-        }
+        self.chunks.seal_trunks(&live)?;
+        let candidates = self.chunks.idle_trunks()?;
         let live = self.live_trunks()?;
-        for (sp, id) in candidates {
-            if !live.contains(&(sp.location.group, sp.location.store_path, id)) {
-                let path = crate::trunk::trunk_path(sp.trunks.dir(), id);
-                match std::fs::remove_file(&path) {
-                    Ok(()) => report.trunks_deleted += 1,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e.into()),
-                }
+        for id in candidates {
+            if !live.contains(&id) && self.chunks.delete_trunk(id)? {
+                report.trunks_deleted += 1;
             }
         }
         Ok(())
     }
 
     fn sweep_files(self: &Arc<Self>, report: &mut GcReport) -> Result<()> {
-        let now = SystemTime::now();
-        let old = |p: &Path, age: Duration| {
-            std::fs::metadata(p)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() >= age)
-        };
-        for group in self.tracker.groups() {
-            for sp in &group.paths {
-                for entry in std::fs::read_dir(sp.tmp_dir())?.flatten() {
-                    if old(&entry.path(), STALE_TMP) && std::fs::remove_file(entry.path()).is_ok() {
-                        report.temps_deleted += 1;
-                    }
+        report.temps_deleted += self.chunks.sweep_temps(STALE_TMP)?;
+        let min_age = self.gc_grace.min(STALE_TMP);
+        let mut failed = None;
+        self.chunks.list(&mut |hash, location| {
+            let orphan = || -> Result<bool> {
+                Ok(match self.chunk(&hash)? {
+                    None => true,
+                    // A copy in a store path other than the recorded one.
+                    Some(rec) => rec.location != location,
+                })
+            };
+            let mut sweep = || -> Result<()> {
+                // Orphans are rare: look without the write gate, and take it only to
+                // confirm and delete, so the sweep does not queue behind every commit
+                // batch once per file.
+                if !orphan()? {
+                    return Ok(());
                 }
-                for l1 in std::fs::read_dir(sp.data_dir())?.flatten() {
-                    for l2 in std::fs::read_dir(l1.path())?.flatten() {
-                        for f in std::fs::read_dir(l2.path())?.flatten() {
-                            let Some(hash) = f.file_name().to_str().and_then(ChunkHash::from_hex) else {
-                                continue;
-                            };
-                            let orphan = || -> Result<bool> {
-                                Ok(match self.chunk(&hash)? {
-                                    None => true,
-                                    // A copy in a store path other than the recorded one.
-                                    Some(rec) => rec.location != sp.location,
-                                })
-                            };
-                            // Orphans are rare: look without the write gate, and take it
-                            // only to confirm and delete, so the sweep does not queue
-                            // behind every commit batch once per file.
-                            if !orphan()? || !old(&f.path(), self.gc_grace.min(STALE_TMP)) {
-                                continue;
-                            }
-                            let _gate = self.write_gate();
-                            if orphan()? && std::fs::remove_file(f.path()).is_ok() {
-                                report.orphans_deleted += 1;
-                            }
-                        }
-                    }
+                if self.chunks.age(&hash, location).is_none_or(|a| a < min_age) {
+                    return Ok(());
+                }
+                let _gate = self.write_gate();
+                if orphan()? && matches!(self.chunks.delete(&hash, location), Ok(true)) {
+                    report.orphans_deleted += 1;
+                }
+                Ok(())
+            };
+            match sweep() {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failed = Some(e);
+                    ControlFlow::Break(())
                 }
             }
-        }
-        Ok(())
+        })?;
+        failed.map_or(Ok(()), Err)
     }
 
     pub fn stats(&self) -> Result<StoreStats> {

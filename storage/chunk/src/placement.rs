@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::config::{GroupConfig, PlacementConfig, StoreLookup, StorePathPolicy};
-use crate::error::{Result, StorageError};
+use crate::error::{ChunkError, Result};
 use crate::ids::ChunkLocation;
 use crate::store_path::StorePath;
 
@@ -25,21 +25,21 @@ pub struct Tracker {
 impl Tracker {
     pub fn open(configs: &[GroupConfig], policy: PlacementConfig) -> Result<Self> {
         if configs.is_empty() {
-            return Err(StorageError::Config("at least one group is needed".into()));
+            return Err(ChunkError::Config("at least one group is needed".into()));
         }
         let mut groups = Vec::with_capacity(configs.len());
         for (gi, g) in configs.iter().enumerate() {
             if g.store_paths.is_empty() {
-                return Err(StorageError::Config(format!("group {} has no store paths", g.name)));
+                return Err(ChunkError::Config(format!("group {} has no store paths", g.name)));
             }
             if groups.iter().any(|x: &Group| x.name == g.name) {
-                return Err(StorageError::Config(format!("group {} is declared twice", g.name)));
+                return Err(ChunkError::Config(format!("group {} is declared twice", g.name)));
             }
             let mut paths = Vec::with_capacity(g.store_paths.len());
             for (pi, p) in g.store_paths.iter().enumerate() {
                 let location = ChunkLocation {
-                    group: u16::try_from(gi).map_err(|_| StorageError::Config("too many groups".into()))?,
-                    store_path: u16::try_from(pi).map_err(|_| StorageError::Config("too many store paths".into()))?,
+                    group: u16::try_from(gi).map_err(|_| ChunkError::Config("too many groups".into()))?,
+                    store_path: u16::try_from(pi).map_err(|_| ChunkError::Config("too many store paths".into()))?,
                     slot: None,
                 };
                 paths.push(StorePath::open(location, p.clone())?);
@@ -55,12 +55,12 @@ impl Tracker {
                 let name = policy
                     .store_group
                     .as_deref()
-                    .ok_or_else(|| StorageError::Config("store_lookup = \"fixed\" needs store_group".into()))?;
+                    .ok_or_else(|| ChunkError::Config("store_lookup = \"fixed\" needs store_group".into()))?;
                 Some(
                     groups
                         .iter()
                         .position(|g| g.name == name)
-                        .ok_or_else(|| StorageError::Config(format!("store_group {name} is not a declared group")))?,
+                        .ok_or_else(|| ChunkError::Config(format!("store_group {name} is not a declared group")))?,
                 )
             }
             _ => None,
@@ -83,7 +83,7 @@ impl Tracker {
         self.groups
             .get(usize::from(loc.group))
             .and_then(|g| g.paths.get(usize::from(loc.store_path)))
-            .ok_or_else(|| StorageError::Config(format!("no store path for location {loc:?}: was it removed?")))
+            .ok_or_else(|| ChunkError::Config(format!("no store path for location {loc:?}: was it removed?")))
     }
 
     /// Room left in a store path above its reserve, or `None` when it cannot be read.
@@ -124,7 +124,7 @@ impl Tracker {
                 return Ok(p);
             }
         }
-        Err(StorageError::NoSpace)
+        Err(ChunkError::NoSpace)
     }
 
     fn pick_in_group<'a>(&self, g: &'a Group, need: u64) -> Option<&'a StorePath> {
@@ -195,6 +195,6 @@ mod tests {
             ..PlacementConfig::default()
         };
         let t = Tracker::open(&groups(dir.path(), 1, 2), policy).unwrap();
-        assert!(matches!(t.pick(1), Err(StorageError::NoSpace)));
+        assert!(matches!(t.pick(1), Err(ChunkError::NoSpace)));
     }
 }
