@@ -147,6 +147,151 @@ async fn second_user_is_denied_the_first_users_bucket() {
     assert_eq!(keys, ["secret.txt"]);
 }
 
+/// Authorization is decided in one place (`s3/access.rs`); this walks every family of
+/// operations so that none of them skips it: reads, writes, multipart, copies in either
+/// direction, tagging, ACLs and bucket configuration.
+#[tokio::test]
+async fn every_operation_on_another_users_bucket_is_access_denied() {
+    let srv = Server::with_second_user("");
+    let root = srv.client();
+    let other = srv.client_as(USER2_ACCESS_KEY, USER2_SECRET_KEY);
+    create_bucket(&root, "private").await;
+    put(&root, "private", "secret.txt", b"top secret").await;
+    let up = root
+        .create_multipart_upload()
+        .bucket("private")
+        .key("big")
+        .send()
+        .await
+        .expect("create upload");
+    let upload_id = up.upload_id().expect("upload id").to_owned();
+    create_bucket(&other, "mine").await;
+    let mine_up = other
+        .create_multipart_upload()
+        .bucket("mine")
+        .key("big")
+        .send()
+        .await
+        .expect("create own upload");
+    let mine_id = mine_up.upload_id().expect("upload id").to_owned();
+
+    let denied = "AccessDenied";
+    let (b, k) = ("private", "secret.txt");
+    let err = other.head_object().bucket(b).key(k).send().await.unwrap_err();
+    assert_eq!(sdk_error(&err).1, Some(403), "{err:?}");
+    assert_code(
+        other
+            .get_object_attributes()
+            .bucket(b)
+            .key(k)
+            .object_attributes(aws_sdk_s3::types::ObjectAttributes::Etag)
+            .send()
+            .await,
+        denied,
+    );
+    assert_code(other.list_objects().bucket(b).send().await, denied);
+    assert_code(other.list_object_versions().bucket(b).send().await, denied);
+    assert_code(other.get_bucket_location().bucket(b).send().await, denied);
+    assert_code(other.get_bucket_versioning().bucket(b).send().await, denied);
+    assert_code(other.get_bucket_acl().bucket(b).send().await, denied);
+    assert_code(other.get_object_acl().bucket(b).key(k).send().await, denied);
+    assert_code(other.get_bucket_policy().bucket(b).send().await, denied);
+    assert_code(
+        other.get_bucket_lifecycle_configuration().bucket(b).send().await,
+        denied,
+    );
+    assert_code(other.delete_bucket_lifecycle().bucket(b).send().await, denied);
+    assert_code(other.get_object_tagging().bucket(b).key(k).send().await, denied);
+    assert_code(other.delete_object_tagging().bucket(b).key(k).send().await, denied);
+    let del = aws_sdk_s3::types::Delete::builder()
+        .objects(
+            aws_sdk_s3::types::ObjectIdentifier::builder()
+                .key(k)
+                .build()
+                .expect("id"),
+        )
+        .build()
+        .expect("delete");
+    assert_code(other.delete_objects().bucket(b).delete(del).send().await, denied);
+    assert_code(other.create_multipart_upload().bucket(b).key("x").send().await, denied);
+    assert_code(other.list_multipart_uploads().bucket(b).send().await, denied);
+    assert_code(
+        other
+            .list_parts()
+            .bucket(b)
+            .key("big")
+            .upload_id(&upload_id)
+            .send()
+            .await,
+        denied,
+    );
+    assert_code(
+        other
+            .upload_part()
+            .bucket(b)
+            .key("big")
+            .upload_id(&upload_id)
+            .part_number(1)
+            .body(b"x".to_vec().into())
+            .send()
+            .await,
+        denied,
+    );
+    assert_code(
+        other
+            .abort_multipart_upload()
+            .bucket(b)
+            .key("big")
+            .upload_id(&upload_id)
+            .send()
+            .await,
+        denied,
+    );
+    // Copies: neither into someone else's bucket nor out of it.
+    assert_code(
+        other
+            .copy_object()
+            .bucket(b)
+            .key("copy")
+            .copy_source("mine/whatever")
+            .send()
+            .await,
+        denied,
+    );
+    assert_code(
+        other
+            .copy_object()
+            .bucket("mine")
+            .key("stolen")
+            .copy_source("private/secret.txt")
+            .send()
+            .await,
+        denied,
+    );
+    assert_code(
+        other
+            .upload_part_copy()
+            .bucket("mine")
+            .key("big")
+            .upload_id(&mine_id)
+            .part_number(1)
+            .copy_source("private/secret.txt")
+            .send()
+            .await,
+        denied,
+    );
+
+    // The owner's upload and object are untouched.
+    assert_eq!(get(&root, b, k).await, b"top secret");
+    root.list_parts()
+        .bucket(b)
+        .key("big")
+        .upload_id(&upload_id)
+        .send()
+        .await
+        .expect("the owner's upload is still open");
+}
+
 #[tokio::test]
 async fn wrong_secret_is_signature_does_not_match() {
     let srv = Server::start();

@@ -7,6 +7,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::Gateway;
+use super::access::{Action, RequestContext, Resource};
 use super::error::StorageResultExt as _;
 
 fn owner_grants(owner: &str) -> (Option<Owner>, Option<Vec<Grant>>) {
@@ -78,8 +79,10 @@ pub async fn get_bucket_acl(
     gw: &Gateway,
     req: S3Request<GetBucketAclInput>,
 ) -> S3Result<S3Response<GetBucketAclOutput>> {
-    let owner = Gateway::owner(&req)?;
-    let b = gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    let b = gw
+        .authorize(&ctx, Action::GetBucketAcl, Resource::bucket(&req.input.bucket))
+        .await?;
     let (owner, grants) = owner_grants(&b.owner);
     Ok(S3Response::new(GetBucketAclOutput { grants, owner }))
 }
@@ -88,8 +91,10 @@ pub async fn get_object_acl(
     gw: &Gateway,
     req: S3Request<GetObjectAclInput>,
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
-    let owner = Gateway::owner(&req)?;
-    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    let i = &req.input;
+    gw.authorize(&ctx, Action::GetObjectAcl, Resource::object(&i.bucket, &i.key))
+        .await?;
     let rec = gw.store.object(&req.input.bucket, &req.input.key).s3()?;
     let (owner, grants) = owner_grants(&rec.owner);
     Ok(S3Response::new(GetObjectAclOutput {
@@ -103,10 +108,11 @@ pub async fn put_bucket_acl(
     gw: &Gateway,
     req: S3Request<PutBucketAclInput>,
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let i = &req.input;
-    gw.owned_bucket(&owner, &i.bucket)?;
-    require_private!(i, BucketCannedACL, &owner);
+    gw.authorize(&ctx, Action::PutBucketAcl, Resource::bucket(&i.bucket))
+        .await?;
+    require_private!(i, BucketCannedACL, ctx.owner_id());
     Ok(S3Response::new(PutBucketAclOutput {}))
 }
 
@@ -114,10 +120,11 @@ pub async fn put_object_acl(
     gw: &Gateway,
     req: S3Request<PutObjectAclInput>,
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let i = &req.input;
-    gw.owned_bucket(&owner, &i.bucket)?;
+    gw.authorize(&ctx, Action::PutObjectAcl, Resource::object(&i.bucket, &i.key))
+        .await?;
     gw.store.object(&i.bucket, &i.key).s3()?;
-    require_private!(i, ObjectCannedACL, &owner);
+    require_private!(i, ObjectCannedACL, ctx.owner_id());
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }

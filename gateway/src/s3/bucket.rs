@@ -4,6 +4,7 @@ use fastgate_model::StorageError;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use super::access::{Action, RequestContext, Resource};
 use super::error::StorageResultExt as _;
 use super::headers::timestamp;
 use super::{Gateway, list};
@@ -18,7 +19,9 @@ const MAX_BUCKETS: usize = 10_000;
 /// `continuation-token` (the last name of the previous page, as a listing token),
 /// `prefix` and `bucket-region` filters. SDK paginators follow `ContinuationToken`.
 pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
+    gw.authorize_account(&ctx, Action::ListAllMyBuckets)?;
+    let owner = ctx.owner_id().to_owned();
     let i = req.input;
     let max = match i.max_buckets {
         None => MAX_BUCKETS,
@@ -74,7 +77,9 @@ pub async fn create_bucket(
     gw: &Gateway,
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
+    gw.authorize_account(&ctx, Action::CreateBucket)?;
+    let owner = ctx.owner_id();
     let constraint = req
         .input
         .create_bucket_configuration
@@ -98,7 +103,7 @@ pub async fn create_bucket(
             ));
         }
     }
-    match gw.store.create_bucket(&req.input.bucket, &owner, &gw.region).await {
+    match gw.store.create_bucket(&req.input.bucket, owner, &gw.region).await {
         Ok(_) => {}
         // S3 answers 200 to re-creating a bucket one owns in us-east-1 (legacy
         // compatibility); every other region answers 409 BucketAlreadyOwnedByYou.
@@ -112,8 +117,10 @@ pub async fn create_bucket(
 }
 
 pub async fn head_bucket(gw: &Gateway, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
-    let owner = Gateway::owner(&req)?;
-    let b = gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    let b = gw
+        .authorize(&ctx, Action::ListBucket, Resource::bucket(&req.input.bucket))
+        .await?;
     Ok(S3Response::new(HeadBucketOutput {
         bucket_region: Some(b.region),
         ..Default::default()
@@ -124,8 +131,9 @@ pub async fn delete_bucket(
     gw: &Gateway,
     req: S3Request<DeleteBucketInput>,
 ) -> S3Result<S3Response<DeleteBucketOutput>> {
-    let owner = Gateway::owner(&req)?;
-    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    gw.authorize(&ctx, Action::DeleteBucket, Resource::bucket(&req.input.bucket))
+        .await?;
     gw.store.delete_bucket(&req.input.bucket).await.s3()?;
     Ok(S3Response::new(DeleteBucketOutput {}))
 }
@@ -134,8 +142,10 @@ pub async fn get_bucket_location(
     gw: &Gateway,
     req: S3Request<GetBucketLocationInput>,
 ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-    let owner = Gateway::owner(&req)?;
-    let b = gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    let b = gw
+        .authorize(&ctx, Action::GetBucketLocation, Resource::bucket(&req.input.bucket))
+        .await?;
     // S3 answers an empty LocationConstraint for us-east-1.
     let loc = (b.region != US_EAST_1).then(|| BucketLocationConstraint::from(b.region));
     Ok(S3Response::new(GetBucketLocationOutput {
@@ -148,7 +158,8 @@ pub async fn get_bucket_versioning(
     gw: &Gateway,
     req: S3Request<GetBucketVersioningInput>,
 ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-    let owner = Gateway::owner(&req)?;
-    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    gw.authorize(&ctx, Action::GetBucketVersioning, Resource::bucket(&req.input.bucket))
+        .await?;
     Ok(S3Response::new(GetBucketVersioningOutput::default()))
 }

@@ -7,16 +7,14 @@ use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use super::Gateway;
-
-fn check<T>(gw: &Gateway, req: &S3Request<T>, bucket: &str) -> S3Result<()> {
-    let owner = Gateway::owner(req)?;
-    gw.owned_bucket(&owner, bucket).map(drop)
-}
+use super::access::{Action, RequestContext, Resource};
 
 macro_rules! absent {
-    ($fn:ident, $input:ty, $output:ty, $err:expr) => {
+    ($fn:ident, $action:ident, $input:ty, $output:ty, $err:expr) => {
         pub async fn $fn(gw: &Gateway, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
-            check(gw, &req, &req.input.bucket)?;
+            let ctx = RequestContext::of(&req)?;
+            gw.authorize(&ctx, Action::$action, Resource::bucket(&req.input.bucket))
+                .await?;
             let e: S3Error = $err;
             Err(e)
         }
@@ -25,18 +23,21 @@ macro_rules! absent {
 
 absent!(
     get_bucket_policy,
+    GetBucketPolicy,
     GetBucketPolicyInput,
     GetBucketPolicyOutput,
     s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")
 );
 absent!(
     get_bucket_cors,
+    GetBucketCors,
     GetBucketCorsInput,
     GetBucketCorsOutput,
     s3_error!(NoSuchCORSConfiguration, "The CORS configuration does not exist")
 );
 absent!(
     get_bucket_encryption,
+    GetEncryptionConfiguration,
     GetBucketEncryptionInput,
     GetBucketEncryptionOutput,
     s3_error!(
@@ -46,12 +47,14 @@ absent!(
 );
 absent!(
     get_bucket_tagging,
+    GetBucketTagging,
     GetBucketTaggingInput,
     GetBucketTaggingOutput,
     s3_error!(NoSuchTagSet, "The TagSet does not exist")
 );
 absent!(
     get_bucket_website,
+    GetBucketWebsite,
     GetBucketWebsiteInput,
     GetBucketWebsiteOutput,
     s3_error!(
@@ -61,6 +64,7 @@ absent!(
 );
 absent!(
     get_bucket_replication,
+    GetReplicationConfiguration,
     GetBucketReplicationInput,
     GetBucketReplicationOutput,
     s3_error!(
@@ -70,6 +74,7 @@ absent!(
 );
 absent!(
     get_object_lock_configuration,
+    GetBucketObjectLockConfiguration,
     GetObjectLockConfigurationInput,
     GetObjectLockConfigurationOutput,
     s3_error!(
@@ -79,6 +84,7 @@ absent!(
 );
 absent!(
     get_bucket_ownership_controls,
+    GetBucketOwnershipControls,
     GetBucketOwnershipControlsInput,
     GetBucketOwnershipControlsOutput,
     s3_error!(

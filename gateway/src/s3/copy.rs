@@ -5,13 +5,14 @@ use fastgate_model::records::ObjectRecord;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
 use super::error::StorageResultExt as _;
 use super::headers::{self, timestamp};
 use super::{Gateway, check_key};
 
 /// The source bucket and key of a copy, checked for access.
-pub(super) fn source(gw: &Gateway, owner: &str, src: &CopySource) -> S3Result<ObjectRecord> {
+pub(super) async fn source(gw: &Gateway, ctx: &RequestContext, src: &CopySource) -> S3Result<ObjectRecord> {
     let CopySource::Bucket {
         bucket,
         key,
@@ -26,7 +27,8 @@ pub(super) fn source(gw: &Gateway, owner: &str, src: &CopySource) -> S3Result<Ob
     if version_id.as_deref().is_some_and(|v| v != "null") {
         return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
     }
-    gw.owned_bucket(owner, bucket)?;
+    gw.authorize(ctx, Action::GetObject, Resource::object(bucket, key))
+        .await?;
     gw.store.object(bucket, key).s3()
 }
 
@@ -68,11 +70,12 @@ pub(super) fn check_source_conditions(
 }
 
 pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let input = req.input;
-    gw.owned_bucket(&owner, &input.bucket)?;
+    let res = Resource::object(&input.bucket, &input.key);
+    gw.authorize(&ctx, Action::PutObject, res).await?;
     check_key(&input.key)?;
-    let src = source(gw, &owner, &input.copy_source)?;
+    let src = source(gw, &ctx, &input.copy_source).await?;
     check_source_conditions(
         &src,
         input.copy_source_if_match.as_ref(),
@@ -92,7 +95,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
         ));
     }
     let mut rec = src.clone();
-    rec.owner = owner;
+    rec.owner = ctx.owner_id().to_owned();
     rec.last_modified_ms = now_ms();
     if replace {
         rec.headers = headers::object_headers!(input);

@@ -4,6 +4,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
 use super::Gateway;
+use super::access::{Action, RequestContext, Resource};
 
 /// S3 treats a version id of `null` as the (only) unversioned version.
 fn version_ok(v: Option<&str>) -> bool {
@@ -14,8 +15,9 @@ pub async fn delete_object(
     gw: &Gateway,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
-    let owner = Gateway::owner(&req)?;
-    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    let res = Resource::object(&req.input.bucket, &req.input.key);
+    gw.authorize(&ctx, Action::DeleteObject, res).await?;
     if version_ok(req.input.version_id.as_deref()) {
         // Deleting a missing key succeeds, as on S3.
         gw.store
@@ -30,8 +32,10 @@ pub async fn delete_objects(
     gw: &Gateway,
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-    let owner = Gateway::owner(&req)?;
-    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    // Each key is deleted under the same rule; with ownership deciding, the bucket does.
+    gw.authorize(&ctx, Action::DeleteObject, Resource::bucket(&req.input.bucket))
+        .await?;
     let quiet = req.input.delete.quiet.unwrap_or(false);
     if req.input.delete.objects.len() > 1000 {
         return Err(s3s::s3_error!(

@@ -6,6 +6,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::Gateway;
+use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
 use super::error::StorageResultExt as _;
 use super::headers::{self, fill_object_headers, timestamp};
@@ -160,9 +161,10 @@ fn tag_count(rec: &ObjectRecord) -> Option<i32> {
 }
 
 pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let input = &req.input;
-    gw.owned_bucket(&owner, &input.bucket)?;
+    gw.authorize(&ctx, Action::GetObject, Resource::object(&input.bucket, &input.key))
+        .await?;
     let rec = gw.store.object(&input.bucket, &input.key).s3()?;
     check_conditions(&conditions!(input), &rec)?;
     let sel = select(&rec, input.range.as_ref(), input.part_number)?;
@@ -210,9 +212,10 @@ fn checksum_fields(rec: &ObjectRecord, part_number: Option<i32>, ranged: bool) -
 }
 
 pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let input = &req.input;
-    gw.owned_bucket(&owner, &input.bucket)?;
+    gw.authorize(&ctx, Action::GetObject, Resource::object(&input.bucket, &input.key))
+        .await?;
     let rec = gw.store.object(&input.bucket, &input.key).s3()?;
     check_conditions(&conditions!(input), &rec)?;
     let sel = select(&rec, input.range.as_ref(), input.part_number)?;
@@ -239,9 +242,10 @@ pub async fn get_object_attributes(
     gw: &Gateway,
     req: S3Request<GetObjectAttributesInput>,
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let i = &req.input;
-    gw.owned_bucket(&owner, &i.bucket)?;
+    gw.authorize(&ctx, Action::GetObjectAttributes, Resource::object(&i.bucket, &i.key))
+        .await?;
     let rec = gw.store.object(&i.bucket, &i.key).s3()?;
     // `x-amz-object-attributes` is one comma-separated header (`ETag,ObjectSize`, as
     // the SDKs send it) or several; s3s hands each header value over whole.

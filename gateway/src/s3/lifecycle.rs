@@ -7,6 +7,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::Gateway;
+use super::access::{Action, RequestContext, Resource};
 use super::error::StorageResultExt as _;
 
 fn to_rule(r: LifecycleRule) -> S3Result<Rule> {
@@ -89,8 +90,13 @@ pub async fn put(
     gw: &Gateway,
     req: S3Request<PutBucketLifecycleConfigurationInput>,
 ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
-    let owner = Gateway::owner(&req)?;
-    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    gw.authorize(
+        &ctx,
+        Action::PutLifecycleConfiguration,
+        Resource::bucket(&req.input.bucket),
+    )
+    .await?;
     let cfg = req.input.lifecycle_configuration.ok_or_else(|| {
         s3_error!(
             MalformedXML,
@@ -106,8 +112,13 @@ pub async fn get(
     gw: &Gateway,
     req: S3Request<GetBucketLifecycleConfigurationInput>,
 ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
-    let owner = Gateway::owner(&req)?;
-    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    gw.authorize(
+        &ctx,
+        Action::GetLifecycleConfiguration,
+        Resource::bucket(&req.input.bucket),
+    )
+    .await?;
     let rules = gw.store.lifecycle(&req.input.bucket).s3()?.ok_or_else(|| {
         s3_error!(
             NoSuchLifecycleConfiguration,
@@ -124,8 +135,13 @@ pub async fn delete(
     gw: &Gateway,
     req: S3Request<DeleteBucketLifecycleInput>,
 ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
-    let owner = Gateway::owner(&req)?;
-    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    gw.authorize(
+        &ctx,
+        Action::PutLifecycleConfiguration,
+        Resource::bucket(&req.input.bucket),
+    )
+    .await?;
     gw.store.set_lifecycle(&req.input.bucket, None).await.s3()?;
     Ok(S3Response::new(DeleteBucketLifecycleOutput::default()))
 }

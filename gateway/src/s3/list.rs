@@ -8,6 +8,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::Gateway;
+use super::access::{Action, RequestContext, Resource};
 use super::error::StorageResultExt as _;
 use super::headers::{etag, timestamp};
 
@@ -131,9 +132,10 @@ fn prefixes(enc: &Encoder, p: &ListPage) -> Option<Vec<CommonPrefix>> {
 }
 
 pub async fn list_objects(gw: &Gateway, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let i = req.input;
-    gw.owned_bucket(&owner, &i.bucket)?;
+    gw.authorize(&ctx, Action::ListBucket, Resource::bucket(&i.bucket))
+        .await?;
     let Common {
         enc,
         prefix,
@@ -188,9 +190,10 @@ pub async fn list_objects_v2(
     gw: &Gateway,
     req: S3Request<ListObjectsV2Input>,
 ) -> S3Result<S3Response<ListObjectsV2Output>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let i = req.input;
-    gw.owned_bucket(&owner, &i.bucket)?;
+    gw.authorize(&ctx, Action::ListBucket, Resource::bucket(&i.bucket))
+        .await?;
     let Common {
         enc,
         prefix,
@@ -230,9 +233,10 @@ pub async fn list_object_versions(
     gw: &Gateway,
     req: S3Request<ListObjectVersionsInput>,
 ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let i = req.input;
-    gw.owned_bucket(&owner, &i.bucket)?;
+    gw.authorize(&ctx, Action::ListBucketVersions, Resource::bucket(&i.bucket))
+        .await?;
     let Common {
         enc,
         prefix,

@@ -2,6 +2,7 @@
 //! operations. Handlers parse typed s3s inputs, call the storage layer, and build typed
 //! outputs; storage errors become S3 errors only in `error.rs`.
 
+mod access;
 mod acl;
 mod body;
 mod bucket;
@@ -23,13 +24,11 @@ mod tagging;
 use std::sync::Arc;
 
 use fastgate_model::Store;
-use fastgate_model::records::BucketRecord;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use crate::config::{InstantUploadConfig, Settings};
 use crate::metrics::Metrics;
-use error::StorageResultExt as _;
 
 pub use error::{to_s3, with_request_id};
 
@@ -51,25 +50,6 @@ impl Gateway {
             region: settings.region.clone(),
             max_object_size: settings.max_object_size,
         }
-    }
-
-    /// The authenticated user's id (its access key). s3s has already refused unsigned
-    /// requests, so a missing identity here is an internal inconsistency.
-    fn owner<T>(req: &S3Request<T>) -> S3Result<String> {
-        req.credentials
-            .as_ref()
-            .map(|c| c.access_key.clone())
-            .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
-    }
-
-    /// The bucket, if it exists and `owner` owns it: each user owns the buckets it
-    /// creates, and nobody else may touch them.
-    fn owned_bucket(&self, owner: &str, bucket: &str) -> S3Result<BucketRecord> {
-        let rec = self.store.bucket(bucket).s3()?;
-        if rec.owner != owner {
-            return Err(s3_error!(AccessDenied, "Access Denied"));
-        }
-        Ok(rec)
     }
 }
 

@@ -7,6 +7,7 @@ use fastgate_model::{PartNumber as Pn, StorageError, UploadId};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use super::access::{Action, RequestContext, Resource};
 use super::checksums::{self, Declared, Fields, set_checksums};
 use super::error::StorageResultExt as _;
 use super::headers::{self, timestamp};
@@ -39,9 +40,10 @@ pub async fn create(
     gw: &Gateway,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let i = req.input;
-    gw.owned_bucket(&owner, &i.bucket)?;
+    gw.authorize(&ctx, Action::PutObject, Resource::object(&i.bucket, &i.key))
+        .await?;
     check_key(&i.key)?;
     let alg = match &i.checksum_algorithm {
         Some(a) => Some(
@@ -61,7 +63,7 @@ pub async fn create(
         ));
     }
     let rec = UploadRecord {
-        owner: owner.clone(),
+        owner: ctx.owner_id().to_owned(),
         initiated_ms: now_ms(),
         headers: headers::object_headers!(i),
         user_metadata: headers::metadata_to_vec(i.metadata.clone()),
@@ -88,7 +90,7 @@ pub async fn create(
 }
 
 pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let S3Request {
         input,
         headers: req_headers,
@@ -97,7 +99,8 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
         extensions,
         ..
     } = req;
-    gw.owned_bucket(&owner, &input.bucket)?;
+    let res = Resource::object(&input.bucket, &input.key);
+    gw.authorize(&ctx, Action::PutObject, res).await?;
     let n = part_number(input.part_number)?;
     let id = upload_id(&input.upload_id)?;
     let up = gw.store.upload(&input.bucket, &input.key, &id).s3()?;
@@ -114,7 +117,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     }
     let mut resp_headers = http::HeaderMap::new();
     let mut part = None;
-    if let Some(hit) = instant::probe(gw, &req_headers, &declared, &owner, &input.bucket).await? {
+    if let Some(hit) = instant::probe(gw, &req_headers, &declared, ctx.owner_id(), &input.bucket).await? {
         let d = &hit.chunk.digests;
         let checksum = match up.checksum_algorithm {
             Some(a) => Some((a, instant::chunk_checksum(gw, &hit.chunk, hit.hash, a).await?)),
@@ -194,13 +197,14 @@ pub async fn upload_part_copy(
     gw: &Gateway,
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let i = req.input;
-    gw.owned_bucket(&owner, &i.bucket)?;
+    gw.authorize(&ctx, Action::PutObject, Resource::object(&i.bucket, &i.key))
+        .await?;
     let n = part_number(i.part_number)?;
     let id = upload_id(&i.upload_id)?;
     let up = gw.store.upload(&i.bucket, &i.key, &id).s3()?;
-    let src = copy::source(gw, &owner, &i.copy_source)?;
+    let src = copy::source(gw, &ctx, &i.copy_source).await?;
     copy::check_source_conditions(
         &src,
         i.copy_source_if_match.as_ref(),
@@ -276,9 +280,10 @@ pub async fn upload_part_copy(
 }
 
 pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let i = req.input;
-    gw.owned_bucket(&owner, &i.bucket)?;
+    let res = Resource::object(&i.bucket, &i.key);
+    gw.authorize(&ctx, Action::ListMultipartUploadParts, res).await?;
     let id = upload_id(&i.upload_id)?;
     let up = gw.store.upload(&i.bucket, &i.key, &id).s3()?;
     let max = match i.max_parts {
@@ -348,9 +353,10 @@ pub async fn complete(
     gw: &Gateway,
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let i = req.input;
-    gw.owned_bucket(&owner, &i.bucket)?;
+    gw.authorize(&ctx, Action::PutObject, Resource::object(&i.bucket, &i.key))
+        .await?;
     let id = upload_id(&i.upload_id)?;
     let malformed = || {
         s3_error!(
@@ -439,8 +445,9 @@ pub async fn abort(
     gw: &Gateway,
     req: S3Request<AbortMultipartUploadInput>,
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-    let owner = Gateway::owner(&req)?;
-    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    let res = Resource::object(&req.input.bucket, &req.input.key);
+    gw.authorize(&ctx, Action::AbortMultipartUpload, res).await?;
     let id = upload_id(&req.input.upload_id)?;
     gw.store
         .abort_upload(&req.input.bucket, &req.input.key, &id)
@@ -453,9 +460,10 @@ pub async fn list_uploads(
     gw: &Gateway,
     req: S3Request<ListMultipartUploadsInput>,
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
     let i = req.input;
-    gw.owned_bucket(&owner, &i.bucket)?;
+    gw.authorize(&ctx, Action::ListBucketMultipartUploads, Resource::bucket(&i.bucket))
+        .await?;
     let max = match i.max_uploads {
         None => 1000,
         Some(m) if m < 0 => return Err(s3_error!(InvalidArgument, "max-uploads must be a non-negative integer")),

@@ -5,6 +5,7 @@ use fastgate_model::{StorageError, WriteCondition, ids::now_ms};
 use s3s::dto::{ETagCondition, PutObjectInput, PutObjectOutput};
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Declared, Fields, set_checksums};
 use super::error::StorageResultExt as _;
 use super::headers;
@@ -36,7 +37,8 @@ pub(super) fn write_condition(
 }
 
 pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-    let owner = Gateway::owner(&req)?;
+    let ctx = RequestContext::of(&req)?;
+    let owner = ctx.owner_id();
     let S3Request {
         input,
         headers: req_headers,
@@ -45,7 +47,8 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         extensions,
         ..
     } = req;
-    gw.owned_bucket(&owner, &input.bucket)?;
+    let res = Resource::object(&input.bucket, &input.key);
+    gw.authorize(&ctx, Action::PutObject, res).await?;
     check_key(&input.key)?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
     if length > gw.max_object_size {
@@ -61,7 +64,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         size: 0,
         etag: String::new(),
         last_modified_ms: now_ms(),
-        owner: owner.clone(),
+        owner: owner.to_owned(),
         headers: headers::object_headers!(input),
         user_metadata: headers::metadata_to_vec(input.metadata.clone()),
         tags,
@@ -72,7 +75,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
 
     let mut resp_headers = http::HeaderMap::new();
     let mut committed = false;
-    if let Some(hit) = instant::probe(gw, &req_headers, &declared, &owner, &input.bucket).await? {
+    if let Some(hit) = instant::probe(gw, &req_headers, &declared, owner, &input.bucket).await? {
         let d = &hit.chunk.digests;
         record.size = d.size;
         record.etag = hex::encode(d.md5);

@@ -4,11 +4,13 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::Gateway;
+use super::access::{Action, RequestContext, Resource};
 use super::error::StorageResultExt as _;
 
 pub async fn get(gw: &Gateway, req: S3Request<GetObjectTaggingInput>) -> S3Result<S3Response<GetObjectTaggingOutput>> {
-    let owner = Gateway::owner(&req)?;
-    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    let res = Resource::object(&req.input.bucket, &req.input.key);
+    gw.authorize(&ctx, Action::GetObjectTagging, res).await?;
     let rec = gw.store.object(&req.input.bucket, &req.input.key).s3()?;
     let tag_set = rec
         .tags
@@ -25,8 +27,9 @@ pub async fn get(gw: &Gateway, req: S3Request<GetObjectTaggingInput>) -> S3Resul
 }
 
 pub async fn put(gw: &Gateway, req: S3Request<PutObjectTaggingInput>) -> S3Result<S3Response<PutObjectTaggingOutput>> {
-    let owner = Gateway::owner(&req)?;
-    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    let res = Resource::object(&req.input.bucket, &req.input.key);
+    gw.authorize(&ctx, Action::PutObjectTagging, res).await?;
     let mut tags = Vec::new();
     for t in req.input.tagging.tag_set {
         let (Some(k), Some(v)) = (t.key, t.value) else {
@@ -51,8 +54,9 @@ pub async fn delete(
     gw: &Gateway,
     req: S3Request<DeleteObjectTaggingInput>,
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
-    let owner = Gateway::owner(&req)?;
-    gw.owned_bucket(&owner, &req.input.bucket)?;
+    let ctx = RequestContext::of(&req)?;
+    let res = Resource::object(&req.input.bucket, &req.input.key);
+    gw.authorize(&ctx, Action::DeleteObjectTagging, res).await?;
     gw.store
         .update_object(&req.input.bucket, &req.input.key, |r| r.tags.clear())
         .await
