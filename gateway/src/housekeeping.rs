@@ -59,7 +59,7 @@ pub fn spawn(
 /// Deletes objects older than their bucket's `Expiration` rule.
 async fn expire_objects(store: &Arc<Store>) -> fastgate_model::Result<()> {
     let now = now_ms();
-    for (bucket, _) in store.list_buckets()? {
+    for (bucket, _) in store.list_buckets().await? {
         let Some(rules) = store.lifecycle(&bucket)? else {
             continue;
         };
@@ -68,7 +68,9 @@ async fn expire_objects(store: &Arc<Store>) -> fastgate_model::Result<()> {
             let cutoff = now - i64::from(days) * 86_400_000;
             let mut after: Option<String> = None;
             loop {
-                let page = store.list_objects(&bucket, &rule.prefix, None, after.as_deref(), 1000)?;
+                let page = store
+                    .list_objects(&bucket, &rule.prefix, None, after.as_deref(), 1000)
+                    .await?;
                 for (key, rec) in &page.objects {
                     if rec.last_modified_ms <= cutoff {
                         store.delete_object(&bucket, key).await?;

@@ -40,7 +40,7 @@ pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> S3R
         None => None,
     };
     let prefix = i.prefix.clone().unwrap_or_default();
-    let mut matching = gw.store.list_buckets().s3()?.into_iter().filter(|(name, b)| {
+    let mut matching = gw.store.list_buckets().await.s3()?.into_iter().filter(|(name, b)| {
         b.owner == owner
             && name.starts_with(&prefix)
             && after.as_ref().is_none_or(|a| name > a)

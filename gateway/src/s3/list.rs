@@ -74,7 +74,7 @@ fn max_keys(v: Option<i32>) -> S3Result<usize> {
     }
 }
 
-fn page(
+async fn page(
     gw: &Gateway,
     bucket: &str,
     prefix: &str,
@@ -85,7 +85,7 @@ fn page(
     if max == 0 {
         return Ok(ListPage::default());
     }
-    gw.store.list_objects(bucket, prefix, delimiter, after, max).s3()
+    gw.store.list_objects(bucket, prefix, delimiter, after, max).await.s3()
 }
 
 fn owner_of(rec: &ObjectRecord) -> Owner {
@@ -149,7 +149,8 @@ pub async fn list_objects(gw: &Gateway, req: S3Request<ListObjectsInput>) -> S3R
         delimiter.as_deref(),
         i.marker.as_deref().filter(|m| !m.is_empty()),
         max,
-    )?;
+    )
+    .await?;
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(i.bucket),
         // ListObjects (v1) returns the prefix as sent even with `encoding-type=url`:
@@ -204,7 +205,7 @@ pub async fn list_objects_v2(
         Some(t) => Some(decode_token(t)?),
         None => i.start_after.clone().filter(|s| !s.is_empty()),
     };
-    let p = page(gw, &i.bucket, &prefix, delimiter.as_deref(), after.as_deref(), max)?;
+    let p = page(gw, &i.bucket, &prefix, delimiter.as_deref(), after.as_deref(), max).await?;
     let fetch_owner = i.fetch_owner.unwrap_or(false);
     let key_count = p.objects.len() + p.common_prefixes.len();
     Ok(S3Response::new(ListObjectsV2Output {
@@ -251,7 +252,8 @@ pub async fn list_object_versions(
         delimiter.as_deref(),
         i.key_marker.as_deref().filter(|m| !m.is_empty()),
         max,
-    )?;
+    )
+    .await?;
     let versions: Vec<ObjectVersion> = p
         .objects
         .iter()

@@ -296,7 +296,7 @@ pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> S3Resul
         Some(m) => Pn::new(i64::from(m.min(i32::from(Pn::MAX)))),
         None => None,
     };
-    let (parts, truncated) = gw.store.list_parts(&id, marker, max).s3()?;
+    let (parts, truncated) = gw.store.list_parts(&id, marker, max).await.s3()?;
     let next = if truncated {
         parts.last().map(|(n, _)| i32::from(n.get()))
     } else {
@@ -369,7 +369,7 @@ pub async fn complete(
         .and_then(|m| m.parts)
         .filter(|p| !p.is_empty())
         .ok_or_else(malformed)?;
-    check_listed_checksums(gw, &i.bucket, &i.key, &id, &listed)?;
+    check_listed_checksums(gw, &i.bucket, &i.key, &id, &listed).await?;
     let mut list = Vec::with_capacity(listed.len());
     for p in listed {
         let n = p.part_number.ok_or_else(malformed)?;
@@ -402,7 +402,7 @@ pub async fn complete(
 /// part's (else InvalidPart, as for a wrong ETag), and a COMPOSITE upload must list one
 /// for every part (else InvalidRequest). Checksums of another algorithm are ignored,
 /// as are parts the store does not hold (completion reports those).
-fn check_listed_checksums(
+async fn check_listed_checksums(
     gw: &Gateway,
     bucket: &str,
     key: &str,
@@ -413,7 +413,7 @@ fn check_listed_checksums(
     let Some(alg) = up.checksum_algorithm else {
         return Ok(());
     };
-    let (parts, _) = gw.store.list_parts(id, None, usize::MAX).s3()?;
+    let (parts, _) = gw.store.list_parts(id, None, usize::MAX).await.s3()?;
     for p in listed {
         let Some(n) = p.part_number else { continue };
         match checksums::listed_for_part(p, alg) {
@@ -480,6 +480,7 @@ pub async fn list_uploads(
             i.upload_id_marker.as_deref().filter(|m| !m.is_empty()),
             max,
         )
+        .await
         .s3()?;
     let uploads = page
         .uploads

@@ -43,7 +43,12 @@ impl Store {
         }
     }
 
-    pub fn list_buckets(&self) -> Result<Vec<(String, BucketRecord)>> {
+    /// Every bucket, read off the async workers.
+    pub async fn list_buckets(self: &Arc<Self>) -> Result<Vec<(String, BucketRecord)>> {
+        self.off_worker(|s| s.scan_buckets()).await
+    }
+
+    fn scan_buckets(&self) -> Result<Vec<(String, BucketRecord)>> {
         let start = [keys::BUCKET];
         let end = [keys::BUCKET + 1];
         let mut out = Vec::new();
@@ -74,7 +79,7 @@ impl Store {
             return Err(StorageError::BucketNotEmpty);
         }
         loop {
-            let page = self.list_uploads(name, "", None, None, None, 1000)?;
+            let page = self.list_uploads(name, "", None, None, None, 1000).await?;
             for u in &page.uploads {
                 match self.abort_upload(name, &u.key, &u.id).await {
                     Ok(()) | Err(StorageError::NoSuchUpload) => {}

@@ -103,8 +103,19 @@ impl Store {
         .await
     }
 
-    /// Parts of an upload in ascending order, strictly after `after`.
-    pub fn list_parts(
+    /// Parts of an upload in ascending order, strictly after `after`, read off the async
+    /// workers.
+    pub async fn list_parts(
+        self: &Arc<Self>,
+        id: &UploadId,
+        after: Option<PartNumber>,
+        max: usize,
+    ) -> Result<(Vec<(PartNumber, PartRecord)>, bool)> {
+        let id = id.clone();
+        self.off_worker(move |s| s.scan_parts(&id, after, max)).await
+    }
+
+    fn scan_parts(
         &self,
         id: &UploadId,
         after: Option<PartNumber>,
@@ -158,7 +169,7 @@ impl Store {
         }
         loop {
             let up = self.upload(bucket, key, id)?;
-            let (all, _) = self.list_parts(id, None, usize::MAX)?;
+            let (all, _) = self.list_parts(id, None, usize::MAX).await?;
             let record = assemble(&up, &all, &list)?;
             let (b, k, uid, seen_gen) = (bucket.to_owned(), key.to_owned(), id.clone(), up.generation);
             let (rec, cond, list) = (record.clone(), cond.clone(), list.clone());
@@ -202,7 +213,7 @@ impl Store {
     }
 
     pub async fn abort_upload(self: &Arc<Self>, bucket: &str, key: &str, id: &UploadId) -> Result<()> {
-        let (parts, _) = self.list_parts(id, None, usize::MAX)?;
+        let (parts, _) = self.list_parts(id, None, usize::MAX).await?;
         let (b, k, uid) = (bucket.to_owned(), key.to_owned(), id.clone());
         self.commit_with(Vec::new(), move |tx, _| {
             let ukey = keys::upload(&b, &k, &uid);
@@ -223,8 +234,34 @@ impl Store {
         .await
     }
 
-    /// Open uploads of a bucket, ordered by key then upload id, as S3 lists them.
-    pub fn list_uploads(
+    /// Open uploads of a bucket, ordered by key then upload id, as S3 lists them; read
+    /// off the async workers.
+    pub async fn list_uploads(
+        self: &Arc<Self>,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        key_marker: Option<&str>,
+        upload_id_marker: Option<&str>,
+        max: usize,
+    ) -> Result<UploadPage> {
+        let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
+        let delimiter = delimiter.map(str::to_owned);
+        let (key_marker, upload_id_marker) = (key_marker.map(str::to_owned), upload_id_marker.map(str::to_owned));
+        self.off_worker(move |s| {
+            s.scan_uploads(
+                &bucket,
+                &prefix,
+                delimiter.as_deref(),
+                key_marker.as_deref(),
+                upload_id_marker.as_deref(),
+                max,
+            )
+        })
+        .await
+    }
+
+    fn scan_uploads(
         &self,
         bucket: &str,
         prefix: &str,
@@ -285,8 +322,13 @@ impl Store {
         Ok(page)
     }
 
-    /// Every open upload of every bucket: (bucket, key, id, record). For expiry.
-    pub fn all_uploads(&self) -> Result<Vec<(String, String, UploadId, UploadRecord)>> {
+    /// Every open upload of every bucket: (bucket, key, id, record), read off the async
+    /// workers. For expiry.
+    pub async fn all_uploads(self: &Arc<Self>) -> Result<Vec<(String, String, UploadId, UploadRecord)>> {
+        self.off_worker(|s| s.scan_all_uploads()).await
+    }
+
+    fn scan_all_uploads(&self) -> Result<Vec<(String, String, UploadId, UploadRecord)>> {
         let start = [keys::UPLOAD];
         let end = [keys::UPLOAD + 1];
         let mut out = Vec::new();
@@ -310,7 +352,7 @@ impl Store {
     pub async fn expire_uploads(self: &Arc<Self>, max_age_ms: Option<i64>) -> Result<usize> {
         let now = now_ms();
         let mut n = 0;
-        for (bucket, key, id, rec) in self.all_uploads()? {
+        for (bucket, key, id, rec) in self.all_uploads().await? {
             let age = now - rec.initiated_ms;
             let by_rule = self.lifecycle(&bucket)?.is_some_and(|rules| {
                 rules.iter().any(|r| {

@@ -151,8 +151,23 @@ impl Store {
 
     /// Lists keys of `bucket` under `prefix`, strictly after `after`, rolling keys up
     /// to the first `delimiter` after the prefix into common prefixes. A rolled-up
-    /// prefix is skipped with one seek, never walked key by key.
-    pub fn list_objects(
+    /// prefix is skipped with one seek, never walked key by key. Runs off the async
+    /// workers (see `off_worker`).
+    pub async fn list_objects(
+        self: &Arc<Self>,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<ListPage> {
+        let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
+        let (delimiter, after) = (delimiter.map(str::to_owned), after.map(str::to_owned));
+        self.off_worker(move |s| s.scan_objects(&bucket, &prefix, delimiter.as_deref(), after.as_deref(), max))
+            .await
+    }
+
+    fn scan_objects(
         &self,
         bucket: &str,
         prefix: &str,

@@ -250,7 +250,7 @@ async fn delimiter_listing_rolls_up_and_pages() {
     for k in ["a/1", "a/2", "a/3", "b", "c/x/1", "c/y", "d"] {
         put(&store, "bkt", k, k.as_bytes()).await;
     }
-    let p = store.list_objects("bkt", "", Some("/"), None, 1000).unwrap();
+    let p = store.list_objects("bkt", "", Some("/"), None, 1000).await.unwrap();
     let keys: Vec<&str> = p.objects.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["b", "d"]);
     assert_eq!(p.common_prefixes, ["a/", "c/"]);
@@ -260,7 +260,10 @@ async fn delimiter_listing_rolls_up_and_pages() {
     let mut after: Option<String> = None;
     let mut seen = Vec::new();
     loop {
-        let p = store.list_objects("bkt", "", Some("/"), after.as_deref(), 1).unwrap();
+        let p = store
+            .list_objects("bkt", "", Some("/"), after.as_deref(), 1)
+            .await
+            .unwrap();
         seen.extend(p.common_prefixes.clone());
         seen.extend(p.objects.iter().map(|(k, _)| k.clone()));
         if !p.truncated {
@@ -270,7 +273,7 @@ async fn delimiter_listing_rolls_up_and_pages() {
     }
     assert_eq!(seen, ["a/", "b", "c/", "d"]);
 
-    let p = store.list_objects("bkt", "c/", Some("/"), None, 1000).unwrap();
+    let p = store.list_objects("bkt", "c/", Some("/"), None, 1000).await.unwrap();
     assert_eq!(p.common_prefixes, ["c/x/"]);
     assert_eq!(p.objects.len(), 1);
 }
@@ -312,7 +315,7 @@ async fn multipart_completion_assembles_nothing_and_releases_unlisted_parts() {
     let p1 = part(&store, &id, 1, &vec![1u8; five]).await;
     let p2 = part(&store, &id, 2, &vec![2u8; five]).await;
     let p3 = part(&store, &id, 3, b"tail").await;
-    let (parts, truncated) = store.list_parts(&id, None, 2).unwrap();
+    let (parts, truncated) = store.list_parts(&id, None, 2).await.unwrap();
     assert_eq!(parts.len(), 2);
     assert!(truncated);
 
