@@ -1,8 +1,10 @@
 //! Reading a request body into a staged chunk: streamed, hashed on the way to disk,
 //! never held whole in memory.
 
+use std::sync::Arc;
+
 use fastgate_model::checksum::ChecksumAlgorithm;
-use fastgate_model::{ChunkWriter, StagedChunk, Store};
+use fastgate_model::{ChunkWriter, Content, StagedChunk, Store};
 use futures::StreamExt as _;
 use s3s::dto::StreamingBlob;
 use s3s::stream::aws_chunked_stream::AwsChunkedStreamError;
@@ -109,6 +111,48 @@ pub async fn finish(store: &Store, metrics: &Metrics, writer: ChunkWriter) -> S3
         Metrics::add(&metrics.dedup_bytes_not_stored, staged.digests.size);
     }
     Ok(staged)
+}
+
+/// What a PutObject or UploadPart request brings for its body.
+pub struct Incoming<'a> {
+    pub extensions: &'a http::Extensions,
+    pub body: Option<StreamingBlob>,
+    pub headers: &'a http::HeaderMap,
+    pub uri: &'a http::Uri,
+    pub trailing: Option<&'a s3s::TrailingHeaders>,
+    /// The announced length (0 when unknown): a size hint, checked against limits by
+    /// the handler.
+    pub length: u64,
+}
+
+/// The body half of the write path, shared by PutObject and UploadPart: receives the
+/// body into a staged chunk, makes it durable, verifies it against what the request
+/// declared (headers and trailers), and hands it to `commit` as [`Content`], all of it
+/// after the last byte [`detached`] from the request.
+pub async fn store_body<T, C, F>(gw: &Gateway, incoming: Incoming<'_>, declared: Declared, commit: C) -> S3Result<T>
+where
+    T: Send + 'static,
+    C: FnOnce(Arc<Store>, Content, Declared) -> F + Send + 'static,
+    F: std::future::Future<Output = S3Result<T>> + Send + 'static,
+{
+    let Incoming {
+        extensions,
+        body,
+        headers,
+        uri,
+        trailing,
+        length,
+    } = incoming;
+    let (payload, verified) = payload(extensions, body, headers, uri, &declared);
+    let writer = receive(gw, payload, length, &declared.extras(), verified).await?;
+    let trailing = trailing.and_then(|t| t.take());
+    let (store, metrics) = (gw.store.clone(), gw.metrics.clone());
+    detached(async move {
+        let staged = finish(&store, &metrics, writer).await?;
+        declared.verify(&staged.digests, trailing.as_ref())?;
+        commit(store, Content::Staged(staged), declared).await
+    })
+    .await
 }
 
 /// Runs the rest of a write to completion even if the client goes away. Once every

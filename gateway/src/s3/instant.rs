@@ -12,20 +12,13 @@
 //! the connection, and its next request would be read as the body that never came.
 //! Clients reconnect transparently; on loopback that costs tens of microseconds.
 
-use fastgate_model::ChunkHash;
-use fastgate_model::records::ChunkRecord;
+use fastgate_model::{ChunkHash, Content};
 use http::HeaderMap;
 
 use super::Gateway;
 use super::checksums::Declared;
 use super::error::StorageResultExt as _;
 use crate::metrics::Metrics;
-
-/// A chunk the request may claim without sending its bytes.
-pub struct Hit {
-    pub hash: ChunkHash,
-    pub chunk: ChunkRecord,
-}
 
 fn expects_continue(h: &HeaderMap) -> bool {
     h.get(http::header::EXPECT)
@@ -39,14 +32,15 @@ fn announced_length(h: &HeaderMap) -> Option<u64> {
     get("x-amz-decoded-content-length").or_else(|| get("content-length"))
 }
 
-/// Looks for a hit. `None` means: read the body as usual.
+/// Looks for a hit: stored content the request may claim without sending its bytes.
+/// `None` means: read the body as usual.
 pub async fn probe(
     gw: &Gateway,
     headers: &HeaderMap,
     declared: &Declared,
     owner: &str,
     bucket: &str,
-) -> s3s::S3Result<Option<Hit>> {
+) -> s3s::S3Result<Option<Content>> {
     if !gw.instant.enabled || !expects_continue(headers) || declared.trailer.is_some() {
         return Ok(None);
     }
@@ -75,29 +69,11 @@ pub async fn probe(
         return Ok(None);
     }
     for (alg, want) in &declared.checksums {
-        if &chunk_checksum(gw, &chunk, hash, *alg).await? != want {
+        if &gw.store.stored_checksum(hash, &chunk, *alg).await.s3()? != want {
             return Ok(None);
         }
     }
-    Ok(Some(Hit { hash, chunk }))
-}
-
-/// A stored chunk's checksum of `alg`: from its record, or read back from disk (no
-/// network) when it was not written with that algorithm.
-pub async fn chunk_checksum(
-    gw: &Gateway,
-    chunk: &ChunkRecord,
-    hash: ChunkHash,
-    alg: fastgate_model::checksum::ChecksumAlgorithm,
-) -> s3s::S3Result<Vec<u8>> {
-    if let Some(v) = chunk.digests.checksum(alg) {
-        return Ok(v.to_vec());
-    }
-    let (store, c) = (gw.store.clone(), chunk.clone());
-    tokio::task::spawn_blocking(move || store.chunk_checksum(&c, &hash, alg))
-        .await
-        .map_err(|e| s3s::S3Error::with_source(s3s::S3ErrorCode::InternalError, Box::new(e)))?
-        .s3()
+    Ok(Some(Content::Stored { hash, chunk }))
 }
 
 /// Counts and logs a hit that was committed.

@@ -2,8 +2,8 @@
 
 use fastgate_model::checksum::{ChecksumAlgorithm as Alg, b64};
 use fastgate_model::ids::now_ms;
-use fastgate_model::records::{PartRecord, UploadRecord};
-use fastgate_model::{PartNumber as Pn, StorageError, UploadId};
+use fastgate_model::records::UploadRecord;
+use fastgate_model::{Content, PartNumber as Pn, StorageError, UploadId};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -117,23 +117,19 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     }
     let mut resp_headers = http::HeaderMap::new();
     let mut part = None;
-    if let Some(hit) = instant::probe(gw, &req_headers, &declared, ctx.owner_id(), &input.bucket).await? {
-        let d = &hit.chunk.digests;
-        let checksum = match up.checksum_algorithm {
-            Some(a) => Some((a, instant::chunk_checksum(gw, &hit.chunk, hit.hash, a).await?)),
-            None => None,
-        };
-        let rec = PartRecord::of_chunk(hit.hash, hit.chunk.location, d, checksum);
+    if let Some(content) = instant::probe(gw, &req_headers, &declared, ctx.owner_id(), &input.bucket).await? {
+        let size = content.digests().size;
         match gw
             .store
-            .put_part(&input.bucket, &input.key, &id, n, rec.clone(), None)
+            .store_part(&input.bucket, &input.key, &id, n, content, up.checksum_algorithm)
             .await
         {
-            Ok(()) => {
-                instant::record_hit(gw, &input.bucket, &input.key, d.size, Some(n.get()));
+            Ok(rec) => {
+                instant::record_hit(gw, &input.bucket, &input.key, size, Some(n.get()));
                 instant::hit_headers(&mut resp_headers);
                 part = Some(rec);
             }
+            // Collected between lookup and commit: the body is still unread.
             Err(StorageError::ChunkGone(_)) => {}
             Err(e) => return Err(super::to_s3(e)),
         }
@@ -141,24 +137,17 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     let part = match part {
         Some(p) => p,
         None => {
-            let (payload, verified) = body::payload(&extensions, input.body, &req_headers, &uri, &declared);
-            let writer = body::receive(gw, payload, length, &declared.extras(), verified).await?;
-            let trailing = trailing_headers.as_ref().and_then(|t| t.take());
-            let (store, metrics) = (gw.store.clone(), gw.metrics.clone());
-            let (bucket, key) = (input.bucket.clone(), input.key.clone());
-            body::detached(async move {
-                let staged = body::finish(&store, &metrics, writer).await?;
-                declared.verify(&staged.digests, trailing.as_ref())?;
-                let d = &staged.digests;
-                let checksum = up
-                    .checksum_algorithm
-                    .and_then(|a| d.checksum(a).map(|v| (a, v.to_vec())));
-                let rec = PartRecord::of_chunk(staged.hash(), staged.location, d, checksum);
-                store
-                    .put_part(&bucket, &key, &id, n, rec.clone(), Some(staged))
-                    .await
-                    .s3()?;
-                Ok(rec)
+            let incoming = body::Incoming {
+                extensions: &extensions,
+                body: input.body,
+                headers: &req_headers,
+                uri: &uri,
+                trailing: trailing_headers.as_ref(),
+                length,
+            };
+            let (bucket, key, alg) = (input.bucket.clone(), input.key.clone(), up.checksum_algorithm);
+            body::store_body(gw, incoming, declared, move |store, content, _| async move {
+                store.store_part(&bucket, &key, &id, n, content, alg).await.s3()
             })
             .await?
         }
@@ -226,23 +215,15 @@ pub async fn upload_part_copy(
         }
         offset += p.size;
     }
-    let rec = match whole {
+    let content = match whole {
+        // A reference to the source's chunk: no bytes move.
         Some(p) => {
             let chunk = gw
                 .store
                 .chunk(&p.hash)
                 .s3()?
                 .ok_or_else(|| s3_error!(InternalError, "source chunk missing"))?;
-            let checksum = match up.checksum_algorithm {
-                Some(a) => Some((a, instant::chunk_checksum(gw, &chunk, p.hash, a).await?)),
-                None => None,
-            };
-            let rec = PartRecord::of_chunk(p.hash, chunk.location, &chunk.digests, checksum);
-            gw.store
-                .put_part(&i.bucket, &i.key, &id, n, rec.clone(), None)
-                .await
-                .s3()?;
-            rec
+            Content::Stored { hash: p.hash, chunk }
         }
         None => {
             let extras: Vec<Alg> = up.checksum_algorithm.into_iter().collect();
@@ -252,19 +233,14 @@ pub async fn upload_part_copy(
                 let b = b.map_err(|e| super::to_s3(e.into()))?;
                 writer.write(b).await.map_err(|e| super::to_s3(e.into()))?;
             }
-            let staged = writer.finish().await.map_err(|e| super::to_s3(e.into()))?;
-            let d = &staged.digests;
-            let checksum = up
-                .checksum_algorithm
-                .and_then(|a| d.checksum(a).map(|v| (a, v.to_vec())));
-            let rec = PartRecord::of_chunk(staged.hash(), staged.location, d, checksum);
-            gw.store
-                .put_part(&i.bucket, &i.key, &id, n, rec.clone(), Some(staged))
-                .await
-                .s3()?;
-            rec
+            Content::Staged(writer.finish().await.map_err(|e| super::to_s3(e.into()))?)
         }
     };
+    let rec = gw
+        .store
+        .store_part(&i.bucket, &i.key, &id, n, content, up.checksum_algorithm)
+        .await
+        .s3()?;
     let mut result = CopyPartResult {
         e_tag: Some(headers::etag(&rec.etag())),
         last_modified: Some(timestamp(rec.last_modified_ms)),

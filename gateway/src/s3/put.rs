@@ -1,6 +1,6 @@
 //! PutObject.
 
-use fastgate_model::records::{ObjectPart, ObjectRecord};
+use fastgate_model::records::ObjectRecord;
 use fastgate_model::{StorageError, WriteCondition, ids::now_ms};
 use s3s::dto::{ETagCondition, PutObjectInput, PutObjectOutput};
 use s3s::{S3Request, S3Response, S3Result, s3_error};
@@ -60,7 +60,8 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
     let declared = Declared::from_headers(&req_headers)?;
     let cond = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let tags = headers::parse_tagging(input.tagging.as_deref())?;
-    let mut record = ObjectRecord {
+    // What the request says; the model fills size, ETag and the chunk from the body.
+    let record = ObjectRecord {
         size: 0,
         etag: String::new(),
         last_modified_ms: now_ms(),
@@ -74,62 +75,46 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
     };
 
     let mut resp_headers = http::HeaderMap::new();
-    let mut committed = false;
-    if let Some(hit) = instant::probe(gw, &req_headers, &declared, owner, &input.bucket).await? {
-        let d = &hit.chunk.digests;
-        record.size = d.size;
-        record.etag = hex::encode(d.md5);
-        record.checksum = declared.object_checksum(d);
-        record.parts = vec![ObjectPart {
-            hash: hit.hash,
-            location: hit.chunk.location,
-            size: d.size,
-            md5: d.md5,
-            checksum: None,
-        }];
+    let mut written = None;
+    if let Some(content) = instant::probe(gw, &req_headers, &declared, owner, &input.bucket).await? {
+        let size = content.digests().size;
+        let mut rec = record.clone();
+        rec.checksum = declared.object_checksum(content.digests());
         match gw
             .store
-            .put_object(&input.bucket, &input.key, record.clone(), Vec::new(), cond.clone())
+            .store_object(&input.bucket, &input.key, rec, content, cond.clone())
             .await
         {
-            Ok(()) => {
-                instant::record_hit(gw, &input.bucket, &input.key, d.size, None);
+            Ok(rec) => {
+                instant::record_hit(gw, &input.bucket, &input.key, size, None);
                 instant::hit_headers(&mut resp_headers);
-                committed = true;
+                written = Some(rec);
             }
             // Collected between lookup and commit: the body is still unread.
             Err(StorageError::ChunkGone(_)) => {}
             Err(e) => return Err(super::to_s3(e)),
         }
     }
-    if !committed {
-        let (payload, verified) = body::payload(&extensions, input.body, &req_headers, &uri, &declared);
-        let writer = body::receive(gw, payload, length, &declared.extras(), verified).await?;
-        let trailing = trailing_headers.as_ref().and_then(|t| t.take());
-        let (store, metrics) = (gw.store.clone(), gw.metrics.clone());
-        let (bucket, key) = (input.bucket.clone(), input.key.clone());
-        record = body::detached(async move {
-            let staged = body::finish(&store, &metrics, writer).await?;
-            declared.verify(&staged.digests, trailing.as_ref())?;
-            let d = staged.digests.clone();
-            record.size = d.size;
-            record.etag = hex::encode(d.md5);
-            record.checksum = declared.object_checksum(&d);
-            record.parts = vec![ObjectPart {
-                hash: staged.hash(),
-                location: staged.location,
-                size: d.size,
-                md5: d.md5,
-                checksum: None,
-            }];
-            store
-                .put_object(&bucket, &key, record.clone(), vec![staged], cond)
-                .await
-                .s3()?;
-            Ok(record)
-        })
-        .await?;
-    }
+    let record = match written {
+        Some(rec) => rec,
+        None => {
+            let incoming = body::Incoming {
+                extensions: &extensions,
+                body: input.body,
+                headers: &req_headers,
+                uri: &uri,
+                trailing: trailing_headers.as_ref(),
+                length,
+            };
+            let (bucket, key) = (input.bucket.clone(), input.key.clone());
+            body::store_body(gw, incoming, declared, move |store, content, declared| async move {
+                let mut record = record;
+                record.checksum = declared.object_checksum(content.digests());
+                store.store_object(&bucket, &key, record, content, cond).await.s3()
+            })
+            .await?
+        }
+    };
     Metrics::add(&gw.metrics.objects_put, 1);
 
     let mut out = PutObjectOutput {

@@ -21,6 +21,7 @@ mod multipart;
 mod objects;
 pub mod records;
 mod store;
+pub mod write;
 
 /// The metadata layer, under the name the model has always used for it.
 pub use fastgate_meta as meta;
@@ -37,3 +38,4 @@ pub use meta::MetaEngine;
 pub use multipart::{MIN_PART_SIZE, UploadEntry, UploadPage};
 pub use objects::{ListPage, WriteCondition, common_prefix};
 pub use store::Store;
+pub use write::Content;

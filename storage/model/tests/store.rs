@@ -509,3 +509,81 @@ async fn a_chunk_file_no_record_knows_is_swept_and_live_ones_stay() {
     assert_eq!(files_under(&dir.path().join("M00/data")), 1);
     assert_eq!(read_all(&store, &rec, 0, rec.size).await, body);
 }
+
+/// The write path's use cases take the body as content (staged, or stored and
+/// claimed) and build the record themselves: size, ETag, the chunk and where it is.
+#[tokio::test]
+async fn store_object_and_store_part_build_their_records_from_the_content() {
+    use fastgate_model::Content;
+    use fastgate_model::checksum::ChecksumAlgorithm;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Duration::from_secs(3600));
+    store.create_bucket("bkt", "alice", "us-east-1").await.unwrap();
+    let data = b"one body, written once".to_vec();
+    let staged = stage(&store, &data).await;
+    let template = ObjectRecord {
+        parts: vec![],
+        size: 0,
+        etag: String::new(),
+        ..record("alice", &staged)
+    };
+    let written = store
+        .store_object("bkt", "a", template, Content::Staged(staged), WriteCondition::default())
+        .await
+        .unwrap();
+    let stored = store.object("bkt", "a").unwrap();
+    assert_eq!(written.size, data.len() as u64);
+    assert_eq!(written.etag, md5_hex(&data));
+    assert_eq!(stored.etag, written.etag);
+    assert_eq!(stored.parts.len(), 1);
+    assert_eq!(read_all(&store, &stored, 0, stored.size).await, data);
+
+    // A part claiming the stored chunk: a reference, with the upload's checksum read
+    // back from the chunk, which was not written with SHA-1.
+    let hash = stored.parts[0].hash;
+    let chunk = store.chunk(&hash).unwrap().unwrap();
+    let up = UploadRecord {
+        owner: "alice".into(),
+        initiated_ms: now_ms(),
+        headers: ObjectHeaders::default(),
+        user_metadata: vec![],
+        tags: vec![],
+        checksum_algorithm: Some(ChecksumAlgorithm::Sha1),
+        checksum_full_object: false,
+        generation: 0,
+    };
+    let mut w = store
+        .chunk_writer(data.len() as u64, &[ChecksumAlgorithm::Sha1])
+        .unwrap();
+    w.write(Bytes::from(data.clone())).await.unwrap();
+    let want = w
+        .finish()
+        .await
+        .unwrap()
+        .digests
+        .checksum(ChecksumAlgorithm::Sha1)
+        .unwrap()
+        .to_vec();
+    let id = store.create_upload("bkt", "mp", up).await.unwrap();
+    let part = store
+        .store_part(
+            "bkt",
+            "mp",
+            &id,
+            PartNumber::new(1).unwrap(),
+            Content::Stored { hash, chunk },
+            Some(ChecksumAlgorithm::Sha1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(part.hash, hash);
+    assert_eq!(part.etag(), md5_hex(&data));
+    assert_eq!(part.checksum, Some((ChecksumAlgorithm::Sha1, want)),);
+    assert_eq!(store.chunk(&hash).unwrap().unwrap().refs, 2);
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    use md5::{Digest as _, Md5};
+    hex::encode(Md5::digest(data))
+}
