@@ -1,6 +1,9 @@
 //! The S3 front end: one `Gateway` implementing `s3s::S3`, with one module per family of
 //! operations. Handlers parse typed s3s inputs, call the storage layer, and build typed
-//! outputs; storage errors become S3 errors only in `error.rs`.
+//! outputs. Authorization is decided only in `access.rs` (each handler calls
+//! `Gateway::authorize` once, first); storage errors become S3 errors only in `error.rs`;
+//! the write path is `instant.rs` (claim) and `body::store_body` (receive and verify)
+//! around the model's `store_object` / `store_part`.
 
 mod access;
 mod acl;
