@@ -9,10 +9,10 @@
 //! the request's conditions.
 
 use fastgate_model::records::BucketRecord;
-use s3s::{S3Request, S3Result, s3_error};
+use s3s::{S3Request, S3Result};
 
 use super::Gateway;
-use super::error::StorageResultExt as _;
+use super::error::{ApiError, StorageResultExt as _};
 
 /// Who is asking. s3s has verified the signature before a handler runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,10 +35,7 @@ impl RequestContext {
     /// The context of an authenticated request. s3s has already refused unsigned requests,
     /// so a missing identity here is an internal inconsistency, answered as AccessDenied.
     pub fn of<T>(req: &S3Request<T>) -> S3Result<Self> {
-        let c = req
-            .credentials
-            .as_ref()
-            .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
+        let c = req.credentials.as_ref().ok_or(ApiError::AccessDenied)?;
         Ok(Self {
             principal: Principal::User(c.access_key.clone()),
         })
@@ -161,7 +158,7 @@ impl Gateway {
         let bucket = self.store.bucket(resource.bucket).s3()?;
         if !allowed(ctx, action, resource, &bucket) {
             tracing::debug!(action = action.iam_name(), bucket = resource.bucket, key = ?resource.key, principal = ?ctx.principal, "access denied");
-            return Err(s3_error!(AccessDenied, "Access Denied"));
+            return Err(ApiError::AccessDenied.into());
         }
         Ok(bucket)
     }
@@ -171,7 +168,7 @@ impl Gateway {
     pub(super) fn authorize_account(&self, ctx: &RequestContext, action: Action) -> S3Result<()> {
         match (&ctx.principal, action) {
             (Principal::User(_), Action::ListAllMyBuckets | Action::CreateBucket) => Ok(()),
-            _ => Err(s3_error!(AccessDenied, "Access Denied")),
+            _ => Err(ApiError::AccessDenied.into()),
         }
     }
 }

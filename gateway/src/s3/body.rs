@@ -9,11 +9,11 @@ use futures::StreamExt as _;
 use s3s::dto::StreamingBlob;
 use s3s::stream::aws_chunked_stream::AwsChunkedStreamError;
 use s3s::stream::upload_stream::UploadStreamError;
-use s3s::{S3Error, S3ErrorCode, S3Result, StdError, s3_error};
+use s3s::{S3Error, S3ErrorCode, S3Result, StdError};
 
 use super::Gateway;
 use super::checksums::Declared;
-use super::error::StorageResultExt as _;
+use super::error::{ApiError, StorageResultExt as _};
 use crate::metrics::Metrics;
 
 /// Maps a body stream failure to the S3 error a client should see: a signed payload
@@ -92,10 +92,7 @@ pub async fn receive(
             let bytes = item.map_err(body_error)?;
             received += bytes.len() as u64;
             if received > limit {
-                return Err(s3_error!(
-                    EntityTooLarge,
-                    "Your proposed upload exceeds the maximum allowed object size."
-                ));
+                return Err(ApiError::EntityTooLarge.into());
             }
             Metrics::add(&gw.metrics.request_body_bytes, bytes.len() as u64);
             writer.write(bytes).await.map_err(|e| super::to_s3(e.into()))?;

@@ -3,11 +3,11 @@
 use fastgate_model::ids::now_ms;
 use fastgate_model::records::ObjectRecord;
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
-use super::error::StorageResultExt as _;
+use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, timestamp};
 use super::{Gateway, check_key};
 
@@ -19,10 +19,7 @@ pub(super) async fn source(gw: &Gateway, ctx: &RequestContext, src: &CopySource)
         version_id,
     } = src
     else {
-        return Err(s3_error!(
-            NotImplemented,
-            "Copying from an access point is not supported"
-        ));
+        return Err(ApiError::NotImplemented("Copying from an access point is not supported").into());
     };
     if version_id.as_deref().is_some_and(|v| v != "null") {
         return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
@@ -44,12 +41,7 @@ pub(super) fn check_source_conditions(
         ETagCondition::Any => true,
         ETagCondition::ETag(e) => e.value() == rec.etag,
     };
-    let failed = || {
-        s3_error!(
-            PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold"
-        )
-    };
+    let failed = || S3Error::from(ApiError::PreconditionFailed);
     let modified = rec.last_modified_ms / 1000;
     let secs = |t: &Timestamp| headers::timestamp_ms(t) / 1000;
     if let Some(m) = if_match {

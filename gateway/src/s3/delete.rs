@@ -5,6 +5,7 @@ use s3s::{S3Request, S3Response, S3Result};
 
 use super::Gateway;
 use super::access::{Action, RequestContext, Resource};
+use super::error::ApiError;
 
 /// S3 treats a version id of `null` as the (only) unversioned version.
 fn version_ok(v: Option<&str>) -> bool {
@@ -38,10 +39,7 @@ pub async fn delete_objects(
         .await?;
     let quiet = req.input.delete.quiet.unwrap_or(false);
     if req.input.delete.objects.len() > 1000 {
-        return Err(s3s::s3_error!(
-            MalformedXML,
-            "The XML you provided was not well-formed or did not validate against our published schema."
-        ));
+        return Err(ApiError::MalformedXml.into());
     }
     let objects = req.input.delete.objects;
     let keys: Vec<String> = objects

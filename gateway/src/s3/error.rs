@@ -1,8 +1,55 @@
-//! The one place where storage errors become S3 errors (code, status, message), so no
-//! handler invents a status code.
+//! The one place where storage errors and the gateway's own failures become S3 errors
+//! (code, status, message), so no handler invents a status code. A handler returns an
+//! [`ApiError`] (or a `StorageError` through [`StorageResultExt`]); only validation of
+//! one request field, whose message names that field, still builds its `s3_error!` in
+//! place.
 
 use fastgate_model::StorageError;
 use s3s::{S3Error, S3ErrorCode, s3_error};
+
+/// Failures the S3 front end itself decides, shared by several handlers. `?` turns one
+/// into its S3 error.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The authorization rule (`access.rs`) said no, or the request has no principal.
+    #[error("Access Denied")]
+    AccessDenied,
+    /// A body (announced or received) over the configured or S3 limit.
+    #[error("Your proposed upload exceeds the maximum allowed object size.")]
+    EntityTooLarge,
+    /// An `If-*` or `x-amz-copy-source-if-*` condition does not hold.
+    #[error("At least one of the pre-conditions you specified did not hold")]
+    PreconditionFailed,
+    /// An XML document that s3s parsed but that lacks what the operation needs.
+    #[error("The XML you provided was not well-formed or did not validate against our published schema.")]
+    MalformedXml,
+    /// An upload id that is not one fastgate issues, or an upload that is gone.
+    #[error(
+        "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )]
+    NoSuchUpload,
+    /// A byte range outside the object.
+    #[error("The requested range is not satisfiable")]
+    InvalidRange,
+    /// A feature fastgate does not offer; the message says which.
+    #[error("{0}")]
+    NotImplemented(&'static str),
+}
+
+impl From<ApiError> for S3Error {
+    fn from(e: ApiError) -> Self {
+        let code = match &e {
+            ApiError::AccessDenied => S3ErrorCode::AccessDenied,
+            ApiError::EntityTooLarge => S3ErrorCode::EntityTooLarge,
+            ApiError::PreconditionFailed => S3ErrorCode::PreconditionFailed,
+            ApiError::MalformedXml => S3ErrorCode::MalformedXML,
+            ApiError::NoSuchUpload => S3ErrorCode::NoSuchUpload,
+            ApiError::InvalidRange => S3ErrorCode::InvalidRange,
+            ApiError::NotImplemented(_) => S3ErrorCode::NotImplemented,
+        };
+        S3Error::with_message(code, e.to_string())
+    }
+}
 
 pub fn to_s3(e: StorageError) -> S3Error {
     match e {
@@ -17,10 +64,7 @@ pub fn to_s3(e: StorageError) -> S3Error {
         ),
         StorageError::BucketNotEmpty => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
         StorageError::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
-        StorageError::NoSuchUpload => s3_error!(
-            NoSuchUpload,
-            "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
-        ),
+        StorageError::NoSuchUpload => ApiError::NoSuchUpload.into(),
         StorageError::InvalidPart(n) => s3_error!(
             InvalidPart,
             "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag. (part {n})"
@@ -35,21 +79,13 @@ pub fn to_s3(e: StorageError) -> S3Error {
             EntityTooSmall,
             "Your proposed upload is smaller than the minimum allowed object size. (part {part}: {size} bytes)"
         ),
-        StorageError::MalformedPartList => s3_error!(
-            MalformedXML,
-            "The XML you provided was not well-formed or did not validate against our published schema."
-        ),
+        StorageError::MalformedPartList => ApiError::MalformedXml.into(),
         StorageError::NoSpace => custom(
             "XFastgateNoSpace",
             http::StatusCode::INSUFFICIENT_STORAGE,
             "No store path has room for new data.",
         ),
-        StorageError::PreconditionFailed => {
-            s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            )
-        }
+        StorageError::PreconditionFailed => ApiError::PreconditionFailed.into(),
         StorageError::ChunkGone(_)
         | StorageError::Io(_)
         | StorageError::Meta(_)
@@ -125,4 +161,40 @@ pub fn with_request_id(mut resp: http::Response<s3s::Body>, request_id: &str) ->
     resp.headers_mut().remove(http::header::CONTENT_LENGTH);
     *resp.body_mut() = s3s::Body::from(out);
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gateways_own_failures_answer_their_s3_codes_and_statuses() {
+        let cases = [
+            (ApiError::AccessDenied, "AccessDenied", 403),
+            (ApiError::EntityTooLarge, "EntityTooLarge", 400),
+            (ApiError::PreconditionFailed, "PreconditionFailed", 412),
+            (ApiError::MalformedXml, "MalformedXML", 400),
+            (ApiError::NoSuchUpload, "NoSuchUpload", 404),
+            (ApiError::InvalidRange, "InvalidRange", 416),
+            (ApiError::NotImplemented("x"), "NotImplemented", 501),
+        ];
+        for (e, code, status) in cases {
+            let msg = e.to_string();
+            let s3 = S3Error::from(e);
+            assert_eq!(s3.code().as_str(), code);
+            assert_eq!(s3.status_code().map(|s| s.as_u16()), Some(status), "{code}");
+            assert_eq!(s3.message(), Some(msg.as_str()));
+        }
+    }
+
+    #[test]
+    fn storage_errors_and_gateway_failures_of_one_kind_answer_alike() {
+        let same = |a: S3Error, b: ApiError| {
+            let b = S3Error::from(b);
+            assert_eq!((a.code(), a.message()), (b.code(), b.message()));
+        };
+        same(to_s3(StorageError::NoSuchUpload), ApiError::NoSuchUpload);
+        same(to_s3(StorageError::PreconditionFailed), ApiError::PreconditionFailed);
+        same(to_s3(StorageError::MalformedPartList), ApiError::MalformedXml);
+    }
 }

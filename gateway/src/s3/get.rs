@@ -8,7 +8,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use super::Gateway;
 use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
-use super::error::StorageResultExt as _;
+use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, fill_object_headers, timestamp};
 
 /// The conditional request headers, as GET and HEAD share them.
@@ -46,18 +46,12 @@ fn check_conditions(c: &Conditions<'_>, rec: &ObjectRecord) -> S3Result<()> {
     let secs = |t: &Timestamp| headers::timestamp_ms(t) / 1000;
     if let Some(m) = c.if_match {
         if !etag_matches(m, &rec.etag) {
-            return Err(s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            ));
+            return Err(ApiError::PreconditionFailed.into());
         }
     } else if let Some(t) = c.if_unmodified_since
         && modified_s > secs(t)
     {
-        return Err(s3_error!(
-            PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold"
-        ));
+        return Err(ApiError::PreconditionFailed.into());
     }
     if let Some(m) = c.if_none_match {
         if etag_matches(m, &rec.etag) {

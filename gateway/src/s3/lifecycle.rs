@@ -8,19 +8,16 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::Gateway;
 use super::access::{Action, RequestContext, Resource};
-use super::error::StorageResultExt as _;
+use super::error::{ApiError, StorageResultExt as _};
 
 fn to_rule(r: LifecycleRule) -> S3Result<Rule> {
     if r.transitions.as_ref().is_some_and(|t| !t.is_empty())
         || r.noncurrent_version_transitions.as_ref().is_some_and(|t| !t.is_empty())
     {
-        return Err(s3_error!(NotImplemented, "Lifecycle transitions are not supported"));
+        return Err(ApiError::NotImplemented("Lifecycle transitions are not supported").into());
     }
     if r.expiration.as_ref().is_some_and(|e| e.date.is_some()) {
-        return Err(s3_error!(
-            NotImplemented,
-            "Lifecycle expiration by date is not supported; use Days"
-        ));
+        return Err(ApiError::NotImplemented("Lifecycle expiration by date is not supported; use Days").into());
     }
     let prefix = match &r.filter {
         Some(f)
@@ -97,12 +94,7 @@ pub async fn put(
         Resource::bucket(&req.input.bucket),
     )
     .await?;
-    let cfg = req.input.lifecycle_configuration.ok_or_else(|| {
-        s3_error!(
-            MalformedXML,
-            "The XML you provided was not well-formed or did not validate against our published schema."
-        )
-    })?;
+    let cfg = req.input.lifecycle_configuration.ok_or(ApiError::MalformedXml)?;
     let rules = cfg.rules.into_iter().map(to_rule).collect::<S3Result<Vec<_>>>()?;
     gw.store.set_lifecycle(&req.input.bucket, Some(rules)).await.s3()?;
     Ok(S3Response::new(PutBucketLifecycleConfigurationOutput::default()))

@@ -5,19 +5,17 @@ use fastgate_model::ids::now_ms;
 use fastgate_model::records::UploadRecord;
 use fastgate_model::{Content, PartNumber as Pn, StorageError, UploadId};
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use super::access::{Action, RequestContext, Resource};
 use super::checksums::{self, Declared, Fields, set_checksums};
-use super::error::StorageResultExt as _;
+use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, timestamp};
 use super::{Gateway, body, check_key, copy, instant};
 use crate::metrics::Metrics;
 
 fn upload_id(s: &str) -> S3Result<UploadId> {
-    UploadId::parse(s).ok_or_else(|| {
-        s3_error!(NoSuchUpload, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
-    })
+    UploadId::parse(s).ok_or_else(|| ApiError::NoSuchUpload.into())
 }
 
 fn part_number(n: i32) -> S3Result<Pn> {
@@ -106,10 +104,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     let up = gw.store.upload(&input.bucket, &input.key, &id).s3()?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
     if length > 5 << 30 {
-        return Err(s3_error!(
-            EntityTooLarge,
-            "Your proposed upload exceeds the maximum allowed object size."
-        ));
+        return Err(ApiError::EntityTooLarge.into());
     }
     let mut declared = Declared::from_headers(&req_headers)?;
     if declared.algorithm.is_none() {
@@ -177,7 +172,7 @@ fn copy_range(s: &str, size: u64) -> S3Result<(u64, u64)> {
     let (a, b) = r.split_once('-').ok_or_else(bad)?;
     let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
     if a > b || b >= size {
-        return Err(s3_error!(InvalidRange, "The requested range is not satisfiable"));
+        return Err(ApiError::InvalidRange.into());
     }
     Ok((a, b + 1))
 }
@@ -334,12 +329,7 @@ pub async fn complete(
     gw.authorize(&ctx, Action::PutObject, Resource::object(&i.bucket, &i.key))
         .await?;
     let id = upload_id(&i.upload_id)?;
-    let malformed = || {
-        s3_error!(
-            MalformedXML,
-            "The XML you provided was not well-formed or did not validate against our published schema."
-        )
-    };
+    let malformed = || S3Error::from(ApiError::MalformedXml);
     let listed = i
         .multipart_upload
         .and_then(|m| m.parts)

@@ -7,7 +7,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Declared, Fields, set_checksums};
-use super::error::StorageResultExt as _;
+use super::error::{ApiError, StorageResultExt as _};
 use super::headers;
 use super::{Gateway, body, check_key, instant};
 use crate::metrics::Metrics;
@@ -52,10 +52,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
     check_key(&input.key)?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
     if length > gw.max_object_size {
-        return Err(s3_error!(
-            EntityTooLarge,
-            "Your proposed upload exceeds the maximum allowed object size."
-        ));
+        return Err(ApiError::EntityTooLarge.into());
     }
     let declared = Declared::from_headers(&req_headers)?;
     let cond = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
