@@ -1,18 +1,14 @@
 //! `fastgate`: an S3-compatible object gateway over a FastDFS-like storage layer.
+//!
+//! The command line only: every subcommand dispatches into the `fastgate` library (the
+//! load generator behind `fastgate bench` is still a module of the binary).
 
-mod admin;
-mod admin_cli;
-mod auth;
 mod bench;
-mod config;
-mod housekeeping;
-mod metrics;
-mod s3;
-mod server;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use fastgate::{admin_cli, config, server};
 
 /// mimalloc instead of the system allocator: requests allocate many small short-lived
 /// buffers across threads, where glibc's malloc showed up as ~10% of a small-PUT
