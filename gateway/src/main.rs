@@ -1,9 +1,7 @@
 //! `fastgate`: an S3-compatible object gateway over a FastDFS-like storage layer.
 //!
-//! The command line only: every subcommand dispatches into the `fastgate` library (the
-//! load generator behind `fastgate bench` is still a module of the binary).
-
-mod bench;
+//! The command line only: every subcommand dispatches into the `fastgate` library, or
+//! into the `fastgate-bench` crate for `fastgate bench`.
 
 use std::path::PathBuf;
 
@@ -35,7 +33,7 @@ enum Command {
     /// Inspect or maintain a running server.
     Admin(admin_cli::AdminArgs),
     /// Load-generate against any S3 endpoint (warp-like): put, get, mixed, list, multipart, reupload.
-    Bench(bench::BenchArgs),
+    Bench(fastgate_bench::BenchArgs),
     /// Convert a stopped server's metadata to another engine (the old one is kept as a backup).
     ConvertMeta(ConvertMetaArgs),
 }
@@ -99,7 +97,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => runtime()?.block_on(serve(a)),
         Command::Admin(a) => runtime()?.block_on(admin_cli::run(a)),
-        Command::Bench(a) => runtime()?.block_on(bench::run(a)),
+        Command::Bench(a) => runtime()?.block_on(fastgate_bench::run(a)),
         // Offline and blocking from start to end: no runtime.
         Command::ConvertMeta(a) => convert_meta(a),
     }

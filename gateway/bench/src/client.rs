@@ -159,8 +159,7 @@ impl S3Client {
         if put.status.is_success() {
             return Ok(true);
         }
-        let text = String::from_utf8_lossy(&put.body);
-        if text.contains("BucketAlreadyOwnedByYou") {
+        if crate::xml::error_code(&put.body).as_deref() == Some("BucketAlreadyOwnedByYou") {
             return Ok(false);
         }
         bail!(
