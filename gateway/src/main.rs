@@ -1,12 +1,15 @@
 //! `fastgate`: an S3-compatible object gateway over a FastDFS-like storage layer.
 //!
-//! The command line only: every subcommand dispatches into the `fastgate` library, or
-//! into the `fastgate-bench` crate for `fastgate bench`.
+//! The command line only: `serve` and `convert-meta` dispatch into the `fastgate` library,
+//! `bench` into the `fastgate-bench` crate; `admin` (`admin_cli.rs`) is a client of a
+//! running server's HTTP endpoints, through fastgate-client.
+
+mod admin_cli;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use fastgate::{admin_cli, config, server};
+use fastgate::{config, server};
 
 /// mimalloc instead of the system allocator: requests allocate many small short-lived
 /// buffers across threads, where glibc's malloc showed up as ~10% of a small-PUT

@@ -391,7 +391,7 @@ pub fn sign_headers(
 }
 
 pub fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(b))
+    fastgate_client::sha256_hex(b)
 }
 
 pub fn md5_hex(b: &[u8]) -> String {
