@@ -1,18 +1,15 @@
 //! `fastgate`: an S3-compatible object gateway over a FastDFS-like storage layer.
+//!
+//! The command line only: `serve` and `convert-meta` dispatch into the `fastgate` library,
+//! `bench` into the `fastgate-bench` crate; `admin` (`admin_cli.rs`) is a client of a
+//! running server's HTTP endpoints, through fastgate-client.
 
-mod admin;
 mod admin_cli;
-mod auth;
-mod bench;
-mod config;
-mod housekeeping;
-mod metrics;
-mod s3;
-mod server;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use fastgate::{config, server};
 
 /// mimalloc instead of the system allocator: requests allocate many small short-lived
 /// buffers across threads, where glibc's malloc showed up as ~10% of a small-PUT
@@ -39,7 +36,7 @@ enum Command {
     /// Inspect or maintain a running server.
     Admin(admin_cli::AdminArgs),
     /// Load-generate against any S3 endpoint (warp-like): put, get, mixed, list, multipart, reupload.
-    Bench(bench::BenchArgs),
+    Bench(fastgate_bench::BenchArgs),
     /// Convert a stopped server's metadata to another engine (the old one is kept as a backup).
     ConvertMeta(ConvertMetaArgs),
 }
@@ -103,7 +100,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => runtime()?.block_on(serve(a)),
         Command::Admin(a) => runtime()?.block_on(admin_cli::run(a)),
-        Command::Bench(a) => runtime()?.block_on(bench::run(a)),
+        Command::Bench(a) => runtime()?.block_on(fastgate_bench::run(a)),
         // Offline and blocking from start to end: no runtime.
         Command::ConvertMeta(a) => convert_meta(a),
     }

@@ -18,7 +18,84 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::s3::Gateway;
 
+/// Runs the server on `settings.listen` until SIGINT or SIGTERM, then drains open
+/// connections (10 s at most). What `fastgate serve` does.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    serve_on(settings, listener, shutdown_signal()).await
+}
+
+/// A server running on a task of the caller's runtime, as tests start one in-process.
+pub struct Running {
+    /// The address it accepts connections on (the port the listener got).
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, drains open connections and returns how serving ended.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.context("server task")?
+    }
+}
+
+impl Drop for Running {
+    /// A handle dropped without [`Running::shutdown`] still stops its server.
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts serving `settings` on `listener` in a task of the current runtime and returns
+/// once the store is open and connections are accepted. Bind `127.0.0.1:0` for a free
+/// port; [`Running::addr`] says which one. The background tasks (garbage collection,
+/// upload expiry) live as long as the runtime.
+pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        serve_ready(settings, listener, shutdown, Some(ready_tx)).await
+    });
+    if ready.await.is_err() {
+        // The task ended before it was ready: its result says why.
+        task.await.context("server task")??;
+        anyhow::bail!("the server stopped before it was ready");
+    }
+    Ok(Running {
+        addr,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// Serves `settings` on `listener` until `shutdown` completes, then drains open
+/// connections (10 s at most).
+pub async fn serve_on(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    serve_ready(settings, listener, shutdown, None).await
+}
+
+async fn serve_ready(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let store = Store::open(&settings.storage).context("opening the store")?;
     let metrics = Arc::new(Metrics::default());
@@ -49,9 +126,6 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.upload_expiry,
     );
 
-    let listener = TcpListener::bind(&settings.listen)
-        .await
-        .with_context(|| format!("binding {}", settings.listen))?;
     let addr: SocketAddr = listener.local_addr()?;
     println!("fastgate listening on http://{addr}");
     println!("  data dir:   {}", settings.data_dir.display());
@@ -65,7 +139,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let ids = Arc::new(AtomicU64::new(0));
-    let mut shutdown = std::pin::pin!(shutdown_signal());
+    if let Some(ready) = ready {
+        let _ = ready.send(());
+    }
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             res = listener.accept() => match res {
