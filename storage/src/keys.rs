@@ -17,6 +17,8 @@ pub const BUCKET_HAS: u8 = b'h';
 /// MD5 -> SHA-256, for `trust_md5`.
 pub const MD5: u8 = b'M';
 pub const LIFECYCLE: u8 = b'L';
+/// Uploads completed lately, so that a retried completion gets the first answer.
+pub const COMPLETED: u8 = b'D';
 
 fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
@@ -65,6 +67,10 @@ pub fn upload_prefix(bucket: &str) -> Vec<u8> {
 
 pub fn upload(bucket: &str, key: &str, id: &UploadId) -> Vec<u8> {
     join(UPLOAD, &[bucket.as_bytes(), key.as_bytes(), id.as_str().as_bytes()])
+}
+
+pub fn completed(bucket: &str, key: &str, id: &UploadId) -> Vec<u8> {
+    join(COMPLETED, &[bucket.as_bytes(), key.as_bytes(), id.as_str().as_bytes()])
 }
 
 pub fn part_prefix(id: &UploadId) -> Vec<u8> {
