@@ -41,5 +41,5 @@ pub use gc::{GcReport, StoreStats};
 pub use ids::{ChunkHash, ChunkLocation, PartNumber, UploadId};
 pub use meta::MetaEngine;
 pub use multipart::{MIN_PART_SIZE, UploadEntry, UploadPage};
-pub use objects::{ListPage, WriteCondition, common_prefix};
+pub use objects::{DeleteCondition, ListPage, WriteCondition, common_prefix};
 pub use store::Store;
