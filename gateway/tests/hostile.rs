@@ -218,3 +218,127 @@ async fn conditional_deletes_delete_only_what_they_name() {
     assert!(!exists(&c, "cond", "a").await);
     assert!(exists(&c, "cond", "b").await);
 }
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` (with the reason printed) where this process may not mount.
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::Builder::new().prefix("fastgate-small-disk-").tempdir().ok()?;
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Self { dir }),
+            Ok(o) => {
+                eprintln!(
+                    "skipped: cannot mount a tmpfs: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Sends a signed PUT over a plain socket: `first` bytes of the body, then `between`,
+/// then the rest. Returns the status and body of the answer.
+async fn put_in_two_halves(
+    srv: &Server,
+    path: &str,
+    body: &[u8],
+    first: usize,
+    between: impl FnOnce(),
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let url = format!("{}{path}", srv.endpoint());
+    let len = body.len().to_string();
+    let headers = vec![
+        ("host".to_owned(), srv.addr.to_string()),
+        ("content-length".to_owned(), len),
+    ];
+    let signed = sign_headers(
+        ACCESS_KEY,
+        SECRET_KEY,
+        "PUT",
+        &url,
+        &headers,
+        "UNSIGNED-PAYLOAD",
+        std::time::SystemTime::now(),
+    );
+    let mut head = format!("PUT {path} HTTP/1.1\r\nconnection: close\r\n");
+    for (k, v) in headers.iter().chain(&signed) {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut sock = tokio::net::TcpStream::connect(srv.addr).await.expect("connect");
+    sock.write_all(head.as_bytes()).await.expect("send head");
+    sock.write_all(&body[..first]).await.expect("send first half");
+    sock.flush().await.expect("flush");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    between();
+    // The server may answer and close before it has read everything.
+    let _ = sock.write_all(&body[first..]).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), sock.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    (status, text)
+}
+
+#[tokio::test]
+async fn a_disk_that_fills_during_a_write_is_a_clear_error_and_leaves_nothing() {
+    let Some(disk) = SmallDisk::mount("8m") else { return };
+    let srv = Server::with_config(&format!(
+        "[[groups]]\nname = \"group1\"\nstore_paths = [\"{}\"]\n\n[placement]\nreserved_space = 0\n",
+        disk.path().display()
+    ));
+    let c = srv.client();
+    create_bucket(&c, "full").await;
+    let body = random_data(4 << 20);
+    let filler = disk.path().join("filler");
+    let (status, answer) = put_in_two_halves(&srv, "/full/big", &body, 1 << 20, || {
+        // Someone else fills the disk while the upload is under way.
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&filler).expect("create filler");
+        let block = vec![7u8; 64 << 10];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    })
+    .await;
+    assert_eq!(status, 507, "{answer}");
+    assert!(answer.contains("XFastgateNoSpace"), "{answer}");
+    let left: Vec<_> = files_under(&disk.path().join("tmp"));
+    assert!(left.is_empty(), "temp files left behind: {left:?}");
+    assert!(!exists(&c, "full", "big").await);
+
+    // With room again, the same upload goes through.
+    std::fs::remove_file(&filler).expect("remove filler");
+    put(&c, "full", "big", &body).await;
+    assert_eq!(get(&c, "full", "big").await, body);
+}

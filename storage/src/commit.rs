@@ -143,12 +143,14 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
     trunks_touched.sort_by_key(|l| (l.group, l.store_path));
     trunks_touched.dedup_by_key(|l| (l.group, l.store_path));
     let mut sync_error: Option<String> = None;
+    let mut sync_no_space = false;
     for loc in &trunks_touched {
         if let Err(e) = s
             .tracker
             .path(*loc)
             .and_then(|p| p.trunks.sync().map_err(StorageError::from))
         {
+            sync_no_space |= matches!(e, StorageError::NoSpace);
             sync_error = Some(e.to_string());
         }
     }
@@ -160,7 +162,11 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
             continue;
         }
         if let Some(e) = &sync_error {
-            results[i] = Some(Err(StorageError::Io(std::io::Error::other(e.clone()))));
+            results[i] = Some(Err(if sync_no_space {
+                StorageError::NoSpace
+            } else {
+                StorageError::Io(std::io::Error::other(e.clone()))
+            }));
             continue;
         }
         match meta::stage(&*s.meta, &writes, |tx| (job.body)(tx, &job.staged)) {
