@@ -75,6 +75,29 @@ impl Default for MultipartConfig {
     }
 }
 
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionsConfig {
+    /// Seconds a client has to send a request's headers once it has started them.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection with no request in progress stays open: an idle keep-alive
+    /// connection, or one whose client never sends a request. A request in progress
+    /// (a long upload or download) is never cut.
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_connections: 1000,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetadataConfig {
@@ -99,6 +122,7 @@ pub struct FileConfig {
     pub gc: GcConfig,
     pub multipart: MultipartConfig,
     pub metadata: MetadataConfig,
+    pub connections: ConnectionsConfig,
     /// Largest single PUT body in bytes (S3: 5 GiB).
     pub max_object_size: Option<u64>,
     /// Large chunks bypass the page cache when written (default on).
@@ -131,6 +155,7 @@ pub struct Settings {
     pub upload_expiry: Option<Duration>,
     pub upload_check_interval: Duration,
     pub max_object_size: u64,
+    pub connections: ConnectionsConfig,
 }
 
 pub struct Overrides {
@@ -210,6 +235,7 @@ impl Settings {
                 .then(|| Duration::from_secs(file.multipart.expire_after_secs)),
             upload_check_interval: Duration::from_secs(file.multipart.check_interval_secs.max(1)),
             max_object_size: file.max_object_size.unwrap_or(5 << 30),
+            connections: file.connections,
         })
     }
 }

@@ -5,6 +5,7 @@ mod admin_cli;
 mod auth;
 mod bench;
 mod config;
+mod connection;
 mod housekeeping;
 mod metrics;
 mod s3;

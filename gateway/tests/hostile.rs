@@ -342,3 +342,96 @@ async fn a_disk_that_fills_during_a_write_is_a_clear_error_and_leaves_nothing() 
     put(&c, "full", "big", &body).await;
     assert_eq!(get(&c, "full", "big").await, body);
 }
+
+const SHORT_TIMEOUTS: &str = "[connections]\nheader_read_timeout_secs = 1\nidle_timeout_secs = 1\n";
+
+/// Whether the server closes `sock` within `within` (reads until EOF or a reset).
+async fn closed_within(sock: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 4096];
+    let read_to_end = async {
+        loop {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, read_to_end).await.is_ok()
+}
+
+#[tokio::test]
+async fn connections_that_never_finish_a_request_are_closed() {
+    use tokio::io::AsyncWriteExt as _;
+    let srv = Server::with_config(SHORT_TIMEOUTS);
+    let wait = std::time::Duration::from_secs(5);
+    let mut silent = tokio::net::TcpStream::connect(srv.addr).await.expect("connect");
+    let mut slow = tokio::net::TcpStream::connect(srv.addr).await.expect("connect");
+    slow.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .expect("send some headers");
+    assert!(
+        closed_within(&mut silent, wait).await,
+        "a silent connection stayed open"
+    );
+    assert!(
+        closed_within(&mut slow, wait).await,
+        "unfinished headers kept a connection open"
+    );
+
+    // An idle keep-alive connection is closed too, after its answer.
+    let mut idle = tokio::net::TcpStream::connect(srv.addr).await.expect("connect");
+    idle.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("send a request");
+    assert!(
+        closed_within(&mut idle, wait).await,
+        "an idle keep-alive connection stayed open"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_upload_in_progress_is_not_cut() {
+    let srv = Server::with_config(SHORT_TIMEOUTS);
+    let c = srv.client();
+    create_bucket(&c, "slow").await;
+    let body = random_data(1 << 20);
+    // Longer than both timeouts without a byte, in the middle of the body.
+    let (status, answer) = put_in_two_halves(&srv, "/slow/k", &body, 512 << 10, || {
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+    })
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(get(&c, "slow", "k").await, body);
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_wait_for_a_free_slot() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let srv = Server::with_config("[connections]\nmax_connections = 2\nidle_timeout_secs = 30\n");
+    let first = tokio::net::TcpStream::connect(srv.addr).await.expect("connect");
+    let _second = tokio::net::TcpStream::connect(srv.addr).await.expect("connect");
+    let mut third = tokio::net::TcpStream::connect(srv.addr)
+        .await
+        .expect("connect (backlog)");
+    third
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("send a request");
+    let mut buf = [0u8; 64];
+    let early = tokio::time::timeout(std::time::Duration::from_millis(700), third.read(&mut buf)).await;
+    assert!(
+        early.is_err(),
+        "a third connection was served past the limit of 2: {early:?}"
+    );
+    drop(first);
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), third.read(&mut buf))
+        .await
+        .expect("served once a slot was free")
+        .expect("read");
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 "),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+}
