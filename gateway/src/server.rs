@@ -55,15 +55,30 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     let addr: SocketAddr = listener.local_addr()?;
+    let metrics_listener = match &settings.metrics_listen {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding the metrics listener {a} (\"off\" disables it)"))?,
+        ),
+        None => None,
+    };
     println!("fastgate listening on http://{addr}");
     println!("  data dir:   {}", settings.data_dir.display());
     println!("  metadata:   {}", settings.storage.meta_engine);
+    match &metrics_listener {
+        Some(l) => println!("  metrics:    http://{}/metrics", l.local_addr()?),
+        None => println!("  metrics:    off"),
+    }
     println!("  access key: {}", settings.root.access_key);
     if settings.generated_root {
         println!("  secret key: {}", settings.root.secret_key);
         println!("  (generated; set FASTGATE_ACCESS_KEY and FASTGATE_SECRET_KEY to choose your own)");
     }
 
+    if let Some(l) = metrics_listener {
+        tokio::spawn(crate::admin::serve_metrics(l, store.clone(), metrics.clone()));
+    }
     let limits = &settings.connections;
     let mut http = ConnBuilder::new(TokioExecutor::new());
     http.http1()

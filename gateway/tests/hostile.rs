@@ -435,3 +435,39 @@ async fn connections_past_the_limit_wait_for_a_free_slot() {
         String::from_utf8_lossy(&buf[..n])
     );
 }
+
+#[tokio::test]
+async fn metrics_are_for_the_root_user_or_the_metrics_listener_and_kept_as_writes_happen() {
+    let srv = Server::with_config("[gc]\ngrace_period_secs = 0\n");
+    let anonymous = srv.unsigned("GET", "/_fastgate/metrics", &[], b"").await;
+    assert_eq!(anonymous.status, 403, "{}", anonymous.text());
+    let root = srv.signed("GET", "/_fastgate/metrics", &[], b"").await;
+    assert_eq!(root.status, 200, "{}", root.text());
+    assert!(root.text().contains("fastgate_chunks "), "{}", root.text());
+
+    assert!(srv.metrics_addr().ip().is_loopback());
+    let c = srv.client();
+    create_bucket(&c, "gauges").await;
+    put(&c, "gauges", "small", b"twelve bytes").await;
+    put(&c, "gauges", "large", &random_data(1 << 20)).await;
+    assert_eq!(srv.metric("fastgate_chunks").await, 2);
+    assert_eq!(srv.metric("fastgate_chunk_bytes").await, 12 + (1 << 20));
+    c.delete_object()
+        .bucket("gauges")
+        .key("large")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(srv.metric("fastgate_unreferenced_chunks").await, 1);
+    assert_eq!(srv.metric("fastgate_unreferenced_bytes").await, 1 << 20);
+    let gc = srv.signed("POST", "/_fastgate/gc", &[], b"").await;
+    assert_eq!(gc.status, 200, "{}", gc.text());
+    assert_eq!(srv.metric("fastgate_chunks").await, 1);
+    assert_eq!(srv.metric("fastgate_unreferenced_chunks").await, 0);
+
+    // After a restart the totals are counted once, then kept again.
+    let mut srv = srv;
+    srv.restart();
+    assert_eq!(srv.metric("fastgate_chunks").await, 1);
+    assert_eq!(srv.metric("fastgate_chunk_bytes").await, 12);
+}

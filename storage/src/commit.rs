@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 
 use crate::chunk_io::{Pending, StagedChunk};
 use crate::error::{Result, StorageError};
+use crate::gauges::Gauges;
 use crate::ids::{ChunkHash, ChunkLocation};
 use crate::keys;
 use crate::meta::{self, MetaError, MetaStore, TxError, Txn, WriteBatch};
@@ -48,6 +49,7 @@ pub(crate) struct Shared {
     pub meta: Arc<dyn MetaStore>,
     pub tracker: Arc<Tracker>,
     pub gate: Arc<WriteGate>,
+    pub gauges: Arc<Gauges>,
 }
 
 impl Committer {
@@ -180,10 +182,16 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
     // 4. One atomic apply for the batch. It must follow the data sync: once applied,
     //    metadata may reach the disk at any moment.
     let wrote = !writes.is_empty();
-    if wrote && let Err(e) = s.meta.apply(writes) {
-        for r in results.iter_mut() {
-            if matches!(r, Some(Ok(_))) {
-                *r = Some(Err(StorageError::Meta(MetaError(e.0.clone()))));
+    if wrote {
+        let delta = Gauges::delta(&*s.meta, &writes);
+        match s.meta.apply(writes) {
+            Ok(()) => s.gauges.apply(&delta),
+            Err(e) => {
+                for r in results.iter_mut() {
+                    if matches!(r, Some(Ok(_))) {
+                        *r = Some(Err(StorageError::Meta(MetaError(e.0.clone()))));
+                    }
+                }
             }
         }
     }

@@ -92,7 +92,9 @@ impl Store {
             }
             // The records go first: a crash here leaves orphan files, which the sweep
             // below removes, never a record without its file.
+            let delta = crate::gauges::Gauges::delta(&*self.meta, &writes);
             self.meta.apply(writes)?;
+            self.gauges.apply(&delta);
             self.meta.flush()?;
             for (hash, rec) in doomed {
                 // A chunk in a trunk is freed with its trunk (see `collect_trunks`).
@@ -212,6 +214,13 @@ impl Store {
         Ok(())
     }
 
+    /// The totals of what is stored, as kept up to date by every write: no scan.
+    pub fn gauges(&self) -> StoreStats {
+        self.gauges.read()
+    }
+
+    /// The totals of what is stored, counted by a scan of every chunk record: exact
+    /// but in proportion to what is stored. Blocking.
     pub fn stats(&self) -> Result<StoreStats> {
         let mut s = StoreStats::default();
         let start = [keys::CHUNK];

@@ -18,6 +18,7 @@ pub mod config;
 mod dedup;
 mod direct_io;
 pub mod error;
+mod gauges;
 mod gc;
 pub mod ids;
 mod keys;

@@ -506,3 +506,43 @@ async fn a_chunk_file_no_record_knows_is_swept_and_live_ones_stay() {
     assert_eq!(files_under(&dir.path().join("M00/data")), 1);
     assert_eq!(read_all(&store, &rec, 0, rec.size).await, body);
 }
+
+#[tokio::test]
+async fn the_kept_totals_match_a_full_scan_after_every_kind_of_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Duration::ZERO);
+    let same = |store: &Store| {
+        let (kept, scanned) = (store.gauges(), store.stats().unwrap());
+        assert_eq!(
+            (
+                kept.chunks,
+                kept.chunk_bytes,
+                kept.unreferenced_chunks,
+                kept.unreferenced_bytes
+            ),
+            (
+                scanned.chunks,
+                scanned.chunk_bytes,
+                scanned.unreferenced_chunks,
+                scanned.unreferenced_bytes
+            )
+        );
+    };
+    store.create_bucket("bkt", "alice", "us-east-1").await.unwrap();
+    same(&store);
+    put(&store, "bkt", "small", b"small").await;
+    put(&store, "bkt", "large", &vec![9u8; 600_000]).await;
+    // The same content again (dedup at rest), then a replacement.
+    put(&store, "bkt", "copy", &vec![9u8; 600_000]).await;
+    put(&store, "bkt", "small", b"replaced").await;
+    same(&store);
+    assert_eq!(store.gauges().chunks, 3);
+    assert_eq!(store.gauges().unreferenced_chunks, 1);
+    store.delete_object("bkt", "large").await.unwrap();
+    store.delete_object("bkt", "copy").await.unwrap();
+    same(&store);
+    store.collect_garbage().unwrap();
+    same(&store);
+    assert_eq!(store.gauges().chunks, 1);
+    assert_eq!(store.gauges().chunk_bytes, 8);
+}

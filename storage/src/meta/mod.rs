@@ -97,6 +97,14 @@ impl WriteBatch {
         self.0.is_empty()
     }
 
+    /// The batch's writes to keys in `[from, to)`: each key and its new value, or
+    /// `None` for a deletion.
+    pub fn entries_from<'a>(&'a self, from: &[u8], to: &[u8]) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> {
+        self.0
+            .range::<[u8], _>((Bound::Included(from), Bound::Excluded(to)))
+            .map(|(k, v)| (k.as_slice(), v.as_deref()))
+    }
+
     /// Adds `later`'s writes on top of this batch's.
     pub fn append(&mut self, mut later: WriteBatch) {
         self.0.append(&mut later.0);
