@@ -471,3 +471,93 @@ async fn metrics_are_for_the_root_user_or_the_metrics_listener_and_kept_as_write
     assert_eq!(srv.metric("fastgate_chunks").await, 1);
     assert_eq!(srv.metric("fastgate_chunk_bytes").await, 12);
 }
+
+/// Sends a signed PUT of `len` bytes declaring `sha256` with `Expect: 100-continue`, and
+/// no body. Returns the first answer's status and whether it was an instant-upload hit.
+async fn probe_by_hash(
+    srv: &Server,
+    access_key: &str,
+    secret_key: &str,
+    path: &str,
+    sha256: &str,
+    len: usize,
+) -> (u16, bool) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let url = format!("{}{path}", srv.endpoint());
+    let mut headers = vec![("host".to_owned(), srv.addr.to_string())];
+    let signed = sign_headers(
+        access_key,
+        secret_key,
+        "PUT",
+        &url,
+        &headers,
+        sha256,
+        std::time::SystemTime::now(),
+    );
+    headers.extend(signed);
+    headers.push(("content-length".into(), len.to_string()));
+    headers.push(("expect".into(), "100-continue".into()));
+    let mut head = format!("PUT {path} HTTP/1.1\r\n");
+    for (k, v) in &headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut sock = tokio::net::TcpStream::connect(srv.addr).await.expect("connect");
+    sock.write_all(head.as_bytes()).await.expect("send head");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), sock.read(&mut buf))
+            .await
+            .expect("an answer")
+            .expect("read");
+        assert!(n > 0, "closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text.contains("x-fastgate-dedup: hit"))
+}
+
+#[tokio::test]
+async fn a_recreated_bucket_does_not_inherit_the_old_buckets_content_by_hash() {
+    let srv = Server::with_second_user("[instant_upload]\nscope = \"bucket\"\n");
+    let (root, other) = (srv.client(), srv.client_as(USER2_ACCESS_KEY, USER2_SECRET_KEY));
+    let secret = random_data(100_000);
+    let sha = sha256_hex(&secret);
+    create_bucket(&root, "reused-name").await;
+    put(&root, "reused-name", "payroll", &secret).await;
+    assert_eq!(
+        probe_by_hash(&srv, ACCESS_KEY, SECRET_KEY, "/reused-name/again", &sha, secret.len()).await,
+        (200, true),
+        "the bucket's own content is an instant upload"
+    );
+    for key in ["payroll", "again"] {
+        root.delete_object()
+            .bucket("reused-name")
+            .key(key)
+            .send()
+            .await
+            .expect("delete");
+    }
+    root.delete_bucket()
+        .bucket("reused-name")
+        .send()
+        .await
+        .expect("delete bucket");
+
+    // Another user takes the name while the chunk waits for garbage collection, and
+    // knows only the hash: the server must ask for the bytes.
+    create_bucket(&other, "reused-name").await;
+    let (status, hit) = probe_by_hash(
+        &srv,
+        USER2_ACCESS_KEY,
+        USER2_SECRET_KEY,
+        "/reused-name/stolen",
+        &sha,
+        secret.len(),
+    )
+    .await;
+    assert!(!hit, "the hash alone handed out the previous owner's content");
+    assert_eq!(status, 100);
+}

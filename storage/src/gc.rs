@@ -78,6 +78,9 @@ impl Store {
                     }
                     tx.delete(&ck)?;
                     tx.delete(&keys::zero(hash))?;
+                    // No proof of possession outlives its chunk: a later upload of the
+                    // same bytes must prove them again.
+                    crate::dedup::forget_chunk_proofs(tx, hash)?;
                     let mk = keys::md5(&rec.digests.md5);
                     if tx.get(&mk)?.as_deref() == Some(&hash.0[..]) {
                         tx.delete(&mk)?;

@@ -64,6 +64,7 @@ impl Store {
                 }
             }
         }
+        crate::dedup::index_proofs_by_chunk(&*meta)?;
         let gate = Arc::new(WriteGate::default());
         // The one scan of the chunk table; writes keep the totals from here on.
         let gauges = Arc::new(Gauges::scan(&*meta)?);
@@ -217,11 +218,14 @@ pub(crate) mod refs {
             },
         };
         tx.put(&keys::chunk(&hash), &encode(&rec))?;
+        // Each proof with its reverse entry, so that it goes with the chunk.
         if index.owner {
             tx.put(&keys::owner_has(owner, &hash), &[])?;
+            tx.put(&keys::has_by_chunk(&hash, keys::BY_OWNER, owner), &[])?;
         }
         if index.bucket {
             tx.put(&keys::bucket_has(bucket, &hash), &[])?;
+            tx.put(&keys::has_by_chunk(&hash, keys::BY_BUCKET, bucket), &[])?;
         }
         if index.md5 {
             tx.put(&keys::md5(&digests.md5), &hash.0)?;
