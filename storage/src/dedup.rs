@@ -179,7 +179,7 @@ pub(crate) fn index_proofs_by_chunk(meta: &dyn MetaStore) -> Result<()> {
                 batch.delete(&k);
             }
             n += 1;
-            if n % 10_000 == 0 {
+            if n.is_multiple_of(10_000) {
                 meta.apply(std::mem::take(&mut batch))?;
             }
         }
