@@ -41,15 +41,26 @@ pub fn metrics_text(store: &Store, metrics: &Metrics) -> String {
     ])
 }
 
+/// Connections the metrics listener serves at once: scrapers are few.
+const METRICS_CONNECTIONS: usize = 16;
+/// How long a metrics connection may stay open, idle or not: a scrape takes
+/// milliseconds, and a scraper that keeps its connection simply opens another.
+const METRICS_CONNECTION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Serves `GET /metrics` (and `/_fastgate/metrics`, the S3 port's path) on its own
 /// listener, without authentication: whoever can reach the listener may read the
-/// counters, so it is on loopback unless configured otherwise.
+/// counters, so it is on loopback unless configured otherwise. Its connections are
+/// few and short-lived, so that it cannot be used to hold descriptors either.
 pub async fn serve_metrics(listener: tokio::net::TcpListener, store: Arc<Store>, metrics: Arc<Metrics>) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_secs(10));
     let mut backoff = crate::connection::AcceptBackoff::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(METRICS_CONNECTIONS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
             Err(e) => {
@@ -74,9 +85,10 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, store: Arc<Store>,
         });
         let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            if let Ok(Err(e)) = tokio::time::timeout(METRICS_CONNECTION_LIFETIME, conn).await {
                 tracing::debug!(error = %e, "metrics connection ended with an error");
             }
+            drop(slot);
         });
     }
 }
