@@ -237,6 +237,7 @@ pub async fn get_object_attributes(
     let owner = Gateway::owner(&req)?;
     let i = &req.input;
     gw.owned_bucket(&owner, &i.bucket)?;
+    unsupported::check_version_id(i.version_id.as_deref())?;
     let rec = gw.store.object(&i.bucket, &i.key).s3()?;
     let wants = |a: &str| i.object_attributes.iter().any(|x| x.as_str().eq_ignore_ascii_case(a));
     let mut out = GetObjectAttributesOutput {
