@@ -63,7 +63,7 @@ async fn request(args: &AdminArgs, method: http::Method, path: &str, signed: boo
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let out = match args.command {
         AdminCommand::Stats => {
-            let text = request(&args, http::Method::GET, "/_fastgate/metrics", false).await?;
+            let text = request(&args, http::Method::GET, "/_fastgate/metrics", true).await?;
             text.lines()
                 .filter(|l| !l.starts_with('#'))
                 .map(|l| format!("{l}\n"))

@@ -11,6 +11,7 @@
 mod admin;
 mod auth;
 pub mod config;
+mod connection;
 mod housekeeping;
 mod metrics;
 mod s3;

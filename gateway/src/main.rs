@@ -59,6 +59,10 @@ struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, env = "FASTGATE_LISTEN")]
     listen: Option<String>,
+    /// Address and port of the Prometheus metrics listener (GET /metrics, no
+    /// authentication; default 127.0.0.1:9464), or "off".
+    #[arg(long, env = "FASTGATE_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// Where data and metadata live (the default single store path is `<dir>/M00`).
     #[arg(long, env = "FASTGATE_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -113,6 +117,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let settings = config::Settings::resolve(config::Overrides {
         listen: a.listen,
+        metrics_listen: a.metrics_listen,
         data_dir: a.data_dir,
         access_key: a.access_key,
         secret_key: a.secret_key,

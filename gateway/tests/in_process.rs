@@ -30,6 +30,8 @@ async fn start() -> InProcess {
         config: None,
         domains: Vec::new(),
         region: None,
+        // No metrics listener: the test reads nothing from it.
+        metrics_listen: Some("off".into()),
         // As for the process tests: FASTGATE_META_ENGINE picks the engine.
         meta_engine: std::env::var("FASTGATE_META_ENGINE")
             .ok()

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 
 use crate::chunk_io::{Pending, StagedChunk};
 use crate::error::{Result, StorageError};
+use crate::gauges::Gauges;
 use crate::ids::{ChunkHash, ChunkLocation};
 use crate::keys;
 use crate::meta::{self, MetaError, MetaStore, TxError, Txn, WriteBatch};
@@ -48,6 +49,7 @@ pub(crate) struct Shared {
     pub meta: Arc<dyn MetaStore>,
     pub tracker: Arc<Tracker>,
     pub gate: Arc<WriteGate>,
+    pub gauges: Arc<Gauges>,
 }
 
 impl Committer {
@@ -143,12 +145,14 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
     trunks_touched.sort_by_key(|l| (l.group, l.store_path));
     trunks_touched.dedup_by_key(|l| (l.group, l.store_path));
     let mut sync_error: Option<String> = None;
+    let mut sync_no_space = false;
     for loc in &trunks_touched {
         if let Err(e) = s
             .tracker
             .path(*loc)
             .and_then(|p| p.trunks.sync().map_err(StorageError::from))
         {
+            sync_no_space |= matches!(e, StorageError::NoSpace);
             sync_error = Some(e.to_string());
         }
     }
@@ -160,7 +164,11 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
             continue;
         }
         if let Some(e) = &sync_error {
-            results[i] = Some(Err(StorageError::Io(std::io::Error::other(e.clone()))));
+            results[i] = Some(Err(if sync_no_space {
+                StorageError::NoSpace
+            } else {
+                StorageError::Io(std::io::Error::other(e.clone()))
+            }));
             continue;
         }
         match meta::stage(&*s.meta, &writes, |tx| (job.body)(tx, &job.staged)) {
@@ -174,10 +182,16 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
     // 4. One atomic apply for the batch. It must follow the data sync: once applied,
     //    metadata may reach the disk at any moment.
     let wrote = !writes.is_empty();
-    if wrote && let Err(e) = s.meta.apply(writes) {
-        for r in results.iter_mut() {
-            if matches!(r, Some(Ok(_))) {
-                *r = Some(Err(StorageError::Meta(MetaError(e.0.clone()))));
+    if wrote {
+        let delta = Gauges::delta(&*s.meta, &writes);
+        match s.meta.apply(writes) {
+            Ok(()) => s.gauges.apply(&delta),
+            Err(e) => {
+                for r in results.iter_mut() {
+                    if matches!(r, Some(Ok(_))) {
+                        *r = Some(Err(StorageError::Meta(MetaError(e.0.clone()))));
+                    }
+                }
             }
         }
     }

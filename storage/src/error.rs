@@ -34,13 +34,32 @@ pub enum StorageError {
     #[error("precondition failed")]
     PreconditionFailed,
     #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error(transparent)]
     Meta(#[from] MetaError),
     #[error("corrupt record under {key}: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("invalid configuration: {0}")]
     Config(String),
+}
+
+/// A file system that fills up during a write (or a quota that runs out) is the same
+/// condition as a store path without room before the write: the client is told so
+/// instead of getting an internal error.
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> Self {
+        if is_no_space(&e) {
+            StorageError::NoSpace
+        } else {
+            StorageError::Io(e)
+        }
+    }
+}
+
+fn is_no_space(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
 
 impl From<TxError<StorageError>> for StorageError {
@@ -59,3 +78,18 @@ impl From<StorageError> for TxError<StorageError> {
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_or_quota_during_a_write_is_no_space() {
+        for errno in [libc::ENOSPC, libc::EDQUOT] {
+            let e = StorageError::from(std::io::Error::from_raw_os_error(errno));
+            assert!(matches!(e, StorageError::NoSpace), "{errno}: {e:?}");
+        }
+        let other = StorageError::from(std::io::Error::from_raw_os_error(libc::EIO));
+        assert!(matches!(other, StorageError::Io(_)));
+    }
+}

@@ -12,6 +12,7 @@ use crate::commit::{Body, Committer, Job, Shared};
 use crate::config::StorageConfig;
 use crate::dedup::DedupIndex;
 use crate::error::{Result, StorageError};
+use crate::gauges::Gauges;
 use crate::ids::{ChunkHash, now_ms};
 use crate::keys;
 use crate::meta::{MetaError, MetaStore, TxError, Txn};
@@ -37,6 +38,7 @@ pub struct Store {
     pub(crate) tracker: Arc<Tracker>,
     committer: Committer,
     gate: Arc<WriteGate>,
+    pub(crate) gauges: Arc<Gauges>,
     pub(crate) gc_grace: Duration,
     direct_writes: bool,
     write_buffers: BufferBudget,
@@ -62,17 +64,22 @@ impl Store {
                 }
             }
         }
+        crate::dedup::index_proofs_by_chunk(&*meta)?;
         let gate = Arc::new(WriteGate::default());
+        // The one scan of the chunk table; writes keep the totals from here on.
+        let gauges = Arc::new(Gauges::scan(&*meta)?);
         let committer = Committer::start(Shared {
             meta: meta.clone(),
             tracker: tracker.clone(),
             gate: gate.clone(),
+            gauges: gauges.clone(),
         })?;
         Ok(Arc::new(Self {
             committer,
             meta,
             tracker,
             gate,
+            gauges,
             gc_grace: config.gc_grace,
             direct_writes: config.direct_writes,
             write_buffers: BufferBudget::new(config.write_buffer_budget, crate::chunk_io::WRITE_BUFFER),
@@ -211,11 +218,14 @@ pub(crate) mod refs {
             },
         };
         tx.put(&keys::chunk(&hash), &encode(&rec))?;
+        // Each proof with its reverse entry, so that it goes with the chunk.
         if index.owner {
             tx.put(&keys::owner_has(owner, &hash), &[])?;
+            tx.put(&keys::has_by_chunk(&hash, keys::BY_OWNER, owner), &[])?;
         }
         if index.bucket {
             tx.put(&keys::bucket_has(bucket, &hash), &[])?;
+            tx.put(&keys::has_by_chunk(&hash, keys::BY_BUCKET, bucket), &[])?;
         }
         if index.md5 {
             tx.put(&keys::md5(&digests.md5), &hash.0)?;

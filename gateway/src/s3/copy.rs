@@ -8,7 +8,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use super::checksums::{Fields, set_checksums};
 use super::error::StorageResultExt as _;
 use super::headers::{self, timestamp};
-use super::{Gateway, check_key};
+use super::{Gateway, check_key, unsupported};
 
 /// The source bucket and key of a copy, checked for access.
 pub(super) fn source(gw: &Gateway, owner: &str, src: &CopySource) -> S3Result<ObjectRecord> {
@@ -72,6 +72,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
     let input = req.input;
     gw.owned_bucket(&owner, &input.bucket)?;
     check_key(&input.key)?;
+    unsupported::check_object_write(&unsupported::object_write!(input))?;
     let src = source(gw, &owner, &input.copy_source)?;
     check_source_conditions(
         &src,

@@ -10,7 +10,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use super::checksums::{self, Declared, Fields, set_checksums};
 use super::error::StorageResultExt as _;
 use super::headers::{self, timestamp};
-use super::{Gateway, body, check_key, copy, instant};
+use super::{Gateway, body, check_key, copy, instant, unsupported};
 use crate::metrics::Metrics;
 
 fn upload_id(s: &str) -> S3Result<UploadId> {
@@ -43,6 +43,7 @@ pub async fn create(
     let i = req.input;
     gw.owned_bucket(&owner, &i.bucket)?;
     check_key(&i.key)?;
+    unsupported::check_object_write(&unsupported::object_write!(i))?;
     let alg = match &i.checksum_algorithm {
         Some(a) => Some(
             Alg::parse(a.as_str())

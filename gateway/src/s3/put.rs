@@ -8,7 +8,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use super::checksums::{Declared, Fields, set_checksums};
 use super::error::StorageResultExt as _;
 use super::headers;
-use super::{Gateway, body, check_key, instant};
+use super::{Gateway, body, check_key, instant, unsupported};
 use crate::metrics::Metrics;
 
 /// S3 conditional writes: `If-None-Match: *` (create only) and `If-Match: <etag>`.
@@ -47,6 +47,9 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
     } = req;
     gw.owned_bucket(&owner, &input.bucket)?;
     check_key(&input.key)?;
+    let mut asked = unsupported::object_write!(input);
+    asked.append = input.write_offset_bytes.is_some();
+    unsupported::check_object_write(&asked)?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
     if length > gw.max_object_size {
         return Err(s3_error!(

@@ -44,6 +44,8 @@ pub struct Server {
 
 /// What the server prints once it listens.
 const LISTENING: &str = "fastgate listening on http://";
+/// What it prints next: where its metrics are.
+const METRICS: &str = "  metrics:    http://";
 
 impl Server {
     /// A server with only the root user and the default configuration.
@@ -119,6 +121,8 @@ impl Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fastgate"));
         cmd.arg("serve")
             .env("FASTGATE_LISTEN", self.addr.to_string())
+            // A port of its own for every server: tests run side by side.
+            .env("FASTGATE_METRICS_LISTEN", "127.0.0.1:0")
             .env("FASTGATE_DATA_DIR", self.data_dir())
             .env("FASTGATE_ACCESS_KEY", ACCESS_KEY)
             .env("FASTGATE_SECRET_KEY", SECRET_KEY)
@@ -146,9 +150,10 @@ impl Server {
                 panic!("fastgate exited early with {status}; log:\n{}", self.log());
             }
             let log = self.log();
-            if log.matches(LISTENING).count() > announced {
-                let line = log.rsplit(LISTENING).next().unwrap_or_default();
-                let addr = line.lines().next().unwrap_or_default();
+            // The metrics line (an address, or "off") follows the listening line.
+            let started = log.rsplit(LISTENING).next().unwrap_or_default();
+            if log.matches(LISTENING).count() > announced && started.contains("  metrics:") {
+                let addr = started.lines().next().unwrap_or_default();
                 self.addr = addr.parse().unwrap_or_else(|e| panic!("listen address {addr:?}: {e}"));
                 break;
             }
@@ -280,9 +285,19 @@ impl Server {
         raw_request(method, &url, &all, body.to_vec()).await
     }
 
-    /// The Prometheus text at `/_fastgate/metrics`.
+    /// The address of the metrics listener, as the server printed it at its last start.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let log = self.log();
+        let line = log.rsplit(METRICS).next().unwrap_or_default();
+        let addr = line.split('/').next().unwrap_or_default();
+        addr.parse()
+            .unwrap_or_else(|e| panic!("metrics address {addr:?}: {e}; log:\n{log}"))
+    }
+
+    /// The Prometheus text of the metrics listener.
     pub async fn metrics(&self) -> String {
-        let r = self.unsigned("GET", "/_fastgate/metrics", &[], b"").await;
+        let url = format!("http://{}/metrics", self.metrics_addr());
+        let r = raw_request("GET", &url, &[], Vec::new()).await;
         assert_eq!(r.status, 200, "metrics: {}", r.text());
         r.text()
     }

@@ -47,6 +47,8 @@ pub trait Txn {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError>;
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), MetaError>;
     fn delete(&self, key: &[u8]) -> Result<(), MetaError>;
+    /// Every key that starts with `prefix`, in order, as the transaction sees them.
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError>;
 }
 
 /// Flattens an engine's own error into [`MetaError`].
@@ -95,6 +97,14 @@ impl WriteBatch {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The batch's writes to keys in `[from, to)`: each key and its new value, or
+    /// `None` for a deletion.
+    pub fn entries_from<'a>(&'a self, from: &[u8], to: &[u8]) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> {
+        self.0
+            .range::<[u8], _>((Bound::Included(from), Bound::Excluded(to)))
+            .map(|(k, v)| (k.as_slice(), v.as_deref()))
     }
 
     /// Adds `later`'s writes on top of this batch's.
@@ -176,6 +186,25 @@ impl Txn for Overlay<'_> {
         self.own.borrow_mut().delete(key);
         Ok(())
     }
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError> {
+        let end = crate::keys::prefix_end(prefix);
+        let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let mut keys = std::collections::BTreeSet::new();
+        for kv in self.store.range(Bound::Included(prefix), upper) {
+            keys.insert(kv?.0);
+        }
+        // The batch below, then this transaction's own writes, over the store.
+        let own = self.own.borrow();
+        for batch in [self.below, &*own] {
+            for (k, v) in batch.0.range::<[u8], _>((Bound::Included(prefix), upper)) {
+                match v {
+                    Some(_) => keys.insert(k.clone()),
+                    None => keys.remove(k),
+                };
+            }
+        }
+        Ok(keys.into_iter().collect())
+    }
 }
 
 /// Runs `body` as a transaction over `store` with `below` (writes not applied yet)
@@ -224,6 +253,7 @@ mod tests {
             assert_eq!(tx.get(b"b")?.as_deref(), Some(&b"2"[..]));
             tx.put(b"c", b"3")?;
             assert_eq!(tx.get(b"c")?.as_deref(), Some(&b"3"[..]));
+            assert_eq!(tx.keys_with_prefix(b"")?, [b"b".to_vec(), b"c".to_vec()]);
             Ok::<_, TxError<()>>(())
         })
         .unwrap();
