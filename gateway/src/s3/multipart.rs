@@ -404,7 +404,13 @@ fn check_listed_checksums(
     id: &UploadId,
     listed: &[CompletedPart],
 ) -> S3Result<()> {
-    let up = gw.store.upload(bucket, key, id).s3()?;
+    let up = match gw.store.upload(bucket, key, id) {
+        Ok(up) => up,
+        // Completed already: the completion answers a retry from its record, or says
+        // NoSuchUpload; either way there is no open upload to check against.
+        Err(StorageError::NoSuchUpload) => return Ok(()),
+        Err(e) => return Err(super::to_s3(e)),
+    };
     let Some(alg) = up.checksum_algorithm else {
         return Ok(());
     };
