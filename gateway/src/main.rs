@@ -1,5 +1,7 @@
 //! `fastgate`: an S3-compatible object gateway over a FastDFS-like storage layer.
 
+#![forbid(unsafe_code)]
+
 mod admin;
 mod admin_cli;
 mod auth;

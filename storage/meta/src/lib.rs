@@ -5,6 +5,8 @@
 //! gateway. Two embedded engines are here: sled (the default) and fjall. The trait is deliberately narrow: point reads, ordered
 //! range scans and atomic write batches over one ordered keyspace.
 
+#![forbid(unsafe_code)]
+
 mod convert;
 mod engine;
 mod fjall_engine;

@@ -9,6 +9,8 @@
 //! it when the content is already stored) and records the object in one transaction; a
 //! group commit makes the transaction durable before the caller answers (see `commit`).
 
+#![forbid(unsafe_code)]
+
 mod buckets;
 mod commit;
 pub mod config;
