@@ -94,7 +94,7 @@ enum State {
     Done,
 }
 
-/// Writes one chunk. Create it with `Store::chunk_writer`.
+/// Writes one chunk. Create it with `ChunkStore::writer` (the model: `Store::chunk_writer`).
 pub struct ChunkWriter {
     location: ChunkLocation,
     tmp_dir: PathBuf,
