@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use fastgate_storage::Store;
+use fastgate_model::Store;
 use http::{Extensions, HeaderMap, Method, StatusCode, Uri};
 use s3s::route::S3Route;
 use s3s::{Body, S3Request, S3Response, S3Result, s3_error};

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use fastgate_storage::config::{GroupConfig, PlacementConfig};
-use fastgate_storage::{DedupIndex, DedupScope, MetaEngine, StorageConfig};
+use fastgate_model::config::{GroupConfig, PlacementConfig};
+use fastgate_model::{DedupIndex, DedupScope, MetaEngine, StorageConfig};
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -215,14 +215,14 @@ impl Settings {
         };
         let mut storage = StorageConfig::single(&data_dir);
         if !file.groups.is_empty() {
-            storage.groups = file.groups;
+            storage.chunks.groups = file.groups;
         }
-        storage.placement = file.placement;
+        storage.chunks.placement = file.placement;
         storage.meta_engine = o.meta_engine.unwrap_or(file.metadata.engine);
         storage.gc_grace = Duration::from_secs(file.gc.grace_period_secs);
-        storage.direct_writes = file.direct_writes.unwrap_or(true);
+        storage.chunks.direct_writes = file.direct_writes.unwrap_or(true);
         if let Some(mib) = file.write_buffer_mib {
-            storage.write_buffer_budget = usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+            storage.chunks.write_buffer_budget = usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
         }
         let iu = &file.instant_upload;
         storage.dedup_index = DedupIndex::for_lookups(iu.enabled, iu.scope, iu.trust_md5);

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fastgate_storage::Store;
-use fastgate_storage::ids::now_ms;
+use fastgate_model::Store;
+use fastgate_model::ids::now_ms;
 
 use crate::metrics::Metrics;
 
@@ -57,7 +57,7 @@ pub fn spawn(
 }
 
 /// Deletes objects older than their bucket's `Expiration` rule.
-async fn expire_objects(store: &Arc<Store>) -> fastgate_storage::Result<()> {
+async fn expire_objects(store: &Arc<Store>) -> fastgate_model::Result<()> {
     let now = now_ms();
     for (bucket, _) in store.list_buckets()? {
         let Some(rules) = store.lifecycle(&bucket)? else {

@@ -4,6 +4,8 @@
 //! `bench` into the `fastgate-bench` crate; `admin` (`admin_cli.rs`) is a client of a
 //! running server's HTTP endpoints, through fastgate-client.
 
+#![forbid(unsafe_code)]
+
 mod admin_cli;
 
 use std::path::PathBuf;
@@ -51,7 +53,7 @@ struct ConvertMetaArgs {
     config: Option<PathBuf>,
     /// The engine to convert to: sled or fjall.
     #[arg(long)]
-    to: fastgate_storage::MetaEngine,
+    to: fastgate_model::MetaEngine,
 }
 
 #[derive(clap::Args, Debug)]
@@ -85,7 +87,7 @@ struct ServeArgs {
     /// Metadata engine for a new data directory: sled (default) or fjall. An existing
     /// directory must be opened with the engine that created it.
     #[arg(long, env = "FASTGATE_META_ENGINE")]
-    meta_engine: Option<fastgate_storage::MetaEngine>,
+    meta_engine: Option<fastgate_model::MetaEngine>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -138,8 +140,8 @@ fn convert_meta(a: ConvertMetaArgs) -> anyhow::Result<()> {
         .data_dir
         .or(from_file)
         .unwrap_or_else(|| PathBuf::from("fastgate-data"));
-    let meta_dir = fastgate_storage::StorageConfig::single(&data_dir).meta_dir;
-    let done = fastgate_storage::meta::convert(&meta_dir, a.to)?;
+    let meta_dir = fastgate_model::StorageConfig::single(&data_dir).meta_dir;
+    let done = fastgate_model::meta::convert(&meta_dir, a.to)?;
     println!(
         "converted {} keys in {} from {} to {}",
         done.keys,

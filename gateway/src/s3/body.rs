@@ -1,8 +1,8 @@
 //! Reading a request body into a staged chunk: streamed, hashed on the way to disk,
 //! never held whole in memory.
 
-use fastgate_storage::checksum::ChecksumAlgorithm;
-use fastgate_storage::{ChunkWriter, StagedChunk, Store};
+use fastgate_model::checksum::ChecksumAlgorithm;
+use fastgate_model::{ChunkWriter, StagedChunk, Store};
 use futures::StreamExt as _;
 use s3s::dto::StreamingBlob;
 use s3s::stream::aws_chunked_stream::AwsChunkedStreamError;

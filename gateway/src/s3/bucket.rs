@@ -1,6 +1,6 @@
 //! Bucket operations.
 
-use fastgate_storage::StorageError;
+use fastgate_model::StorageError;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 

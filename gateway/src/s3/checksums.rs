@@ -2,8 +2,8 @@
 //! aws-chunked trailers, a signed `x-amz-content-sha256`) and their verification
 //! against what the server computed while writing.
 
-use fastgate_storage::checksum::{ChecksumAlgorithm, ChunkDigests, b64, from_b64};
-use fastgate_storage::records::ObjectChecksum;
+use fastgate_model::checksum::{ChecksumAlgorithm, ChunkDigests, b64, from_b64};
+use fastgate_model::records::ObjectChecksum;
 use http::HeaderMap;
 use s3s::{S3Result, s3_error};
 

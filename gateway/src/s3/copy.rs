@@ -1,7 +1,7 @@
 //! CopyObject: a copy references the source's chunks; no bytes move.
 
-use fastgate_storage::ids::now_ms;
-use fastgate_storage::records::ObjectRecord;
+use fastgate_model::ids::now_ms;
+use fastgate_model::records::ObjectRecord;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 

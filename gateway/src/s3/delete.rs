@@ -1,6 +1,6 @@
 //! DeleteObject and DeleteObjects.
 
-use fastgate_storage::DeleteCondition;
+use fastgate_model::DeleteCondition;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 

@@ -1,7 +1,7 @@
 //! The one place where storage errors become S3 errors (code, status, message), so no
 //! handler invents a status code.
 
-use fastgate_storage::StorageError;
+use fastgate_model::StorageError;
 use s3s::{S3Error, S3ErrorCode, s3_error};
 
 pub fn to_s3(e: StorageError) -> S3Error {

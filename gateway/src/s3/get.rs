@@ -1,7 +1,7 @@
 //! GetObject and HeadObject: conditional requests, ranges, `partNumber`, checksums.
 
-use fastgate_storage::ObjectReader;
-use fastgate_storage::records::ObjectRecord;
+use fastgate_model::ObjectReader;
+use fastgate_model::records::ObjectRecord;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use fastgate_storage::records::ObjectRecord;
+use fastgate_model::records::ObjectRecord;
 use s3s::dto::{ETag, Metadata, Timestamp};
 use s3s::{S3Result, s3_error};
 
@@ -74,7 +74,7 @@ pub fn stored_content_encoding(sent: Option<&str>) -> Option<String> {
 /// the three DTOs name them alike, so one macro reads them all.
 macro_rules! object_headers {
     ($i:expr) => {
-        fastgate_storage::records::ObjectHeaders {
+        fastgate_model::records::ObjectHeaders {
             content_type: $i.content_type.clone(),
             content_encoding: $crate::s3::headers::stored_content_encoding($i.content_encoding.as_deref()),
             content_disposition: $i.content_disposition.clone(),

@@ -12,8 +12,8 @@
 //! the connection, and its next request would be read as the body that never came.
 //! Clients reconnect transparently; on loopback that costs tens of microseconds.
 
-use fastgate_storage::ChunkHash;
-use fastgate_storage::records::ChunkRecord;
+use fastgate_model::ChunkHash;
+use fastgate_model::records::ChunkRecord;
 use http::HeaderMap;
 
 use super::Gateway;
@@ -56,7 +56,7 @@ pub async fn probe(
     let from_checksum = declared
         .checksums
         .iter()
-        .find(|(a, _)| *a == fastgate_storage::checksum::ChecksumAlgorithm::Sha256)
+        .find(|(a, _)| *a == fastgate_model::checksum::ChecksumAlgorithm::Sha256)
         .and_then(|(_, v)| <[u8; 32]>::try_from(v.as_slice()).ok());
     let mut hash = declared.content_sha256.or(from_checksum).map(ChunkHash);
     if hash.is_none()
@@ -88,7 +88,7 @@ pub async fn chunk_checksum(
     gw: &Gateway,
     chunk: &ChunkRecord,
     hash: ChunkHash,
-    alg: fastgate_storage::checksum::ChecksumAlgorithm,
+    alg: fastgate_model::checksum::ChecksumAlgorithm,
 ) -> s3s::S3Result<Vec<u8>> {
     if let Some(v) = chunk.digests.checksum(alg) {
         return Ok(v.to_vec());

@@ -2,7 +2,7 @@
 //! and `Expiration` in days, with a prefix filter; other rule kinds are refused rather
 //! than silently ignored.
 
-use fastgate_storage::records::LifecycleRule as Rule;
+use fastgate_model::records::LifecycleRule as Rule;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 

@@ -1,8 +1,8 @@
 //! ListObjects (v1), ListObjectsV2 and ListObjectVersions over one storage listing.
 
 use base64::Engine as _;
-use fastgate_storage::ListPage;
-use fastgate_storage::records::ObjectRecord;
+use fastgate_model::ListPage;
+use fastgate_model::records::ObjectRecord;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};

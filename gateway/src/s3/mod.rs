@@ -23,8 +23,8 @@ mod unsupported;
 
 use std::sync::Arc;
 
-use fastgate_storage::Store;
-use fastgate_storage::records::BucketRecord;
+use fastgate_model::Store;
+use fastgate_model::records::BucketRecord;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 

@@ -1,9 +1,9 @@
 //! Multipart upload: S3's resume protocol, on durable chunks.
 
-use fastgate_storage::checksum::{ChecksumAlgorithm as Alg, b64};
-use fastgate_storage::ids::now_ms;
-use fastgate_storage::records::{PartRecord, UploadRecord};
-use fastgate_storage::{PartNumber as Pn, StorageError, UploadId};
+use fastgate_model::checksum::{ChecksumAlgorithm as Alg, b64};
+use fastgate_model::ids::now_ms;
+use fastgate_model::records::{PartRecord, UploadRecord};
+use fastgate_model::{PartNumber as Pn, StorageError, UploadId};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 

@@ -1,7 +1,7 @@
 //! PutObject.
 
-use fastgate_storage::records::{ObjectPart, ObjectRecord};
-use fastgate_storage::{StorageError, WriteCondition, ids::now_ms};
+use fastgate_model::records::{ObjectPart, ObjectRecord};
+use fastgate_model::{StorageError, WriteCondition, ids::now_ms};
 use s3s::dto::{ETagCondition, PutObjectInput, PutObjectOutput};
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 

@@ -1,0 +1,406 @@
+//! Streaming chunk files in and out.
+//!
+//! Writes: small bodies are gathered in memory (bounded by [`SMALL_CHUNK`]) and written
+//! with one blocking call; larger ones are copied into aligned buffers that stream through
+//! a short channel to a blocking thread, which hashes and writes each buffer in the same
+//! pass, around the page cache unless configured otherwise (see `direct_io`). Either way
+//! the bytes are fsynced in a temp file next to their final place before anyone may
+//! publish them.
+//! Reads stream a byte range of an object across its chunks from a blocking thread.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::buffer_budget::BufferBudget;
+use crate::checksum::{ChecksumAlgorithm, ChunkDigests, ContentHasher};
+use crate::direct_io::{AlignedBuf, DirectFile};
+use crate::ids::{ChunkHash, ChunkLocation};
+use crate::placement::Tracker;
+use crate::read_ahead::ReadAhead;
+
+/// Bodies up to this size are written with a single blocking call.
+pub const SMALL_CHUNK: usize = 256 * 1024;
+/// Buffers handed to the writer thread are coalesced to about this size: large enough
+/// to keep syscalls and channel hops rare, small enough that 64 concurrent uploads stay
+/// well inside the memory budget (two in flight plus one filling per upload).
+pub(crate) const WRITE_BUFFER: usize = 256 * 1024;
+const READ_BUFFER: usize = 256 * 1024;
+/// Bodies up to this size are hashed on the async runtime: it takes microseconds, less
+/// than handing them to a blocking thread.
+const INLINE_HASH: usize = 64 * 1024;
+
+/// Bytes of a staged chunk that are not in their final place yet.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    /// A large chunk, fsynced in a temp file next to its final path.
+    File(PathBuf),
+    /// A small chunk, hashed in memory; publishing appends it to a trunk.
+    Memory(Bytes),
+    Published,
+}
+
+/// A chunk whose bytes are known and hashed and wait to be published by a metadata
+/// commit: renamed into place (large) or appended to a trunk (small), or dropped when
+/// the content is already stored. Dropping it unpublished deletes any temp file, so a
+/// failed or abandoned request leaves nothing behind.
+#[derive(Debug)]
+pub struct StagedChunk {
+    pub location: ChunkLocation,
+    pub digests: ChunkDigests,
+    pub(crate) pending: Pending,
+    /// Keeps the trunk a small chunk was appended to from being collected until the
+    /// record that references it is committed.
+    pub(crate) guard: Option<crate::trunk::SlotGuard>,
+}
+
+impl StagedChunk {
+    pub fn hash(&self) -> ChunkHash {
+        ChunkHash(self.digests.sha256)
+    }
+
+    pub(crate) fn take_pending(&mut self) -> Pending {
+        std::mem::replace(&mut self.pending, Pending::Published)
+    }
+}
+
+impl Drop for StagedChunk {
+    fn drop(&mut self) {
+        if let Pending::File(p) = self.take_pending() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+enum Msg {
+    Data(Bytes),
+    /// Sent last: without it the writer thread treats the upload as broken off.
+    Finish,
+}
+
+enum State {
+    Buffering(BytesMut),
+    Streaming {
+        tx: mpsc::Sender<Msg>,
+        /// The buffer being filled, admitted to the budget when full.
+        pending: AlignedBuf,
+        task: JoinHandle<io::Result<StagedChunk>>,
+    },
+    Done,
+}
+
+/// Writes one chunk. Create it with `ChunkStore::writer` (the model: `Store::chunk_writer`).
+pub struct ChunkWriter {
+    location: ChunkLocation,
+    tmp_dir: PathBuf,
+    extras: Vec<ChecksumAlgorithm>,
+    verified_sha256: Option<[u8; 32]>,
+    /// Whether large chunks are written around the page cache (see `direct_io`).
+    direct: bool,
+    budget: BufferBudget,
+    state: State,
+}
+
+/// Bytes of a streamed chunk after which its dirty pages are handed to the disk. The
+/// final fdatasync then waits for one window instead of the whole chunk, which matters
+/// when concurrent uploads finish together and would otherwise all wait at once.
+const WRITEBACK_WINDOW: u64 = 8 << 20;
+
+/// Starts writeback of `[offset, offset + len)` without waiting for it to finish. A
+/// hint only: durability still comes from the fdatasync at the end, so a failure is
+/// ignored.
+///
+/// The one `unsafe` outside the hash kernels: neither `rustix` nor the standard library
+/// binds `sync_file_range`, and no safe call starts writeback without also waiting for
+/// it (`fdatasync`) or dropping the range from the page cache (`fadvise(DONTNEED)`).
+#[allow(unsafe_code)]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return;
+        };
+        // SAFETY: sync_file_range takes plain integers; the descriptor belongs to
+        // `file`, which outlives the call.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+}
+
+fn tmp_name(dir: &Path) -> PathBuf {
+    dir.join(format!("{}.part", hex::encode(rand::random::<[u8; 12]>())))
+}
+
+fn broken_pipe() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "chunk writer thread stopped")
+}
+
+impl ChunkWriter {
+    pub(crate) fn new(
+        location: ChunkLocation,
+        tmp_dir: PathBuf,
+        extras: Vec<ChecksumAlgorithm>,
+        direct: bool,
+        budget: BufferBudget,
+    ) -> Self {
+        Self {
+            location,
+            tmp_dir,
+            extras,
+            verified_sha256: None,
+            direct,
+            budget,
+            state: State::Buffering(BytesMut::new()),
+        }
+    }
+
+    /// Takes the chunk's SHA-256 as given instead of computing it. Only for bodies
+    /// whose SHA-256 another layer verifies while they stream, failing the stream on a
+    /// mismatch (SigV4's signed payload hash): then the bytes are hashed once, not twice,
+    /// and a mismatch still commits nothing because the write never finishes cleanly.
+    pub fn trust_verified_sha256(&mut self, sha256: [u8; 32]) {
+        self.verified_sha256 = Some(sha256);
+    }
+
+    fn hasher(&self) -> ContentHasher {
+        match self.verified_sha256 {
+            Some(s) => ContentHasher::with_verified_sha256(&self.extras, s),
+            None => ContentHasher::new(&self.extras),
+        }
+    }
+
+    pub async fn write(&mut self, data: Bytes) -> io::Result<()> {
+        match &mut self.state {
+            State::Buffering(buf) => {
+                if buf.len() + data.len() <= SMALL_CHUNK {
+                    buf.extend_from_slice(&data);
+                    return Ok(());
+                }
+                let first = std::mem::take(buf);
+                self.start_streaming(&first);
+                self.push(data).await
+            }
+            State::Streaming { .. } => self.push(data).await,
+            State::Done => Err(broken_pipe()),
+        }
+    }
+
+    fn start_streaming(&mut self, first: &[u8]) {
+        let (tx, mut rx) = mpsc::channel::<Msg>(2);
+        let direct = self.direct;
+        let location = self.location;
+        let tmp = tmp_name(&self.tmp_dir);
+        // Large chunks hash their MD5 on the shared engine, alongside other uploads.
+        let mut hasher = self.hasher().with_shared_engines();
+        let task = tokio::task::spawn_blocking(move || {
+            let mut file = DirectFile::create(&tmp, direct)?;
+            let mut guard = StagedChunk {
+                location,
+                digests: ContentHasher::new(&[]).finish()?,
+                pending: Pending::File(tmp),
+                guard: None,
+            };
+            let mut handed = 0u64;
+            loop {
+                match rx.blocking_recv() {
+                    Some(Msg::Data(b)) => {
+                        hasher.update_bytes(&b);
+                        file.append(&b)?;
+                        let written = file.len();
+                        // Direct writes are on the disk already when they return.
+                        if !file.is_direct() && written - handed >= WRITEBACK_WINDOW {
+                            start_writeback(file.file(), handed, written - handed);
+                            handed = written;
+                        }
+                    }
+                    Some(Msg::Finish) => break,
+                    // The request went away mid-body: `guard` removes the temp file.
+                    None => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "upload broke off")),
+                }
+            }
+            guard.digests = hasher.finish_while(|| file.file().sync_data())?;
+            Ok(guard)
+        });
+        // `first` (at most SMALL_CHUNK bytes) fits in one buffer.
+        let mut pending = self.budget.buffer();
+        pending.fill_from(first);
+        self.state = State::Streaming { tx, pending, task };
+    }
+
+    async fn push(&mut self, data: Bytes) -> io::Result<()> {
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            let State::Streaming { tx, pending, .. } = &mut self.state else {
+                return Err(broken_pipe());
+            };
+            // Always copied, even a body piece large enough to pass on as it is: the
+            // copy is what puts the bytes in whole, aligned buffers that can go to the
+            // disk directly. And hyper's pieces are slices of its connection read
+            // buffer: each one held past the write (the hash engines hold them until
+            // hashed) would pin a whole read buffer, about 100 MiB more resident memory
+            // with 64 uploads.
+            let n = pending.fill_from(rest);
+            rest = &rest[n..];
+            if pending.is_full() {
+                let full = std::mem::replace(pending, self.budget.buffer());
+                let full = self.budget.admit(full).await;
+                if tx.send(Msg::Data(Bytes::from_owner(full))).await.is_err() {
+                    return Err(self.thread_error().await);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The writer thread's own error (a full disk, say), once it has stopped.
+    async fn thread_error(&mut self) -> io::Error {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Streaming { task, .. } => match task.await {
+                Ok(Err(e)) => e,
+                _ => broken_pipe(),
+            },
+            _ => broken_pipe(),
+        }
+    }
+
+    /// Flushes, fsyncs and returns the staged chunk with its digests.
+    pub async fn finish(mut self) -> io::Result<StagedChunk> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Buffering(buf) => {
+                // Small bodies are only hashed here; publishing appends them to a trunk
+                // (or skips the write when the content is already stored).
+                let (location, mut hasher, buf) = (self.location, self.hasher(), buf.freeze());
+                let inline = buf.len() <= INLINE_HASH;
+                let hash = move || {
+                    hasher.update(&buf);
+                    Ok(StagedChunk {
+                        location,
+                        digests: hasher.finish()?,
+                        pending: Pending::Memory(buf),
+                        guard: None,
+                    })
+                };
+                if inline {
+                    hash()
+                } else {
+                    tokio::task::spawn_blocking(hash).await.map_err(io::Error::other)?
+                }
+            }
+            State::Streaming { tx, pending, task } => {
+                // A send error means the thread already failed; its own error follows.
+                if !pending.is_empty() {
+                    let pending = self.budget.admit(pending).await;
+                    let _ = tx.send(Msg::Data(Bytes::from_owner(pending))).await;
+                }
+                let _ = tx.send(Msg::Finish).await;
+                drop(tx);
+                task.await.map_err(io::Error::other)?
+            }
+            State::Done => Err(broken_pipe()),
+        }
+    }
+}
+
+/// One piece of an object to read: a chunk and the byte range of it that is wanted.
+#[derive(Clone, Debug)]
+pub struct ReadSpan {
+    pub path: PathBuf,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// A stream of an object's bytes, produced by a blocking reader thread.
+pub struct ObjectReader {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+}
+
+impl ObjectReader {
+    pub(crate) fn spawn(spans: Vec<ReadSpan>) -> Self {
+        let (tx, rx) = mpsc::channel(2);
+        tokio::task::spawn_blocking(move || {
+            for span in spans {
+                if let Err(e) = read_span(&span, &tx) {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        });
+        Self { rx }
+    }
+
+    pub async fn next(&mut self) -> Option<io::Result<Bytes>> {
+        self.rx.recv().await
+    }
+}
+
+fn read_span(span: &ReadSpan, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Result<()> {
+    if span.len == 0 {
+        return Ok(());
+    }
+    let end = span.offset + span.len;
+    let mut file = ReadAhead::new(File::open(&span.path)?, end);
+    let mut left = span.len;
+    while left > 0 {
+        let want = usize::try_from(left.min(READ_BUFFER as u64)).unwrap_or(READ_BUFFER);
+        let mut buf = BytesMut::zeroed(want);
+        file.read_exact_at(&mut buf, end - left)?;
+        left -= want as u64;
+        if tx.blocking_send(Ok(buf.freeze())).is_err() {
+            // The client went away.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Reads a whole chunk into a checksummer, for checksums a chunk was not written with.
+pub(crate) fn checksum_file(span: &ReadSpan, alg: ChecksumAlgorithm) -> io::Result<Vec<u8>> {
+    let mut file = File::open(&span.path)?;
+    file.seek(SeekFrom::Start(span.offset))?;
+    let mut h = crate::checksum::Checksummer::new(alg);
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut left = span.len;
+    while left > 0 {
+        let want = usize::try_from(left.min(READ_BUFFER as u64)).unwrap_or(READ_BUFFER);
+        file.read_exact(&mut buf[..want])?;
+        h.update(&buf[..want]);
+        left -= want as u64;
+    }
+    Ok(h.finish())
+}
+
+/// Resolves object parts to file paths and byte spans for the range `[start, end)`.
+pub(crate) fn spans(
+    tracker: &Arc<Tracker>,
+    parts: &[(ChunkHash, ChunkLocation, u64)],
+    start: u64,
+    end: u64,
+) -> crate::error::Result<Vec<ReadSpan>> {
+    let mut out = Vec::new();
+    let mut pos = 0u64;
+    for (hash, loc, size) in parts {
+        let (cs, ce) = (pos, pos + size);
+        pos = ce;
+        if ce <= start || cs >= end {
+            continue;
+        }
+        let from = start.max(cs) - cs;
+        let to = end.min(ce) - cs;
+        let (path, base) = tracker.path(*loc)?.locate(loc, hash);
+        out.push(ReadSpan {
+            path,
+            offset: base + from,
+            len: to - from,
+        });
+    }
+    Ok(out)
+}

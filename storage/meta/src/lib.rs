@@ -1,0 +1,295 @@
+//! fastgate's metadata layer (crate `fastgate-meta`): the metadata engine seam.
+//!
+//! Everything above this crate talks to [`MetaStore`] only, so that another embedded
+//! engine or a server database can stand in without touching the catalog or the
+//! gateway. Two embedded engines are here: sled (the default) and fjall. The trait is deliberately narrow: point reads, ordered
+//! range scans and atomic write batches over one ordered keyspace.
+
+#![forbid(unsafe_code)]
+
+mod convert;
+mod engine;
+mod fjall_engine;
+mod journal;
+mod room;
+mod sled_engine;
+mod unapplied;
+
+pub use convert::{Converted, convert};
+pub use engine::{MetaEngine, engine_of, open};
+pub use fjall_engine::FjallStore;
+pub use sled_engine::SledStore;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// An engine failure. Engines flatten their own error types into this so that the
+/// rest of the crate never names an engine.
+#[derive(Debug, thiserror::Error)]
+#[error("metadata engine: {0}")]
+pub struct MetaError(pub String);
+
+/// Why a transaction body stopped: an engine failure, or a reason of the caller's
+/// that must abort the whole transaction (and is handed back unchanged).
+#[derive(Debug)]
+pub enum TxError<E> {
+    Engine(MetaError),
+    Abort(E),
+}
+
+impl<E> From<MetaError> for TxError<E> {
+    fn from(e: MetaError) -> Self {
+        TxError::Engine(e)
+    }
+}
+
+/// The view a transaction body has of the keyspace. Reads see the transaction's own
+/// writes; nothing is visible to others until the body returns `Ok`.
+pub trait Txn {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError>;
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), MetaError>;
+    fn delete(&self, key: &[u8]) -> Result<(), MetaError>;
+    /// Every key that starts with `prefix`, in order, as the transaction sees them.
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError>;
+}
+
+/// Flattens an engine's own error into [`MetaError`].
+fn engine_error(e: impl std::fmt::Display) -> MetaError {
+    MetaError(e.to_string())
+}
+
+/// An I/O failure on one of the engine's paths.
+fn path_error(path: &std::path::Path, e: std::io::Error) -> MetaError {
+    MetaError(format!("{}: {e}", path.display()))
+}
+
+/// A borrowed range bound as an owned one, for engines whose iterators own their range.
+fn owned_bound(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// One key-value pair from a range scan.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// A range scan in progress.
+pub type Scan<'a> = Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a>;
+
+/// Writes gathered to be applied together: each key's new value, or `None` to delete it.
+/// Later writes to a key replace earlier ones.
+#[derive(Debug, Default)]
+pub struct WriteBatch(BTreeMap<Vec<u8>, Option<Vec<u8>>>);
+
+impl WriteBatch {
+    pub fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.0.insert(key.to_vec(), Some(value.to_vec()));
+    }
+
+    pub fn delete(&mut self, key: &[u8]) {
+        self.0.insert(key.to_vec(), None);
+    }
+
+    /// `Some(None)` when the batch deletes `key`, `None` when it does not touch it.
+    fn lookup(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.0.get(key).cloned()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The batch's writes to keys in `[from, to)`: each key and its new value, or
+    /// `None` for a deletion.
+    pub fn entries_from<'a>(&'a self, from: &[u8], to: &[u8]) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> {
+        self.0
+            .range::<[u8], _>((Bound::Included(from), Bound::Excluded(to)))
+            .map(|(k, v)| (k.as_slice(), v.as_deref()))
+    }
+
+    /// Adds `later`'s writes on top of this batch's.
+    pub fn append(&mut self, mut later: WriteBatch) {
+        self.0.append(&mut later.0);
+    }
+}
+
+impl IntoIterator for WriteBatch {
+    type Item = (Vec<u8>, Option<Vec<u8>>);
+    type IntoIter = std::collections::btree_map::IntoIter<Vec<u8>, Option<Vec<u8>>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// A batch from `(key, Some(value))` puts and `(key, None)` deletions, for tests.
+/// The smallest key greater than every key starting with `prefix`, or `None` when no
+/// such key exists (the prefix is all 0xFF).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut p = prefix.to_vec();
+    while let Some(last) = p.pop() {
+        if last < 0xFF {
+            p.push(last + 1);
+            return Some(p);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+pub(crate) fn test_batch(writes: &[(&str, Option<&str>)]) -> WriteBatch {
+    let mut b = WriteBatch::default();
+    for (k, v) in writes {
+        match v {
+            Some(v) => b.put(k.as_bytes(), v.as_bytes()),
+            None => b.delete(k.as_bytes()),
+        }
+    }
+    b
+}
+
+/// An ordered key-value store with atomic batches: the only thing the storage layer
+/// asks of a metadata engine.
+///
+/// There are no engine transactions. The store has one writer at a time (the committer
+/// thread, or garbage collection while it holds the write gate), which reads what it
+/// needs, stages its writes in a [`WriteBatch`] and applies the batch at once. That
+/// costs one atomic apply per group commit instead of one engine transaction per
+/// request, and any engine with an atomic write batch can serve it.
+pub trait MetaStore: Send + Sync + 'static {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError>;
+
+    /// Ascending scan over `[from, to)`-style bounds.
+    fn range<'a>(&'a self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a>;
+
+    /// Descending scan, used to find the last key below a bound.
+    fn range_rev<'a>(&'a self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a>;
+
+    /// Applies every write in `batch` atomically: a reader, or a restart after a crash,
+    /// sees all of them or none.
+    fn apply(&self, batch: WriteBatch) -> Result<(), MetaError>;
+
+    /// Makes everything applied so far durable. Blocking; callers batch it (the
+    /// committer flushes once per group commit).
+    fn flush(&self) -> Result<(), MetaError>;
+}
+
+/// A transaction of the single writer: reads fall through its own writes, then the
+/// writes staged earlier in the same batch (`below`), then the store.
+struct Overlay<'a> {
+    store: &'a dyn MetaStore,
+    below: &'a WriteBatch,
+    own: RefCell<WriteBatch>,
+}
+
+impl Txn for Overlay<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+        if let Some(v) = self.own.borrow().lookup(key) {
+            return Ok(v);
+        }
+        match self.below.lookup(key) {
+            Some(v) => Ok(v),
+            None => self.store.get(key),
+        }
+    }
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), MetaError> {
+        self.own.borrow_mut().put(key, value);
+        Ok(())
+    }
+    fn delete(&self, key: &[u8]) -> Result<(), MetaError> {
+        self.own.borrow_mut().delete(key);
+        Ok(())
+    }
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError> {
+        let end = prefix_end(prefix);
+        let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let mut keys = std::collections::BTreeSet::new();
+        for kv in self.store.range(Bound::Included(prefix), upper) {
+            keys.insert(kv?.0);
+        }
+        // The batch below, then this transaction's own writes, over the store.
+        let own = self.own.borrow();
+        for batch in [self.below, &*own] {
+            for (k, v) in batch.0.range::<[u8], _>((Bound::Included(prefix), upper)) {
+                match v {
+                    Some(_) => keys.insert(k.clone()),
+                    None => keys.remove(k),
+                };
+            }
+        }
+        Ok(keys.into_iter().collect())
+    }
+}
+
+/// Runs `body` as a transaction over `store` with `below` (writes not applied yet)
+/// already in effect. On success returns the body's value and its writes, for the
+/// caller to add to its batch; on failure nothing of the body remains.
+///
+/// Only the store's single writer may call this: reads are not isolated from other
+/// writers.
+pub fn stage<T, E>(
+    store: &dyn MetaStore,
+    below: &WriteBatch,
+    body: impl FnOnce(&dyn Txn) -> Result<T, TxError<E>>,
+) -> Result<(T, WriteBatch), TxError<E>> {
+    let tx = Overlay {
+        store,
+        below,
+        own: RefCell::new(WriteBatch::default()),
+    };
+    let out = body(&tx)?;
+    Ok((out, tx.own.into_inner()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn prefix_end_skips_the_prefix() {
+        assert_eq!(prefix_end(b"a/"), Some(b"a0".to_vec()));
+        assert_eq!(prefix_end(&[b'a', 0xFF]), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(&[0xFF]), None);
+    }
+
+    use super::*;
+
+    #[test]
+    fn a_transaction_sees_its_batch_and_its_own_writes_and_leaves_nothing_on_failure() {
+        for engine in MetaEngine::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let store = open(engine, dir.path()).unwrap();
+            transaction_over_batches(&*store);
+        }
+    }
+
+    fn transaction_over_batches(store: &dyn MetaStore) {
+        let mut first = WriteBatch::default();
+        first.put(b"a", b"1");
+        first.put(b"b", b"2");
+        store.apply(first).unwrap();
+
+        let mut below = WriteBatch::default();
+        below.delete(b"a");
+        let ((), own) = stage(store, &below, |tx| {
+            assert_eq!(tx.get(b"a")?, None);
+            assert_eq!(tx.get(b"b")?.as_deref(), Some(&b"2"[..]));
+            tx.put(b"c", b"3")?;
+            assert_eq!(tx.get(b"c")?.as_deref(), Some(&b"3"[..]));
+            assert_eq!(tx.keys_with_prefix(b"")?, [b"b".to_vec(), b"c".to_vec()]);
+            Ok::<_, TxError<()>>(())
+        })
+        .unwrap();
+        below.append(own);
+        let failed = stage(store, &below, |tx| {
+            tx.put(b"d", b"4")?;
+            Err::<(), _>(TxError::Abort("no"))
+        });
+        assert!(matches!(failed, Err(TxError::Abort("no"))));
+
+        store.apply(below).unwrap();
+        assert_eq!(store.get(b"a").unwrap(), None);
+        assert_eq!(store.get(b"c").unwrap().as_deref(), Some(&b"3"[..]));
+        assert_eq!(store.get(b"d").unwrap(), None);
+    }
+}

@@ -1,0 +1,231 @@
+//! The committer: one thread that makes writes durable in batches.
+//!
+//! Every write hands its staged chunks and its metadata transaction to this thread and
+//! waits for the answer. The thread takes whatever is queued as one batch and, in
+//! order: publishes the chunks (small ones appended to a trunk, large ones renamed into
+//! place, already-stored ones dropped), fsyncs each touched trunk once, runs each
+//! request's transaction over the writes of those before it (a failure stays with its
+//! request) and applies all their writes as one atomic batch. A second thread then
+//! flushes the metadata and answers everyone, while the first already works on the
+//! next batch. One hand-off per request, one data sync and at most one metadata flush
+//! per batch: group commit for data and metadata alike, pipelined, which is what makes
+//! small durable PUTs cheap.
+//!
+//! Two guarantees cross the line between the chunk and metadata layers, and this is
+//! where they are kept:
+//! - *Data is durable before the metadata that points at it.* Large chunks are fsynced
+//!   by their writer and their directory after the rename ([`ChunkStore::publish`]);
+//!   small ones by [`ChunkStore::sync`], which this thread calls and waits for before it
+//!   applies the batch. A sync failure fails every request of the batch, so no record
+//!   is applied over bytes that may not be on disk.
+//! - *A chunk cannot be collected between "its record exists" and "its file is
+//!   linked".* The chunk layer never deletes on its own: garbage collection is the
+//!   model's, and it deletes chunk files and trunks only while holding the store's
+//!   [`WriteGate`], which this thread holds from the first publish of a batch to its
+//!   apply. So GC sees either neither the file nor the record, or both. A trunk slot
+//!   appended here is further guarded (until its request is answered) by the staged
+//!   chunk's slot guard, which GC's [`ChunkStore::idle_trunks`] respects.
+//!
+//! Whether a content is already stored (dedup at rest) is the metadata's knowledge:
+//! this thread looks it up and tells the chunk layer, which then drops the new copy.
+
+use std::any::Any;
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+
+use tokio::sync::oneshot;
+
+use fastgate_chunk::{ChunkStore, PublishBatch, StagedChunk};
+
+use crate::error::{Result, StorageError};
+use crate::gauges::Gauges;
+use crate::keys;
+use crate::meta::{self, MetaError, MetaStore, TxError, Txn, WriteBatch};
+
+/// The right to write metadata and to link or unlink chunk files. The committer holds
+/// it for each batch and garbage collection for each of its steps, so that the store
+/// has one writer at a time: transactions need no engine support (see
+/// [`crate::meta::MetaStore`]), and a chunk cannot be collected between "its record
+/// exists" and "its file is linked" (see `commit` for how the two layers keep this).
+#[derive(Default)]
+pub(crate) struct WriteGate(Mutex<()>);
+
+impl WriteGate {
+    pub fn lock(&self) -> MutexGuard<'_, ()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub(crate) type Output = Box<dyn Any + Send>;
+pub(crate) type Body = Box<dyn Fn(&dyn Txn, &[StagedChunk]) -> Result<Output, TxError<StorageError>> + Send>;
+
+pub(crate) struct Job {
+    pub staged: Vec<StagedChunk>,
+    pub body: Body,
+    pub reply: oneshot::Sender<Result<Output>>,
+}
+
+/// Jobs taken in one batch at most.
+const BATCH_MAX: usize = 256;
+
+pub(crate) struct Committer {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+/// What the committer thread works with.
+pub(crate) struct Shared {
+    pub meta: Arc<dyn MetaStore>,
+    pub chunks: Arc<dyn ChunkStore>,
+    pub gate: Arc<WriteGate>,
+    pub gauges: Arc<Gauges>,
+}
+
+impl Committer {
+    pub fn start(shared: Shared) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let (flush_tx, flush_rx) = mpsc::channel::<Applied>();
+        let meta = shared.meta.clone();
+        std::thread::Builder::new()
+            .name("fastgate-flush".into())
+            .spawn(move || flush_loop(&*meta, &flush_rx))?;
+        std::thread::Builder::new()
+            .name("fastgate-commit".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < BATCH_MAX {
+                        match rx.try_recv() {
+                            Ok(j) => batch.push(j),
+                            Err(_) => break,
+                        }
+                    }
+                    if flush_tx.send(run_batch(&shared, batch)).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Self { jobs: Mutex::new(tx) })
+    }
+
+    /// Queues a job; the answer arrives on its `reply`.
+    pub fn submit(&self, job: Job) -> Result<()> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job)
+            .map_err(|_| StorageError::Meta(MetaError("the committer has stopped".into())))
+    }
+}
+
+/// A batch whose writes are applied but not yet durable, on its way to the flusher.
+struct Applied {
+    jobs: Vec<Job>,
+    results: Vec<Result<Output>>,
+    wrote: bool,
+}
+
+/// The second half of a group commit, on its own thread so that the next batch's
+/// chunks are published and synced while this one's metadata is flushed. Batches that
+/// queue up meanwhile share one flush.
+fn flush_loop(meta: &dyn MetaStore, rx: &mpsc::Receiver<Applied>) {
+    while let Ok(first) = rx.recv() {
+        let mut ready = vec![first];
+        ready.extend(rx.try_iter());
+        let flushed = if ready.iter().any(|a| a.wrote) {
+            meta.flush()
+        } else {
+            Ok(())
+        };
+        for a in ready {
+            for (job, mut r) in a.jobs.into_iter().zip(a.results) {
+                if let (Err(e), Ok(_)) = (&flushed, &r) {
+                    r = Err(StorageError::Meta(MetaError(e.0.clone())));
+                }
+                // The job's staged chunks (and their trunk guards) drop only now.
+                let _ = job.reply.send(r);
+            }
+        }
+    }
+}
+
+/// The first half of a group commit: publish, sync data, run the transactions and
+/// apply their writes. Durability (the metadata flush) and the answers follow on the
+/// flusher thread.
+fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
+    // The only writer for the whole batch: garbage collection waits, and the
+    // transactions below read the store without engine isolation.
+    let gate = s.gate.lock();
+
+    // 1. Publish chunks. A chunk published earlier in this batch is reused, not written
+    //    twice.
+    let mut results: Vec<Option<Result<Output>>> = batch.iter().map(|_| None).collect();
+    let mut publishing = PublishBatch::default();
+    for (i, job) in batch.iter_mut().enumerate() {
+        for c in &mut job.staged {
+            if let Err(e) = publish(s, c, &mut publishing) {
+                results[i] = Some(Err(e));
+                break;
+            }
+        }
+    }
+    // 2. One data sync per touched trunk.
+    let (sync_error, sync_no_space) = match s.chunks.sync(&publishing) {
+        Ok(()) => (None, false),
+        Err(e) => (Some(e.to_string()), matches!(e, fastgate_chunk::ChunkError::NoSpace)),
+    };
+    // 3. Each request's transaction, staged on top of the ones before it; a failure
+    //    stays with its request.
+    let mut writes = WriteBatch::default();
+    for (i, job) in batch.iter().enumerate() {
+        if results[i].is_some() {
+            continue;
+        }
+        if let Some(e) = &sync_error {
+            results[i] = Some(Err(if sync_no_space {
+                StorageError::NoSpace
+            } else {
+                StorageError::Io(std::io::Error::other(e.clone()))
+            }));
+            continue;
+        }
+        match meta::stage(&*s.meta, &writes, |tx| (job.body)(tx, &job.staged)) {
+            Ok((out, own)) => {
+                writes.append(own);
+                results[i] = Some(Ok(out));
+            }
+            Err(e) => results[i] = Some(Err(e.into())),
+        }
+    }
+    // 4. One atomic apply for the batch. It must follow the data sync: once applied,
+    //    metadata may reach the disk at any moment.
+    let wrote = !writes.is_empty();
+    if wrote {
+        let delta = Gauges::delta(&*s.meta, &writes);
+        match s.meta.apply(writes) {
+            Ok(()) => s.gauges.apply(&delta),
+            Err(e) => {
+                for r in results.iter_mut() {
+                    if matches!(r, Some(Ok(_))) {
+                        *r = Some(Err(StorageError::Meta(MetaError(e.0.clone()))));
+                    }
+                }
+            }
+        }
+    }
+    drop(gate);
+    let results = results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(StorageError::Meta(MetaError("job was not run".into())))))
+        .collect();
+    Applied {
+        jobs: batch,
+        results,
+        wrote,
+    }
+}
+
+/// Publishes a staged chunk, telling the chunk layer whether its content is already
+/// stored (then the new copy is dropped: dedup at rest).
+fn publish(s: &Shared, c: &mut StagedChunk, publishing: &mut PublishBatch) -> Result<()> {
+    let stored = s.meta.get(&keys::chunk(&c.hash()))?.is_some();
+    Ok(s.chunks.publish(c, stored, publishing)?)
+}

@@ -1,0 +1,209 @@
+//! Garbage collection: deletes chunks nobody has referenced for the grace period, chunk
+//! files no record knows (a crash between rename and commit), and stale temp files
+//! (uploads that broke off while the server was down).
+
+use std::collections::HashSet;
+use std::ops::{Bound, ControlFlow};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fastgate_chunk::TrunkId;
+
+use crate::error::{Result, StorageError};
+use crate::ids::{ChunkHash, now_ms};
+use crate::keys;
+use crate::meta::{self, TxError, WriteBatch};
+use crate::records::{ChunkRecord, decode};
+use crate::store::Store;
+
+/// Chunks deleted under one hold of the write gate (one apply, one flush): large enough
+/// to amortize the flush, small enough not to stall commits for long.
+const GC_BATCH: usize = 256;
+
+/// Temp files untouched for this long belong to no live upload.
+const STALE_TMP: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GcReport {
+    pub chunks_deleted: u64,
+    pub bytes_freed: u64,
+    pub orphans_deleted: u64,
+    pub temps_deleted: u64,
+    pub trunks_deleted: u64,
+}
+
+/// Totals of what is stored.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StoreStats {
+    pub chunks: u64,
+    pub chunk_bytes: u64,
+    pub unreferenced_chunks: u64,
+    pub unreferenced_bytes: u64,
+}
+
+impl Store {
+    /// One collection pass. Blocking; run it off the async runtime.
+    pub fn collect_garbage(self: &Arc<Self>) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        let now = now_ms();
+        let grace = i64::try_from(self.gc_grace.as_millis()).unwrap_or(i64::MAX);
+        let start = [keys::ZERO];
+        let end = [keys::ZERO + 1];
+        let candidates: Vec<ChunkHash> = self
+            .meta
+            .range(Bound::Included(&start), Bound::Excluded(&end))
+            .filter_map(|kv| kv.ok())
+            .filter(|(_, v)| {
+                let since = <[u8; 8]>::try_from(v.as_slice()).map(i64::from_be_bytes).unwrap_or(0);
+                now.saturating_sub(since) >= grace
+            })
+            .filter_map(|(k, _)| <[u8; 32]>::try_from(&k[1..]).ok().map(ChunkHash))
+            .collect();
+        for some in candidates.chunks(GC_BATCH) {
+            // As the store's writer for this step: no PUT can link or reference one of
+            // these chunks between the check below and the file's removal.
+            let _gate = self.write_gate();
+            let mut writes = WriteBatch::default();
+            let mut doomed: Vec<(ChunkHash, ChunkRecord)> = Vec::new();
+            for hash in some {
+                let (rec, own) = meta::stage(&*self.meta, &writes, |tx| {
+                    let ck = keys::chunk(hash);
+                    let Some(v) = tx.get(&ck)? else {
+                        tx.delete(&keys::zero(hash))?;
+                        return Ok(None);
+                    };
+                    let rec: ChunkRecord = decode(&ck, &v).map_err(TxError::Abort)?;
+                    let expired = rec.refs == 0 && rec.zero_since_ms.is_some_and(|t| now.saturating_sub(t) >= grace);
+                    if !expired {
+                        return Ok(None);
+                    }
+                    tx.delete(&ck)?;
+                    tx.delete(&keys::zero(hash))?;
+                    // No proof of possession outlives its chunk: a later upload of the
+                    // same bytes must prove them again.
+                    crate::dedup::forget_chunk_proofs(tx, hash)?;
+                    let mk = keys::md5(&rec.digests.md5);
+                    if tx.get(&mk)?.as_deref() == Some(&hash.0[..]) {
+                        tx.delete(&mk)?;
+                    }
+                    Ok::<_, TxError<StorageError>>(Some(rec))
+                })?;
+                writes.append(own);
+                doomed.extend(rec.map(|r| (*hash, r)));
+            }
+            if writes.is_empty() {
+                continue;
+            }
+            // The records go first: a crash here leaves orphan files, which the sweep
+            // below removes, never a record without its file.
+            let delta = crate::gauges::Gauges::delta(&*self.meta, &writes);
+            self.meta.apply(writes)?;
+            self.gauges.apply(&delta);
+            self.meta.flush()?;
+            for (hash, rec) in doomed {
+                // A chunk in a trunk is freed with its trunk (see `collect_trunks`).
+                self.chunks.delete(&hash, rec.location)?;
+                report.chunks_deleted += 1;
+                report.bytes_freed += rec.digests.size;
+            }
+        }
+        self.collect_trunks(&mut report)?;
+        self.sweep_files(&mut report)?;
+        Ok(report)
+    }
+
+    /// Trunks (group, store path, trunk id) that some chunk record points into.
+    fn live_trunks(&self) -> Result<HashSet<TrunkId>> {
+        let start = [keys::CHUNK];
+        let end = [keys::CHUNK + 1];
+        let mut live = HashSet::new();
+        for kv in self.meta.range(Bound::Included(&start), Bound::Excluded(&end)) {
+            let (k, v) = kv?;
+            let rec: ChunkRecord = decode(&k, &v)?;
+            if let Some(s) = rec.location.slot {
+                live.insert((rec.location.group, rec.location.store_path, s.trunk));
+            }
+        }
+        Ok(live)
+    }
+
+    /// Deletes trunks no record points into. The order matters: trunks are sealed
+    /// first (only the active trunk takes appends), candidates are chosen among sealed
+    /// trunks with no append still on its way to a commit, and only then are the live
+    /// trunks read, so every record pointing into a candidate is already visible.
+    fn collect_trunks(&self, report: &mut GcReport) -> Result<()> {
+        let live = self.live_trunks()?;
+        self.chunks.seal_trunks(&live)?;
+        let candidates = self.chunks.idle_trunks()?;
+        let live = self.live_trunks()?;
+        for id in candidates {
+            if !live.contains(&id) && self.chunks.delete_trunk(id)? {
+                report.trunks_deleted += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn sweep_files(self: &Arc<Self>, report: &mut GcReport) -> Result<()> {
+        report.temps_deleted += self.chunks.sweep_temps(STALE_TMP)?;
+        let min_age = self.gc_grace.min(STALE_TMP);
+        let mut failed = None;
+        self.chunks.list(&mut |hash, location| {
+            let orphan = || -> Result<bool> {
+                Ok(match self.chunk(&hash)? {
+                    None => true,
+                    // A copy in a store path other than the recorded one.
+                    Some(rec) => rec.location != location,
+                })
+            };
+            let mut sweep = || -> Result<()> {
+                // Orphans are rare: look without the write gate, and take it only to
+                // confirm and delete, so the sweep does not queue behind every commit
+                // batch once per file.
+                if !orphan()? {
+                    return Ok(());
+                }
+                if self.chunks.age(&hash, location).is_none_or(|a| a < min_age) {
+                    return Ok(());
+                }
+                let _gate = self.write_gate();
+                if orphan()? && matches!(self.chunks.delete(&hash, location), Ok(true)) {
+                    report.orphans_deleted += 1;
+                }
+                Ok(())
+            };
+            match sweep() {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failed = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        })?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// The totals of what is stored, as kept up to date by every write: no scan.
+    pub fn gauges(&self) -> StoreStats {
+        self.gauges.read()
+    }
+
+    /// The totals of what is stored, counted by a scan of every chunk record: exact
+    /// but in proportion to what is stored. Blocking.
+    pub fn stats(&self) -> Result<StoreStats> {
+        let mut s = StoreStats::default();
+        let start = [keys::CHUNK];
+        let end = [keys::CHUNK + 1];
+        for kv in self.meta.range(Bound::Included(&start), Bound::Excluded(&end)) {
+            let (k, v) = kv?;
+            let rec: ChunkRecord = decode(&k, &v)?;
+            s.chunks += 1;
+            s.chunk_bytes += rec.digests.size;
+            if rec.refs == 0 {
+                s.unreferenced_chunks += 1;
+                s.unreferenced_bytes += rec.digests.size;
+            }
+        }
+        Ok(s)
+    }
+}

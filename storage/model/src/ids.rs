@@ -1,0 +1,86 @@
+//! Small value types whose constructors enforce their invariants. A chunk's own ids
+//! belong to the chunk layer and are re-exported here, where records use them.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use fastgate_chunk::ids::{ChunkHash, ChunkLocation, TrunkSlot};
+
+/// An S3 part number: 1..=10000.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct PartNumber(u16);
+
+impl PartNumber {
+    pub const MAX: u16 = 10_000;
+
+    pub fn new(n: i64) -> Option<Self> {
+        u16::try_from(n).ok().filter(|n| (1..=Self::MAX).contains(n)).map(Self)
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for PartNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A multipart upload id: 128 random bits in hex, so ids cannot be guessed or collide.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct UploadId(String);
+
+impl UploadId {
+    pub fn generate() -> Self {
+        Self(hex::encode(rand::random::<[u8; 16]>()))
+    }
+
+    /// Accepts only the shape `generate` produces, so that a client-supplied id can
+    /// be used in a metadata key without escaping.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+            .then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Milliseconds since the Unix epoch, the one clock format in records.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_numbers_are_bounded() {
+        assert!(PartNumber::new(0).is_none());
+        assert!(PartNumber::new(10_001).is_none());
+        assert!(PartNumber::new(-1).is_none());
+        assert_eq!(PartNumber::new(10_000).map(PartNumber::get), Some(10_000));
+    }
+
+    #[test]
+    fn upload_ids_round_trip_and_reject_junk() {
+        let id = UploadId::generate();
+        assert_eq!(UploadId::parse(id.as_str()), Some(id));
+        assert!(UploadId::parse("../../etc/passwd").is_none());
+        assert!(UploadId::parse(&"A".repeat(32)).is_none());
+    }
+}

@@ -1,0 +1,210 @@
+//! The storage layer's front door: one `Store` per process, shared by every request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use std::sync::MutexGuard;
+
+use fastgate_chunk::{ChunkStore, ChunkWriter, LocalChunks, ObjectReader, StagedChunk};
+
+use crate::checksum::ChecksumAlgorithm;
+use crate::commit::{Body, Committer, Job, Shared, WriteGate};
+use crate::config::DedupIndex;
+use crate::config::StorageConfig;
+use crate::error::{Result, StorageError};
+use crate::gauges::Gauges;
+use crate::ids::{ChunkHash, now_ms};
+use crate::keys;
+use crate::meta::{MetaError, MetaStore, TxError, Txn};
+use crate::records::{ChunkRecord, ObjectRecord, decode, encode};
+
+pub struct Store {
+    pub(crate) meta: Arc<dyn MetaStore>,
+    /// The chunk layer, reached only through its interface.
+    pub(crate) chunks: Arc<dyn ChunkStore>,
+    committer: Committer,
+    gate: Arc<WriteGate>,
+    pub(crate) gauges: Arc<Gauges>,
+    pub(crate) gc_grace: Duration,
+    pub(crate) dedup_index: DedupIndex,
+}
+
+impl Store {
+    /// Opens (or creates) the store described by `config`, with its metadata engine.
+    pub fn open(config: &StorageConfig) -> Result<Arc<Self>> {
+        let meta = crate::meta::open(config.meta_engine, &config.meta_dir)?;
+        Self::with_meta(config, meta)
+    }
+
+    /// Opens the store over any metadata engine, with this node's store paths as its
+    /// chunk layer. No upload can be in flight before the store is open (the metadata
+    /// engine holds the data dir's lock), so the chunk layer may clear its temp files.
+    pub fn with_meta(config: &StorageConfig, meta: Arc<dyn MetaStore>) -> Result<Arc<Self>> {
+        let chunks = Arc::new(LocalChunks::open(&config.chunks)?);
+        Self::with_layers(config, meta, chunks)
+    }
+
+    /// Opens the store over any metadata engine and any chunk layer.
+    pub fn with_layers(
+        config: &StorageConfig,
+        meta: Arc<dyn MetaStore>,
+        chunks: Arc<dyn ChunkStore>,
+    ) -> Result<Arc<Self>> {
+        crate::dedup::index_proofs_by_chunk(&*meta)?;
+        let gate = Arc::new(WriteGate::default());
+        // The one scan of the chunk table; writes keep the totals from here on.
+        let gauges = Arc::new(Gauges::scan(&*meta)?);
+        let committer = Committer::start(Shared {
+            meta: meta.clone(),
+            chunks: chunks.clone(),
+            gate: gate.clone(),
+            gauges: gauges.clone(),
+        })?;
+        Ok(Arc::new(Self {
+            committer,
+            meta,
+            chunks,
+            gate,
+            gauges,
+            gc_grace: config.gc_grace,
+            dedup_index: config.dedup_index,
+        }))
+    }
+
+    /// Makes the caller the store's only writer until the guard drops.
+    pub(crate) fn write_gate(&self) -> MutexGuard<'_, ()> {
+        self.gate.lock()
+    }
+
+    /// Starts a new chunk on the store path the tracker picks for `size_hint` bytes,
+    /// computing MD5, SHA-256 and `extras` while it is written.
+    pub fn chunk_writer(&self, size_hint: u64, extras: &[ChecksumAlgorithm]) -> Result<ChunkWriter> {
+        Ok(self.chunks.writer(size_hint, extras)?)
+    }
+
+    /// The file id of a chunk, FastDFS style: `group1/M00/3f/a2/<sha256>`.
+    pub fn file_id(&self, rec: &ChunkRecord, hash: &ChunkHash) -> Result<String> {
+        Ok(self.chunks.file_id(hash, rec.location)?)
+    }
+
+    pub fn chunk(&self, hash: &ChunkHash) -> Result<Option<ChunkRecord>> {
+        let key = keys::chunk(hash);
+        self.meta.get(&key)?.map(|v| decode(&key, &v)).transpose()
+    }
+
+    /// Publishes `staged` chunks and runs `body` as one transaction on the committer
+    /// thread, in a batch with whatever else is being committed, and returns once the
+    /// result is durable. The job runs to completion even if the caller stops waiting.
+    pub(crate) async fn commit_with<T, F>(self: &Arc<Self>, staged: Vec<StagedChunk>, body: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&dyn Txn, &[StagedChunk]) -> Result<T, TxError<StorageError>> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let body: Body =
+            Box::new(move |tx, staged| body(tx, staged).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>));
+        self.committer.submit(Job { staged, body, reply })?;
+        let out = answer
+            .await
+            .map_err(|_| StorageError::Meta(MetaError("the committer dropped a job".into())))??;
+        out.downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| StorageError::Meta(MetaError("commit produced a value of the wrong type".into())))
+    }
+
+    /// Streams `[start, end)` of an object.
+    pub fn read(&self, obj: &ObjectRecord, start: u64, end: u64) -> Result<ObjectReader> {
+        Ok(self.chunks.read(&obj.spans(), start, end)?)
+    }
+}
+
+/// Reference counting inside a transaction.
+pub(crate) mod refs {
+    use super::*;
+    use crate::checksum::ChunkDigests;
+    use crate::ids::ChunkLocation;
+
+    pub fn get(tx: &dyn Txn, hash: &ChunkHash) -> Result<Option<ChunkRecord>, TxError<StorageError>> {
+        let key = keys::chunk(hash);
+        match tx.get(&key)? {
+            Some(v) => Ok(Some(decode(&key, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Adds a reference to a chunk that must already be stored (an instant upload, a
+    /// copy, a completed part).
+    pub fn add(tx: &dyn Txn, hash: &ChunkHash) -> Result<ChunkRecord, TxError<StorageError>> {
+        let mut rec = get(tx, hash)?.ok_or_else(|| StorageError::ChunkGone(hash.to_hex()))?;
+        if rec.refs == 0 {
+            tx.delete(&keys::zero(hash))?;
+            rec.zero_since_ms = None;
+        }
+        rec.refs += 1;
+        tx.put(&keys::chunk(hash), &encode(&rec))?;
+        Ok(rec)
+    }
+
+    /// Adds a reference to a chunk that was just written, creating its record when it
+    /// is new, and records what `index` asks for: that `owner` and `bucket` have shown
+    /// its bytes, and its MD5.
+    pub fn add_staged(
+        tx: &dyn Txn,
+        location: ChunkLocation,
+        digests: &ChunkDigests,
+        owner: &str,
+        bucket: &str,
+        index: DedupIndex,
+    ) -> Result<ChunkRecord, TxError<StorageError>> {
+        let hash = ChunkHash(digests.sha256);
+        let rec = match get(tx, &hash)? {
+            Some(mut rec) => {
+                if rec.refs == 0 {
+                    tx.delete(&keys::zero(&hash))?;
+                    rec.zero_since_ms = None;
+                }
+                rec.refs += 1;
+                // Keep any checksum this write computed that the record lacks.
+                for (alg, v) in &digests.checksums {
+                    if rec.digests.checksum(*alg).is_none() {
+                        rec.digests.checksums.push((*alg, v.clone()));
+                    }
+                }
+                rec
+            }
+            None => ChunkRecord {
+                location,
+                digests: digests.clone(),
+                refs: 1,
+                zero_since_ms: None,
+            },
+        };
+        tx.put(&keys::chunk(&hash), &encode(&rec))?;
+        // Each proof with its reverse entry, so that it goes with the chunk.
+        if index.owner {
+            tx.put(&keys::owner_has(owner, &hash), &[])?;
+            tx.put(&keys::has_by_chunk(&hash, keys::BY_OWNER, owner), &[])?;
+        }
+        if index.bucket {
+            tx.put(&keys::bucket_has(bucket, &hash), &[])?;
+            tx.put(&keys::has_by_chunk(&hash, keys::BY_BUCKET, bucket), &[])?;
+        }
+        if index.md5 {
+            tx.put(&keys::md5(&digests.md5), &hash.0)?;
+        }
+        Ok(rec)
+    }
+
+    /// Drops a reference; a chunk left with none waits for garbage collection.
+    pub fn release(tx: &dyn Txn, hash: &ChunkHash) -> Result<(), TxError<StorageError>> {
+        let Some(mut rec) = get(tx, hash)? else { return Ok(()) };
+        rec.refs = rec.refs.saturating_sub(1);
+        if rec.refs == 0 {
+            let now = now_ms();
+            rec.zero_since_ms = Some(now);
+            tx.put(&keys::zero(hash), &now.to_be_bytes())?;
+        }
+        tx.put(&keys::chunk(hash), &encode(&rec))?;
+        Ok(())
+    }
+}
