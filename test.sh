@@ -5,11 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
-if ! rustup toolchain list | grep -q "^${toolchain}"; then
-    echo "== installing Rust ${toolchain}"
-    rustup toolchain install "${toolchain}" --profile minimal -c rustfmt -c clippy
-fi
+. scripts/toolchain.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -32,6 +32,7 @@ export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1
 FG_TMP=""
 FG_PID=""
 FG_PORT=""
+FG_METRICS_PORT=""
 FG_ENDPOINT=""
 FG_DATA_DIR=""
 FG_LOG=""
@@ -181,6 +182,7 @@ fg_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # client configs stay valid). Extra arguments are passed to `fastgate serve`.
 fg_start() {
     [ -n "$FG_PORT" ] || FG_PORT="$(fg_free_port)"
+    [ -n "$FG_METRICS_PORT" ] || FG_METRICS_PORT="$(fg_free_port)"
     [ -n "$FG_DATA_DIR" ] || FG_DATA_DIR="$FG_TMP/data"
     mkdir -p "$FG_DATA_DIR"
     FG_ENDPOINT="http://127.0.0.1:$FG_PORT"
@@ -191,8 +193,10 @@ fg_start() {
     # env -u: a FASTGATE_CONFIG/DOMAIN/REGION from the caller's environment must not change
     # the server under test; everything it needs is on the command line.
     env -u FASTGATE_CONFIG -u FASTGATE_DOMAIN -u FASTGATE_REGION -u FASTGATE_LISTEN -u FASTGATE_DATA_DIR \
+        -u FASTGATE_METRICS_LISTEN \
         NO_COLOR=1 RUST_LOG="${FG_RUST_LOG:-${RUST_LOG:-info}}" setsid "$FASTGATE_BIN" serve \
         --listen "127.0.0.1:$FG_PORT" \
+        --metrics-listen "127.0.0.1:$FG_METRICS_PORT" \
         --data-dir "$FG_DATA_DIR" \
         --access-key "$FG_ACCESS_KEY" \
         --secret-key "$FG_SECRET_KEY" \
@@ -243,14 +247,15 @@ fg_kill9() {
 fg_restart() { fg_stop; fg_start "$@"; }
 fg_crash_restart() { fg_kill9; fg_start "$@"; }
 
-# fg_metric NAME: current value of a Prometheus counter (summed over label sets), as an integer.
+# fg_metric NAME: current value of a Prometheus counter (summed over label sets), as an integer,
+# from the server's metrics listener (unauthenticated, on loopback).
 fg_metric() {
     local body
-    body="$(curl -fsS --max-time 10 "$FG_ENDPOINT/_fastgate/metrics")" || fail "GET /_fastgate/metrics failed"
+    body="$(curl -fsS --max-time 10 "http://127.0.0.1:$FG_METRICS_PORT/metrics")" || fail "GET /metrics failed"
     awk -v n="$1" '
         $0 !~ /^#/ && ($1 == n || index($1, n "{") == 1) { s += $NF; found = 1 }
         END { if (!found) exit 3; printf "%.0f\n", s }' <<<"$body" \
-        || fail "metric $1 not found in /_fastgate/metrics"
+        || fail "metric $1 not found in /metrics"
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 //! The admin surface under `/_fastgate/` (a path no bucket can have: bucket names
-//! cannot contain `_`): metrics for anyone, garbage collection and stats for the root
-//! user. Requests are authenticated by s3s like any other.
+//! cannot contain `_`): metrics, garbage collection and upload expiry, for the root
+//! user only. Requests are authenticated by s3s like any other. Metrics for anyone
+//! who can reach it are on the separate metrics listener (see [`serve_metrics`]),
+//! loopback by default, as Prometheus exporters do.
 
 use std::sync::Arc;
 
@@ -19,30 +21,75 @@ pub struct AdminRoute {
     pub root_access_key: String,
 }
 
-impl AdminRoute {
-    /// Renders the counters and the store gauges. The gauges scan the chunk table, which
-    /// is blocking work: it runs on a blocking thread, not on the async runtime.
-    async fn metrics_text(&self) -> String {
-        let store = self.store.clone();
-        let stats = tokio::task::spawn_blocking(move || store.stats())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        self.metrics.render(&[
-            ("fastgate_chunks", "Chunks stored", stats.chunks),
-            ("fastgate_chunk_bytes", "Bytes of stored chunks", stats.chunk_bytes),
-            (
-                "fastgate_unreferenced_chunks",
-                "Chunks waiting for garbage collection",
-                stats.unreferenced_chunks,
-            ),
-            (
-                "fastgate_unreferenced_bytes",
-                "Bytes waiting for garbage collection",
-                stats.unreferenced_bytes,
-            ),
-        ])
+/// Renders the counters and the store gauges. Both are kept as writes happen, so a
+/// scrape costs the same whatever the store holds.
+pub fn metrics_text(store: &Store, metrics: &Metrics) -> String {
+    let stats = store.gauges();
+    metrics.render(&[
+        ("fastgate_chunks", "Chunks stored", stats.chunks),
+        ("fastgate_chunk_bytes", "Bytes of stored chunks", stats.chunk_bytes),
+        (
+            "fastgate_unreferenced_chunks",
+            "Chunks waiting for garbage collection",
+            stats.unreferenced_chunks,
+        ),
+        (
+            "fastgate_unreferenced_bytes",
+            "Bytes waiting for garbage collection",
+            stats.unreferenced_bytes,
+        ),
+    ])
+}
+
+/// Connections the metrics listener serves at once: scrapers are few.
+const METRICS_CONNECTIONS: usize = 16;
+/// How long a metrics connection may stay open, idle or not: a scrape takes
+/// milliseconds, and a scraper that keeps its connection simply opens another.
+const METRICS_CONNECTION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Serves `GET /metrics` (and `/_fastgate/metrics`, the S3 port's path) on its own
+/// listener, without authentication: whoever can reach the listener may read the
+/// counters, so it is on loopback unless configured otherwise. Its connections are
+/// few and short-lived, so that it cannot be used to hold descriptors either.
+pub async fn serve_metrics(listener: tokio::net::TcpListener, store: Arc<Store>, metrics: Arc<Metrics>) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(10));
+    let mut backoff = crate::connection::AcceptBackoff::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(METRICS_CONNECTIONS));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                backoff.wait(&e).await;
+                continue;
+            }
+        };
+        backoff.reset();
+        let (store, metrics) = (store.clone(), metrics.clone());
+        let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let resp = match (req.method(), req.uri().path()) {
+                (&Method::GET, "/metrics" | "/_fastgate/metrics") => http::Response::builder()
+                    .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")
+                    .body(http_body_util::Full::new(bytes::Bytes::from(metrics_text(
+                        &store, &metrics,
+                    )))),
+                _ => http::Response::builder()
+                    .status(StatusCode::NOT_FOUND)
+                    .body(http_body_util::Full::new(bytes::Bytes::from_static(b"not found\n"))),
+            };
+            std::future::ready(resp)
+        });
+        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+        tokio::spawn(async move {
+            if let Ok(Err(e)) = tokio::time::timeout(METRICS_CONNECTION_LIFETIME, conn).await {
+                tracing::debug!(error = %e, "metrics connection ended with an error");
+            }
+            drop(slot);
+        });
     }
 }
 
@@ -63,9 +110,6 @@ impl S3Route for AdminRoute {
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        if req.uri.path() == "/_fastgate/metrics" && req.method == Method::GET {
-            return Ok(());
-        }
         match &req.credentials {
             Some(c) if c.access_key == self.root_access_key => Ok(()),
             _ => Err(s3_error!(AccessDenied, "Access Denied")),
@@ -74,7 +118,7 @@ impl S3Route for AdminRoute {
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         match (req.method.clone(), req.uri.path()) {
-            (Method::GET, "/_fastgate/metrics") => Ok(text(StatusCode::OK, self.metrics_text().await)),
+            (Method::GET, "/_fastgate/metrics") => Ok(text(StatusCode::OK, metrics_text(&self.store, &self.metrics))),
             (Method::POST, "/_fastgate/gc") => {
                 let store = self.store.clone();
                 let report = tokio::task::spawn_blocking(move || store.collect_garbage())

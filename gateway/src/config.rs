@@ -75,6 +75,29 @@ impl Default for MultipartConfig {
     }
 }
 
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionsConfig {
+    /// Seconds a client has to send a request's headers once it has started them.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection with no request in progress stays open: an idle keep-alive
+    /// connection, or one whose client never sends a request. A request in progress
+    /// (a long upload or download) is never cut.
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_connections: 1000,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetadataConfig {
@@ -87,6 +110,8 @@ pub struct MetadataConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct FileConfig {
     pub listen: Option<String>,
+    /// Where Prometheus metrics are served without authentication, or `off`.
+    pub metrics_listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub region: Option<String>,
     pub domains: Vec<String>,
@@ -99,6 +124,7 @@ pub struct FileConfig {
     pub gc: GcConfig,
     pub multipart: MultipartConfig,
     pub metadata: MetadataConfig,
+    pub connections: ConnectionsConfig,
     /// Largest single PUT body in bytes (S3: 5 GiB).
     pub max_object_size: Option<u64>,
     /// Large chunks bypass the page cache when written (default on).
@@ -118,6 +144,8 @@ impl FileConfig {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub listen: String,
+    /// `None` when the metrics listener is off.
+    pub metrics_listen: Option<String>,
     pub data_dir: PathBuf,
     pub region: String,
     pub domains: Vec<String>,
@@ -131,10 +159,12 @@ pub struct Settings {
     pub upload_expiry: Option<Duration>,
     pub upload_check_interval: Duration,
     pub max_object_size: u64,
+    pub connections: ConnectionsConfig,
 }
 
 pub struct Overrides {
     pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub access_key: Option<String>,
     pub secret_key: Option<String>,
@@ -143,6 +173,10 @@ pub struct Overrides {
     pub region: Option<String>,
     pub meta_engine: Option<MetaEngine>,
 }
+
+/// Loopback, so that only the node itself (or what the operator opens up) can scrape
+/// it; 9464 rather than 9100, which node_exporter takes on most hosts.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 
 fn random_key(len: usize, alphabet: &[u8]) -> String {
     (0..len)
@@ -197,6 +231,12 @@ impl Settings {
         domains.extend(file.domains);
         Ok(Self {
             listen: o.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:9000".into()),
+            metrics_listen: Some(
+                o.metrics_listen
+                    .or(file.metrics_listen)
+                    .unwrap_or_else(|| DEFAULT_METRICS_LISTEN.into()),
+            )
+            .filter(|a| !a.trim().eq_ignore_ascii_case("off")),
             data_dir,
             region: o.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
             domains,
@@ -210,6 +250,7 @@ impl Settings {
                 .then(|| Duration::from_secs(file.multipart.expire_after_secs)),
             upload_check_interval: Duration::from_secs(file.multipart.check_interval_secs.max(1)),
             max_object_size: file.max_object_size.unwrap_or(5 << 30),
+            connections: file.connections,
         })
     }
 }
@@ -221,6 +262,7 @@ mod tests {
     fn overrides(config: Option<PathBuf>, meta_engine: Option<MetaEngine>) -> Overrides {
         Overrides {
             listen: None,
+            metrics_listen: None,
             data_dir: Some("/srv/fastgate".into()),
             access_key: Some("ak".into()),
             secret_key: Some("sk".into()),
@@ -236,6 +278,19 @@ mod tests {
         let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/fastgate.toml");
         let s = Settings::resolve(overrides(Some(sample), None)).unwrap();
         assert_eq!(s.storage.meta_engine, MetaEngine::Sled);
+    }
+
+    #[test]
+    fn the_metrics_listener_is_on_loopback_unless_configured_or_off() {
+        let s = Settings::resolve(overrides(None, None)).unwrap();
+        assert_eq!(s.metrics_listen.as_deref(), Some(DEFAULT_METRICS_LISTEN));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(&file, "metrics_listen = \"off\"\n").unwrap();
+        assert_eq!(
+            Settings::resolve(overrides(Some(file), None)).unwrap().metrics_listen,
+            None
+        );
     }
 
     #[test]

@@ -1,18 +1,17 @@
 //! `fastgate`: an S3-compatible object gateway over a FastDFS-like storage layer.
+//!
+//! The command line only: `serve` and `convert-meta` dispatch into the `fastgate` library,
+//! `bench` into the `fastgate-bench` crate; `admin` (`admin_cli.rs`) is a client of a
+//! running server's HTTP endpoints, through fastgate-client.
 
-mod admin;
+#![forbid(unsafe_code)]
+
 mod admin_cli;
-mod auth;
-mod bench;
-mod config;
-mod housekeeping;
-mod metrics;
-mod s3;
-mod server;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use fastgate::{config, server};
 
 /// mimalloc instead of the system allocator: requests allocate many small short-lived
 /// buffers across threads, where glibc's malloc showed up as ~10% of a small-PUT
@@ -39,7 +38,7 @@ enum Command {
     /// Inspect or maintain a running server.
     Admin(admin_cli::AdminArgs),
     /// Load-generate against any S3 endpoint (warp-like): put, get, mixed, list, multipart, reupload.
-    Bench(bench::BenchArgs),
+    Bench(fastgate_bench::BenchArgs),
     /// Convert a stopped server's metadata to another engine (the old one is kept as a backup).
     ConvertMeta(ConvertMetaArgs),
 }
@@ -62,6 +61,10 @@ struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, env = "FASTGATE_LISTEN")]
     listen: Option<String>,
+    /// Address and port of the Prometheus metrics listener (GET /metrics, no
+    /// authentication; default 127.0.0.1:9464), or "off".
+    #[arg(long, env = "FASTGATE_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// Where data and metadata live (the default single store path is `<dir>/M00`).
     #[arg(long, env = "FASTGATE_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -103,7 +106,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => runtime()?.block_on(serve(a)),
         Command::Admin(a) => runtime()?.block_on(admin_cli::run(a)),
-        Command::Bench(a) => runtime()?.block_on(bench::run(a)),
+        Command::Bench(a) => runtime()?.block_on(fastgate_bench::run(a)),
         // Offline and blocking from start to end: no runtime.
         Command::ConvertMeta(a) => convert_meta(a),
     }
@@ -116,6 +119,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let settings = config::Settings::resolve(config::Overrides {
         listen: a.listen,
+        metrics_listen: a.metrics_listen,
         data_dir: a.data_dir,
         access_key: a.access_key,
         secret_key: a.secret_key,

@@ -1,5 +1,5 @@
-//! Counters the server exposes at `/_fastgate/metrics` (Prometheus text) and the admin
-//! CLI reads. Plain atomics: a handful of counters do not need a metrics framework.
+//! Counters the server exposes as Prometheus text on its metrics listener (and to the
+//! root user at `/_fastgate/metrics`), and the admin CLI reads. Plain atomics: a handful of counters do not need a metrics framework.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -3,10 +3,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use fastgate_model::Store;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
@@ -15,10 +16,88 @@ use tracing::Instrument as _;
 use crate::admin::AdminRoute;
 use crate::auth::Users;
 use crate::config::Settings;
+use crate::connection::{AcceptBackoff, Activity, BusyBody};
 use crate::metrics::Metrics;
 use crate::s3::Gateway;
 
+/// Runs the server on `settings.listen` until SIGINT or SIGTERM, then drains open
+/// connections (10 s at most). What `fastgate serve` does.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    serve_on(settings, listener, shutdown_signal()).await
+}
+
+/// A server running on a task of the caller's runtime, as tests start one in-process.
+pub struct Running {
+    /// The address it accepts connections on (the port the listener got).
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, drains open connections and returns how serving ended.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.context("server task")?
+    }
+}
+
+impl Drop for Running {
+    /// A handle dropped without [`Running::shutdown`] still stops its server.
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts serving `settings` on `listener` in a task of the current runtime and returns
+/// once the store is open and connections are accepted. Bind `127.0.0.1:0` for a free
+/// port; [`Running::addr`] says which one. The background tasks (garbage collection,
+/// upload expiry) live as long as the runtime.
+pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        serve_ready(settings, listener, shutdown, Some(ready_tx)).await
+    });
+    if ready.await.is_err() {
+        // The task ended before it was ready: its result says why.
+        task.await.context("server task")??;
+        anyhow::bail!("the server stopped before it was ready");
+    }
+    Ok(Running {
+        addr,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// Serves `settings` on `listener` until `shutdown` completes, then drains open
+/// connections (10 s at most).
+pub async fn serve_on(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    serve_ready(settings, listener, shutdown, None).await
+}
+
+async fn serve_ready(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let store = Store::open(&settings.storage).context("opening the store")?;
     let metrics = Arc::new(Metrics::default());
@@ -49,38 +128,69 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.upload_expiry,
     );
 
-    let listener = TcpListener::bind(&settings.listen)
-        .await
-        .with_context(|| format!("binding {}", settings.listen))?;
     let addr: SocketAddr = listener.local_addr()?;
+    let metrics_listener = match &settings.metrics_listen {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding the metrics listener {a} (\"off\" disables it)"))?,
+        ),
+        None => None,
+    };
     println!("fastgate listening on http://{addr}");
     println!("  data dir:   {}", settings.data_dir.display());
     println!("  metadata:   {}", settings.storage.meta_engine);
+    match &metrics_listener {
+        Some(l) => println!("  metrics:    http://{}/metrics", l.local_addr()?),
+        None => println!("  metrics:    off"),
+    }
     println!("  access key: {}", settings.root.access_key);
     if settings.generated_root {
         println!("  secret key: {}", settings.root.secret_key);
         println!("  (generated; set FASTGATE_ACCESS_KEY and FASTGATE_SECRET_KEY to choose your own)");
     }
 
-    let http = ConnBuilder::new(TokioExecutor::new());
+    if let Some(l) = metrics_listener {
+        tokio::spawn(crate::admin::serve_metrics(l, store.clone(), metrics.clone()));
+    }
+    let limits = &settings.connections;
+    let mut http = ConnBuilder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs.max(1)));
+    let idle = Duration::from_secs(limits.idle_timeout_secs.max(1));
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let ids = Arc::new(AtomicU64::new(0));
-    let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut backoff = AcceptBackoff::new();
+    if let Some(ready) = ready {
+        let _ = ready.send(());
+    }
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        // A free slot first: past the limit, clients wait in the listen backlog.
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => s?,
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             res = listener.accept() => match res {
                 Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
+                    backoff.wait(&e).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        backoff.reset();
         let _ = stream.set_nodelay(true);
         let svc = service.clone();
         let (ids, metrics) = (ids.clone(), metrics.clone());
+        let activity = Activity::new();
+        let conn_activity = activity.clone();
         let per_request = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let busy = activity.begin();
             let id = ids.fetch_add(1, Ordering::Relaxed);
             let request_id = format!("{id:016X}");
             metrics.requests.fetch_add(1, Ordering::Relaxed);
@@ -99,16 +209,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 }
                 resp = crate::s3::with_request_id(resp, &request_id);
                 tracing::debug!(status = %resp.status(), "response");
-                Ok::<_, s3s::HttpError>(resp)
+                Ok::<_, s3s::HttpError>(resp.map(|b| BusyBody::new(b, busy)))
             }
             .instrument(span)
         });
         let conn = http.serve_connection(TokioIo::new(stream), per_request).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
+            crate::connection::serve_until_idle(conn, conn_activity, idle).await;
+            drop(slot);
         });
     }
     println!("fastgate shutting down");

@@ -80,6 +80,14 @@ pub async fn create_bucket(
     let ctx = RequestContext::of(&req)?;
     gw.authorize_account(&ctx, Action::CreateBucket)?;
     let owner = ctx.owner_id();
+    if req.input.object_lock_enabled_for_bucket == Some(true) {
+        // A bucket that says it locks objects would not: refuse it until object lock
+        // exists, rather than create a bucket that silently does not protect.
+        return Err(s3s::s3_error!(
+            NotImplemented,
+            "A header you provided implies functionality that is not implemented (object lock)"
+        ));
+    }
     let constraint = req
         .input
         .create_bucket_configuration

@@ -9,7 +9,7 @@ use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, timestamp};
-use super::{Gateway, check_key};
+use super::{Gateway, check_key, unsupported};
 
 /// The source bucket and key of a copy, checked for access.
 pub(super) async fn source(gw: &Gateway, ctx: &RequestContext, src: &CopySource) -> S3Result<ObjectRecord> {
@@ -67,6 +67,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
     let res = Resource::object(&input.bucket, &input.key);
     gw.authorize(&ctx, Action::PutObject, res).await?;
     check_key(&input.key)?;
+    unsupported::check_object_write(&unsupported::object_write!(input))?;
     let src = source(gw, &ctx, &input.copy_source).await?;
     check_source_conditions(
         &src,

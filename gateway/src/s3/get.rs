@@ -5,11 +5,11 @@ use fastgate_model::records::ObjectRecord;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
-use super::Gateway;
 use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, fill_object_headers, timestamp};
+use super::{Gateway, unsupported};
 
 /// The conditional request headers, as GET and HEAD share them.
 struct Conditions<'a> {
@@ -159,6 +159,7 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
     let input = &req.input;
     gw.authorize(&ctx, Action::GetObject, Resource::object(&input.bucket, &input.key))
         .await?;
+    unsupported::check_version_id(input.version_id.as_deref())?;
     let rec = gw.store.object(&input.bucket, &input.key).s3()?;
     check_conditions(&conditions!(input), &rec)?;
     let sel = select(&rec, input.range.as_ref(), input.part_number)?;
@@ -210,6 +211,7 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
     let input = &req.input;
     gw.authorize(&ctx, Action::GetObject, Resource::object(&input.bucket, &input.key))
         .await?;
+    unsupported::check_version_id(input.version_id.as_deref())?;
     let rec = gw.store.object(&input.bucket, &input.key).s3()?;
     check_conditions(&conditions!(input), &rec)?;
     let sel = select(&rec, input.range.as_ref(), input.part_number)?;
@@ -240,6 +242,7 @@ pub async fn get_object_attributes(
     let i = &req.input;
     gw.authorize(&ctx, Action::GetObjectAttributes, Resource::object(&i.bucket, &i.key))
         .await?;
+    unsupported::check_version_id(i.version_id.as_deref())?;
     let rec = gw.store.object(&i.bucket, &i.key).s3()?;
     // `x-amz-object-attributes` is one comma-separated header (`ETag,ObjectSize`, as
     // the SDKs send it) or several; s3s hands each header value over whole.

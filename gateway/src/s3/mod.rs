@@ -23,6 +23,7 @@ mod multipart;
 mod put;
 pub(crate) mod raw_body;
 mod tagging;
+mod unsupported;
 
 use std::sync::Arc;
 

@@ -11,7 +11,7 @@ use super::access::{Action, RequestContext, Resource};
 use super::checksums::{self, Declared, Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, timestamp};
-use super::{Gateway, body, check_key, copy, instant};
+use super::{Gateway, body, check_key, copy, instant, unsupported};
 use crate::metrics::Metrics;
 
 fn upload_id(s: &str) -> S3Result<UploadId> {
@@ -43,6 +43,7 @@ pub async fn create(
     gw.authorize(&ctx, Action::PutObject, Resource::object(&i.bucket, &i.key))
         .await?;
     check_key(&i.key)?;
+    unsupported::check_object_write(&unsupported::object_write!(i))?;
     let alg = match &i.checksum_algorithm {
         Some(a) => Some(
             Alg::parse(a.as_str())
@@ -375,7 +376,13 @@ async fn check_listed_checksums(
     id: &UploadId,
     listed: &[CompletedPart],
 ) -> S3Result<()> {
-    let up = gw.store.upload(bucket, key, id).s3()?;
+    let up = match gw.store.upload(bucket, key, id) {
+        Ok(up) => up,
+        // Completed already: the completion answers a retry from its record, or says
+        // NoSuchUpload; either way there is no open upload to check against.
+        Err(StorageError::NoSuchUpload) => return Ok(()),
+        Err(e) => return Err(super::to_s3(e)),
+    };
     let Some(alg) = up.checksum_algorithm else {
         return Ok(());
     };

@@ -9,7 +9,7 @@ use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Declared, Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers;
-use super::{Gateway, body, check_key, instant};
+use super::{Gateway, body, check_key, instant, unsupported};
 use crate::metrics::Metrics;
 
 /// S3 conditional writes: `If-None-Match: *` (create only) and `If-Match: <etag>`.
@@ -50,6 +50,9 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
     let res = Resource::object(&input.bucket, &input.key);
     gw.authorize(&ctx, Action::PutObject, res).await?;
     check_key(&input.key)?;
+    let mut asked = unsupported::object_write!(input);
+    asked.append = input.write_offset_bytes.is_some();
+    unsupported::check_object_write(&asked)?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
     if length > gw.max_object_size {
         return Err(ApiError::EntityTooLarge.into());

@@ -1,6 +1,7 @@
 //! Test harness: starts the real `fastgate` binary on a free port over a temporary data
 //! directory, and offers an aws-sdk-s3 client plus small raw-HTTP helpers (SigV4 signed
-//! with aws-sigv4) for what the SDK cannot express.
+//! and sent by fastgate-client, the admin CLI's and the bench's client) for what the SDK
+//! cannot express.
 //!
 //! Every test file includes this module, and not every file uses every helper.
 #![allow(dead_code)]
@@ -12,10 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use md5::Digest as _;
 
 pub const ACCESS_KEY: &str = "FGTESTROOTACCESSKEY1";
@@ -45,6 +44,8 @@ pub struct Server {
 
 /// What the server prints once it listens.
 const LISTENING: &str = "fastgate listening on http://";
+/// What it prints next: where its metrics are.
+const METRICS: &str = "  metrics:    http://";
 
 impl Server {
     /// A server with only the root user and the default configuration.
@@ -120,6 +121,8 @@ impl Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fastgate"));
         cmd.arg("serve")
             .env("FASTGATE_LISTEN", self.addr.to_string())
+            // A port of its own for every server: tests run side by side.
+            .env("FASTGATE_METRICS_LISTEN", "127.0.0.1:0")
             .env("FASTGATE_DATA_DIR", self.data_dir())
             .env("FASTGATE_ACCESS_KEY", ACCESS_KEY)
             .env("FASTGATE_SECRET_KEY", SECRET_KEY)
@@ -147,9 +150,10 @@ impl Server {
                 panic!("fastgate exited early with {status}; log:\n{}", self.log());
             }
             let log = self.log();
-            if log.matches(LISTENING).count() > announced {
-                let line = log.rsplit(LISTENING).next().unwrap_or_default();
-                let addr = line.lines().next().unwrap_or_default();
+            // The metrics line (an address, or "off") follows the listening line.
+            let started = log.rsplit(LISTENING).next().unwrap_or_default();
+            if log.matches(LISTENING).count() > announced && started.contains("  metrics:") {
+                let addr = started.lines().next().unwrap_or_default();
                 self.addr = addr.parse().unwrap_or_else(|e| panic!("listen address {addr:?}: {e}"));
                 break;
             }
@@ -281,9 +285,19 @@ impl Server {
         raw_request(method, &url, &all, body.to_vec()).await
     }
 
-    /// The Prometheus text at `/_fastgate/metrics`.
+    /// The address of the metrics listener, as the server printed it at its last start.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let log = self.log();
+        let line = log.rsplit(METRICS).next().unwrap_or_default();
+        let addr = line.split('/').next().unwrap_or_default();
+        addr.parse()
+            .unwrap_or_else(|e| panic!("metrics address {addr:?}: {e}; log:\n{log}"))
+    }
+
+    /// The Prometheus text of the metrics listener.
     pub async fn metrics(&self) -> String {
-        let r = self.unsigned("GET", "/_fastgate/metrics", &[], b"").await;
+        let url = format!("http://{}/metrics", self.metrics_addr());
+        let r = raw_request("GET", &url, &[], Vec::new()).await;
         assert_eq!(r.status, 200, "metrics: {}", r.text());
         r.text()
     }
@@ -347,11 +361,13 @@ pub fn xml_tag(xml: &str, tag: &str) -> Option<String> {
     Some(xml[start..end].to_owned())
 }
 
-/// Sends one request with hyper's client (plain HTTP).
+/// Sends one request to an absolute `url` (plain HTTP), exactly with `headers` (hyper
+/// sets Host from the URL).
 pub async fn raw_request(method: &str, url: &str, headers: &[(String, String)], body: Vec<u8>) -> RawResponse {
-    let client =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut b = http::Request::builder().method(method).uri(url);
+    let uri: http::Uri = url.parse().expect("request URL");
+    let endpoint = format!("http://{}", uri.authority().expect("URL with a host"));
+    let client = fastgate_client::Client::<Full<Bytes>>::new(&endpoint, None).expect("client");
+    let mut b = http::Request::builder().method(method).uri(uri);
     for (k, v) in headers {
         // hyper sets Host from the URI; a duplicate would break nothing but is untidy.
         if !k.eq_ignore_ascii_case("host") {
@@ -359,10 +375,10 @@ pub async fn raw_request(method: &str, url: &str, headers: &[(String, String)], 
         }
     }
     let req = b.body(Full::new(Bytes::from(body))).expect("build request");
-    let resp = client.request(req).await.expect("send request");
+    let resp = client.send(req).await.expect("send request");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.expect("read body").to_bytes();
+    let body = fastgate_client::read_body(resp.into_body()).await.expect("read body");
     RawResponse { status, headers, body }
 }
 
@@ -377,34 +393,20 @@ pub fn sign_headers(
     payload_sha256_hex: &str,
     time: SystemTime,
 ) -> Vec<(String, String)> {
-    let identity = Credentials::new(access_key, secret_key, None, None, "fastgate-tests").into();
-    let mut settings = SigningSettings::default();
-    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(REGION)
-        .name("s3")
-        .time(time)
-        .settings(settings)
-        .build()
-        .expect("signing params")
-        .into();
-    let signable = SignableRequest::new(
-        method,
-        url,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Precomputed(payload_sha256_hex.to_owned()),
-    )
-    .expect("signable request");
-    let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
-    instructions
-        .headers()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    fastgate_client::Signer::new(access_key, secret_key)
+        .with_region(REGION)
+        .sign(
+            method,
+            url,
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            payload_sha256_hex,
+            time,
+        )
+        .expect("sign")
 }
 
 pub fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(b))
+    fastgate_client::sha256_hex(b)
 }
 
 pub fn md5_hex(b: &[u8]) -> String {

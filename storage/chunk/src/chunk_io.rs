@@ -94,7 +94,7 @@ enum State {
     Done,
 }
 
-/// Writes one chunk. Create it with `Store::chunk_writer`.
+/// Writes one chunk. Create it with `ChunkStore::writer` (the model: `Store::chunk_writer`).
 pub struct ChunkWriter {
     location: ChunkLocation,
     tmp_dir: PathBuf,
@@ -114,6 +114,11 @@ const WRITEBACK_WINDOW: u64 = 8 << 20;
 /// Starts writeback of `[offset, offset + len)` without waiting for it to finish. A
 /// hint only: durability still comes from the fdatasync at the end, so a failure is
 /// ignored.
+///
+/// The one `unsafe` outside the hash kernels: neither `rustix` nor the standard library
+/// binds `sync_file_range`, and no safe call starts writeback without also waiting for
+/// it (`fdatasync`) or dropping the range from the page cache (`fadvise(DONTNEED)`).
+#[allow(unsafe_code)]
 fn start_writeback(file: &File, offset: u64, len: u64) {
     #[cfg(target_os = "linux")]
     {

@@ -338,3 +338,103 @@ impl ChunkStore for LocalChunks {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn open(dir: &std::path::Path) -> Arc<dyn ChunkStore> {
+        Arc::new(LocalChunks::open(&ChunkConfig::single(dir)).unwrap())
+    }
+
+    async fn stage(chunks: &dyn ChunkStore, data: &[u8]) -> StagedChunk {
+        let mut w = chunks.writer(data.len() as u64, &[]).unwrap();
+        // In pieces, so that large bodies take the streaming path.
+        for piece in data.chunks(100_000) {
+            w.write(Bytes::copy_from_slice(piece)).await.unwrap();
+        }
+        w.finish().await.unwrap()
+    }
+
+    async fn read(chunks: &dyn ChunkStore, parts: &[(ChunkHash, ChunkLocation, u64)], start: u64, end: u64) -> Vec<u8> {
+        let mut r = chunks.read(parts, start, end).unwrap();
+        let mut out = Vec::new();
+        while let Some(b) = r.next().await {
+            out.extend_from_slice(&b.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn published_chunks_are_read_listed_and_deleted_through_the_trait() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks = open(dir.path());
+        let large: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let small = b"a small chunk".to_vec();
+        let mut batch = PublishBatch::default();
+        let mut big = stage(&*chunks, &large).await;
+        let mut little = stage(&*chunks, &small).await;
+        let mut twin = stage(&*chunks, &small).await;
+        for c in [&mut big, &mut little, &mut twin] {
+            chunks.publish(c, false, &mut batch).unwrap();
+        }
+        chunks.sync(&batch).unwrap();
+        assert!(little.location.slot.is_some(), "small chunks go to a trunk");
+        assert_eq!(twin.location, little.location, "one copy of a content per batch");
+
+        let parts = [
+            (big.hash(), big.location, large.len() as u64),
+            (little.hash(), little.location, small.len() as u64),
+        ];
+        let mut whole = large.clone();
+        whole.extend_from_slice(&small);
+        assert_eq!(read(&*chunks, &parts, 0, whole.len() as u64).await, whole);
+        assert_eq!(
+            read(&*chunks, &parts, 999_990, 1_000_005).await,
+            whole[999_990..1_000_005]
+        );
+        assert!(chunks.has(&big.hash(), big.location, large.len() as u64).unwrap());
+        assert!(chunks.has(&little.hash(), little.location, small.len() as u64).unwrap());
+        let crc = ChecksumAlgorithm::Crc32;
+        assert_eq!(
+            chunks
+                .checksum(&little.hash(), little.location, small.len() as u64, crc)
+                .unwrap(),
+            crc.digest(&small)
+        );
+        assert!(
+            chunks
+                .file_id(&big.hash(), big.location)
+                .unwrap()
+                .starts_with("group1/M00/")
+        );
+
+        let mut listed = Vec::new();
+        chunks
+            .list(&mut |hash, _| {
+                listed.push(hash);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(listed, vec![big.hash()], "trunk slots are not chunk files");
+        assert!(chunks.delete(&big.hash(), big.location).unwrap());
+        assert!(!chunks.has(&big.hash(), big.location, large.len() as u64).unwrap());
+        assert!(
+            !chunks.delete(&little.hash(), little.location).unwrap(),
+            "a slot goes with its trunk"
+        );
+    }
+
+    #[tokio::test]
+    async fn content_already_stored_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks = open(dir.path());
+        let data = vec![7u8; 600_000];
+        let mut c = stage(&*chunks, &data).await;
+        chunks.publish(&mut c, true, &mut PublishBatch::default()).unwrap();
+        assert!(!chunks.has(&c.hash(), c.location, data.len() as u64).unwrap());
+        assert_eq!(std::fs::read_dir(dir.path().join("M00/tmp")).unwrap().count(), 0);
+    }
+}

@@ -13,76 +13,63 @@
 //! chunk) turns `O_DIRECT` off for the rest of the file and goes through the page cache.
 //! Filesystems that refuse `O_DIRECT` (tmpfs) get plain buffered writes.
 
-use std::alloc::{Layout, alloc, dealloc};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
-use std::ptr::NonNull;
 
 /// Alignment of buffers, offsets and lengths for direct writes: the largest logical
 /// block size in common use (4 KiB-sector disks; 512-byte ones accept it too).
 pub const ALIGN: usize = 4096;
 
 /// A fixed-capacity byte buffer that starts on an [`ALIGN`] boundary.
+///
+/// Safe code over a `Vec`: the vector is allocated up to `ALIGN - 1` bytes larger than
+/// the buffer, padded with zeroes up to the first aligned address, and never grows past
+/// its capacity, so it never moves and the buffer stays aligned. Only the padding is
+/// zeroed, never the buffer: a fill is the one copy of the bytes.
 pub struct AlignedBuf {
-    ptr: NonNull<u8>,
-    len: usize,
+    bytes: Vec<u8>,
+    /// Where the buffer starts in `bytes`: the padding's length.
+    start: usize,
     cap: usize,
 }
-
-// SAFETY: `AlignedBuf` owns its allocation exclusively, like a `Vec<u8>`.
-unsafe impl Send for AlignedBuf {}
-// SAFETY: shared access only reads the initialized prefix.
-unsafe impl Sync for AlignedBuf {}
 
 impl AlignedBuf {
     /// A buffer of `cap` bytes, rounded up to a multiple of [`ALIGN`].
     pub fn with_capacity(cap: usize) -> Self {
         let cap = cap.max(1).next_multiple_of(ALIGN);
-        let layout = Self::layout(cap);
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { alloc(layout) };
-        let Some(ptr) = NonNull::new(ptr) else {
-            std::alloc::handle_alloc_error(layout);
-        };
-        Self { ptr, len: 0, cap }
+        let mut bytes = Vec::<u8>::with_capacity(cap + ALIGN - 1);
+        let addr = bytes.as_ptr().addr();
+        let start = addr.next_multiple_of(ALIGN) - addr;
+        bytes.resize(start, 0);
+        Self { bytes, start, cap }
     }
 
-    fn layout(cap: usize) -> Layout {
-        Layout::from_size_align(cap, ALIGN).unwrap_or_else(|_| std::alloc::handle_alloc_error(Layout::new::<u8>()))
+    fn len(&self) -> usize {
+        self.bytes.len() - self.start
     }
 
     /// Appends as much of `data` as fits and returns how much that was.
     pub fn fill_from(&mut self, data: &[u8]) -> usize {
-        let n = data.len().min(self.cap - self.len);
-        // SAFETY: `len + n <= cap`, the source is a valid slice of `n` bytes and cannot
-        // overlap memory this buffer owns exclusively.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(self.len), n) };
-        self.len += n;
+        let n = data.len().min(self.cap - self.len());
+        // Within the capacity allocated up front: no reallocation, no move.
+        self.bytes.extend_from_slice(&data[..n]);
         n
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     pub fn is_full(&self) -> bool {
-        self.len == self.cap
+        self.len() == self.cap
     }
 }
 
 impl AsRef<[u8]> for AlignedBuf {
     fn as_ref(&self) -> &[u8] {
-        // SAFETY: the first `len` bytes were written by `fill_from`.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
-    }
-}
-
-impl Drop for AlignedBuf {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `with_capacity` with this layout.
-        unsafe { dealloc(self.ptr.as_ptr(), Self::layout(self.cap)) };
+        &self.bytes[self.start..]
     }
 }
 
@@ -180,6 +167,11 @@ mod tests {
         let mut b = AlignedBuf::with_capacity(5000);
         assert_eq!(b.as_ref().as_ptr() as usize % ALIGN, 0);
         assert_eq!(b.fill_from(&[7u8; 3000]), 3000);
+        assert_eq!(
+            b.as_ref().as_ptr() as usize % ALIGN,
+            0,
+            "a fill does not move the buffer"
+        );
         assert_eq!(b.fill_from(&[8u8; 9000]), 2 * ALIGN - 3000);
         assert!(b.is_full());
         assert_eq!(b.fill_from(&[9u8; 10]), 0);

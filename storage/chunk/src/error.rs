@@ -6,9 +6,43 @@ pub enum ChunkError {
     #[error("no store path has room for a new chunk")]
     NoSpace,
     #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("invalid configuration: {0}")]
     Config(String),
 }
 
+/// A file system that fills up during a write (or a quota that runs out) is the same
+/// condition as a store path without room before the write.
+impl From<std::io::Error> for ChunkError {
+    fn from(e: std::io::Error) -> Self {
+        if is_no_space(&e) {
+            ChunkError::NoSpace
+        } else {
+            ChunkError::Io(e)
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT, however the standard library names them.
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
 pub type Result<T, E = ChunkError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_or_quota_during_a_write_is_no_space() {
+        for errno in [libc::ENOSPC, libc::EDQUOT] {
+            let e = ChunkError::from(std::io::Error::from_raw_os_error(errno));
+            assert!(matches!(e, ChunkError::NoSpace), "{errno}: {e:?}");
+        }
+        let other = ChunkError::from(std::io::Error::from_raw_os_error(libc::EIO));
+        assert!(matches!(other, ChunkError::Io(_)));
+    }
+}

@@ -19,6 +19,9 @@ mod dir;
 mod direct_io;
 pub mod error;
 pub mod ids;
+// The hash kernels are SIMD intrinsics and raw block loads: the crate's only unsafe
+// code besides `chunk_io::start_writeback`, each block with its SAFETY comment.
+#[allow(unsafe_code)]
 mod lanes;
 mod placement;
 mod read_ahead;

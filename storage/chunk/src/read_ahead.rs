@@ -52,16 +52,12 @@ impl ReadAhead {
 fn read_cached(file: &File, buf: &mut [u8], offset: u64) -> usize {
     #[cfg(target_os = "linux")]
     {
-        use std::os::fd::AsRawFd;
-        let Ok(off) = i64::try_from(offset) else { return 0 };
-        let iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: `iov` describes `buf`, which is valid for writes of its length and
-        // outlives the call; the descriptor belongs to `file`.
-        let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, off, libc::RWF_NOWAIT) };
-        usize::try_from(n).unwrap_or(0)
+        use rustix::io::{ReadWriteFlags, preadv2};
+        // Offsets past `i64::MAX` are negative to the kernel (-1: "at the cursor").
+        if i64::try_from(offset).is_err() {
+            return 0;
+        }
+        preadv2(file, &mut [io::IoSliceMut::new(buf)], offset, ReadWriteFlags::NOWAIT).unwrap_or(0)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -75,14 +71,9 @@ fn read_cached(file: &File, buf: &mut [u8], offset: u64) -> usize {
 fn will_need(file: &File, offset: u64, len: u64) {
     #[cfg(target_os = "linux")]
     {
-        use std::os::fd::AsRawFd;
-        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-            return;
-        };
-        // SAFETY: posix_fadvise takes plain integers; the descriptor belongs to `file`,
-        // which outlives the call.
-        unsafe {
-            libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_WILLNEED);
+        // A zero length would mean "to the end of the file".
+        if let Some(len) = std::num::NonZeroU64::new(len) {
+            let _ = rustix::fs::fadvise(file, offset, Some(len), rustix::fs::Advice::WillNeed);
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -104,8 +95,7 @@ mod tests {
                 // Clean pages leave the cache when told to: the reads below miss it.
                 let f = File::open(&path).unwrap();
                 f.sync_all().unwrap();
-                // SAFETY: plain integers and a descriptor `f` owns.
-                unsafe { libc::posix_fadvise(std::os::fd::AsRawFd::as_raw_fd(&f), 0, 0, libc::POSIX_FADV_DONTNEED) };
+                rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
             }
             let mut r = ReadAhead::new(File::open(&path).unwrap(), data.len() as u64);
             let mut at = start;

@@ -5,6 +5,8 @@
 //! gateway. Two embedded engines are here: sled (the default) and fjall. The trait is deliberately narrow: point reads, ordered
 //! range scans and atomic write batches over one ordered keyspace.
 
+#![forbid(unsafe_code)]
+
 mod convert;
 mod engine;
 mod fjall_engine;
@@ -48,6 +50,8 @@ pub trait Txn {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError>;
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), MetaError>;
     fn delete(&self, key: &[u8]) -> Result<(), MetaError>;
+    /// Every key that starts with `prefix`, in order, as the transaction sees them.
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError>;
 }
 
 /// Flattens an engine's own error into [`MetaError`].
@@ -98,6 +102,14 @@ impl WriteBatch {
         self.0.is_empty()
     }
 
+    /// The batch's writes to keys in `[from, to)`: each key and its new value, or
+    /// `None` for a deletion.
+    pub fn entries_from<'a>(&'a self, from: &[u8], to: &[u8]) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> {
+        self.0
+            .range::<[u8], _>((Bound::Included(from), Bound::Excluded(to)))
+            .map(|(k, v)| (k.as_slice(), v.as_deref()))
+    }
+
     /// Adds `later`'s writes on top of this batch's.
     pub fn append(&mut self, mut later: WriteBatch) {
         self.0.append(&mut later.0);
@@ -113,6 +125,19 @@ impl IntoIterator for WriteBatch {
 }
 
 /// A batch from `(key, Some(value))` puts and `(key, None)` deletions, for tests.
+/// The smallest key greater than every key starting with `prefix`, or `None` when no
+/// such key exists (the prefix is all 0xFF).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut p = prefix.to_vec();
+    while let Some(last) = p.pop() {
+        if last < 0xFF {
+            p.push(last + 1);
+            return Some(p);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 pub(crate) fn test_batch(writes: &[(&str, Option<&str>)]) -> WriteBatch {
     let mut b = WriteBatch::default();
@@ -177,6 +202,25 @@ impl Txn for Overlay<'_> {
         self.own.borrow_mut().delete(key);
         Ok(())
     }
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError> {
+        let end = prefix_end(prefix);
+        let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let mut keys = std::collections::BTreeSet::new();
+        for kv in self.store.range(Bound::Included(prefix), upper) {
+            keys.insert(kv?.0);
+        }
+        // The batch below, then this transaction's own writes, over the store.
+        let own = self.own.borrow();
+        for batch in [self.below, &*own] {
+            for (k, v) in batch.0.range::<[u8], _>((Bound::Included(prefix), upper)) {
+                match v {
+                    Some(_) => keys.insert(k.clone()),
+                    None => keys.remove(k),
+                };
+            }
+        }
+        Ok(keys.into_iter().collect())
+    }
 }
 
 /// Runs `body` as a transaction over `store` with `below` (writes not applied yet)
@@ -201,6 +245,13 @@ pub fn stage<T, E>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn prefix_end_skips_the_prefix() {
+        assert_eq!(prefix_end(b"a/"), Some(b"a0".to_vec()));
+        assert_eq!(prefix_end(&[b'a', 0xFF]), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(&[0xFF]), None);
+    }
+
     use super::*;
 
     #[test]
@@ -225,6 +276,7 @@ mod tests {
             assert_eq!(tx.get(b"b")?.as_deref(), Some(&b"2"[..]));
             tx.put(b"c", b"3")?;
             assert_eq!(tx.get(b"c")?.as_deref(), Some(&b"3"[..]));
+            assert_eq!(tx.keys_with_prefix(b"")?, [b"b".to_vec(), b"c".to_vec()]);
             Ok::<_, TxError<()>>(())
         })
         .unwrap();

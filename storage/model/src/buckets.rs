@@ -97,6 +97,9 @@ impl Store {
             }
             tx.delete(&keys::bucket(&name))?;
             tx.delete(&keys::lifecycle(&name))?;
+            // The bucket's proofs of possession go with it: whoever creates a bucket of
+            // the same name later must not claim what this one held by its hash.
+            crate::dedup::forget_bucket_proofs(tx, &name)?;
             Ok(())
         })
         .await

@@ -37,6 +37,7 @@ use tokio::sync::oneshot;
 use fastgate_chunk::{ChunkStore, PublishBatch, StagedChunk};
 
 use crate::error::{Result, StorageError};
+use crate::gauges::Gauges;
 use crate::keys;
 use crate::meta::{self, MetaError, MetaStore, TxError, Txn, WriteBatch};
 
@@ -75,6 +76,7 @@ pub(crate) struct Shared {
     pub meta: Arc<dyn MetaStore>,
     pub chunks: Arc<dyn ChunkStore>,
     pub gate: Arc<WriteGate>,
+    pub gauges: Arc<Gauges>,
 }
 
 impl Committer {
@@ -166,7 +168,10 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
         }
     }
     // 2. One data sync per touched trunk.
-    let sync_error: Option<String> = s.chunks.sync(&publishing).err().map(|e| e.to_string());
+    let (sync_error, sync_no_space) = match s.chunks.sync(&publishing) {
+        Ok(()) => (None, false),
+        Err(e) => (Some(e.to_string()), matches!(e, fastgate_chunk::ChunkError::NoSpace)),
+    };
     // 3. Each request's transaction, staged on top of the ones before it; a failure
     //    stays with its request.
     let mut writes = WriteBatch::default();
@@ -175,7 +180,11 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
             continue;
         }
         if let Some(e) = &sync_error {
-            results[i] = Some(Err(StorageError::Io(std::io::Error::other(e.clone()))));
+            results[i] = Some(Err(if sync_no_space {
+                StorageError::NoSpace
+            } else {
+                StorageError::Io(std::io::Error::other(e.clone()))
+            }));
             continue;
         }
         match meta::stage(&*s.meta, &writes, |tx| (job.body)(tx, &job.staged)) {
@@ -189,10 +198,16 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
     // 4. One atomic apply for the batch. It must follow the data sync: once applied,
     //    metadata may reach the disk at any moment.
     let wrote = !writes.is_empty();
-    if wrote && let Err(e) = s.meta.apply(writes) {
-        for r in results.iter_mut() {
-            if matches!(r, Some(Ok(_))) {
-                *r = Some(Err(StorageError::Meta(MetaError(e.0.clone()))));
+    if wrote {
+        let delta = Gauges::delta(&*s.meta, &writes);
+        match s.meta.apply(writes) {
+            Ok(()) => s.gauges.apply(&delta),
+            Err(e) => {
+                for r in results.iter_mut() {
+                    if matches!(r, Some(Ok(_))) {
+                        *r = Some(Err(StorageError::Meta(MetaError(e.0.clone()))));
+                    }
+                }
             }
         }
     }

@@ -31,6 +31,12 @@ pub enum DedupScope {
 /// about a tenth of its metadata work. A proof that was not recorded only makes a later
 /// lookup miss, which is always safe: the client then sends the body, and that upload
 /// records the proof. So changing the settings later needs no migration.
+///
+/// A proof is two keys: the one lookups read (`owner` or `bucket`, then the hash) and
+/// its reverse by chunk, which is how garbage collection deletes a chunk's proofs with
+/// the chunk. A proof that outlived its chunk would let its holder claim the same bytes
+/// stored again later by someone else, and a deleted bucket's proofs would go to whoever
+/// takes its name (see `dedup::forget_chunk_proofs`, `dedup::forget_bucket_proofs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DedupIndex {
     /// `owner` has stored these bytes (for [`DedupScope::Owner`]).

@@ -36,13 +36,26 @@ pub enum StorageError {
     #[error("precondition failed")]
     PreconditionFailed,
     #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error(transparent)]
     Meta(#[from] MetaError),
     #[error("corrupt record under {key}: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("invalid configuration: {0}")]
     Config(String),
+}
+
+/// A file system that fills up during a write (or a quota that runs out) is the same
+/// condition as a store path without room before the write: the client is told so
+/// instead of getting an internal error.
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> Self {
+        if fastgate_chunk::error::is_no_space(&e) {
+            StorageError::NoSpace
+        } else {
+            StorageError::Io(e)
+        }
+    }
 }
 
 /// The chunk layer's errors, folded into the model's own variants: the gateway maps

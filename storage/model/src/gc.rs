@@ -79,6 +79,9 @@ impl Store {
                     }
                     tx.delete(&ck)?;
                     tx.delete(&keys::zero(hash))?;
+                    // No proof of possession outlives its chunk: a later upload of the
+                    // same bytes must prove them again.
+                    crate::dedup::forget_chunk_proofs(tx, hash)?;
                     let mk = keys::md5(&rec.digests.md5);
                     if tx.get(&mk)?.as_deref() == Some(&hash.0[..]) {
                         tx.delete(&mk)?;
@@ -93,7 +96,9 @@ impl Store {
             }
             // The records go first: a crash here leaves orphan files, which the sweep
             // below removes, never a record without its file.
+            let delta = crate::gauges::Gauges::delta(&*self.meta, &writes);
             self.meta.apply(writes)?;
+            self.gauges.apply(&delta);
             self.meta.flush()?;
             for (hash, rec) in doomed {
                 // A chunk in a trunk is freed with its trunk (see `collect_trunks`).
@@ -178,6 +183,13 @@ impl Store {
         failed.map_or(Ok(()), Err)
     }
 
+    /// The totals of what is stored, as kept up to date by every write: no scan.
+    pub fn gauges(&self) -> StoreStats {
+        self.gauges.read()
+    }
+
+    /// The totals of what is stored, counted by a scan of every chunk record: exact
+    /// but in proportion to what is stored. Blocking.
     pub fn stats(&self) -> Result<StoreStats> {
         let mut s = StoreStats::default();
         let start = [keys::CHUNK];

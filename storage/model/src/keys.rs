@@ -14,9 +14,19 @@ pub const PART: u8 = b'P';
 /// Proof of possession for instant upload: owner (or bucket) has stored this chunk.
 pub const OWNER_HAS: u8 = b'H';
 pub const BUCKET_HAS: u8 = b'h';
+/// The same proofs by chunk, `R <hash> \0 <scope> \0 <name>`: how garbage collection
+/// finds a chunk's proofs, to delete them with it, without a full scan.
+pub const HAS_BY_CHUNK: u8 = b'R';
+/// The `<scope>` of a [`HAS_BY_CHUNK`] key: an owner's proof, or a bucket's.
+pub const BY_OWNER: u8 = b'o';
+pub const BY_BUCKET: u8 = b'b';
+/// Markers of one-time migrations done on this keyspace.
+pub const MARKER: u8 = b'X';
 /// MD5 -> SHA-256, for `trust_md5`.
 pub const MD5: u8 = b'M';
 pub const LIFECYCLE: u8 = b'L';
+/// Uploads completed lately, so that a retried completion gets the first answer.
+pub const COMPLETED: u8 = b'D';
 
 fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
@@ -67,6 +77,10 @@ pub fn upload(bucket: &str, key: &str, id: &UploadId) -> Vec<u8> {
     join(UPLOAD, &[bucket.as_bytes(), key.as_bytes(), id.as_str().as_bytes()])
 }
 
+pub fn completed(bucket: &str, key: &str, id: &UploadId) -> Vec<u8> {
+    join(COMPLETED, &[bucket.as_bytes(), key.as_bytes(), id.as_str().as_bytes()])
+}
+
 pub fn part_prefix(id: &UploadId) -> Vec<u8> {
     let mut k = join(PART, &[id.as_str().as_bytes()]);
     k.push(0);
@@ -87,33 +101,38 @@ pub fn bucket_has(bucket: &str, hash: &ChunkHash) -> Vec<u8> {
     join(BUCKET_HAS, &[bucket.as_bytes(), &hash.0])
 }
 
+/// The prefix of every proof of `bucket`.
+pub fn bucket_has_prefix(bucket: &str) -> Vec<u8> {
+    let mut k = join(BUCKET_HAS, &[bucket.as_bytes()]);
+    k.push(0);
+    k
+}
+
+pub fn has_by_chunk(hash: &ChunkHash, scope: u8, name: &str) -> Vec<u8> {
+    join(HAS_BY_CHUNK, &[&hash.0, &[scope], name.as_bytes()])
+}
+
+/// The prefix of every proof of the chunk `hash`.
+pub fn has_by_chunk_prefix(hash: &ChunkHash) -> Vec<u8> {
+    let mut k = join(HAS_BY_CHUNK, &[&hash.0]);
+    k.push(0);
+    k
+}
+
+pub fn marker(name: &str) -> Vec<u8> {
+    join(MARKER, &[name.as_bytes()])
+}
+
 pub fn md5(md5: &[u8; 16]) -> Vec<u8> {
     join(MD5, &[md5])
 }
 
-/// The smallest key greater than every key starting with `prefix`, or `None` when no
-/// such key exists (the prefix is all 0xFF).
-pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut p = prefix.to_vec();
-    while let Some(last) = p.pop() {
-        if last < 0xFF {
-            p.push(last + 1);
-            return Some(p);
-        }
-    }
-    None
-}
+/// The first key after every key that starts with a prefix (the metadata layer's).
+pub use crate::meta::prefix_end;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefix_end_skips_the_prefix() {
-        assert_eq!(prefix_end(b"a/"), Some(b"a0".to_vec()));
-        assert_eq!(prefix_end(&[b'a', 0xFF]), Some(b"b".to_vec()));
-        assert_eq!(prefix_end(&[0xFF]), None);
-    }
 
     #[test]
     fn objects_of_a_bucket_do_not_mix_with_a_longer_bucket_name() {

@@ -9,11 +9,14 @@
 //! it when the content is already stored) and records the object in one transaction; a
 //! group commit makes the transaction durable before the caller answers (see `commit`).
 
+#![forbid(unsafe_code)]
+
 mod buckets;
 mod commit;
 pub mod config;
 mod dedup;
 pub mod error;
+mod gauges;
 mod gc;
 pub mod ids;
 mod keys;
@@ -36,6 +39,6 @@ pub use gc::{GcReport, StoreStats};
 pub use ids::{ChunkHash, ChunkLocation, PartNumber, UploadId};
 pub use meta::MetaEngine;
 pub use multipart::{MIN_PART_SIZE, UploadEntry, UploadPage};
-pub use objects::{ListPage, WriteCondition, common_prefix};
+pub use objects::{DeleteCondition, ListPage, WriteCondition, common_prefix};
 pub use store::Store;
 pub use write::Content;

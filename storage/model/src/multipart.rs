@@ -12,12 +12,27 @@ use crate::ids::{PartNumber, UploadId, now_ms};
 use crate::keys;
 use crate::meta::TxError;
 use crate::objects::{WriteCondition, common_prefix};
-use crate::records::{ObjectChecksum, ObjectPart, ObjectRecord, PartRecord, UploadRecord, decode, encode};
+use crate::records::{
+    CompletedUpload, ObjectChecksum, ObjectPart, ObjectRecord, PartRecord, UploadRecord, decode, encode,
+};
 use crate::store::{Store, refs};
 use fastgate_chunk::StagedChunk;
 
 /// S3's minimum size of every part but the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+/// How long a completed upload still answers a retried completion. A client retries
+/// within seconds or minutes of losing an answer; a day covers any retry policy and
+/// keeps the records few.
+const COMPLETED_KEPT_MS: i64 = 86_400_000;
+
+/// A completion list in the form a retry is compared in: part numbers and ETags
+/// unquoted and lowercase, as `assemble` compares them.
+fn normalized(list: &[(PartNumber, String)]) -> Vec<(u16, String)> {
+    list.iter()
+        .map(|(n, e)| (n.get(), e.trim_matches('"').to_ascii_lowercase()))
+        .collect()
+}
 
 /// One open upload in a listing.
 #[derive(Debug, Clone)]
@@ -153,6 +168,11 @@ impl Store {
 
     /// Completes an upload with the listed parts (number, ETag), in ascending order.
     /// Parts left out are released. The object is the list of the parts' chunks.
+    ///
+    /// A retry of a completion that already succeeded (same upload, same list) gets
+    /// the first answer for a day, as S3 gives it: the record returned then carries
+    /// the size, ETag and checksum of that answer and no parts (the object may have
+    /// changed since).
     pub async fn complete_upload(
         self: &Arc<Self>,
         bucket: &str,
@@ -168,11 +188,21 @@ impl Store {
             return Err(StorageError::InvalidPartOrder);
         }
         loop {
-            let up = self.upload(bucket, key, id)?;
+            let up = match self.upload(bucket, key, id) {
+                Err(StorageError::NoSuchUpload) => return self.completed_before(bucket, key, id, &list),
+                r => r?,
+            };
             let (all, _) = self.list_parts(id, None, usize::MAX).await?;
             let record = assemble(&up, &all, &list)?;
             let (b, k, uid, seen_gen) = (bucket.to_owned(), key.to_owned(), id.clone(), up.generation);
-            let (rec, cond, list) = (record.clone(), cond.clone(), list.clone());
+            let (rec, cond, listed) = (record.clone(), cond.clone(), list.clone());
+            let done = CompletedUpload {
+                completed_ms: record.last_modified_ms,
+                list: normalized(&list),
+                size: record.size,
+                etag: record.etag.clone(),
+                checksum: record.checksum.clone(),
+            };
             let res = self
                 .commit_with(Vec::new(), move |tx, _| {
                     Store::require_bucket(tx, &b)?;
@@ -192,7 +222,7 @@ impl Store {
                     // release theirs.
                     for (n, p) in &all {
                         tx.delete(&keys::part(&uid, *n))?;
-                        if !list.iter().any(|(ln, _)| ln == n) {
+                        if !listed.iter().any(|(ln, _)| ln == n) {
                             refs::release(tx, &p.hash)?;
                         }
                     }
@@ -203,13 +233,82 @@ impl Store {
                     }
                     tx.delete(&ukey)?;
                     tx.put(&okey, &encode(&rec))?;
+                    tx.put(&keys::completed(&b, &k, &uid), &encode(&done))?;
                     Ok(true)
                 })
-                .await?;
-            if res {
-                return Ok(record);
+                .await;
+            match res {
+                Ok(true) => return Ok(record),
+                Ok(false) => {}
+                // Completed by a request that raced with this one.
+                Err(StorageError::NoSuchUpload) => return self.completed_before(bucket, key, id, &list),
+                Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The answer of an earlier completion of this upload with the same list, or
+    /// `NoSuchUpload` when there was none (or it was with another list, or long ago).
+    fn completed_before(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &UploadId,
+        list: &[(PartNumber, String)],
+    ) -> Result<ObjectRecord> {
+        let ck = keys::completed(bucket, key, id);
+        let Some(v) = self.meta.get(&ck)? else {
+            return Err(StorageError::NoSuchUpload);
+        };
+        let done: CompletedUpload = decode(&ck, &v)?;
+        if done.list != normalized(list) || now_ms() - done.completed_ms >= COMPLETED_KEPT_MS {
+            return Err(StorageError::NoSuchUpload);
+        }
+        Ok(ObjectRecord {
+            size: done.size,
+            etag: done.etag,
+            last_modified_ms: done.completed_ms,
+            owner: String::new(),
+            headers: Default::default(),
+            user_metadata: Vec::new(),
+            tags: Vec::new(),
+            checksum: done.checksum,
+            parts: Vec::new(),
+            multipart: true,
+        })
+    }
+
+    /// Forgets completions older than a retry can be. Returns how many.
+    async fn expire_completions(self: &Arc<Self>) -> Result<usize> {
+        let start = [keys::COMPLETED];
+        let end = [keys::COMPLETED + 1];
+        let cutoff = now_ms() - COMPLETED_KEPT_MS;
+        // A range scan: on the blocking pool, as every listing.
+        let old = self
+            .off_worker(move |store| {
+                let mut old = Vec::new();
+                for kv in store.meta.range(Bound::Included(&start), Bound::Excluded(&end)) {
+                    let (k, v) = kv?;
+                    let done: CompletedUpload = decode(&k, &v)?;
+                    if done.completed_ms <= cutoff {
+                        old.push(k);
+                    }
+                }
+                Ok(old)
+            })
+            .await?;
+        let n = old.len();
+        for some in old.chunks(1000) {
+            let some = some.to_vec();
+            self.commit_with(Vec::new(), move |tx, _| {
+                for k in &some {
+                    tx.delete(k)?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(n)
     }
 
     pub async fn abort_upload(self: &Arc<Self>, bucket: &str, key: &str, id: &UploadId) -> Result<()> {
@@ -348,8 +447,10 @@ impl Store {
     }
 
     /// Aborts uploads older than `max_age_ms` (global) or than their bucket's
-    /// `AbortIncompleteMultipartUpload` rule. Returns how many were aborted.
+    /// `AbortIncompleteMultipartUpload` rule, and forgets completions too old to be
+    /// retried. Returns how many uploads were aborted.
     pub async fn expire_uploads(self: &Arc<Self>, max_age_ms: Option<i64>) -> Result<usize> {
+        self.expire_completions().await?;
         let now = now_ms();
         let mut n = 0;
         for (bucket, key, id, rec) in self.all_uploads().await? {

@@ -35,6 +35,47 @@ impl WriteCondition {
     }
 }
 
+/// Conditions a delete must meet against the object it deletes (S3 conditional
+/// deletes): each one set must hold, and any of them fails on a missing object.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteCondition {
+    /// `If-Match` / `<ETag>`: the object's ETag (quoted or not), or `*`.
+    pub if_match: Option<String>,
+    /// `x-amz-if-match-last-modified-time` / `<LastModifiedTime>`, to the second.
+    pub last_modified_ms: Option<i64>,
+    /// `x-amz-if-match-size` / `<Size>`.
+    pub size: Option<i64>,
+}
+
+impl DeleteCondition {
+    fn is_empty(&self) -> bool {
+        self.if_match.is_none() && self.last_modified_ms.is_none() && self.size.is_none()
+    }
+
+    pub(crate) fn check(&self, existing: Option<&ObjectRecord>) -> Result<(), StorageError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let Some(o) = existing else {
+            return Err(StorageError::NoSuchKey);
+        };
+        let etag_ok = self
+            .if_match
+            .as_ref()
+            .is_none_or(|want| want == "*" || want.trim_matches('"') == o.etag);
+        // HTTP dates carry whole seconds.
+        let time_ok = self
+            .last_modified_ms
+            .is_none_or(|t| t.div_euclid(1000) == o.last_modified_ms.div_euclid(1000));
+        let size_ok = self.size.is_none_or(|s| u64::try_from(s).is_ok_and(|s| s == o.size));
+        if etag_ok && time_ok && size_ok {
+            Ok(())
+        } else {
+            Err(StorageError::PreconditionFailed)
+        }
+    }
+}
+
 /// One page of a listing.
 #[derive(Debug, Default)]
 pub struct ListPage {
@@ -115,12 +156,19 @@ impl Store {
 
     /// Deletes an object; returns whether there was one.
     pub async fn delete_object(self: &Arc<Self>, bucket: &str, key: &str) -> Result<bool> {
+        self.delete_object_if(bucket, key, DeleteCondition::default()).await
+    }
+
+    /// Deletes an object if it meets `cond`, checked in the delete's transaction;
+    /// returns whether there was one.
+    pub async fn delete_object_if(self: &Arc<Self>, bucket: &str, key: &str, cond: DeleteCondition) -> Result<bool> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.commit_with(Vec::new(), move |tx, _| {
             Store::require_bucket(tx, &bucket)?;
             let okey = keys::object(&bucket, &key);
-            let Some(v) = tx.get(&okey)? else { return Ok(false) };
-            let old: ObjectRecord = decode(&okey, &v)?;
+            let old: Option<ObjectRecord> = tx.get(&okey)?.map(|v| decode(&okey, &v)).transpose()?;
+            cond.check(old.as_ref())?;
+            let Some(old) = old else { return Ok(false) };
             for part in &old.parts {
                 refs::release(tx, &part.hash)?;
             }
@@ -130,21 +178,33 @@ impl Store {
         .await
     }
 
-    /// Deletes several objects in one durable transaction; missing keys are fine.
-    pub async fn delete_objects(self: &Arc<Self>, bucket: &str, keys: Vec<String>) -> Result<()> {
+    /// Deletes several objects in one durable transaction; missing keys are fine. Each
+    /// key's condition is checked on its own: the answer has one outcome per key, in
+    /// order, and a key whose condition fails stays while the others go.
+    pub async fn delete_objects(
+        self: &Arc<Self>,
+        bucket: &str,
+        keys: Vec<(String, DeleteCondition)>,
+    ) -> Result<Vec<Result<()>>> {
         let bucket = bucket.to_owned();
         self.commit_with(Vec::new(), move |tx, _| {
             Store::require_bucket(tx, &bucket)?;
-            for key in &keys {
+            let mut outcomes = Vec::with_capacity(keys.len());
+            for (key, cond) in &keys {
                 let okey = keys::object(&bucket, key);
-                let Some(v) = tx.get(&okey)? else { continue };
-                let old: ObjectRecord = decode(&okey, &v)?;
+                let old: Option<ObjectRecord> = tx.get(&okey)?.map(|v| decode(&okey, &v)).transpose()?;
+                if let Err(e) = cond.check(old.as_ref()) {
+                    outcomes.push(Err(e));
+                    continue;
+                }
+                outcomes.push(Ok(()));
+                let Some(old) = old else { continue };
                 for part in &old.parts {
                     refs::release(tx, &part.hash)?;
                 }
                 tx.delete(&okey)?;
             }
-            Ok(())
+            Ok(outcomes)
         })
         .await
     }

@@ -119,6 +119,18 @@ pub struct UploadRecord {
     pub generation: u64,
 }
 
+/// What a completed upload answered, kept for a while after the completion so that a
+/// client that lost the answer and retries is told the same instead of `NoSuchUpload`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CompletedUpload {
+    pub completed_ms: i64,
+    /// The completion list (part number, unquoted lowercase ETag) a retry must repeat.
+    pub list: Vec<(u16, String)>,
+    pub size: u64,
+    pub etag: String,
+    pub checksum: Option<ObjectChecksum>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PartRecord {
     pub hash: ChunkHash,

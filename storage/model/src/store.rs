@@ -12,6 +12,7 @@ use crate::commit::{Body, Committer, Job, Shared, WriteGate};
 use crate::config::DedupIndex;
 use crate::config::StorageConfig;
 use crate::error::{Result, StorageError};
+use crate::gauges::Gauges;
 use crate::ids::{ChunkHash, now_ms};
 use crate::keys;
 use crate::meta::{MetaError, MetaStore, TxError, Txn};
@@ -23,6 +24,7 @@ pub struct Store {
     pub(crate) chunks: Arc<dyn ChunkStore>,
     committer: Committer,
     gate: Arc<WriteGate>,
+    pub(crate) gauges: Arc<Gauges>,
     pub(crate) gc_grace: Duration,
     pub(crate) dedup_index: DedupIndex,
 }
@@ -48,17 +50,22 @@ impl Store {
         meta: Arc<dyn MetaStore>,
         chunks: Arc<dyn ChunkStore>,
     ) -> Result<Arc<Self>> {
+        crate::dedup::index_proofs_by_chunk(&*meta)?;
         let gate = Arc::new(WriteGate::default());
+        // The one scan of the chunk table; writes keep the totals from here on.
+        let gauges = Arc::new(Gauges::scan(&*meta)?);
         let committer = Committer::start(Shared {
             meta: meta.clone(),
             chunks: chunks.clone(),
             gate: gate.clone(),
+            gauges: gauges.clone(),
         })?;
         Ok(Arc::new(Self {
             committer,
             meta,
             chunks,
             gate,
+            gauges,
             gc_grace: config.gc_grace,
             dedup_index: config.dedup_index,
         }))
@@ -195,11 +202,14 @@ pub(crate) mod refs {
             },
         };
         tx.put(&keys::chunk(&hash), &encode(&rec))?;
+        // Each proof with its reverse entry, so that it goes with the chunk.
         if index.owner {
             tx.put(&keys::owner_has(owner, &hash), &[])?;
+            tx.put(&keys::has_by_chunk(&hash, keys::BY_OWNER, owner), &[])?;
         }
         if index.bucket {
             tx.put(&keys::bucket_has(bucket, &hash), &[])?;
+            tx.put(&keys::has_by_chunk(&hash, keys::BY_BUCKET, bucket), &[])?;
         }
         if index.md5 {
             tx.put(&keys::md5(&digests.md5), &hash.0)?;

@@ -587,3 +587,91 @@ fn md5_hex(data: &[u8]) -> String {
     use md5::{Digest as _, Md5};
     hex::encode(Md5::digest(data))
 }
+
+#[tokio::test]
+async fn the_kept_totals_match_a_full_scan_after_every_kind_of_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Duration::ZERO);
+    let same = |store: &Store| {
+        let (kept, scanned) = (store.gauges(), store.stats().unwrap());
+        assert_eq!(
+            (
+                kept.chunks,
+                kept.chunk_bytes,
+                kept.unreferenced_chunks,
+                kept.unreferenced_bytes
+            ),
+            (
+                scanned.chunks,
+                scanned.chunk_bytes,
+                scanned.unreferenced_chunks,
+                scanned.unreferenced_bytes
+            )
+        );
+    };
+    store.create_bucket("bkt", "alice", "us-east-1").await.unwrap();
+    same(&store);
+    put(&store, "bkt", "small", b"small").await;
+    put(&store, "bkt", "large", &vec![9u8; 600_000]).await;
+    // The same content again (dedup at rest), then a replacement.
+    put(&store, "bkt", "copy", &vec![9u8; 600_000]).await;
+    put(&store, "bkt", "small", b"replaced").await;
+    same(&store);
+    assert_eq!(store.gauges().chunks, 3);
+    assert_eq!(store.gauges().unreferenced_chunks, 1);
+    store.delete_object("bkt", "large").await.unwrap();
+    store.delete_object("bkt", "copy").await.unwrap();
+    same(&store);
+    store.collect_garbage().unwrap();
+    same(&store);
+    assert_eq!(store.gauges().chunks, 1);
+    assert_eq!(store.gauges().chunk_bytes, 8);
+}
+
+/// An object stored as `owner`, who need not own the bucket here.
+async fn put_as(store: &Arc<Store>, owner: &str, bucket: &str, key: &str, data: &[u8]) {
+    let s = stage(store, data).await;
+    let rec = record(owner, &s);
+    store
+        .put_object(bucket, key, rec, vec![s], WriteCondition::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn proofs_of_possession_go_with_their_chunk_and_their_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Duration::ZERO);
+    let data = vec![5u8; 300_000];
+    let hash = fastgate_model::ChunkHash(stage(&store, &data).await.digests.sha256);
+    let may = |store: &Store, scope, owner: &str, bucket: &str| {
+        store.instant_lookup(&hash, scope, owner, bucket).unwrap().is_some()
+    };
+
+    // Alice's proofs are collected with the chunk: when Bob stores the same bytes again
+    // later, Alice (and Alice's bucket) must prove them anew.
+    store.create_bucket("alices", "alice", "us-east-1").await.unwrap();
+    put_as(&store, "alice", "alices", "k", &data).await;
+    assert!(may(&store, DedupScope::Owner, "alice", "alices"));
+    assert!(may(&store, DedupScope::Bucket, "alice", "alices"));
+    store.delete_object("alices", "k").await.unwrap();
+    assert_eq!(store.collect_garbage().unwrap().chunks_deleted, 1);
+    store.create_bucket("bobs", "bob", "us-east-1").await.unwrap();
+    put_as(&store, "bob", "bobs", "k", &data).await;
+    assert!(!may(&store, DedupScope::Owner, "alice", "bobs"));
+    assert!(!may(&store, DedupScope::Bucket, "bob", "alices"));
+
+    // A deleted bucket's proofs go with it, even while its chunk stays stored: a new
+    // bucket of the same name does not inherit them.
+    store.delete_object("bobs", "k").await.unwrap();
+    store.delete_bucket("bobs").await.unwrap();
+    store.create_bucket("bobs", "carol", "us-east-1").await.unwrap();
+    assert!(store.chunk(&hash).unwrap().is_some(), "still stored, waiting for GC");
+    assert!(!may(&store, DedupScope::Bucket, "carol", "bobs"));
+    assert!(
+        may(&store, DedupScope::Owner, "bob", "bobs"),
+        "Bob's own proof lives with the chunk"
+    );
+    assert_eq!(store.collect_garbage().unwrap().chunks_deleted, 1);
+    assert!(!may(&store, DedupScope::Owner, "bob", "bobs"));
+}

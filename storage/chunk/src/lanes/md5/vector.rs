@@ -174,7 +174,10 @@ macro_rules! kernel {
                 for l in 0..LANES {
                     // SAFETY: the caller checked that every input holds `blocks` blocks.
                     let p = unsafe { input[l].as_ptr().add(block * 64) };
+                    // SAFETY: `p` starts a whole 64-byte block of the input (see above);
+                    // unaligned loads of its two halves.
                     lo[l] = unsafe { _mm256_loadu_si256(p.cast()) };
+                    // SAFETY: as above, the second half of the same block.
                     hi[l] = unsafe { _mm256_loadu_si256(p.add(32).cast()) };
                 }
                 let lo = transpose8!(lo);

@@ -9,10 +9,10 @@ use anyhow::{Result, bail};
 use http::Method;
 
 use super::Ctx;
-use crate::bench::client::BodyMode;
-use crate::bench::driver::{Done, Kind, drive};
-use crate::bench::payload::Payload;
-use crate::bench::stats::{OpStats, Summary};
+use crate::client::BodyMode;
+use crate::driver::{Done, Kind, drive};
+use crate::payload::Payload;
+use crate::stats::{OpStats, Summary};
 
 pub async fn run(ctx: Arc<Ctx>) -> Result<Vec<Summary>> {
     let n = object_count(&ctx);

@@ -12,11 +12,11 @@ use bytes::Bytes;
 use http::Method;
 
 use super::Ctx;
-use crate::bench::client::{BodyMode, encode_query, snippet};
-use crate::bench::driver::{Done, Kind, Limit, drive};
-use crate::bench::listing::tag_text;
-use crate::bench::payload::{ContentPool, Payload};
-use crate::bench::stats::{OpStats, Summary};
+use crate::client::{BodyMode, encode_query, snippet};
+use crate::driver::{Done, Kind, Limit, drive};
+use crate::payload::{ContentPool, Payload};
+use crate::stats::{OpStats, Summary};
+use crate::xml::{CompleteMultipartUpload, CompletedPart, error_code, parse_upload_id};
 
 /// S3's minimum size for every part but the last.
 const MIN_PART: u64 = 5 << 20;
@@ -84,10 +84,8 @@ async fn upload(
             BodyMode::Keep,
         )
         .await?;
-    let xml = String::from_utf8_lossy(&r.body);
-    let upload_id = tag_text(&xml, "UploadId")
-        .context("CreateMultipartUpload answer has no UploadId")?
-        .to_string();
+    let upload_id = parse_upload_id(&String::from_utf8_lossy(&r.body))
+        .with_context(|| format!("CreateMultipartUpload answer without an UploadId: {}", snippet(&r.body)))?;
     let id_q = encode_query(&upload_id);
     let etags: Arc<Mutex<Vec<Option<String>>>> = Arc::new(Mutex::new(vec![None; parts as usize]));
     let (c, p, e, id) = (ctx.clone(), path.clone(), etags.clone(), id_q.clone());
@@ -135,16 +133,20 @@ async fn upload(
 }
 
 async fn complete(ctx: &Ctx, path: &str, id_q: &str, etags: &[Option<String>]) -> Result<()> {
-    let mut xml = String::from("<CompleteMultipartUpload>");
-    for (i, e) in etags.iter().enumerate() {
-        let e = e.as_deref().with_context(|| format!("part {} failed", i + 1))?;
-        xml.push_str(&format!(
-            "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>",
-            i + 1,
-            xml_escape(e)
-        ));
-    }
-    xml.push_str("</CompleteMultipartUpload>");
+    let parts = etags
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let etag = e.clone().with_context(|| format!("part {} failed", i + 1))?;
+            Ok(CompletedPart {
+                part_number: i as u64 + 1,
+                etag,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let xml = CompleteMultipartUpload { parts }
+        .to_xml()
+        .context("writing CompleteMultipartUpload")?;
     let body = Payload::from_bytes(Bytes::from(xml));
     let r = ctx
         .client
@@ -157,15 +159,8 @@ async fn complete(ctx: &Ctx, path: &str, id_q: &str, etags: &[Option<String>]) -
         )
         .await?;
     // S3 may answer 200 and still report an error in the body.
-    if r.body.windows(7).any(|w| w == b"<Error>") {
-        bail!("CompleteMultipartUpload failed: {}", snippet(&r.body));
+    if let Some(code) = error_code(&r.body) {
+        bail!("CompleteMultipartUpload failed with {code}: {}", snippet(&r.body));
     }
     Ok(())
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

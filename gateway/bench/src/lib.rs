@@ -1,19 +1,23 @@
 //! `fastgate bench`: a warp-like load generator for any S3 endpoint.
 //!
-//! Layout (one job per file): `args` (flags and parsers), `client` (SigV4 + hyper), `payload` (cheap
-//! unique bodies), `expect_continue` (hand-written `Expect: 100-continue` PUT), `listing` (XML scanning),
-//! `driver` (workers, limits, progress), `stats` (counters, percentiles), `report` (output, JSON) and one
-//! file per workload under `workload/`.
+//! A crate of its own, called by the `fastgate` binary for `fastgate bench`: it is a client of any S3
+//! server and reaches fastgate only over HTTP (through fastgate-client), never through the gateway's code.
+//!
+//! Layout (one job per file): `args` (flags and parsers), `client` (fastgate-client's SigV4 + hyper, bodies
+//! drained per mode), `payload` (cheap unique bodies), `expect_continue` (hand-written
+//! `Expect: 100-continue` PUT), `xml` (the S3 documents, with quick-xml), `driver` (workers, limits,
+//! progress), `stats` (counters, percentiles), `report` (output, JSON) and one file per workload under
+//! `workload/`.
 
 mod args;
 mod client;
 mod driver;
 mod expect_continue;
-mod listing;
 mod payload;
 mod report;
 mod stats;
 mod workload;
+mod xml;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use super::Ctx;
-use crate::bench::driver::{Done, Kind, drive};
-use crate::bench::stats::{OpStats, Summary};
+use crate::driver::{Done, Kind, drive};
+use crate::stats::{OpStats, Summary};
 
 pub async fn run(ctx: Arc<Ctx>) -> Result<Vec<Summary>> {
     let pool = Arc::new(ctx.pool(ctx.size));

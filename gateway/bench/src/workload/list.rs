@@ -9,15 +9,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use http::Method;
 
 use super::Ctx;
-use crate::bench::client::{BodyMode, encode_query};
-use crate::bench::driver::{Done, Kind, drive};
-use crate::bench::listing::{ListPage, parse_list_page};
-use crate::bench::payload::Payload;
-use crate::bench::stats::{OpStats, Summary};
+use crate::client::{BodyMode, encode_query, snippet};
+use crate::driver::{Done, Kind, drive};
+use crate::payload::Payload;
+use crate::stats::{OpStats, Summary};
+use crate::xml::{ListPage, parse_list_page};
 
 /// Page size asked for (the S3 maximum).
 const MAX_KEYS: u32 = 1000;
@@ -140,7 +140,8 @@ async fn list_all(ctx: &Ctx, prefix: &str, delimited: bool, pages: &OpStats) -> 
             }
         };
         pages.ok(t0.elapsed(), r.body_len);
-        let page: ListPage = parse_list_page(&String::from_utf8_lossy(&r.body));
+        let page: ListPage = parse_list_page(&String::from_utf8_lossy(&r.body))
+            .with_context(|| format!("ListObjectsV2 answer for {prefix}: {}", snippet(&r.body)))?;
         keys += page.keys;
         dirs.extend(page.common_prefixes);
         match (page.is_truncated, page.next_token) {

@@ -13,10 +13,10 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::Ctx;
-use crate::bench::client::snippet;
-use crate::bench::driver::{Done, Kind, drive};
-use crate::bench::expect_continue::put_expect_continue;
-use crate::bench::stats::{OpStats, Summary};
+use crate::client::snippet;
+use crate::driver::{Done, Kind, drive};
+use crate::expect_continue::put_expect_continue;
+use crate::stats::{OpStats, Summary};
 
 pub async fn run(ctx: Arc<Ctx>) -> Result<Vec<Summary>> {
     let payload = Arc::new(ctx.pool(ctx.size).payload(0));

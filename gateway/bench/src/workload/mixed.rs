@@ -12,10 +12,10 @@ use anyhow::Result;
 use http::Method;
 
 use super::{Ctx, mix};
-use crate::bench::client::BodyMode;
-use crate::bench::driver::{Done, Kind, OpError, drive};
-use crate::bench::payload::{ContentPool, Payload};
-use crate::bench::stats::{OpStats, Summary, summarize};
+use crate::client::BodyMode;
+use crate::driver::{Done, Kind, OpError, drive};
+use crate::payload::{ContentPool, Payload};
+use crate::stats::{OpStats, Summary, summarize};
 
 const GET: usize = 0;
 const PUT: usize = 1;

@@ -1,0 +1,182 @@
+//! The S3 XML documents the benchmark reads and writes, as serde types for quick-xml.
+//!
+//! Only the fields the benchmark uses are declared; everything else in a document is skipped.
+//! Listed keys are counted, not kept (`IgnoredAny`), so reading a 1000-key page while the
+//! server is being measured costs little.
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+
+/// The parts of a ListObjectsV2 page (`ListBucketResult`) the benchmark uses.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub keys: u64,
+    pub common_prefixes: Vec<String>,
+    pub is_truncated: bool,
+    pub next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListBucketResult {
+    #[serde(default)]
+    contents: Vec<IgnoredAny>,
+    #[serde(default)]
+    common_prefixes: Vec<CommonPrefix>,
+    #[serde(default)]
+    is_truncated: bool,
+    next_continuation_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CommonPrefix {
+    prefix: String,
+}
+
+/// Reads a ListObjectsV2 result.
+pub fn parse_list_page(xml: &str) -> Result<ListPage, quick_xml::DeError> {
+    let r: ListBucketResult = quick_xml::de::from_str(xml)?;
+    Ok(ListPage {
+        keys: r.contents.len() as u64,
+        common_prefixes: r.common_prefixes.into_iter().map(|p| p.prefix).collect(),
+        is_truncated: r.is_truncated,
+        next_token: r.next_continuation_token,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InitiateMultipartUploadResult {
+    upload_id: String,
+}
+
+/// The upload id of a CreateMultipartUpload answer.
+pub fn parse_upload_id(xml: &str) -> Result<String, quick_xml::DeError> {
+    let r: InitiateMultipartUploadResult = quick_xml::de::from_str(xml)?;
+    Ok(r.upload_id)
+}
+
+/// A CompleteMultipartUpload request body.
+#[derive(Serialize)]
+#[serde(rename = "CompleteMultipartUpload")]
+pub struct CompleteMultipartUpload {
+    #[serde(rename = "Part")]
+    pub parts: Vec<CompletedPart>,
+}
+
+#[derive(Serialize)]
+pub struct CompletedPart {
+    #[serde(rename = "PartNumber")]
+    pub part_number: u64,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+}
+
+impl CompleteMultipartUpload {
+    pub fn to_xml(&self) -> Result<String, quick_xml::SeError> {
+        quick_xml::se::to_string(self)
+    }
+}
+
+/// An S3 `<Error>` document's code.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorDocument {
+    code: String,
+}
+
+/// The `<Code>` of `xml` when it is an S3 `<Error>` document (S3 may answer
+/// CompleteMultipartUpload with 200 and an error in the body), else None.
+pub fn error_code(xml: &[u8]) -> Option<String> {
+    if root_element(xml)? != "Error" {
+        return None;
+    }
+    let doc: ErrorDocument = quick_xml::de::from_reader(xml).ok()?;
+    Some(doc.code)
+}
+
+/// The name of the document's root element.
+fn root_element(xml: &[u8]) -> Option<String> {
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                return Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+            }
+            quick_xml::events::Event::Eof => return None,
+            _ => buf.clear(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_page_gives_its_key_count_prefixes_and_unescaped_token() {
+        let xml = r#"<?xml version="1.0"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>p/</Prefix><KeyCount>2</KeyCount>
+<IsTruncated>true</IsTruncated><NextContinuationToken>a&amp;b&#43;=</NextContinuationToken>
+<Contents><Key>p/x</Key><Size>1</Size></Contents><Contents><Key>p/y</Key></Contents>
+<CommonPrefixes><Prefix>p/dir-1/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>p/dir-2/</Prefix></CommonPrefixes>
+</ListBucketResult>"#;
+        let p = parse_list_page(xml).unwrap();
+        assert_eq!(p.keys, 2);
+        assert!(p.is_truncated);
+        assert_eq!(p.next_token.as_deref(), Some("a&b+="));
+        assert_eq!(p.common_prefixes, vec!["p/dir-1/", "p/dir-2/"]);
+    }
+
+    #[test]
+    fn an_empty_list_page_is_the_default_and_garbage_is_an_error() {
+        let empty = parse_list_page("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
+        assert_eq!(empty.unwrap(), ListPage::default());
+        assert!(parse_list_page("<ListBucketResult><IsTruncated>maybe</IsTruncated>").is_err());
+    }
+
+    #[test]
+    fn the_upload_id_is_read_from_its_own_element() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadIdX>no</UploadIdX><UploadId>u1</UploadId></InitiateMultipartUploadResult>"#;
+        assert_eq!(parse_upload_id(xml).unwrap(), "u1");
+        assert!(parse_upload_id("<InitiateMultipartUploadResult/>").is_err());
+    }
+
+    #[test]
+    fn a_complete_request_escapes_quoted_etags() {
+        let body = CompleteMultipartUpload {
+            parts: vec![
+                CompletedPart {
+                    part_number: 1,
+                    etag: "\"a1\"".into(),
+                },
+                CompletedPart {
+                    part_number: 2,
+                    etag: "b<2>".into(),
+                },
+            ],
+        };
+        let xml = body.to_xml().unwrap();
+        assert!(
+            xml.starts_with("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<ETag>b&lt;2&gt;</ETag>"), "{xml}");
+        assert!(
+            xml.contains("<ETag>\"a1\"</ETag>") || xml.contains("<ETag>&quot;a1&quot;</ETag>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn only_error_documents_have_an_error_code() {
+        let err =
+            br#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidPart</Code><Message>m</Message></Error>"#;
+        assert_eq!(error_code(err).as_deref(), Some("InvalidPart"));
+        let ok = br#"<?xml version="1.0"?><CompleteMultipartUploadResult><ETag>"x-2"</ETag><Code>no</Code></CompleteMultipartUploadResult>"#;
+        assert_eq!(error_code(ok), None);
+        assert_eq!(error_code(b""), None);
+    }
+}

@@ -1,0 +1,96 @@
+//! Totals of what is stored (chunks, bytes, and those waiting for garbage collection),
+//! kept up to date as writes are applied, so that reading them costs nothing however
+//! much is stored. One scan at open sets them; after that every applied batch moves
+//! them by the difference between the chunk records it replaces and the ones it
+//! writes. Computing that from the batch itself, rather than at each place a reference
+//! is taken or dropped, keeps them right whichever transaction aborts.
+
+use std::ops::Bound;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::error::Result;
+use crate::gc::StoreStats;
+use crate::keys;
+use crate::meta::{MetaStore, WriteBatch};
+use crate::records::{ChunkRecord, decode};
+
+#[derive(Debug, Default)]
+pub(crate) struct Gauges {
+    chunks: AtomicI64,
+    chunk_bytes: AtomicI64,
+    unreferenced_chunks: AtomicI64,
+    unreferenced_bytes: AtomicI64,
+}
+
+/// What one chunk record adds to the totals.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Share([i64; 4]);
+
+/// The chunk records a batch replaces and writes, as shares of the totals.
+pub(crate) type Delta = Vec<(Share, Share)>;
+
+impl Share {
+    fn of(rec: Option<&ChunkRecord>) -> Self {
+        let Some(rec) = rec else { return Self::default() };
+        let size = i64::try_from(rec.digests.size).unwrap_or(i64::MAX);
+        let idle = rec.refs == 0;
+        Self([1, size, i64::from(idle), if idle { size } else { 0 }])
+    }
+}
+
+impl Gauges {
+    /// The totals as a full scan of the chunk table finds them.
+    pub fn scan(meta: &dyn MetaStore) -> Result<Self> {
+        let g = Self::default();
+        let (start, end) = ([keys::CHUNK], [keys::CHUNK + 1]);
+        for kv in meta.range(Bound::Included(&start), Bound::Excluded(&end)) {
+            let (k, v) = kv?;
+            let rec: ChunkRecord = decode(&k, &v)?;
+            g.add(Share::of(Some(&rec)), 1);
+        }
+        Ok(g)
+    }
+
+    fn add(&self, s: Share, sign: i64) {
+        let [c, b, uc, ub] = s.0;
+        self.chunks.fetch_add(sign * c, Ordering::Relaxed);
+        self.chunk_bytes.fetch_add(sign * b, Ordering::Relaxed);
+        self.unreferenced_chunks.fetch_add(sign * uc, Ordering::Relaxed);
+        self.unreferenced_bytes.fetch_add(sign * ub, Ordering::Relaxed);
+    }
+
+    /// How applying `batch` over `meta` will move the totals: read before the apply,
+    /// added with [`Gauges::apply`] once it succeeded. A record that does not decode
+    /// counts as absent (the apply itself does not care).
+    pub fn delta(meta: &dyn MetaStore, batch: &WriteBatch) -> Delta {
+        batch
+            .entries_from(&[keys::CHUNK], &[keys::CHUNK + 1])
+            .map(|(k, new)| {
+                let old = meta
+                    .get(k)
+                    .ok()
+                    .flatten()
+                    .and_then(|v| decode::<ChunkRecord>(k, &v).ok());
+                let new = new.and_then(|v| decode::<ChunkRecord>(k, v).ok());
+                (Share::of(old.as_ref()), Share::of(new.as_ref()))
+            })
+            .collect()
+    }
+
+    pub fn apply(&self, delta: &Delta) {
+        for (old, new) in delta {
+            self.add(*old, -1);
+            self.add(*new, 1);
+        }
+    }
+
+    pub fn read(&self) -> StoreStats {
+        let get = |a: &AtomicI64| u64::try_from(a.load(Ordering::Relaxed)).unwrap_or(0);
+        StoreStats {
+            chunks: get(&self.chunks),
+            chunk_bytes: get(&self.chunk_bytes),
+            unreferenced_chunks: get(&self.unreferenced_chunks),
+            unreferenced_bytes: get(&self.unreferenced_bytes),
+        }
+    }
+}
