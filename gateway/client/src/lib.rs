@@ -77,6 +77,22 @@ impl Signer {
         }
     }
 
+    /// Temporary credentials (STS, SSO): the session token is signed and sent as
+    /// `x-amz-security-token`, which aws-sigv4 adds when the identity carries one.
+    pub fn with_session_token(access_key: &str, secret_key: &str, session_token: &str) -> Self {
+        Self {
+            identity: Credentials::new(
+                access_key,
+                secret_key,
+                Some(session_token.to_owned()),
+                None,
+                "fastgate-client",
+            )
+            .into(),
+            region: DEFAULT_REGION.to_owned(),
+        }
+    }
+
     pub fn with_region(mut self, region: &str) -> Self {
         region.clone_into(&mut self.region);
         self
