@@ -21,7 +21,10 @@ struct Local {
 impl Local {
     fn new() -> Self {
         Self {
-            dir: tempfile::Builder::new().prefix("fastgate-cp-").tempdir().expect("tempdir"),
+            dir: tempfile::Builder::new()
+                .prefix("fastgate-cp-")
+                .tempdir()
+                .expect("tempdir"),
         }
     }
 
@@ -79,8 +82,7 @@ fn assert_ok(out: &Output) {
 /// The `--json` summary of a successful run.
 fn summary(out: &Output) -> serde_json::Value {
     assert_ok(out);
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn s(p: &Path) -> &str {
@@ -103,7 +105,10 @@ async fn small_and_multipart_files_round_trip_byte_exact() {
     let big_path = local.write("big.bin", &big);
 
     let up = summary(&local.run(&srv, &["--json", s(&small_path), "s3://cpbucket/dir/"], &[]));
-    assert_eq!((up["files"].as_u64(), up["bytes_sent"].as_u64()), (Some(1), Some(small.len() as u64)));
+    assert_eq!(
+        (up["files"].as_u64(), up["bytes_sent"].as_u64()),
+        (Some(1), Some(small.len() as u64))
+    );
     let up = summary(&local.run(
         &srv,
         &["--json", "--part-size", "5MiB", s(&big_path), "s3://cpbucket/dir/big"],
@@ -136,12 +141,23 @@ async fn small_and_multipart_files_round_trip_byte_exact() {
     // Nothing is left to resume.
     assert!(files_under(&local.state_dir()).is_empty());
 
-    let down = summary(&local.run(&srv, &["--json", "s3://cpbucket/dir/small.bin", s(&local.path("out/"))], &[]));
+    let down = summary(&local.run(
+        &srv,
+        &["--json", "s3://cpbucket/dir/small.bin", s(&local.path("out/"))],
+        &[],
+    ));
     assert_eq!(down["bytes_sent"].as_u64(), Some(small.len() as u64));
     assert_eq!(read_file(&local.path("out/small.bin")), small);
-    let out = local.run(&srv, &["--quiet", "s3://cpbucket/dir/big", s(&local.path("big.copy"))], &[]);
+    let out = local.run(
+        &srv,
+        &["--quiet", "s3://cpbucket/dir/big", s(&local.path("big.copy"))],
+        &[],
+    );
     assert_ok(&out);
-    assert!(out.stderr.is_empty() && out.stdout.is_empty(), "--quiet printed {out:?}");
+    assert!(
+        out.stderr.is_empty() && out.stdout.is_empty(),
+        "--quiet printed {out:?}"
+    );
     assert_eq!(read_file(&local.path("big.copy")), big);
     assert!(!local.path("big.copy.fastgate-part").exists());
 }
@@ -178,7 +194,11 @@ async fn an_interrupted_upload_resumes_sending_only_the_parts_the_server_lacks()
     let received = srv.metric("fastgate_request_body_bytes_total").await - received_before;
     assert_eq!(done["parts_resumed"].as_u64(), Some(2), "{done}");
     assert_eq!(done["bytes_skipped"].as_u64(), Some(2 * part as u64), "{done}");
-    assert_eq!(done["bytes_sent"].as_u64(), Some((body.len() - 2 * part) as u64), "{done}");
+    assert_eq!(
+        done["bytes_sent"].as_u64(),
+        Some((body.len() - 2 * part) as u64),
+        "{done}"
+    );
     // The server received the two missing parts and a completion, nothing more.
     let missing = (body.len() - 2 * part) as u64;
     assert!(
@@ -241,7 +261,14 @@ async fn recursive_copies_a_tree_to_a_prefix_and_back() {
     }
     let up = summary(&local.run(
         &srv,
-        &["--json", "--recursive", "--part-size", "5MiB", s(&local.path("tree")), "s3://cpbucket/up"],
+        &[
+            "--json",
+            "--recursive",
+            "--part-size",
+            "5MiB",
+            s(&local.path("tree")),
+            "s3://cpbucket/up",
+        ],
         &[],
     ));
     assert_eq!(up["files"].as_u64(), Some(4));
@@ -251,7 +278,11 @@ async fn recursive_copies_a_tree_to_a_prefix_and_back() {
     // An object whose key would climb out of the destination is skipped.
     put(&srv.client(), B, "up/../escape", b"x").await;
 
-    let down = summary(&local.run(&srv, &["--json", "-r", "s3://cpbucket/up/", s(&local.path("back"))], &[]));
+    let down = summary(&local.run(
+        &srv,
+        &["--json", "-r", "s3://cpbucket/up/", s(&local.path("back"))],
+        &[],
+    ));
     assert_eq!(down["files"].as_u64(), Some(4));
     for (rel, bytes) in &files {
         let back = local.path(&rel.replacen("tree/", "back/", 1));
@@ -289,13 +320,13 @@ async fn credentials_region_and_endpoint_come_from_a_profile_in_the_shared_files
     assert_eq!(get(&srv.client(), B, "p.bin").await, body);
 
     // --profile picks the same; the default profile's keys are refused by the server.
-    assert_ok(&local.run_with_env(&["--profile", "fg", "s3://cpbucket/p.bin", s(&local.path("p.back"))], &files));
+    assert_ok(&local.run_with_env(
+        &["--profile", "fg", "s3://cpbucket/p.bin", s(&local.path("p.back"))],
+        &files,
+    ));
     assert_eq!(read_file(&local.path("p.back")), body);
     let endpoint = srv.endpoint();
-    let refused = local.run_with_env(
-        &["--endpoint-url", &endpoint, s(&file), "s3://cpbucket/p2.bin"],
-        &files,
-    );
+    let refused = local.run_with_env(&["--endpoint-url", &endpoint, s(&file), "s3://cpbucket/p2.bin"], &files);
     assert!(!refused.status.success(), "{refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("403"), "{refused:?}");
 }

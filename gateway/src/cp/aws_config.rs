@@ -131,7 +131,7 @@ mod tests {
 
     use super::*;
 
-    fn env_of(vars: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
+    fn env_of(vars: &[(&str, String)]) -> impl Fn(&str) -> Option<String> + use<> {
         let m: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
         move |k| m.get(k).cloned()
     }

@@ -152,7 +152,9 @@ pub async fn run(a: CpArgs) -> anyhow::Result<()> {
             .and_then(|v| v.parse().ok()),
     };
     match (src, dst) {
-        (Location::Local(p), Location::S3 { bucket, key }) if a.recursive => upload_tree(&ctx, &p, &bucket, &key).await?,
+        (Location::Local(p), Location::S3 { bucket, key }) if a.recursive => {
+            upload_tree(&ctx, &p, &bucket, &key).await?
+        }
         (Location::Local(p), Location::S3 { bucket, mut key }) => {
             if key.is_empty() || key.ends_with('/') {
                 let name = p

@@ -84,10 +84,9 @@ impl Output {
             return FileProgress { bar: None };
         }
         let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template(
-            "{msg}\n{wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style =
+            ProgressStyle::with_template("{msg}\n{wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         bar.set_message(what.to_owned());
         FileProgress { bar: Some(bar) }

@@ -145,12 +145,20 @@ impl S3 {
 
     async fn xml<T: for<'de> Deserialize<'de>>(&self, target: &str, resp: Response<Incoming>) -> anyhow::Result<T> {
         let body = fastgate_client::read_body(resp.into_body()).await?;
-        quick_xml::de::from_str(&String::from_utf8_lossy(&body)).with_context(|| format!("parsing the answer to {target}"))
+        quick_xml::de::from_str(&String::from_utf8_lossy(&body))
+            .with_context(|| format!("parsing the answer to {target}"))
     }
 
     /// One PutObject whose body's SHA-256 is both the signed payload hash and its
     /// `x-amz-checksum-sha256`, so the server verifies it and stores it as the checksum.
-    pub async fn put_object(&self, bucket: &str, key: &str, body: Bytes, sha_hex: &str, sha_b64: &str) -> anyhow::Result<()> {
+    pub async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        sha_hex: &str,
+        sha_b64: &str,
+    ) -> anyhow::Result<()> {
         let t = path(bucket, key);
         let resp = self
             .call(Method::PUT, &t, &[("x-amz-checksum-sha256", sha_b64)], sha_hex, body)
@@ -163,7 +171,13 @@ impl S3 {
     pub async fn create_multipart(&self, bucket: &str, key: &str) -> anyhow::Result<String> {
         let t = format!("{}?uploads", path(bucket, key));
         let resp = self
-            .call(Method::POST, &t, &[("x-amz-checksum-algorithm", "SHA256")], EMPTY_SHA256, Bytes::new())
+            .call(
+                Method::POST,
+                &t,
+                &[("x-amz-checksum-algorithm", "SHA256")],
+                EMPTY_SHA256,
+                Bytes::new(),
+            )
             .await?;
         let resp = self.ok("POST", &t, resp).await?;
         let r: InitiateMultipartUploadResult = self.xml(&t, resp).await?;
@@ -196,7 +210,12 @@ impl S3 {
 
     /// Every part of an upload (ListParts, paged), or `None` when the upload is gone
     /// (completed, aborted, expired).
-    pub async fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> anyhow::Result<Option<Vec<ListedPart>>> {
+    pub async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> anyhow::Result<Option<Vec<ListedPart>>> {
         let mut parts = Vec::new();
         let mut marker = 0u32;
         loop {
@@ -220,7 +239,13 @@ impl S3 {
     }
 
     /// CompleteMultipartUpload with `(part number, ETag, SHA-256 base64)` in order.
-    pub async fn complete(&self, bucket: &str, key: &str, upload_id: &str, parts: &[(u32, String, String)]) -> anyhow::Result<()> {
+    pub async fn complete(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String, String)],
+    ) -> anyhow::Result<()> {
         let t = format!("{}?uploadId={}", path(bucket, key), encode_query(upload_id));
         let mut xml = String::from("<CompleteMultipartUpload>");
         for (n, etag, sha) in parts {
@@ -258,7 +283,13 @@ impl S3 {
     pub async fn head(&self, bucket: &str, key: &str) -> anyhow::Result<ObjectInfo> {
         let t = path(bucket, key);
         let resp = self
-            .call(Method::HEAD, &t, &[("x-amz-checksum-mode", "ENABLED")], EMPTY_SHA256, Bytes::new())
+            .call(
+                Method::HEAD,
+                &t,
+                &[("x-amz-checksum-mode", "ENABLED")],
+                EMPTY_SHA256,
+                Bytes::new(),
+            )
             .await?;
         if !resp.status().is_success() {
             bail!("HEAD {}{t}: {}", self.endpoint, resp.status());
@@ -289,7 +320,12 @@ impl S3 {
     }
 
     /// Checks a GET's answer: a 412 is returned as is for the caller to restart.
-    pub async fn get_ok(&self, bucket: &str, key: &str, resp: Response<Incoming>) -> anyhow::Result<Response<Incoming>> {
+    pub async fn get_ok(
+        &self,
+        bucket: &str,
+        key: &str,
+        resp: Response<Incoming>,
+    ) -> anyhow::Result<Response<Incoming>> {
         if resp.status() == StatusCode::PRECONDITION_FAILED {
             return Ok(resp);
         }

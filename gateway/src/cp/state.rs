@@ -33,7 +33,12 @@ pub struct PartState {
 /// local file's absolute path, so that two transfers never share one.
 pub fn path_for(dir: &Path, endpoint: &str, bucket: &str, key: &str, file: &Path) -> PathBuf {
     let mut h = Sha256::new();
-    for part in [endpoint.as_bytes(), bucket.as_bytes(), key.as_bytes(), file.as_os_str().as_encoded_bytes()] {
+    for part in [
+        endpoint.as_bytes(),
+        bucket.as_bytes(),
+        key.as_bytes(),
+        file.as_os_str().as_encoded_bytes(),
+    ] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
