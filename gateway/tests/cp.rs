@@ -330,3 +330,76 @@ async fn credentials_region_and_endpoint_come_from_a_profile_in_the_shared_files
     assert!(!refused.status.success(), "{refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("403"), "{refused:?}");
 }
+
+#[tokio::test]
+async fn a_file_changed_since_the_interruption_is_uploaded_anew_and_the_old_upload_aborted() {
+    let srv = setup().await;
+    let local = Local::new();
+    let part = 5 * MIB;
+    let file = local.write("changing.bin", &random_data(3 * part));
+    let args = [
+        "--json",
+        "--part-size",
+        "5MiB",
+        "--concurrency",
+        "1",
+        s(&file),
+        "s3://cpbucket/changing",
+    ];
+    let stopped = local.run(&srv, &args, &[("FASTGATE_CP_STOP_AFTER_PARTS", "1")]);
+    assert!(!stopped.status.success(), "{stopped:?}");
+
+    let changed = random_data(3 * part + 1);
+    std::fs::write(&file, &changed).expect("rewrite");
+    let done = summary(&local.run(&srv, &args, &[]));
+    assert_eq!(done["parts_resumed"].as_u64(), Some(0), "{done}");
+    assert_eq!(done["bytes_sent"].as_u64(), Some(changed.len() as u64), "{done}");
+    assert_eq!(get(&srv.client(), B, "changing").await, changed);
+    let uploads = srv
+        .client()
+        .list_multipart_uploads()
+        .bucket(B)
+        .send()
+        .await
+        .expect("list uploads");
+    assert!(uploads.uploads().is_empty(), "{uploads:?}");
+}
+
+#[tokio::test]
+async fn an_upload_aborted_on_the_server_since_is_started_anew() {
+    let srv = setup().await;
+    let local = Local::new();
+    let body = random_data(10 * MIB + 1);
+    let file = local.write("aborted.bin", &body);
+    let args = [
+        "--json",
+        "--part-size",
+        "5MiB",
+        "--concurrency",
+        "1",
+        s(&file),
+        "s3://cpbucket/aborted",
+    ];
+    let stopped = local.run(&srv, &args, &[("FASTGATE_CP_STOP_AFTER_PARTS", "1")]);
+    assert!(!stopped.status.success(), "{stopped:?}");
+    let uploads = srv
+        .client()
+        .list_multipart_uploads()
+        .bucket(B)
+        .send()
+        .await
+        .expect("list uploads");
+    let id = uploads.uploads()[0].upload_id().expect("upload id").to_owned();
+    srv.client()
+        .abort_multipart_upload()
+        .bucket(B)
+        .key("aborted")
+        .upload_id(id)
+        .send()
+        .await
+        .expect("abort");
+
+    let done = summary(&local.run(&srv, &args, &[]));
+    assert_eq!(done["parts_resumed"].as_u64(), Some(0), "{done}");
+    assert_eq!(get(&srv.client(), B, "aborted").await, body);
+}
