@@ -341,6 +341,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn temporary_credentials_sign_and_send_the_session_token() {
+        let c = Client::<Full<Bytes>>::new(
+            "http://127.0.0.1:9000",
+            Some(Signer::with_session_token("AK", "SK", "TOKEN")),
+        )
+        .unwrap();
+        let h = c.sign_headers(&Method::GET, "/b/k", &[], EMPTY_SHA256).unwrap();
+        assert_eq!(header(&h, "x-amz-security-token").as_deref(), Some("TOKEN"));
+        let auth = header(&h, "authorization").unwrap();
+        assert!(auth.contains("x-amz-security-token"), "{auth}");
+    }
+
+    #[tokio::test]
     async fn a_client_without_a_signer_sends_only_host_and_extra_headers() {
         let c = Client::<Full<Bytes>>::new("http://127.0.0.1:9000/", None).unwrap();
         let h = c.sign_headers(&Method::GET, "/", &[], EMPTY_SHA256).unwrap();
