@@ -174,7 +174,8 @@ pub async fn run(a: CpArgs) -> anyhow::Result<()> {
             if name.is_empty() {
                 bail!("s3://{bucket}/{key}: no object named (use --recursive for a prefix)");
             }
-            if a.dest.ends_with('/') || p.is_dir() {
+            let is_dir = tokio::fs::metadata(&p).await.is_ok_and(|m| m.is_dir());
+            if a.dest.ends_with('/') || is_dir {
                 p.push(name);
             }
             let what = format!("download: s3://{bucket}/{key} -> {}", p.display());
