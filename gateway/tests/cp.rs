@@ -403,3 +403,65 @@ async fn an_upload_aborted_on_the_server_since_is_started_anew() {
     assert_eq!(done["parts_resumed"].as_u64(), Some(0), "{done}");
     assert_eq!(get(&srv.client(), B, "aborted").await, body);
 }
+
+#[tokio::test]
+async fn a_cp_killed_mid_upload_continues_the_same_upload_when_run_again() {
+    let srv = setup().await;
+    let local = Local::new();
+    let body = random_data(60 * MIB);
+    let file = local.write("killed.bin", &body);
+    let endpoint = srv.endpoint();
+    let args = [
+        "--json",
+        "--part-size",
+        "5MiB",
+        "--concurrency",
+        "1",
+        s(&file),
+        "s3://cpbucket/killed",
+    ];
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fastgate"))
+        .arg("cp")
+        .args(args)
+        .env_clear()
+        .env("HOME", local.path("home"))
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn cp");
+    // SIGKILL once the state file records a part the server took.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let acknowledged = files_under(&local.state_dir()).iter().any(|p| {
+            std::fs::read(p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .is_some_and(|v| v["parts"]["1"]["etag"].is_string())
+        });
+        if acknowledged {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no part acknowledged in time");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
+
+    let done = summary(&local.run(&srv, &args, &[]));
+    let resumed = done["parts_resumed"].as_u64().expect("parts_resumed");
+    assert!(resumed >= 1, "{done}");
+    assert_eq!(
+        done["bytes_sent"]
+            .as_u64()
+            .zip(done["bytes_skipped"].as_u64())
+            .map(|(a, b)| a + b),
+        Some(body.len() as u64),
+        "{done}"
+    );
+    assert_eq!(done["bytes_skipped"].as_u64(), Some(resumed * 5 * MIB as u64), "{done}");
+    assert_eq!(get(&srv.client(), B, "killed").await, body);
+}
