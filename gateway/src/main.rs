@@ -2,11 +2,13 @@
 //!
 //! The command line only: `serve` and `convert-meta` dispatch into the `fastgate` library,
 //! `bench` into the `fastgate-bench` crate; `admin` (`admin_cli.rs`) is a client of a
-//! running server's HTTP endpoints, through fastgate-client.
+//! running server's HTTP endpoints, through fastgate-client; `cp` (`cp/`) copies files
+//! to and from any S3 server, resumably.
 
 #![forbid(unsafe_code)]
 
 mod admin_cli;
+mod cp;
 
 use std::path::PathBuf;
 
@@ -39,6 +41,9 @@ enum Command {
     Admin(admin_cli::AdminArgs),
     /// Load-generate against any S3 endpoint (warp-like): put, get, mixed, list, multipart, reupload.
     Bench(fastgate_bench::BenchArgs),
+    /// Copy files to or from any S3 server (resumable multipart uploads, resumed downloads):
+    /// `fastgate cp LOCAL s3://BUCKET/KEY`, `fastgate cp s3://BUCKET/KEY LOCAL`.
+    Cp(cp::CpArgs),
     /// Convert a stopped server's metadata to another engine (the old one is kept as a backup).
     ConvertMeta(ConvertMetaArgs),
 }
@@ -107,6 +112,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(a) => runtime()?.block_on(serve(a)),
         Command::Admin(a) => runtime()?.block_on(admin_cli::run(a)),
         Command::Bench(a) => runtime()?.block_on(fastgate_bench::run(a)),
+        Command::Cp(a) => runtime()?.block_on(cp::run(a)),
         // Offline and blocking from start to end: no runtime.
         Command::ConvertMeta(a) => convert_meta(a),
     }
