@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::error::{Result, StorageError};
 use crate::keys;
-use crate::meta::TxError;
+use crate::meta::{TxError, Txn};
 use crate::records::{ObjectRecord, decode, encode};
 use crate::store::{Store, refs};
 use fastgate_chunk::StagedChunk;
@@ -165,15 +165,7 @@ impl Store {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.commit_with(Vec::new(), move |tx, _| {
             Store::require_bucket(tx, &bucket)?;
-            let okey = keys::object(&bucket, &key);
-            let old: Option<ObjectRecord> = tx.get(&okey)?.map(|v| decode(&okey, &v)).transpose()?;
-            cond.check(old.as_ref())?;
-            let Some(old) = old else { return Ok(false) };
-            for part in &old.parts {
-                refs::release(tx, &part.hash)?;
-            }
-            tx.delete(&okey)?;
-            Ok(true)
+            delete_in(tx, &bucket, &key, &cond)
         })
         .await
     }
@@ -191,18 +183,11 @@ impl Store {
             Store::require_bucket(tx, &bucket)?;
             let mut outcomes = Vec::with_capacity(keys.len());
             for (key, cond) in &keys {
-                let okey = keys::object(&bucket, key);
-                let old: Option<ObjectRecord> = tx.get(&okey)?.map(|v| decode(&okey, &v)).transpose()?;
-                if let Err(e) = cond.check(old.as_ref()) {
-                    outcomes.push(Err(e));
-                    continue;
+                match delete_in(tx, &bucket, key, cond) {
+                    Ok(_) => outcomes.push(Ok(())),
+                    Err(TxError::Abort(e)) => outcomes.push(Err(e)),
+                    Err(e) => return Err(e),
                 }
-                outcomes.push(Ok(()));
-                let Some(old) = old else { continue };
-                for part in &old.parts {
-                    refs::release(tx, &part.hash)?;
-                }
-                tx.delete(&okey)?;
             }
             Ok(outcomes)
         })
@@ -305,6 +290,21 @@ impl Store {
         }
         Ok(page)
     }
+}
+
+/// Deletes `bucket/key` inside a transaction if it meets `cond`, releasing its chunks;
+/// returns whether there was an object. A failed condition aborts with its error and
+/// changes nothing.
+fn delete_in(tx: &dyn Txn, bucket: &str, key: &str, cond: &DeleteCondition) -> Result<bool, TxError<StorageError>> {
+    let okey = keys::object(bucket, key);
+    let old: Option<ObjectRecord> = tx.get(&okey)?.map(|v| decode(&okey, &v)).transpose()?;
+    cond.check(old.as_ref())?;
+    let Some(old) = old else { return Ok(false) };
+    for part in &old.parts {
+        refs::release(tx, &part.hash)?;
+    }
+    tx.delete(&okey)?;
+    Ok(true)
 }
 
 /// The common prefix `key` rolls up into: `prefix` plus everything up to and including
