@@ -21,3 +21,5 @@ echo "== conformance (real clients)"
 bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/fastgate"
 [ -x "$bin" ] || cargo build -p fastgate
 FASTGATE_BIN="$bin" bash conformance/run-all.sh
+echo "== conformance (real clients) again on the fjall metadata engine"
+FASTGATE_META_ENGINE=fjall FASTGATE_BIN="$bin" bash conformance/run-all.sh
