@@ -159,3 +159,39 @@ pub fn hit_headers(headers: &mut HeaderMap, body_unread: bool) {
         headers.insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(uri: &str, headers: &[(&str, &str)]) -> s3s::S3Result<Option<u64>> {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                http::HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        probe_size(&h, &uri.parse().expect("uri"))
+    }
+
+    #[test]
+    fn probe_is_marked_by_its_size_in_a_header_or_the_query_and_carries_no_body() {
+        assert_eq!(ask("/b/k", &[]).ok(), Some(None));
+        assert_eq!(ask("/b/k", &[("x-fastgate-probe", "42")]).ok(), Some(Some(42)));
+        assert_eq!(ask("/b/k?x-id=PutObject&x-fastgate-probe=7", &[]).ok(), Some(Some(7)));
+        // A parameter whose name only starts like the marker is not the marker.
+        assert_eq!(ask("/b/k?x-fastgate-probe-size=7", &[]).ok(), Some(None));
+        let code = |r: s3s::S3Result<Option<u64>>| r.err().map(|e| e.code().as_str().to_owned());
+        assert_eq!(
+            code(ask("/b/k", &[("x-fastgate-probe", "yes")])).as_deref(),
+            Some("InvalidArgument")
+        );
+        let with_body = [("x-fastgate-probe", "5"), ("content-length", "5")];
+        assert_eq!(code(ask("/b/k", &with_body)).as_deref(), Some("InvalidRequest"));
+        assert_eq!(
+            ask("/b/k", &[("x-fastgate-probe", "5"), ("content-length", "0")]).ok(),
+            Some(Some(5))
+        );
+    }
+}
