@@ -163,6 +163,44 @@ async fn small_and_multipart_files_round_trip_byte_exact() {
 }
 
 #[tokio::test]
+async fn a_file_uploaded_twice_under_two_keys_sends_its_bytes_once() {
+    let srv = setup().await;
+    let local = Local::new();
+    let small = random_data(100 * 1024);
+    let big = random_data(12 * MIB);
+    let small_path = local.write("small.bin", &small);
+    let big_path = local.write("big.bin", &big);
+    let send = |src: &Path, dst: &str| summary(&local.run(&srv, &["--json", "--part-size", "5MiB", s(src), dst], &[]));
+
+    let before = srv.metric("fastgate_request_body_bytes_total").await;
+    send(&small_path, "s3://cpbucket/one/small.bin");
+    send(&big_path, "s3://cpbucket/one/big.bin");
+    let first = srv.metric("fastgate_request_body_bytes_total").await - before;
+    let sent = (small.len() + big.len()) as u64;
+    assert!((sent..sent + 64 * 1024).contains(&first), "received {first} for {sent}");
+
+    // The same files under other keys: every probe is a hit, only XML goes over the wire.
+    let again_small = send(&small_path, "s3://cpbucket/two/small.bin");
+    let again_big = send(&big_path, "s3://cpbucket/two/big.bin");
+    let second = srv.metric("fastgate_request_body_bytes_total").await - before - first;
+    assert!(second < 64 * 1024, "received {second} bytes for content already stored");
+    assert_eq!(again_small["bytes_sent"].as_u64(), Some(0), "{again_small}");
+    assert_eq!(
+        again_small["bytes_skipped"].as_u64(),
+        Some(small.len() as u64),
+        "{again_small}"
+    );
+    assert_eq!(again_big["bytes_sent"].as_u64(), Some(0), "{again_big}");
+    assert_eq!(get(&srv.client(), B, "two/small.bin").await, small);
+    assert_eq!(get(&srv.client(), B, "two/big.bin").await, big);
+    assert_eq!(
+        srv.metric("fastgate_dedup_hits_total").await,
+        4,
+        "one small object, three parts"
+    );
+}
+
+#[tokio::test]
 async fn an_interrupted_upload_resumes_sending_only_the_parts_the_server_lacks() {
     let srv = setup().await;
     let local = Local::new();

@@ -3,8 +3,8 @@
 //! uploads whose state (upload id, part hashes) is kept in a local file, so a re-run
 //! after a kill sends only the parts the server lacks (`ListParts`). Downloads go to a
 //! partial file resumed with `Range`, verified, then renamed into place. Before each
-//! body goes out, [`probe::Probe`] is asked whether the server already has it: the slot
-//! for issue 18's server-side probe.
+//! body goes out, [`probe::Probe`] asks the server whether it already has it (issue 18's
+//! instant-upload probe; servers without it are no longer asked after their first refusal).
 
 mod aws_config;
 mod download;

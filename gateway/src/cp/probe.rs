@@ -1,11 +1,21 @@
-//! Where issue 18's probe slots in: before `cp` sends a whole object or a part, it asks
-//! "do you have SHA-256 X of size N?". The server side does not exist yet, and other S3
-//! servers never will have it, so today every question is answered [`Answer::Send`] and
-//! `cp` is a plain multipart uploader. When the probe lands, only this file changes: a
-//! bodiless signed request per question, and [`Answer::Stored`] when the server completed
-//! the write from content it already had (same proof-of-possession scope as instant upload).
+//! Issue 18's instant-upload probe, client side: before `cp` sends a whole object or a
+//! part, it asks "do you have SHA-256 X of size N?" with one bodiless signed request (the
+//! protocol is in the README, "The instant-upload probe (for client authors)"). A hit
+//! completes the write on the server and the body is not sent; a miss changes nothing
+//! and the body goes out as usual.
+//!
+//! Other S3 servers do not know the probe. They refuse it (its declared payload hash and
+//! checksum do not match its empty body), and the first such answer turns probing off
+//! for the rest of the run, so that `cp` against them costs one extra request in all
+//! and is a plain multipart uploader. A probe that fails in transport is answered
+//! [`Answer::Send`] without that conclusion: the upload itself will say what is wrong.
 
-use super::s3::S3;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use super::s3::{Probed, S3};
 
 /// The answer to one probe.
 #[derive(Debug)]
@@ -14,35 +24,63 @@ pub enum Answer {
     Send,
     /// The server completed the write without a body; a part's ETag comes back for the
     /// completion.
-    #[allow(dead_code)] // given by the server-side probe, which is not there yet
     Stored { etag: String },
 }
 
 /// Asks the server whether it already has content.
 pub struct Probe {
-    _s3: S3,
+    s3: S3,
+    /// Set at the first answer that only a server without the probe gives.
+    unaware: AtomicBool,
 }
 
 impl Probe {
     pub fn new(s3: S3) -> Self {
-        Self { _s3: s3 }
+        Self {
+            s3,
+            unaware: AtomicBool::new(false),
+        }
     }
 
     /// Before a PutObject of `size` bytes whose SHA-256 is `sha_b64`.
-    pub async fn object(&self, _bucket: &str, _key: &str, _sha_b64: &str, _size: u64) -> Answer {
-        Answer::Send
+    pub async fn object(&self, bucket: &str, key: &str, sha_b64: &str, size: u64) -> Answer {
+        self.ask(&S3::object_target(bucket, key), sha_b64, size).await
     }
 
     /// Before UploadPart `part_number` of `upload_id`, `size` bytes hashing to `sha_b64`.
     pub async fn part(
         &self,
-        _bucket: &str,
-        _key: &str,
-        _upload_id: &str,
-        _part_number: u32,
-        _sha_b64: &str,
-        _size: u64,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        sha_b64: &str,
+        size: u64,
     ) -> Answer {
-        Answer::Send
+        let target = S3::part_target(bucket, key, upload_id, part_number);
+        self.ask(&target, sha_b64, size).await
+    }
+
+    async fn ask(&self, target: &str, sha_b64: &str, size: u64) -> Answer {
+        if self.unaware.load(Ordering::Relaxed) {
+            return Answer::Send;
+        }
+        let Some(sha_hex) = B64.decode(sha_b64).ok().map(hex::encode) else {
+            return Answer::Send;
+        };
+        match self.s3.probe(target, size, &sha_hex, sha_b64).await {
+            Ok(Probed::Hit { etag }) => Answer::Stored { etag },
+            Ok(Probed::Miss) => Answer::Send,
+            Ok(Probed::Unknown(what)) => {
+                if !self.unaware.swap(true, Ordering::Relaxed) {
+                    tracing::info!(answer = %what, "the server does not know the instant-upload probe; not probing again");
+                }
+                Answer::Send
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "instant-upload probe failed; sending the body");
+                Answer::Send
+            }
+        }
     }
 }

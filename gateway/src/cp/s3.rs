@@ -99,6 +99,19 @@ struct ErrorBody {
     message: String,
 }
 
+/// What a server said to an instant-upload probe (see `probe.rs` and the README).
+#[derive(Debug)]
+pub enum Probed {
+    /// The write is complete: its ETag.
+    Hit { etag: String },
+    /// fastgate has not got the content (or this request may not claim it).
+    Miss,
+    /// Anything else: a server that does not know the probe refused it (or, if it
+    /// answered 2xx without `x-fastgate-dedup: hit`, stored an empty object that the body
+    /// sent next replaces). The status and error code, for the log.
+    Unknown(String),
+}
+
 fn path(bucket: &str, key: &str) -> String {
     format!("/{}/{}", encode_query(bucket), encode_key(key))
 }
@@ -167,6 +180,42 @@ impl S3 {
         Ok(())
     }
 
+    /// The instant-upload probe for a PutObject or UploadPart at `target`: no body, the
+    /// content's SHA-256 as the signed payload hash and as `x-amz-checksum-sha256` (so
+    /// that a server without the extension refuses it rather than storing an empty
+    /// object), and `x-fastgate-probe: <size>`.
+    pub async fn probe(&self, target: &str, size: u64, sha_hex: &str, sha_b64: &str) -> anyhow::Result<Probed> {
+        let size = size.to_string();
+        let headers = [("x-amz-checksum-sha256", sha_b64), ("x-fastgate-probe", size.as_str())];
+        let resp = self.call(Method::PUT, target, &headers, sha_hex, Bytes::new()).await?;
+        let dedup = header(&resp, "x-fastgate-dedup");
+        let (status, etag) = (resp.status(), header(&resp, "etag"));
+        // Read the (small) answer whole so that the connection can serve the next request.
+        let body = fastgate_client::read_body(resp.into_body()).await.unwrap_or_default();
+        Ok(match (status, dedup.as_deref(), etag) {
+            (s, Some("hit"), Some(etag)) if s.is_success() => Probed::Hit { etag },
+            (StatusCode::NOT_FOUND, Some("miss"), _) => Probed::Miss,
+            _ => {
+                let e: ErrorBody = quick_xml::de::from_str(&String::from_utf8_lossy(&body)).unwrap_or_default();
+                Probed::Unknown(format!("{status} {}", e.code))
+            }
+        })
+    }
+
+    /// The target of a PutObject.
+    pub fn object_target(bucket: &str, key: &str) -> String {
+        path(bucket, key)
+    }
+
+    /// The target of an UploadPart.
+    pub fn part_target(bucket: &str, key: &str, upload_id: &str, part_number: u32) -> String {
+        format!(
+            "{}?partNumber={part_number}&uploadId={}",
+            path(bucket, key),
+            encode_query(upload_id)
+        )
+    }
+
     /// CreateMultipartUpload asking for SHA-256 part checksums; the upload id.
     pub async fn create_multipart(&self, bucket: &str, key: &str) -> anyhow::Result<String> {
         let t = format!("{}?uploads", path(bucket, key));
@@ -196,11 +245,7 @@ impl S3 {
         sha_hex: &str,
         sha_b64: &str,
     ) -> anyhow::Result<String> {
-        let t = format!(
-            "{}?partNumber={part_number}&uploadId={}",
-            path(bucket, key),
-            encode_query(upload_id)
-        );
+        let t = Self::part_target(bucket, key, upload_id, part_number);
         let resp = self
             .call(Method::PUT, &t, &[("x-amz-checksum-sha256", sha_b64)], sha_hex, body)
             .await?;

@@ -106,6 +106,22 @@ pub fn sha256_mismatch() -> S3Error {
     )
 }
 
+/// The answer to an instant-upload probe (`x-fastgate-probe`, see `instant.rs`) whose
+/// content is not stored, or not claimable by this requester: send the body. 404 and an
+/// error document, so that no client can take it for a completed write; the header
+/// tells it apart from a missing bucket or upload without parsing the XML.
+pub fn not_stored() -> S3Error {
+    let mut e = custom(
+        "XFastgateNotStored",
+        http::StatusCode::NOT_FOUND,
+        "The content is not stored here, or this request may not claim it: send the body.",
+    );
+    let mut h = http::HeaderMap::new();
+    h.insert("x-fastgate-dedup", http::HeaderValue::from_static("miss"));
+    e.set_headers(h);
+    e
+}
+
 /// An S3 error code s3s has no variant for.
 pub fn custom(code: &'static str, status: http::StatusCode, message: &'static str) -> S3Error {
     let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), message);

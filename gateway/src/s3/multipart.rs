@@ -104,7 +104,8 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     let id = upload_id(&input.upload_id)?;
     let up = gw.store.upload(&input.bucket, &input.key, &id).s3()?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
-    if length > 5 << 30 {
+    let probe_size = instant::probe_size(&req_headers, &uri)?;
+    if length.max(probe_size.unwrap_or(0)) > 5 << 30 {
         return Err(ApiError::EntityTooLarge.into());
     }
     let mut declared = Declared::from_headers(&req_headers)?;
@@ -113,7 +114,8 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     }
     let mut resp_headers = http::HeaderMap::new();
     let mut part = None;
-    if let Some(content) = instant::probe(gw, &req_headers, &declared, ctx.owner_id(), &input.bucket).await? {
+    let claim = instant::probe(gw, &req_headers, &declared, ctx.owner_id(), &input.bucket, probe_size).await?;
+    if let Some(content) = claim {
         let size = content.digests().size;
         match gw
             .store
@@ -122,7 +124,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
         {
             Ok(rec) => {
                 instant::record_hit(gw, &input.bucket, &input.key, size, Some(n.get()));
-                instant::hit_headers(&mut resp_headers);
+                instant::hit_headers(&mut resp_headers, probe_size.is_none());
                 part = Some(rec);
             }
             // Collected between lookup and commit: the body is still unread.
@@ -132,6 +134,8 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     }
     let part = match part {
         Some(p) => p,
+        // A probe's miss changes nothing; the client sends the body next.
+        None if probe_size.is_some() => return Err(super::error::not_stored()),
         None => {
             let incoming = body::Incoming {
                 extensions: &extensions,

@@ -54,7 +54,8 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
     asked.append = input.write_offset_bytes.is_some();
     unsupported::check_object_write(&asked)?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
-    if length > gw.max_object_size {
+    let probe_size = instant::probe_size(&req_headers, &uri)?;
+    if length.max(probe_size.unwrap_or(0)) > gw.max_object_size {
         return Err(ApiError::EntityTooLarge.into());
     }
     let declared = Declared::from_headers(&req_headers)?;
@@ -76,7 +77,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
 
     let mut resp_headers = http::HeaderMap::new();
     let mut written = None;
-    if let Some(content) = instant::probe(gw, &req_headers, &declared, owner, &input.bucket).await? {
+    if let Some(content) = instant::probe(gw, &req_headers, &declared, owner, &input.bucket, probe_size).await? {
         let size = content.digests().size;
         let mut rec = record.clone();
         rec.checksum = declared.object_checksum(content.digests());
@@ -87,7 +88,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         {
             Ok(rec) => {
                 instant::record_hit(gw, &input.bucket, &input.key, size, None);
-                instant::hit_headers(&mut resp_headers);
+                instant::hit_headers(&mut resp_headers, probe_size.is_none());
                 written = Some(rec);
             }
             // Collected between lookup and commit: the body is still unread.
@@ -97,6 +98,8 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
     }
     let record = match written {
         Some(rec) => rec,
+        // A probe's miss changes nothing; the client sends the body next.
+        None if probe_size.is_some() => return Err(super::error::not_stored()),
         None => {
             let incoming = body::Incoming {
                 extensions: &extensions,
