@@ -141,15 +141,13 @@ async fn serve_ready(
     };
     // Loaded before anything is announced: a server that cannot read its certificate
     // must not look started.
-    let tls = match &settings.tls {
-        Some(files) => {
-            let certs = CertStore::load(files.clone()).context("loading the TLS certificate")?;
-            #[cfg(unix)]
-            certs.reload_on_sighup().context("listening for SIGHUP")?;
-            Some(certs.acceptor()?)
-        }
+    let certs = match &settings.tls {
+        Some(files) => Some(CertStore::load(files.clone()).context("loading the TLS certificate")?),
         None => None,
     };
+    let tls = certs.as_ref().map(CertStore::acceptor).transpose()?;
+    #[cfg(unix)]
+    crate::tls::reload_on_sighup(certs).context("listening for SIGHUP")?;
     // Scripts and the tests read the address from this line.
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("fastgate listening on {scheme}://{addr}");

@@ -164,25 +164,30 @@ impl CertStore {
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
     }
+}
 
-    /// Reloads on every SIGHUP for as long as the process runs, logging the outcome.
-    #[cfg(unix)]
-    pub fn reload_on_sighup(self: &Arc<Self>) -> io::Result<()> {
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-        let store = self.clone();
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                match store.reload().await {
-                    Ok(()) => tracing::info!(cert = %store.files.cert.display(), "SIGHUP: TLS certificate reloaded"),
-                    Err(e) => tracing::error!(
-                        error = %e,
-                        "SIGHUP: TLS certificate not reloaded, the previous one stays in use"
-                    ),
-                }
+/// Reloads `store` on every SIGHUP for as long as the process runs, logging the outcome.
+/// Installed without TLS too: SIGHUP's default action ends the process, and a
+/// `systemctl reload` (or a certbot hook) must not stop a server that serves plain HTTP.
+#[cfg(unix)]
+pub fn reload_on_sighup(store: Option<Arc<CertStore>>) -> io::Result<()> {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let Some(store) = &store else {
+                tracing::info!("SIGHUP: no TLS certificate to reload (plain HTTP)");
+                continue;
+            };
+            match store.reload().await {
+                Ok(()) => tracing::info!(cert = %store.files.cert.display(), "SIGHUP: TLS certificate reloaded"),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "SIGHUP: TLS certificate not reloaded, the previous one stays in use"
+                ),
             }
-        });
-        Ok(())
-    }
+        }
+    });
+    Ok(())
 }
 
 /// Hands every handshake the certificate current at that moment.

@@ -410,3 +410,10 @@ async fn a_server_whose_key_does_not_match_its_certificate_does_not_start() {
     assert!(stderr.contains("does not belong to the certificate"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 }
+
+#[tokio::test]
+async fn sighup_does_not_stop_a_plain_http_server() {
+    let srv = Server::start();
+    hup_and_wait_for(&srv, "no TLS certificate to reload").await;
+    create_bucket(&srv.client(), "still-up").await;
+}
