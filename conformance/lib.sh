@@ -185,7 +185,8 @@ fg_start() {
     [ -n "$FG_METRICS_PORT" ] || FG_METRICS_PORT="$(fg_free_port)"
     [ -n "$FG_DATA_DIR" ] || FG_DATA_DIR="$FG_TMP/data"
     mkdir -p "$FG_DATA_DIR"
-    FG_ENDPOINT="http://127.0.0.1:$FG_PORT"
+    # FG_SCHEME=https for a server started with --tls-cert/--tls-key (https.sh).
+    FG_ENDPOINT="${FG_SCHEME:-http}://127.0.0.1:$FG_PORT"
     export FG_ENDPOINT FG_PORT
     echo "---- fastgate serve start $(date +%T) ----" >>"$FG_LOG"
     # setsid: the server gets its own process group, so a client we SIGKILL never takes it along
@@ -193,7 +194,7 @@ fg_start() {
     # env -u: a FASTGATE_CONFIG/DOMAIN/REGION from the caller's environment must not change
     # the server under test; everything it needs is on the command line.
     env -u FASTGATE_CONFIG -u FASTGATE_DOMAIN -u FASTGATE_REGION -u FASTGATE_LISTEN -u FASTGATE_DATA_DIR \
-        -u FASTGATE_METRICS_LISTEN \
+        -u FASTGATE_METRICS_LISTEN -u FASTGATE_TLS_CERT -u FASTGATE_TLS_KEY \
         NO_COLOR=1 RUST_LOG="${FG_RUST_LOG:-${RUST_LOG:-info}}" setsid "$FASTGATE_BIN" serve \
         --listen "127.0.0.1:$FG_PORT" \
         --metrics-listen "127.0.0.1:$FG_METRICS_PORT" \

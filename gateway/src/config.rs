@@ -9,6 +9,8 @@ use fastgate_model::config::{GroupConfig, PlacementConfig};
 use fastgate_model::{DedupIndex, DedupScope, MetaEngine, StorageConfig};
 use serde::Deserialize;
 
+pub use crate::tls::TlsFiles;
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
@@ -98,6 +100,16 @@ impl Default for ConnectionsConfig {
     }
 }
 
+/// `[tls]`: serve HTTPS with these PEM files (both or neither).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// The private key of the leaf certificate.
+    pub key: Option<PathBuf>,
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetadataConfig {
@@ -125,6 +137,7 @@ pub struct FileConfig {
     pub multipart: MultipartConfig,
     pub metadata: MetadataConfig,
     pub connections: ConnectionsConfig,
+    pub tls: TlsConfig,
     /// Largest single PUT body in bytes (S3: 5 GiB).
     pub max_object_size: Option<u64>,
     /// Large chunks bypass the page cache when written (default on).
@@ -160,6 +173,8 @@ pub struct Settings {
     pub upload_check_interval: Duration,
     pub max_object_size: u64,
     pub connections: ConnectionsConfig,
+    /// HTTPS with these files; plain HTTP when `None`.
+    pub tls: Option<TlsFiles>,
 }
 
 pub struct Overrides {
@@ -172,6 +187,8 @@ pub struct Overrides {
     pub domains: Vec<String>,
     pub region: Option<String>,
     pub meta_engine: Option<MetaEngine>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Loopback, so that only the node itself (or what the operator opens up) can scrape
@@ -213,6 +230,12 @@ impl Settings {
             ),
             _ => bail!("set both the access key and the secret key, or neither"),
         };
+        // Each file from the flag, else the file's `[tls]`: a flag may override one of them.
+        let tls = match (o.tls_cert.or(file.tls.cert), o.tls_key.or(file.tls.key)) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => bail!("set both the TLS certificate and its key (--tls-cert, --tls-key or [tls]), or neither"),
+        };
         let mut storage = StorageConfig::single(&data_dir);
         if !file.groups.is_empty() {
             storage.chunks.groups = file.groups;
@@ -251,6 +274,7 @@ impl Settings {
             upload_check_interval: Duration::from_secs(file.multipart.check_interval_secs.max(1)),
             max_object_size: file.max_object_size.unwrap_or(5 << 30),
             connections: file.connections,
+            tls,
         })
     }
 }
@@ -270,6 +294,8 @@ mod tests {
             domains: Vec::new(),
             region: None,
             meta_engine,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 
@@ -291,6 +317,27 @@ mod tests {
             Settings::resolve(overrides(Some(file), None)).unwrap().metrics_listen,
             None
         );
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_a_flag_overrides_the_file() {
+        let s = Settings::resolve(overrides(None, None)).unwrap();
+        assert_eq!(s.tls, None);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(&file, "[tls]\ncert = \"/etc/a.crt\"\nkey = \"/etc/a.key\"\n").unwrap();
+        let from_file = Settings::resolve(overrides(Some(file.clone()), None)).unwrap();
+        assert_eq!(from_file.tls.unwrap().cert, Path::new("/etc/a.crt"));
+        let mut o = overrides(Some(file), None);
+        o.tls_cert = Some("/etc/b.crt".into());
+        let tls = Settings::resolve(o).unwrap().tls.unwrap();
+        assert_eq!(
+            (tls.cert.as_path(), tls.key.as_path()),
+            (Path::new("/etc/b.crt"), Path::new("/etc/a.key"))
+        );
+        let mut only_cert = overrides(None, None);
+        only_cert.tls_cert = Some("/etc/b.crt".into());
+        assert!(Settings::resolve(only_cert).is_err());
     }
 
     #[test]

@@ -16,3 +16,4 @@ mod housekeeping;
 mod metrics;
 mod s3;
 pub mod server;
+pub mod tls;

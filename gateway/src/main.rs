@@ -93,6 +93,13 @@ struct ServeArgs {
     /// directory must be opened with the engine that created it.
     #[arg(long, env = "FASTGATE_META_ENGINE")]
     meta_engine: Option<fastgate_model::MetaEngine>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first; also `[tls] cert`).
+    /// SIGHUP reloads it and its key without dropping connections.
+    #[arg(long, env = "FASTGATE_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert` (also `[tls] key`).
+    #[arg(long, env = "FASTGATE_TLS_KEY")]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -133,6 +140,8 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         domains: a.domains,
         region: a.region,
         meta_engine: a.meta_engine,
+        tls_cert: a.tls_cert,
+        tls_key: a.tls_key,
     })?;
     server::serve(settings).await
 }

@@ -1,4 +1,5 @@
-//! Serving: s3s on hyper, one tracing span per request, graceful shutdown.
+//! Serving: s3s on hyper, over plain TCP or TLS (`tls.rs`), one tracing span per request,
+//! graceful shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::config::Settings;
 use crate::connection::{AcceptBackoff, Activity, BusyBody};
 use crate::metrics::Metrics;
 use crate::s3::Gateway;
+use crate::tls::{CertStore, Stream};
 
 /// Runs the server on `settings.listen` until SIGINT or SIGTERM, then drains open
 /// connections (10 s at most). What `fastgate serve` does.
@@ -137,7 +139,18 @@ async fn serve_ready(
         ),
         None => None,
     };
-    println!("fastgate listening on http://{addr}");
+    // Loaded before anything is announced: a server that cannot read its certificate
+    // must not look started.
+    let certs = match &settings.tls {
+        Some(files) => Some(CertStore::load(files.clone()).context("loading the TLS certificate")?),
+        None => None,
+    };
+    let tls = certs.as_ref().map(CertStore::acceptor).transpose()?;
+    #[cfg(unix)]
+    crate::tls::reload_on_sighup(certs).context("listening for SIGHUP")?;
+    // Scripts and the tests read the address from this line.
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("fastgate listening on {scheme}://{addr}");
     println!("  data dir:   {}", settings.data_dir.display());
     println!("  metadata:   {}", settings.storage.meta_engine);
     match &metrics_listener {
@@ -159,6 +172,8 @@ async fn serve_ready(
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs.max(1)));
     let idle = Duration::from_secs(limits.idle_timeout_secs.max(1));
+    // The handshake is the TLS part of "sending the headers": bounded alike.
+    let handshake_timeout = Duration::from_secs(limits.header_read_timeout_secs.max(1));
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let ids = Arc::new(AtomicU64::new(0));
@@ -187,35 +202,53 @@ async fn serve_ready(
         let _ = stream.set_nodelay(true);
         let svc = service.clone();
         let (ids, metrics) = (ids.clone(), metrics.clone());
-        let activity = Activity::new();
-        let conn_activity = activity.clone();
-        let per_request = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-            let busy = activity.begin();
-            let id = ids.fetch_add(1, Ordering::Relaxed);
-            let request_id = format!("{id:016X}");
-            metrics.requests.fetch_add(1, Ordering::Relaxed);
-            let span =
-                tracing::info_span!("request", id = %request_id, method = %req.method(), uri = %req.uri(), %peer);
-            let svc = svc.clone();
-            async move {
-                let req = crate::s3::raw_body::split(req);
-                let check = req.extensions().get::<crate::s3::raw_body::PayloadCheck>().cloned();
-                let mut resp = svc.call(req).await?;
-                if let Some(check) = check {
-                    resp = check.correct(resp);
-                }
-                if let Ok(v) = http::HeaderValue::from_str(&request_id) {
-                    resp.headers_mut().insert("x-amz-request-id", v);
-                }
-                resp = crate::s3::with_request_id(resp, &request_id);
-                tracing::debug!(status = %resp.status(), "response");
-                Ok::<_, s3s::HttpError>(resp.map(|b| BusyBody::new(b, busy)))
-            }
-            .instrument(span)
-        });
-        let conn = http.serve_connection(TokioIo::new(stream), per_request).into_owned();
-        let conn = graceful.watch(conn);
+        let (http, watcher, tls) = (http.clone(), graceful.watcher(), tls.clone());
+        // Its own task from here: a slow or stalled handshake must not hold up accepts.
         tokio::spawn(async move {
+            let stream = match tls {
+                None => Stream::Plain(stream),
+                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => Stream::Tls(Box::new(s)),
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                },
+            };
+            let transport = stream.transport();
+            let activity = Activity::new();
+            let conn_activity = activity.clone();
+            let per_request = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                let busy = activity.begin();
+                let id = ids.fetch_add(1, Ordering::Relaxed);
+                let request_id = format!("{id:016X}");
+                metrics.requests.fetch_add(1, Ordering::Relaxed);
+                let span =
+                    tracing::info_span!("request", id = %request_id, method = %req.method(), uri = %req.uri(), %peer);
+                req.extensions_mut().insert(transport);
+                let svc = svc.clone();
+                async move {
+                    let req = crate::s3::raw_body::split(req);
+                    let check = req.extensions().get::<crate::s3::raw_body::PayloadCheck>().cloned();
+                    let mut resp = svc.call(req).await?;
+                    if let Some(check) = check {
+                        resp = check.correct(resp);
+                    }
+                    if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+                        resp.headers_mut().insert("x-amz-request-id", v);
+                    }
+                    resp = crate::s3::with_request_id(resp, &request_id);
+                    tracing::debug!(status = %resp.status(), "response");
+                    Ok::<_, s3s::HttpError>(resp.map(|b| BusyBody::new(b, busy)))
+                }
+                .instrument(span)
+            });
+            let conn = http.serve_connection(TokioIo::new(stream), per_request).into_owned();
+            let conn = watcher.watch(conn);
             crate::connection::serve_until_idle(conn, conn_activity, idle).await;
             drop(slot);
         });

@@ -36,6 +36,8 @@ async fn start() -> InProcess {
         meta_engine: std::env::var("FASTGATE_META_ENGINE")
             .ok()
             .map(|e| e.parse().expect("FASTGATE_META_ENGINE")),
+        tls_cert: None,
+        tls_key: None,
     })
     .expect("settings");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

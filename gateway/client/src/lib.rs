@@ -11,8 +11,16 @@
 //!
 //! Signing follows S3's rules rather than the other AWS services': the path is
 //! percent-encoded once and never normalized, because object keys are literal
-//! (`a//b` and `a/./b` are keys of their own). Plain `http://` only: no TLS on purpose.
+//! (`a//b` and `a/./b` are keys of their own).
+//!
+//! `https://` endpoints go over rustls (ring provider), HTTP/1.1, trusting the system's
+//! root certificates plus an optional CA bundle (PEM): the one given to
+//! [`Client::with_ca_bundle`], else the file `AWS_CA_BUNDLE` names, as the AWS CLI and
+//! SDKs read it, so that a server with a private or self-signed certificate works the
+//! same for every client on the machine.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
@@ -27,6 +35,7 @@ use http::{Method, Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -57,6 +66,10 @@ pub enum Error {
     },
     #[error("reading the response body")]
     Body(#[from] hyper::Error),
+    #[error("CA bundle {path}: {reason}")]
+    CaBundle { path: PathBuf, reason: String },
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
 }
 
 /// The error type request bodies may fail with.
@@ -143,7 +156,9 @@ impl Signer {
 /// A client for one endpoint; requests are signed when it has a [`Signer`]. Cheap to
 /// clone (the connection pool is shared). `B` is the request body type.
 pub struct Client<B = Full<Bytes>> {
-    http: hyper_util::client::legacy::Client<HttpConnector, B>,
+    http: hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, B>,
+    /// `http` or `https`.
+    scheme: &'static str,
     /// `host[:port]` as it goes into the Host header and the signature.
     authority: String,
     signer: Option<Signer>,
@@ -154,6 +169,7 @@ impl<B> Clone for Client<B> {
     fn clone(&self) -> Self {
         Self {
             http: self.http.clone(),
+            scheme: self.scheme,
             authority: self.authority.clone(),
             signer: self.signer.clone(),
         }
@@ -166,35 +182,68 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    /// A client for `endpoint` (`http://host[:port]`), keeping any number of idle connections.
+    /// A client for `endpoint` (`http://host[:port]` or `https://host[:port]`), keeping any
+    /// number of idle connections.
     pub fn new(endpoint: &str, signer: Option<Signer>) -> Result<Self, Error> {
         Self::with_idle_connections(endpoint, signer, usize::MAX)
     }
 
     /// Like [`Client::new`], keeping at most `idle` idle connections (a load generator
-    /// sizes it to its concurrency).
+    /// sizes it to its concurrency). An `https://` endpoint trusts the system's roots and
+    /// the CA bundle `AWS_CA_BUNDLE` names, if any.
     pub fn with_idle_connections(endpoint: &str, signer: Option<Signer>, idle: usize) -> Result<Self, Error> {
+        let from_env = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty());
+        Self::with_ca_bundle(endpoint, signer, idle, from_env.as_deref().map(Path::new))
+    }
+
+    /// Like [`Client::with_idle_connections`], trusting the certificates in `ca_bundle`
+    /// (PEM) besides the system's roots instead of `AWS_CA_BUNDLE`'s. Reads the file (and
+    /// the system's store) once, here, for `https://` endpoints only.
+    pub fn with_ca_bundle(
+        endpoint: &str,
+        signer: Option<Signer>,
+        idle: usize,
+        ca_bundle: Option<&Path>,
+    ) -> Result<Self, Error> {
         let bad = |reason: &str| Error::Endpoint {
             endpoint: endpoint.to_owned(),
             reason: reason.to_owned(),
         };
         let uri: http::Uri = endpoint.parse().map_err(|_| bad("not a URL"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some(_) => return Err(bad("only http:// is supported")),
+        let scheme = match uri.scheme_str() {
+            Some("http") => "http",
+            Some("https") => "https",
+            Some(_) => return Err(bad("only http:// and https:// are supported")),
             None => return Err(bad("needs a scheme, e.g. http://127.0.0.1:9000")),
-        }
+        };
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
             return Err(bad("requests go to the endpoint's root: leave out any path"));
         }
         let authority = uri.authority().ok_or_else(|| bad("no host"))?.to_string();
+        // A plain endpoint never opens TLS: no need to read any certificate for it.
+        let roots = if scheme == "https" {
+            trusted_roots(ca_bundle)?
+        } else {
+            rustls::RootCertStore::empty()
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let mut conn = HttpConnector::new();
         conn.set_nodelay(true);
+        conn.enforce_http(false);
+        let conn = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(conn);
         let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(idle.max(1))
             .build(conn);
         Ok(Self {
             http,
+            scheme,
             authority,
             signer,
         })
@@ -220,7 +269,7 @@ where
         headers.extend_from_slice(extra);
         let signature = match &self.signer {
             Some(s) => {
-                let url = format!("http://{}{}", self.authority, path_and_query);
+                let url = format!("{}://{}{}", self.scheme, self.authority, path_and_query);
                 s.sign(
                     method.as_str(),
                     &url,
@@ -250,7 +299,7 @@ where
         let headers = self.sign_headers(&method, path_and_query, extra, payload_sha256)?;
         let mut builder = Request::builder()
             .method(method)
-            .uri(format!("http://{}{}", self.authority, path_and_query));
+            .uri(format!("{}://{}{}", self.scheme, self.authority, path_and_query));
         for (k, v) in &headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
@@ -278,6 +327,36 @@ where
         let req = self.request(method, path_and_query, extra, payload_sha256, body)?;
         self.send(req).await
     }
+}
+
+/// The system's root certificates plus those of `ca_bundle`. A system store that cannot
+/// be read (a container without one) is no error as long as a bundle is given; a bundle
+/// that cannot be read or holds no certificate is.
+fn trusted_roots(ca_bundle: Option<&Path>) -> Result<rustls::RootCertStore, Error> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    // Certificates the system store holds that rustls cannot parse are skipped, as
+    // browsers do: one odd root must not make every https endpoint unreachable.
+    let native = rustls_native_certs::load_native_certs();
+    let _ = roots.add_parsable_certificates(native.certs);
+    if let Some(path) = ca_bundle {
+        let bad = |reason: String| Error::CaBundle {
+            path: path.to_owned(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(bad("no PEM certificate in it".into()));
+        }
+        for c in certs {
+            roots.add(c).map_err(|e| bad(e.to_string()))?;
+        }
+    }
+    Ok(roots)
 }
 
 /// Reads a whole response body (small answers: XML, metrics).
@@ -361,9 +440,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn endpoints_other_than_plain_http_roots_are_refused() {
+    async fn endpoints_other_than_http_or_https_roots_are_refused() {
         for bad in [
-            "https://s3.example",
+            "ftp://s3.example",
+            "https://s3.example/prefix",
             "127.0.0.1:9000",
             "http://h:9000/prefix",
             "not a url",
@@ -373,6 +453,19 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_ca_bundle_without_certificates_is_refused_for_https_only() {
+        let dir = std::env::temp_dir().join(format!("fastgate-client-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let https = Client::<Full<Bytes>>::with_ca_bundle("https://127.0.0.1:9000", None, 1, Some(&empty));
+        assert!(matches!(https, Err(Error::CaBundle { .. })));
+        let http = Client::<Full<Bytes>>::with_ca_bundle("http://127.0.0.1:9000", None, 1, Some(&empty));
+        assert!(http.is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -33,10 +33,14 @@ pub struct CpArgs {
     /// Copy a directory tree to a prefix, or every object under a prefix to a directory.
     #[arg(long, short = 'r')]
     pub recursive: bool,
-    /// The S3 endpoint (http://host:port); else AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or
+    /// The S3 endpoint (http://host:port or https://host:port); else AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or
     /// the profile's endpoint_url.
     #[arg(long)]
     pub endpoint_url: Option<String>,
+    /// PEM certificates to trust for an https endpoint besides the system's roots (a
+    /// private CA, a self-signed certificate), as the aws cli's `--ca-bundle`.
+    #[arg(long, env = "AWS_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
     /// The profile of ~/.aws/credentials and ~/.aws/config (default: AWS_PROFILE, else
     /// "default"). Given, it wins over AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
     #[arg(long)]
@@ -137,7 +141,7 @@ pub async fn run(a: CpArgs) -> anyhow::Result<()> {
     }
     .with_region(&r.region);
     let concurrency = a.concurrency.max(1);
-    let client = Client::with_idle_connections(&r.endpoint, Some(signer), concurrency)?;
+    let client = Client::with_ca_bundle(&r.endpoint, Some(signer), concurrency, a.ca_bundle.as_deref())?;
     let s3 = s3::S3::new(client, &r.endpoint);
     let ctx = Ctx {
         probe: probe::Probe::new(s3.clone()),

@@ -40,10 +40,12 @@ pub struct Server {
     /// The metadata engine, when the test picks it (else FASTGATE_META_ENGINE from the
     /// environment applies, or the default).
     meta_engine: Option<String>,
+    /// `http`, or `https` for a server configured with `[tls]`, as it announced itself.
+    pub scheme: String,
 }
 
-/// What the server prints once it listens.
-const LISTENING: &str = "fastgate listening on http://";
+/// What the server prints once it listens, before `http://ADDR` or `https://ADDR`.
+const LISTENING: &str = "fastgate listening on ";
 /// What it prints next: where its metrics are.
 const METRICS: &str = "  metrics:    http://";
 
@@ -90,6 +92,7 @@ impl Server {
             root,
             config,
             meta_engine: meta_engine.map(str::to_owned),
+            scheme: "http".to_owned(),
         };
         s.spawn();
         s
@@ -109,7 +112,12 @@ impl Server {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// The server process's id (while it runs), to send it signals.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     fn spawn(&mut self) {
@@ -129,6 +137,8 @@ impl Server {
             .env_remove("FASTGATE_CONFIG")
             .env_remove("FASTGATE_DOMAIN")
             .env_remove("FASTGATE_REGION")
+            .env_remove("FASTGATE_TLS_CERT")
+            .env_remove("FASTGATE_TLS_KEY")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info,s3s=warn".into()),
@@ -153,7 +163,11 @@ impl Server {
             // The metrics line (an address, or "off") follows the listening line.
             let started = log.rsplit(LISTENING).next().unwrap_or_default();
             if log.matches(LISTENING).count() > announced && started.contains("  metrics:") {
-                let addr = started.lines().next().unwrap_or_default();
+                let url = started.lines().next().unwrap_or_default();
+                let (scheme, addr) = url
+                    .split_once("://")
+                    .unwrap_or_else(|| panic!("listen line without a URL: {url:?}"));
+                self.scheme = scheme.to_owned();
                 self.addr = addr.parse().unwrap_or_else(|e| panic!("listen address {addr:?}: {e}"));
                 break;
             }
