@@ -9,9 +9,10 @@ use std::sync::Arc;
 use fastgate_model::Store;
 use http::{Extensions, HeaderMap, Method, StatusCode, Uri};
 use s3s::route::S3Route;
-use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
+use s3s::{Body, S3Request, S3Response, S3Result};
 
 use crate::metrics::Metrics;
+use crate::s3::ApiError;
 
 pub const PREFIX: &str = "/_fastgate/";
 
@@ -112,7 +113,7 @@ impl S3Route for AdminRoute {
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
         match &req.credentials {
             Some(c) if c.access_key == self.root_access_key => Ok(()),
-            _ => Err(s3_error!(AccessDenied, "Access Denied")),
+            _ => Err(ApiError::AccessDenied.into()),
         }
     }
 
@@ -123,7 +124,7 @@ impl S3Route for AdminRoute {
                 let store = self.store.clone();
                 let report = tokio::task::spawn_blocking(move || store.collect_garbage())
                     .await
-                    .map_err(|e| s3_error!(InternalError, "gc task: {e}"))?
+                    .map_err(|e| ApiError::Internal(format!("gc task: {e}")))?
                     .map_err(crate::s3::to_s3)?;
                 Metrics::add(&self.metrics.gc_chunks_deleted, report.chunks_deleted);
                 Metrics::add(&self.metrics.gc_bytes_freed, report.bytes_freed);
@@ -140,7 +141,7 @@ impl S3Route for AdminRoute {
                 Metrics::add(&self.metrics.uploads_expired, n as u64);
                 Ok(text(StatusCode::OK, format!("uploads_expired {n}\n")))
             }
-            _ => Err(s3_error!(MethodNotAllowed, "No such admin operation")),
+            _ => Err(ApiError::NoSuchAdminOperation.into()),
         }
     }
 }

@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 
+use s3s::S3Result;
 use s3s::auth::{S3Auth, SecretKey};
-use s3s::{S3Result, s3_error};
 
 use crate::config::UserConfig;
+use crate::s3::ApiError;
 
 /// Every configured user, by access key. A user's id is its access key: it owns the
 /// buckets it creates.
@@ -26,11 +27,9 @@ impl Users {
 #[async_trait::async_trait]
 impl S3Auth for Users {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        self.secrets.get(access_key).cloned().ok_or_else(|| {
-            s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            )
-        })
+        self.secrets
+            .get(access_key)
+            .cloned()
+            .ok_or_else(|| ApiError::InvalidAccessKeyId.into())
     }
 }

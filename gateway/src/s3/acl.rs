@@ -4,11 +4,11 @@
 //! anything that would grant others access is refused rather than silently ignored.
 
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Request, S3Response, S3Result};
 
 use super::Gateway;
 use super::access::{Action, RequestContext, Resource};
-use super::error::StorageResultExt as _;
+use super::error::{ApiError, StorageResultExt as _};
 
 fn owner_grants(owner: &str) -> (Option<Owner>, Option<Vec<Grant>>) {
     let grant = Grant {
@@ -67,10 +67,7 @@ macro_rules! require_private {
             $i.access_control_policy.as_ref(),
             $owner,
         ) {
-            return Err(s3_error!(
-                NotImplemented,
-                "Only private (owner-only) access is supported"
-            ));
+            return Err(ApiError::NotImplemented("Only private (owner-only) access is supported").into());
         }
     };
 }

@@ -2,10 +2,10 @@
 
 use fastgate_model::StorageError;
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Request, S3Response, S3Result};
 
 use super::access::{Action, RequestContext, Resource};
-use super::error::StorageResultExt as _;
+use super::error::{ApiError, StorageResultExt as _};
 use super::headers::timestamp;
 use super::{Gateway, list};
 
@@ -28,12 +28,9 @@ pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> S3R
         Some(n) => usize::try_from(n)
             .ok()
             .filter(|n| (1..=MAX_BUCKETS).contains(n))
-            .ok_or_else(|| {
-                s3_error!(
-                    InvalidArgument,
-                    "Argument max-buckets must be an integer between 1 and 10000."
-                )
-            })?,
+            .ok_or(ApiError::InvalidArgument(
+                "Argument max-buckets must be an integer between 1 and 10000.",
+            ))?,
     };
     let after = match i.continuation_token.as_deref() {
         Some(t) => Some(list::decode_token(t)?),
@@ -83,10 +80,10 @@ pub async fn create_bucket(
     if req.input.object_lock_enabled_for_bucket == Some(true) {
         // A bucket that says it locks objects would not: refuse it until object lock
         // exists, rather than create a bucket that silently does not protect.
-        return Err(s3s::s3_error!(
-            NotImplemented,
-            "A header you provided implies functionality that is not implemented (object lock)"
-        ));
+        return Err(ApiError::NotImplemented(
+            "A header you provided implies functionality that is not implemented (object lock)",
+        )
+        .into());
     }
     let constraint = req
         .input
@@ -99,16 +96,10 @@ pub async fn create_bucket(
     // a bucket is created only in the region of the endpoint that was asked.
     if let Some(c) = constraint {
         if c == gw.region && c == US_EAST_1 {
-            return Err(s3_error!(
-                InvalidLocationConstraint,
-                "The specified location-constraint is not valid"
-            ));
+            return Err(ApiError::InvalidLocationConstraint.into());
         }
         if c != gw.region {
-            return Err(s3_error!(
-                IllegalLocationConstraintException,
-                "The {c} location constraint is incompatible for the region specific endpoint this request was sent to."
-            ));
+            return Err(ApiError::IllegalLocationConstraint(c.to_owned()).into());
         }
     }
     match gw.store.create_bucket(&req.input.bucket, owner, &gw.region).await {

@@ -4,10 +4,11 @@
 //! helpers, terraform) carry on; writes are refused by s3s as NotImplemented.
 
 use s3s::dto::*;
-use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3Request, S3Response, S3Result};
 
 use super::Gateway;
 use super::access::{Action, RequestContext, Resource};
+use super::error::ApiError;
 
 macro_rules! absent {
     ($fn:ident, $action:ident, $input:ty, $output:ty, $err:expr) => {
@@ -26,69 +27,54 @@ absent!(
     GetBucketPolicy,
     GetBucketPolicyInput,
     GetBucketPolicyOutput,
-    s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")
+    ApiError::NoSuchBucketPolicy.into()
 );
 absent!(
     get_bucket_cors,
     GetBucketCors,
     GetBucketCorsInput,
     GetBucketCorsOutput,
-    s3_error!(NoSuchCORSConfiguration, "The CORS configuration does not exist")
+    ApiError::NoSuchCorsConfiguration.into()
 );
 absent!(
     get_bucket_encryption,
     GetEncryptionConfiguration,
     GetBucketEncryptionInput,
     GetBucketEncryptionOutput,
-    s3_error!(
-        ServerSideEncryptionConfigurationNotFoundError,
-        "The server side encryption configuration was not found"
-    )
+    ApiError::NoEncryptionConfiguration.into()
 );
 absent!(
     get_bucket_tagging,
     GetBucketTagging,
     GetBucketTaggingInput,
     GetBucketTaggingOutput,
-    s3_error!(NoSuchTagSet, "The TagSet does not exist")
+    ApiError::NoSuchTagSet.into()
 );
 absent!(
     get_bucket_website,
     GetBucketWebsite,
     GetBucketWebsiteInput,
     GetBucketWebsiteOutput,
-    s3_error!(
-        NoSuchWebsiteConfiguration,
-        "The specified bucket does not have a website configuration"
-    )
+    ApiError::NoSuchWebsiteConfiguration.into()
 );
 absent!(
     get_bucket_replication,
     GetReplicationConfiguration,
     GetBucketReplicationInput,
     GetBucketReplicationOutput,
-    s3_error!(
-        ReplicationConfigurationNotFoundError,
-        "The replication configuration was not found"
-    )
+    ApiError::NoReplicationConfiguration.into()
 );
 absent!(
     get_object_lock_configuration,
     GetBucketObjectLockConfiguration,
     GetObjectLockConfigurationInput,
     GetObjectLockConfigurationOutput,
-    s3_error!(
-        ObjectLockConfigurationNotFoundError,
-        "Object Lock configuration does not exist for this bucket"
-    )
+    ApiError::NoObjectLockConfiguration.into()
 );
 absent!(
     get_bucket_ownership_controls,
     GetBucketOwnershipControls,
     GetBucketOwnershipControlsInput,
     GetBucketOwnershipControlsOutput,
-    s3_error!(
-        OwnershipControlsNotFoundError,
-        "The bucket ownership controls were not found"
-    )
+    ApiError::NoOwnershipControls.into()
 );

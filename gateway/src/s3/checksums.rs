@@ -5,7 +5,9 @@
 use fastgate_model::checksum::{ChecksumAlgorithm, ChunkDigests, b64, from_b64};
 use fastgate_model::records::ObjectChecksum;
 use http::HeaderMap;
-use s3s::{S3Result, s3_error};
+use s3s::S3Result;
+
+use super::error::ApiError;
 
 /// The digests a request declares for its body.
 #[derive(Debug, Default, Clone)]
@@ -34,35 +36,23 @@ impl Declared {
     pub fn from_headers(h: &HeaderMap) -> S3Result<Self> {
         let mut d = Declared::default();
         if let Some(v) = header(h, "content-md5") {
-            let bytes = from_b64(v)
-                .filter(|b| b.len() == 16)
-                .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."))?;
+            let bytes = from_b64(v).filter(|b| b.len() == 16).ok_or(ApiError::InvalidDigest)?;
             d.md5 = bytes.try_into().ok();
         }
         for alg in ChecksumAlgorithm::ALL {
             if let Some(v) = header(h, &algorithm_header_name(alg)) {
-                let bytes = from_b64(v).ok_or_else(|| {
-                    s3_error!(
-                        InvalidRequest,
-                        "Value for {} header is invalid.",
-                        algorithm_header_name(alg)
-                    )
-                })?;
+                let bytes = from_b64(v).ok_or_else(|| ApiError::InvalidChecksumHeader(algorithm_header_name(alg)))?;
                 if bytes.len() != alg.digest(b"").len() {
-                    return Err(s3_error!(
-                        InvalidRequest,
-                        "Value for {} header is invalid.",
-                        algorithm_header_name(alg)
-                    ));
+                    return Err(ApiError::InvalidChecksumHeader(algorithm_header_name(alg)).into());
                 }
                 d.checksums.push((alg, bytes));
             }
         }
         if d.checksums.len() > 1 {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
-            ));
+            return Err(ApiError::InvalidRequest(
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+            )
+            .into());
         }
         if let Some(v) = header(h, "x-amz-content-sha256")
             && v.len() == 64
@@ -109,10 +99,7 @@ impl Declared {
         if let Some(m) = self.md5
             && m != d.md5
         {
-            return Err(s3_error!(
-                BadDigest,
-                "The Content-MD5 you specified did not match what we received."
-            ));
+            return Err(ApiError::Md5Mismatch.into());
         }
         if let Some(s) = self.content_sha256
             && s != d.sha256
@@ -123,22 +110,12 @@ impl Declared {
         if let (Some(alg), Some(t)) = (self.trailer, trailing)
             && let Some(v) = header(t, &algorithm_header_name(alg))
         {
-            let bytes = from_b64(v).ok_or_else(|| {
-                s3_error!(
-                    InvalidRequest,
-                    "Value for {} trailing header is invalid.",
-                    algorithm_header_name(alg)
-                )
-            })?;
+            let bytes = from_b64(v).ok_or_else(|| ApiError::InvalidChecksumTrailer(algorithm_header_name(alg)))?;
             all.push((alg, bytes));
         }
         for (alg, want) in &all {
             if d.checksum(*alg) != Some(want.as_slice()) {
-                return Err(s3_error!(
-                    BadDigest,
-                    "The {} you specified did not match the calculated checksum.",
-                    alg.as_str()
-                ));
+                return Err(ApiError::ChecksumMismatch(alg.as_str()).into());
             }
         }
         Ok(())

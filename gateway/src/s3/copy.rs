@@ -3,7 +3,7 @@
 use fastgate_model::ids::now_ms;
 use fastgate_model::records::ObjectRecord;
 use s3s::dto::*;
-use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3Request, S3Response, S3Result};
 
 use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
@@ -22,7 +22,7 @@ pub(super) async fn source(gw: &Gateway, ctx: &RequestContext, src: &CopySource)
         return Err(ApiError::NotImplemented("Copying from an access point is not supported").into());
     };
     if version_id.as_deref().is_some_and(|v| v != "null") {
-        return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
+        return Err(ApiError::NoSuchVersion.into());
     }
     gw.authorize(ctx, Action::GetObject, Resource::object(bucket, key))
         .await?;
@@ -82,10 +82,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
         .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
     let same = matches!(&input.copy_source, CopySource::Bucket { bucket, key, .. } if **bucket == *input.bucket && **key == *input.key);
     if same && !replace && input.storage_class.is_none() && input.website_redirect_location.is_none() {
-        return Err(s3_error!(
-            InvalidRequest,
-            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
-        ));
+        return Err(ApiError::InvalidRequest("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.").into());
     }
     let mut rec = src.clone();
     rec.owner = ctx.owner_id().to_owned();

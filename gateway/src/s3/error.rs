@@ -1,8 +1,7 @@
 //! The one place where storage errors and the gateway's own failures become S3 errors
 //! (code, status, message), so no handler invents a status code. A handler returns an
-//! [`ApiError`] (or a `StorageError` through [`StorageResultExt`]); only validation of
-//! one request field, whose message names that field, still builds its `s3_error!` in
-//! place.
+//! [`ApiError`] (or a `StorageError` through [`StorageResultExt`]); no other file names
+//! an S3 error code or status.
 
 use fastgate_model::StorageError;
 use s3s::{S3Error, S3ErrorCode, s3_error};
@@ -34,18 +33,141 @@ pub enum ApiError {
     /// A feature fastgate does not offer; the message says which.
     #[error("{0}")]
     NotImplemented(&'static str),
+    /// A request field (header, query parameter, body value) out of its range or
+    /// unparsable; the message names the field.
+    #[error("{0}")]
+    InvalidArgument(&'static str),
+    /// A request whose fields contradict each other or this bucket; the message says how.
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    /// A checksum header (`x-amz-checksum-*`, named here) that is not base64 of a digest
+    /// of its algorithm's size.
+    #[error("Value for {0} header is invalid.")]
+    InvalidChecksumHeader(String),
+    /// A checksum trailer (named here) that is not base64.
+    #[error("Value for {0} trailing header is invalid.")]
+    InvalidChecksumTrailer(String),
+    /// A checksum algorithm (named here) that fastgate does not compute.
+    #[error("Checksum algorithm {0} is not supported")]
+    UnsupportedChecksumAlgorithm(String),
+    /// A CompleteMultipartUpload that leaves out the checksum of a part of an upload
+    /// created with a per-part checksum algorithm.
+    #[error(
+        "The upload was created using a {algorithm} checksum. The complete request must include the checksum for each part. It was missing for part {part} in the request."
+    )]
+    MissingPartChecksum { algorithm: String, part: i32 },
+    /// A `Content-MD5` that is not base64 of 16 bytes.
+    #[error("The Content-MD5 you specified was invalid.")]
+    InvalidDigest,
+    /// A body whose MD5 is not its `Content-MD5`.
+    #[error("The Content-MD5 you specified did not match what we received.")]
+    Md5Mismatch,
+    /// A body whose checksum (algorithm named here) is not the declared one.
+    #[error("The {0} you specified did not match the calculated checksum.")]
+    ChecksumMismatch(&'static str),
+    /// A tag set S3 would refuse; the message says why.
+    #[error("{0}")]
+    InvalidTag(&'static str),
+    /// A key over S3's 1024 bytes.
+    #[error("Your key is too long")]
+    KeyTooLong,
+    /// A part number in a CompleteMultipartUpload list outside 1..=10000.
+    #[error("One or more of the specified parts could not be found.")]
+    InvalidPart,
+    /// A part number past the object's parts (any but 1 on a single-part object). S3's
+    /// error table lists 416 for this code, but S3 answers a GET or HEAD with 400 (as
+    /// ceph's s3-tests `test_multipart_get_part` and `test_non_multipart_get_part` pin it).
+    #[error("The requested partnumber is not satisfiable")]
+    InvalidPartNumber,
+    /// A version other than `null`: buckets are unversioned.
+    #[error("The specified version does not exist.")]
+    NoSuchVersion,
+    /// An ACL that grants more than owner-only access on an object write.
+    #[error("The bucket does not allow ACLs")]
+    AccessControlListNotSupported,
+    /// CreateBucket naming us-east-1 explicitly on the us-east-1 endpoint.
+    #[error("The specified location-constraint is not valid")]
+    InvalidLocationConstraint,
+    /// CreateBucket naming a region (here) other than this endpoint's.
+    #[error("The {0} location constraint is incompatible for the region specific endpoint this request was sent to.")]
+    IllegalLocationConstraint(String),
+    /// A lifecycle rule with nothing to do.
+    #[error("A lifecycle rule must specify at least one action")]
+    LifecycleRuleWithoutAction,
+    /// The bucket configurations fastgate does not keep, read as S3 answers them for a
+    /// bucket without one.
+    #[error("The lifecycle configuration does not exist")]
+    NoSuchLifecycleConfiguration,
+    #[error("The bucket policy does not exist")]
+    NoSuchBucketPolicy,
+    #[error("The CORS configuration does not exist")]
+    NoSuchCorsConfiguration,
+    #[error("The server side encryption configuration was not found")]
+    NoEncryptionConfiguration,
+    #[error("The TagSet does not exist")]
+    NoSuchTagSet,
+    #[error("The specified bucket does not have a website configuration")]
+    NoSuchWebsiteConfiguration,
+    #[error("The replication configuration was not found")]
+    NoReplicationConfiguration,
+    #[error("Object Lock configuration does not exist for this bucket")]
+    NoObjectLockConfiguration,
+    #[error("The bucket ownership controls were not found")]
+    NoOwnershipControls,
+    /// A SigV4 access key no user has.
+    #[error("The AWS Access Key Id you provided does not exist in our records.")]
+    InvalidAccessKeyId,
+    /// A path under the admin prefix that names no admin operation.
+    #[error("No such admin operation")]
+    NoSuchAdminOperation,
+    /// A failure of fastgate itself that is no storage error; the message says what.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<ApiError> for S3Error {
     fn from(e: ApiError) -> Self {
+        use S3ErrorCode as C;
         let code = match &e {
-            ApiError::AccessDenied => S3ErrorCode::AccessDenied,
-            ApiError::EntityTooLarge => S3ErrorCode::EntityTooLarge,
-            ApiError::PreconditionFailed => S3ErrorCode::PreconditionFailed,
-            ApiError::MalformedXml => S3ErrorCode::MalformedXML,
-            ApiError::NoSuchUpload => S3ErrorCode::NoSuchUpload,
-            ApiError::InvalidRange => S3ErrorCode::InvalidRange,
-            ApiError::NotImplemented(_) => S3ErrorCode::NotImplemented,
+            ApiError::AccessDenied => C::AccessDenied,
+            ApiError::EntityTooLarge => C::EntityTooLarge,
+            ApiError::PreconditionFailed => C::PreconditionFailed,
+            ApiError::MalformedXml | ApiError::LifecycleRuleWithoutAction => C::MalformedXML,
+            ApiError::NoSuchUpload => C::NoSuchUpload,
+            ApiError::InvalidRange => C::InvalidRange,
+            ApiError::NotImplemented(_) => C::NotImplemented,
+            ApiError::InvalidArgument(_) => C::InvalidArgument,
+            ApiError::InvalidRequest(_)
+            | ApiError::InvalidChecksumHeader(_)
+            | ApiError::InvalidChecksumTrailer(_)
+            | ApiError::UnsupportedChecksumAlgorithm(_)
+            | ApiError::MissingPartChecksum { .. } => C::InvalidRequest,
+            ApiError::InvalidDigest => C::InvalidDigest,
+            ApiError::Md5Mismatch | ApiError::ChecksumMismatch(_) => C::BadDigest,
+            ApiError::InvalidTag(_) => C::InvalidTag,
+            ApiError::KeyTooLong => C::KeyTooLongError,
+            ApiError::InvalidPart => C::InvalidPart,
+            ApiError::InvalidPartNumber => {
+                let mut s3 = S3Error::with_message(C::Custom("InvalidPartNumber".into()), e.to_string());
+                s3.set_status_code(http::StatusCode::BAD_REQUEST);
+                return s3;
+            }
+            ApiError::NoSuchVersion => C::NoSuchVersion,
+            ApiError::AccessControlListNotSupported => C::AccessControlListNotSupported,
+            ApiError::InvalidLocationConstraint => C::InvalidLocationConstraint,
+            ApiError::IllegalLocationConstraint(_) => C::IllegalLocationConstraintException,
+            ApiError::NoSuchLifecycleConfiguration => C::NoSuchLifecycleConfiguration,
+            ApiError::NoSuchBucketPolicy => C::NoSuchBucketPolicy,
+            ApiError::NoSuchCorsConfiguration => C::NoSuchCORSConfiguration,
+            ApiError::NoEncryptionConfiguration => C::ServerSideEncryptionConfigurationNotFoundError,
+            ApiError::NoSuchTagSet => C::NoSuchTagSet,
+            ApiError::NoSuchWebsiteConfiguration => C::NoSuchWebsiteConfiguration,
+            ApiError::NoReplicationConfiguration => C::ReplicationConfigurationNotFoundError,
+            ApiError::NoObjectLockConfiguration => C::ObjectLockConfigurationNotFoundError,
+            ApiError::NoOwnershipControls => C::OwnershipControlsNotFoundError,
+            ApiError::InvalidAccessKeyId => C::InvalidAccessKeyId,
+            ApiError::NoSuchAdminOperation => C::MethodNotAllowed,
+            ApiError::Internal(_) => C::InternalError,
         };
         S3Error::with_message(code, e.to_string())
     }
@@ -193,6 +315,71 @@ mod tests {
             (ApiError::NoSuchUpload, "NoSuchUpload", 404),
             (ApiError::InvalidRange, "InvalidRange", 416),
             (ApiError::NotImplemented("x"), "NotImplemented", 501),
+            (ApiError::InvalidArgument("x"), "InvalidArgument", 400),
+            (ApiError::InvalidRequest("x"), "InvalidRequest", 400),
+            (ApiError::InvalidChecksumHeader("h".into()), "InvalidRequest", 400),
+            (ApiError::InvalidChecksumTrailer("h".into()), "InvalidRequest", 400),
+            (
+                ApiError::UnsupportedChecksumAlgorithm("A".into()),
+                "InvalidRequest",
+                400,
+            ),
+            (
+                ApiError::MissingPartChecksum {
+                    algorithm: "crc32".into(),
+                    part: 2,
+                },
+                "InvalidRequest",
+                400,
+            ),
+            (ApiError::InvalidDigest, "InvalidDigest", 400),
+            (ApiError::Md5Mismatch, "BadDigest", 400),
+            (ApiError::ChecksumMismatch("CRC32"), "BadDigest", 400),
+            (ApiError::InvalidTag("x"), "InvalidTag", 400),
+            (ApiError::KeyTooLong, "KeyTooLongError", 400),
+            (ApiError::InvalidPart, "InvalidPart", 400),
+            (ApiError::InvalidPartNumber, "InvalidPartNumber", 400),
+            (ApiError::NoSuchVersion, "NoSuchVersion", 404),
+            (
+                ApiError::AccessControlListNotSupported,
+                "AccessControlListNotSupported",
+                400,
+            ),
+            (ApiError::InvalidLocationConstraint, "InvalidLocationConstraint", 400),
+            (
+                ApiError::IllegalLocationConstraint("eu-west-1".into()),
+                "IllegalLocationConstraintException",
+                400,
+            ),
+            (ApiError::LifecycleRuleWithoutAction, "MalformedXML", 400),
+            (
+                ApiError::NoSuchLifecycleConfiguration,
+                "NoSuchLifecycleConfiguration",
+                404,
+            ),
+            (ApiError::NoSuchBucketPolicy, "NoSuchBucketPolicy", 404),
+            (ApiError::NoSuchCorsConfiguration, "NoSuchCORSConfiguration", 404),
+            (
+                ApiError::NoEncryptionConfiguration,
+                "ServerSideEncryptionConfigurationNotFoundError",
+                400,
+            ),
+            (ApiError::NoSuchTagSet, "NoSuchTagSet", 404),
+            (ApiError::NoSuchWebsiteConfiguration, "NoSuchWebsiteConfiguration", 404),
+            (
+                ApiError::NoReplicationConfiguration,
+                "ReplicationConfigurationNotFoundError",
+                404,
+            ),
+            (
+                ApiError::NoObjectLockConfiguration,
+                "ObjectLockConfigurationNotFoundError",
+                404,
+            ),
+            (ApiError::NoOwnershipControls, "OwnershipControlsNotFoundError", 404),
+            (ApiError::InvalidAccessKeyId, "InvalidAccessKeyId", 403),
+            (ApiError::NoSuchAdminOperation, "MethodNotAllowed", 405),
+            (ApiError::Internal("x".into()), "InternalError", 500),
         ];
         for (e, code, status) in cases {
             let msg = e.to_string();
@@ -200,6 +387,43 @@ mod tests {
             assert_eq!(s3.code().as_str(), code);
             assert_eq!(s3.status_code().map(|s| s.as_u16()), Some(status), "{code}");
             assert_eq!(s3.message(), Some(msg.as_str()));
+        }
+    }
+
+    #[test]
+    fn messages_that_name_a_field_read_as_before() {
+        let cases = [
+            (
+                ApiError::InvalidChecksumHeader("x-amz-checksum-crc32".into()),
+                "Value for x-amz-checksum-crc32 header is invalid.",
+            ),
+            (
+                ApiError::InvalidChecksumTrailer("x-amz-checksum-crc32".into()),
+                "Value for x-amz-checksum-crc32 trailing header is invalid.",
+            ),
+            (
+                ApiError::UnsupportedChecksumAlgorithm("MD6".into()),
+                "Checksum algorithm MD6 is not supported",
+            ),
+            (
+                ApiError::MissingPartChecksum {
+                    algorithm: "crc32".into(),
+                    part: 2,
+                },
+                "The upload was created using a crc32 checksum. The complete request must include the checksum for each part. It was missing for part 2 in the request.",
+            ),
+            (
+                ApiError::ChecksumMismatch("CRC32"),
+                "The CRC32 you specified did not match the calculated checksum.",
+            ),
+            (
+                ApiError::IllegalLocationConstraint("eu-west-1".into()),
+                "The eu-west-1 location constraint is incompatible for the region specific endpoint this request was sent to.",
+            ),
+            (ApiError::Internal("gc task: x".into()), "gc task: x"),
+        ];
+        for (e, msg) in cases {
+            assert_eq!(S3Error::from(e).message(), Some(msg));
         }
     }
 

@@ -3,7 +3,7 @@
 use fastgate_model::ObjectReader;
 use fastgate_model::records::ObjectRecord;
 use s3s::dto::*;
-use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
@@ -81,17 +81,16 @@ struct Selection {
 fn select(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -> S3Result<Selection> {
     if let Some(n) = part_number {
         if range.is_some() {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Cannot specify both Range header and partNumber query parameter"
-            ));
+            return Err(
+                ApiError::InvalidRequest("Cannot specify both Range header and partNumber query parameter").into(),
+            );
         }
-        let idx = usize::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
-            s3_error!(
-                InvalidArgument,
-                "Part number must be an integer between 1 and 10000, inclusive"
-            )
-        })?;
+        let idx = usize::try_from(n)
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or(ApiError::InvalidArgument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+            ))?;
         if !rec.multipart {
             if idx == 1 {
                 return Ok(Selection {
@@ -131,11 +130,7 @@ fn select(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -
 /// error table lists 416 for this code, but S3 answers a GET or HEAD with 400 (as
 /// ceph's s3-tests `test_multipart_get_part` and `test_non_multipart_get_part` pin it).
 fn invalid_part_number() -> S3Error {
-    super::error::custom(
-        "InvalidPartNumber",
-        http::StatusCode::BAD_REQUEST,
-        "The requested partnumber is not satisfiable",
-    )
+    ApiError::InvalidPartNumber.into()
 }
 
 fn body_of(reader: ObjectReader) -> StreamingBlob {

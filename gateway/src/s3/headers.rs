@@ -4,8 +4,10 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use fastgate_model::records::ObjectRecord;
+use s3s::S3Result;
 use s3s::dto::{ETag, Metadata, Timestamp};
-use s3s::{S3Result, s3_error};
+
+use super::error::ApiError;
 
 pub fn timestamp(ms: i64) -> Timestamp {
     Timestamp::from(UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
@@ -43,12 +45,12 @@ pub fn parse_tagging(header: Option<&str>) -> S3Result<Vec<(String, String)>> {
         let dec = |s: &str| {
             urlencoding::decode(&s.replace('+', " "))
                 .map(|c| c.into_owned())
-                .map_err(|_| s3_error!(InvalidArgument, "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates."))
+                .map_err(|_| ApiError::InvalidArgument("The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates."))
         };
         out.push((dec(k)?, dec(v)?));
     }
     if out.len() > 10 {
-        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));
+        return Err(ApiError::InvalidTag("Object tags cannot be greater than 10").into());
     }
     Ok(out)
 }

@@ -41,7 +41,7 @@ use http::HeaderMap;
 
 use super::Gateway;
 use super::checksums::Declared;
-use super::error::StorageResultExt as _;
+use super::error::{ApiError, StorageResultExt as _};
 use crate::metrics::Metrics;
 
 fn expects_continue(h: &HeaderMap) -> bool {
@@ -76,16 +76,13 @@ pub fn probe_size(headers: &HeaderMap, uri: &http::Uri) -> s3s::S3Result<Option<
     let size = value
         .trim()
         .parse::<u64>()
-        .map_err(|_| s3s::s3_error!(InvalidArgument, "x-fastgate-probe must be the content size in bytes"))?;
+        .map_err(|_| ApiError::InvalidArgument("x-fastgate-probe must be the content size in bytes"))?;
     let body = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if body.is_some_and(|l| l > 0) || headers.contains_key(http::header::TRANSFER_ENCODING) {
-        return Err(s3s::s3_error!(
-            InvalidRequest,
-            "An x-fastgate-probe request carries no body"
-        ));
+        return Err(ApiError::InvalidRequest("An x-fastgate-probe request carries no body").into());
     }
     Ok(Some(size))
 }

@@ -4,7 +4,7 @@
 
 use fastgate_model::records::LifecycleRule as Rule;
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Request, S3Response, S3Result};
 
 use super::Gateway;
 use super::access::{Action, RequestContext, Resource};
@@ -26,10 +26,7 @@ fn to_rule(r: LifecycleRule) -> S3Result<Rule> {
                 || f.object_size_greater_than.is_some()
                 || f.object_size_less_than.is_some() =>
         {
-            return Err(s3_error!(
-                NotImplemented,
-                "Lifecycle filters other than Prefix are not supported"
-            ));
+            return Err(ApiError::NotImplemented("Lifecycle filters other than Prefix are not supported").into());
         }
         Some(f) => f.prefix.clone().unwrap_or_default(),
         None => r.prefix.clone().unwrap_or_default(),
@@ -49,10 +46,7 @@ fn to_rule(r: LifecycleRule) -> S3Result<Rule> {
         && rule.expiration_days.is_none()
         && r.noncurrent_version_expiration.is_none()
     {
-        return Err(s3_error!(
-            MalformedXML,
-            "A lifecycle rule must specify at least one action"
-        ));
+        return Err(ApiError::LifecycleRuleWithoutAction.into());
     }
     Ok(rule)
 }
@@ -111,12 +105,11 @@ pub async fn get(
         Resource::bucket(&req.input.bucket),
     )
     .await?;
-    let rules = gw.store.lifecycle(&req.input.bucket).s3()?.ok_or_else(|| {
-        s3_error!(
-            NoSuchLifecycleConfiguration,
-            "The lifecycle configuration does not exist"
-        )
-    })?;
+    let rules = gw
+        .store
+        .lifecycle(&req.input.bucket)
+        .s3()?
+        .ok_or(ApiError::NoSuchLifecycleConfiguration)?;
     Ok(S3Response::new(GetBucketLifecycleConfigurationOutput {
         rules: Some(rules.into_iter().map(from_rule).collect()),
         ..Default::default()

@@ -5,11 +5,11 @@ use fastgate_model::ListPage;
 use fastgate_model::records::ObjectRecord;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Request, S3Response, S3Result};
 
 use super::Gateway;
 use super::access::{Action, RequestContext, Resource};
-use super::error::StorageResultExt as _;
+use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{etag, timestamp};
 
 /// What `encoding-type=url` leaves alone: unreserved characters and `/`.
@@ -27,10 +27,7 @@ impl Encoder {
         match t.map(EncodingType::as_str) {
             None => Ok(Self(false)),
             Some(EncodingType::URL) => Ok(Self(true)),
-            Some(_) => Err(s3_error!(
-                InvalidArgument,
-                "Invalid Encoding Method specified in Request"
-            )),
+            Some(_) => Err(ApiError::InvalidArgument("Invalid Encoding Method specified in Request").into()),
         }
     }
     fn enc(&self, s: &str) -> String {
@@ -69,7 +66,7 @@ macro_rules! common {
 fn max_keys(v: Option<i32>) -> S3Result<usize> {
     match v {
         None => Ok(1000),
-        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must be a non-negative integer")),
+        Some(n) if n < 0 => Err(ApiError::InvalidArgument("max-keys must be a non-negative integer").into()),
         Some(n) => Ok(usize::try_from(n.min(1000)).unwrap_or(1000)),
     }
 }
@@ -184,7 +181,7 @@ pub(super) fn decode_token(t: &str) -> S3Result<String> {
         .decode(t)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
+        .ok_or_else(|| ApiError::InvalidArgument("The continuation token provided is incorrect").into())
 }
 
 pub async fn list_objects_v2(

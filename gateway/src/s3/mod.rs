@@ -29,12 +29,12 @@ use std::sync::Arc;
 
 use fastgate_model::Store;
 use s3s::dto::*;
-use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3, S3Request, S3Response, S3Result};
 
 use crate::config::{InstantUploadConfig, Settings};
 use crate::metrics::Metrics;
 
-pub use error::{to_s3, with_request_id};
+pub use error::{ApiError, to_s3, with_request_id};
 
 /// Shared state of every request.
 pub struct Gateway {
@@ -60,17 +60,14 @@ impl Gateway {
 /// S3 limits a key to 1024 bytes of UTF-8.
 fn check_key(key: &str) -> S3Result<()> {
     if key.len() > 1024 {
-        return Err(s3_error!(KeyTooLongError, "Your key is too long"));
+        return Err(ApiError::KeyTooLong.into());
     }
     if key.is_empty() {
-        return Err(s3_error!(InvalidArgument, "The key must not be empty"));
+        return Err(ApiError::InvalidArgument("The key must not be empty").into());
     }
     // NUL separates names in the metadata keyspace, and XML 1.0 cannot carry it.
     if key.contains('\0') {
-        return Err(s3_error!(
-            InvalidArgument,
-            "Object keys cannot contain the NUL character"
-        ));
+        return Err(ApiError::InvalidArgument("Object keys cannot contain the NUL character").into());
     }
     Ok(())
 }

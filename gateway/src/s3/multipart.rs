@@ -5,7 +5,7 @@ use fastgate_model::ids::now_ms;
 use fastgate_model::records::UploadRecord;
 use fastgate_model::{Content, PartNumber as Pn, StorageError, UploadId};
 use s3s::dto::*;
-use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3Request, S3Response, S3Result};
 
 use super::access::{Action, RequestContext, Resource};
 use super::checksums::{self, Declared, Fields, set_checksums};
@@ -20,10 +20,7 @@ fn upload_id(s: &str) -> S3Result<UploadId> {
 
 fn part_number(n: i32) -> S3Result<Pn> {
     Pn::new(i64::from(n)).ok_or_else(|| {
-        s3_error!(
-            InvalidArgument,
-            "Part number must be an integer between 1 and 10000, inclusive"
-        )
+        ApiError::InvalidArgument("Part number must be an integer between 1 and 10000, inclusive").into()
     })
 }
 
@@ -45,10 +42,9 @@ pub async fn create(
     check_key(&i.key)?;
     unsupported::check_object_write(&unsupported::object_write!(i))?;
     let alg = match &i.checksum_algorithm {
-        Some(a) => Some(
-            Alg::parse(a.as_str())
-                .ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm {} is not supported", a.as_str()))?,
-        ),
+        Some(a) => {
+            Some(Alg::parse(a.as_str()).ok_or_else(|| ApiError::UnsupportedChecksumAlgorithm(a.as_str().to_owned()))?)
+        }
         None => None,
     };
     let full_object = i
@@ -56,10 +52,7 @@ pub async fn create(
         .as_ref()
         .is_some_and(|t| t.as_str() == ChecksumType::FULL_OBJECT);
     if full_object && !alg.is_some_and(Alg::is_crc) {
-        return Err(s3_error!(
-            InvalidRequest,
-            "The FULL_OBJECT checksum type needs a CRC checksum algorithm"
-        ));
+        return Err(ApiError::InvalidRequest("The FULL_OBJECT checksum type needs a CRC checksum algorithm").into());
     }
     let rec = UploadRecord {
         owner: ctx.owner_id().to_owned(),
@@ -168,9 +161,8 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
 /// Parses `bytes=first-last` of `x-amz-copy-source-range`.
 fn copy_range(s: &str, size: u64) -> S3Result<(u64, u64)> {
     let bad = || {
-        s3_error!(
-            InvalidArgument,
-            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+        ApiError::InvalidArgument(
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
         )
     };
     let r = s.trim().strip_prefix("bytes=").ok_or_else(bad)?;
@@ -222,7 +214,7 @@ pub async fn upload_part_copy(
                 .store
                 .chunk(&p.hash)
                 .s3()?
-                .ok_or_else(|| s3_error!(InternalError, "source chunk missing"))?;
+                .ok_or_else(|| ApiError::Internal("source chunk missing".to_owned()))?;
             Content::Stored { hash: p.hash, chunk }
         }
         None => {
@@ -264,11 +256,11 @@ pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> S3Resul
     let up = gw.store.upload(&i.bucket, &i.key, &id).s3()?;
     let max = match i.max_parts {
         None => 1000,
-        Some(m) if m < 0 => return Err(s3_error!(InvalidArgument, "max-parts must be a non-negative integer")),
+        Some(m) if m < 0 => return Err(ApiError::InvalidArgument("max-parts must be a non-negative integer").into()),
         Some(m) => usize::try_from(m.min(1000)).unwrap_or(1000),
     };
     let marker = match i.part_number_marker {
-        Some(m) if m < 0 => return Err(s3_error!(InvalidArgument, "Invalid part number marker")),
+        Some(m) if m < 0 => return Err(ApiError::InvalidArgument("Invalid part number marker").into()),
         Some(m) => Pn::new(i64::from(m.min(i32::from(Pn::MAX)))),
         None => None,
     };
@@ -344,8 +336,7 @@ pub async fn complete(
     let mut list = Vec::with_capacity(listed.len());
     for p in listed {
         let n = p.part_number.ok_or_else(malformed)?;
-        let n = Pn::new(i64::from(n))
-            .ok_or_else(|| s3_error!(InvalidPart, "One or more of the specified parts could not be found."))?;
+        let n = Pn::new(i64::from(n)).ok_or(ApiError::InvalidPart)?;
         let etag = p.e_tag.map(|e| e.value().to_owned()).unwrap_or_default();
         list.push((n, etag));
     }
@@ -395,11 +386,11 @@ async fn check_listed_checksums(
         let Some(n) = p.part_number else { continue };
         match checksums::listed_for_part(p, alg) {
             None if !up.checksum_full_object => {
-                return Err(s3_error!(
-                    InvalidRequest,
-                    "The upload was created using a {} checksum. The complete request must include the checksum for each part. It was missing for part {n} in the request.",
-                    alg.as_str().to_ascii_lowercase()
-                ));
+                return Err(ApiError::MissingPartChecksum {
+                    algorithm: alg.as_str().to_ascii_lowercase(),
+                    part: n,
+                }
+                .into());
             }
             None => {}
             Some(v) => {
@@ -443,7 +434,7 @@ pub async fn list_uploads(
         .await?;
     let max = match i.max_uploads {
         None => 1000,
-        Some(m) if m < 0 => return Err(s3_error!(InvalidArgument, "max-uploads must be a non-negative integer")),
+        Some(m) if m < 0 => return Err(ApiError::InvalidArgument("max-uploads must be a non-negative integer").into()),
         Some(m) => usize::try_from(m.min(1000)).unwrap_or(1000),
     };
     let prefix = i.prefix.clone().unwrap_or_default();

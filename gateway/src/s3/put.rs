@@ -3,7 +3,7 @@
 use fastgate_model::records::ObjectRecord;
 use fastgate_model::{StorageError, WriteCondition, ids::now_ms};
 use s3s::dto::{ETagCondition, PutObjectInput, PutObjectOutput};
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Request, S3Response, S3Result};
 
 use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Declared, Fields, set_checksums};
@@ -21,10 +21,10 @@ pub(super) fn write_condition(
     match if_none_match {
         Some(ETagCondition::Any) => c.if_none_match_any = true,
         Some(ETagCondition::ETag(_)) => {
-            return Err(s3_error!(
-                NotImplemented,
-                "A header you provided implies functionality that is not implemented"
-            ));
+            return Err(ApiError::NotImplemented(
+                "A header you provided implies functionality that is not implemented",
+            )
+            .into());
         }
         None => {}
     }

@@ -1,11 +1,11 @@
 //! Object tagging (Get/Put/Delete), stored with the object record.
 
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Request, S3Response, S3Result};
 
 use super::Gateway;
 use super::access::{Action, RequestContext, Resource};
-use super::error::StorageResultExt as _;
+use super::error::{ApiError, StorageResultExt as _};
 
 pub async fn get(gw: &Gateway, req: S3Request<GetObjectTaggingInput>) -> S3Result<S3Response<GetObjectTaggingOutput>> {
     let ctx = RequestContext::of(&req)?;
@@ -33,15 +33,15 @@ pub async fn put(gw: &Gateway, req: S3Request<PutObjectTaggingInput>) -> S3Resul
     let mut tags = Vec::new();
     for t in req.input.tagging.tag_set {
         let (Some(k), Some(v)) = (t.key, t.value) else {
-            return Err(s3_error!(InvalidTag, "A tag needs a key and a value"));
+            return Err(ApiError::InvalidTag("A tag needs a key and a value").into());
         };
         if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 || tags.iter().any(|(x, _)| *x == k) {
-            return Err(s3_error!(InvalidTag, "The TagKey you have provided is invalid"));
+            return Err(ApiError::InvalidTag("The TagKey you have provided is invalid").into());
         }
         tags.push((k, v));
     }
     if tags.len() > 10 {
-        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));
+        return Err(ApiError::InvalidTag("Object tags cannot be greater than 10").into());
     }
     gw.store
         .update_object(&req.input.bucket, &req.input.key, move |r| r.tags = tags.clone())

@@ -6,7 +6,9 @@
 //! appended bytes). Such a request is refused before its body is read, with the error S3
 //! gives where the feature is not available for it, so nothing is stored.
 
-use s3s::{S3Result, s3_error};
+use s3s::S3Result;
+
+use super::error::ApiError;
 
 /// What an object write (PutObject, CopyObject, CreateMultipartUpload) asks for beyond
 /// storing bytes.
@@ -54,19 +56,19 @@ pub fn check_object_write(w: &ObjectWrite<'_>) -> S3Result<()> {
     if w.lock {
         // What S3 answers for a bucket created without object lock, which every
         // fastgate bucket is.
-        return Err(s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration"));
+        return Err(ApiError::InvalidRequest("Bucket is missing Object Lock Configuration").into());
     }
     if w.encryption {
-        return Err(s3_error!(
-            NotImplemented,
-            "A header you provided implies functionality that is not implemented (server-side encryption)"
-        ));
+        return Err(ApiError::NotImplemented(
+            "A header you provided implies functionality that is not implemented (server-side encryption)",
+        )
+        .into());
     }
     if w.append {
-        return Err(s3_error!(
-            NotImplemented,
-            "A header you provided implies functionality that is not implemented (x-amz-write-offset-bytes)"
-        ));
+        return Err(ApiError::NotImplemented(
+            "A header you provided implies functionality that is not implemented (x-amz-write-offset-bytes)",
+        )
+        .into());
     }
     // Buckets are owner-only, as S3's default BucketOwnerEnforced: the ACLs that grant
     // nothing more are accepted, the rest refused as S3 refuses them there.
@@ -74,10 +76,7 @@ pub fn check_object_write(w: &ObjectWrite<'_>) -> S3Result<()> {
         .canned_acl
         .is_none_or(|a| a == "private" || a == "bucket-owner-full-control");
     if !acl_ok || w.grants {
-        return Err(s3_error!(
-            AccessControlListNotSupported,
-            "The bucket does not allow ACLs"
-        ));
+        return Err(ApiError::AccessControlListNotSupported.into());
     }
     Ok(())
 }
@@ -87,8 +86,8 @@ pub fn check_object_write(w: &ObjectWrite<'_>) -> S3Result<()> {
 pub fn check_version_id(version_id: Option<&str>) -> S3Result<()> {
     match version_id {
         None | Some("null") => Ok(()),
-        Some(v) if looks_like_version_id(v) => Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
-        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
+        Some(v) if looks_like_version_id(v) => Err(ApiError::NoSuchVersion.into()),
+        Some(_) => Err(ApiError::InvalidArgument("Invalid version id specified").into()),
     }
 }
 
