@@ -191,6 +191,11 @@ pub fn to_s3(e: StorageError) -> S3Error {
             InvalidPart,
             "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag. (part {n})"
         ),
+        StorageError::MissingPartChecksum { algorithm, part } => ApiError::MissingPartChecksum {
+            algorithm: algorithm.as_str().to_ascii_lowercase(),
+            part: i32::from(part),
+        }
+        .into(),
         StorageError::InvalidPartOrder => {
             s3_error!(
                 InvalidPartOrder,

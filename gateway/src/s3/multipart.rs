@@ -1,9 +1,9 @@
 //! Multipart upload: S3's resume protocol, on durable chunks.
 
-use fastgate_model::checksum::{ChecksumAlgorithm as Alg, b64};
+use fastgate_model::checksum::ChecksumAlgorithm as Alg;
 use fastgate_model::ids::now_ms;
 use fastgate_model::records::UploadRecord;
-use fastgate_model::{Content, PartNumber as Pn, StorageError, UploadId};
+use fastgate_model::{Content, ListedPart, PartNumber as Pn, StorageError, UploadId};
 use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result};
 
@@ -332,13 +332,20 @@ pub async fn complete(
         .and_then(|m| m.parts)
         .filter(|p| !p.is_empty())
         .ok_or_else(malformed)?;
-    check_listed_checksums(gw, &i.bucket, &i.key, &id, &listed).await?;
     let mut list = Vec::with_capacity(listed.len());
     for p in listed {
         let n = p.part_number.ok_or_else(malformed)?;
         let n = Pn::new(i64::from(n)).ok_or(ApiError::InvalidPart)?;
+        let checksums = Alg::ALL
+            .into_iter()
+            .filter_map(|a| checksums::listed_for_part(&p, a).map(|v| (a, v.to_owned())))
+            .collect();
         let etag = p.e_tag.map(|e| e.value().to_owned()).unwrap_or_default();
-        list.push((n, etag));
+        list.push(ListedPart {
+            number: n,
+            etag,
+            checksums,
+        });
     }
     let cond = super::put::write_condition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
     let rec = gw
@@ -357,56 +364,6 @@ pub async fn complete(
     };
     set_checksums!(out, fields);
     Ok(S3Response::new(out))
-}
-
-/// The part checksums a CompleteMultipartUpload lists, checked as S3 checks them for
-/// an upload created with a checksum algorithm: each listed value must be the stored
-/// part's (else InvalidPart, as for a wrong ETag), and a COMPOSITE upload must list one
-/// for every part (else InvalidRequest). Checksums of another algorithm are ignored,
-/// as are parts the store does not hold (completion reports those).
-async fn check_listed_checksums(
-    gw: &Gateway,
-    bucket: &str,
-    key: &str,
-    id: &UploadId,
-    listed: &[CompletedPart],
-) -> S3Result<()> {
-    let up = match gw.store.upload(bucket, key, id) {
-        Ok(up) => up,
-        // Completed already: the completion answers a retry from its record, or says
-        // NoSuchUpload; either way there is no open upload to check against.
-        Err(StorageError::NoSuchUpload) => return Ok(()),
-        Err(e) => return Err(super::to_s3(e)),
-    };
-    let Some(alg) = up.checksum_algorithm else {
-        return Ok(());
-    };
-    let (parts, _) = gw.store.list_parts(id, None, usize::MAX).await.s3()?;
-    for p in listed {
-        let Some(n) = p.part_number else { continue };
-        match checksums::listed_for_part(p, alg) {
-            None if !up.checksum_full_object => {
-                return Err(ApiError::MissingPartChecksum {
-                    algorithm: alg.as_str().to_ascii_lowercase(),
-                    part: n,
-                }
-                .into());
-            }
-            None => {}
-            Some(v) => {
-                let stored = parts
-                    .iter()
-                    .find(|(pn, _)| i32::from(pn.get()) == n)
-                    .and_then(|(_, r)| r.checksum.as_ref());
-                if let Some((_, want)) = stored
-                    && b64(want) != v
-                {
-                    return Err(super::to_s3(StorageError::InvalidPart(u16::try_from(n).unwrap_or(0))));
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 pub async fn abort(

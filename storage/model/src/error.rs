@@ -21,6 +21,12 @@ pub enum StorageError {
     NoSuchUpload,
     #[error("part {0} was not uploaded or its ETag does not match")]
     InvalidPart(u16),
+    /// A part of an upload created with a COMPOSITE checksum was listed without it.
+    #[error("part {part} was listed without its {algorithm:?} checksum")]
+    MissingPartChecksum {
+        algorithm: crate::checksum::ChecksumAlgorithm,
+        part: u16,
+    },
     #[error("parts are not in ascending order")]
     InvalidPartOrder,
     #[error("part {part} is {size} bytes, below the minimum part size")]

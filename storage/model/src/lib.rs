@@ -38,7 +38,7 @@ pub use error::{Result, StorageError};
 pub use gc::{GcReport, StoreStats};
 pub use ids::{ChunkHash, ChunkLocation, PartNumber, UploadId};
 pub use meta::MetaEngine;
-pub use multipart::{MIN_PART_SIZE, UploadEntry, UploadPage};
+pub use multipart::{ListedPart, MIN_PART_SIZE, UploadEntry, UploadPage};
 pub use objects::{DeleteCondition, ListPage, WriteCondition, common_prefix};
 pub use store::Store;
 pub use write::Content;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use md5::{Digest as _, Md5};
 
+use crate::checksum::ChecksumAlgorithm;
 use crate::error::{Result, StorageError};
 use crate::ids::{PartNumber, UploadId, now_ms};
 use crate::keys;
@@ -26,11 +27,36 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// keeps the records few.
 const COMPLETED_KEPT_MS: i64 = 86_400_000;
 
+/// One part as a CompleteMultipartUpload lists it: its number, its ETag, and the
+/// checksums the client listed with it (any algorithms; the upload's own is checked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedPart {
+    pub number: PartNumber,
+    pub etag: String,
+    /// Base64 values, as listed.
+    pub checksums: Vec<(ChecksumAlgorithm, String)>,
+}
+
+impl ListedPart {
+    /// A listed part with no checksums.
+    pub fn new(number: PartNumber, etag: impl Into<String>) -> Self {
+        Self {
+            number,
+            etag: etag.into(),
+            checksums: Vec::new(),
+        }
+    }
+
+    fn checksum(&self, alg: ChecksumAlgorithm) -> Option<&str> {
+        self.checksums.iter().find(|(a, _)| *a == alg).map(|(_, v)| v.trim())
+    }
+}
+
 /// A completion list in the form a retry is compared in: part numbers and ETags
 /// unquoted and lowercase, as `assemble` compares them.
-fn normalized(list: &[(PartNumber, String)]) -> Vec<(u16, String)> {
+fn normalized(list: &[ListedPart]) -> Vec<(u16, String)> {
     list.iter()
-        .map(|(n, e)| (n.get(), e.trim_matches('"').to_ascii_lowercase()))
+        .map(|p| (p.number.get(), p.etag.trim_matches('"').to_ascii_lowercase()))
         .collect()
 }
 
@@ -178,13 +204,13 @@ impl Store {
         bucket: &str,
         key: &str,
         id: &UploadId,
-        list: Vec<(PartNumber, String)>,
+        list: Vec<ListedPart>,
         cond: WriteCondition,
     ) -> Result<ObjectRecord> {
         if list.is_empty() {
             return Err(StorageError::MalformedPartList);
         }
-        if list.windows(2).any(|w| w[0].0 >= w[1].0) {
+        if list.windows(2).any(|w| w[0].number >= w[1].number) {
             return Err(StorageError::InvalidPartOrder);
         }
         loop {
@@ -222,7 +248,7 @@ impl Store {
                     // release theirs.
                     for (n, p) in &all {
                         tx.delete(&keys::part(&uid, *n))?;
-                        if !listed.iter().any(|(ln, _)| ln == n) {
+                        if !listed.iter().any(|l| l.number == *n) {
                             refs::release(tx, &p.hash)?;
                         }
                     }
@@ -249,13 +275,7 @@ impl Store {
 
     /// The answer of an earlier completion of this upload with the same list, or
     /// `NoSuchUpload` when there was none (or it was with another list, or long ago).
-    fn completed_before(
-        &self,
-        bucket: &str,
-        key: &str,
-        id: &UploadId,
-        list: &[(PartNumber, String)],
-    ) -> Result<ObjectRecord> {
+    fn completed_before(&self, bucket: &str, key: &str, id: &UploadId, list: &[ListedPart]) -> Result<ObjectRecord> {
         let ck = keys::completed(bucket, key, id);
         let Some(v) = self.meta.get(&ck)? else {
             return Err(StorageError::NoSuchUpload);
@@ -475,21 +495,39 @@ impl Store {
 }
 
 /// Validates the completion list against the stored parts and builds the object.
-fn assemble(
-    up: &UploadRecord,
-    all: &[(PartNumber, PartRecord)],
-    list: &[(PartNumber, String)],
-) -> Result<ObjectRecord> {
+fn assemble(up: &UploadRecord, all: &[(PartNumber, PartRecord)], list: &[ListedPart]) -> Result<ObjectRecord> {
     let mut parts = Vec::with_capacity(list.len());
     let mut md5s = Md5::new();
     let mut size = 0u64;
-    for (i, (n, etag)) in list.iter().enumerate() {
+    for (i, listed) in list.iter().enumerate() {
+        let n = &listed.number;
         let p = all
             .iter()
             .find(|(pn, _)| pn == n)
             .map(|(_, p)| p)
-            .filter(|p| p.etag() == etag.trim_matches('"').to_ascii_lowercase())
+            .filter(|p| p.etag() == listed.etag.trim_matches('"').to_ascii_lowercase())
             .ok_or(StorageError::InvalidPart(n.get()))?;
+        // An upload created with a checksum algorithm checks the part checksums listed
+        // with it, as S3 does: a wrong one is a wrong part, and a COMPOSITE upload needs
+        // one for every part.
+        if let Some(alg) = up.checksum_algorithm {
+            match listed.checksum(alg) {
+                None if !up.checksum_full_object => {
+                    return Err(StorageError::MissingPartChecksum {
+                        algorithm: alg,
+                        part: n.get(),
+                    });
+                }
+                Some(v)
+                    if p.checksum
+                        .as_ref()
+                        .is_some_and(|(_, want)| crate::checksum::b64(want) != v) =>
+                {
+                    return Err(StorageError::InvalidPart(n.get()));
+                }
+                None | Some(_) => {}
+            }
+        }
         if i + 1 < list.len() && p.size < MIN_PART_SIZE {
             return Err(StorageError::EntityTooSmall {
                 part: n.get(),
@@ -509,7 +547,7 @@ fn assemble(
     let checksum = match up.checksum_algorithm {
         Some(alg) => {
             let sums: Option<Vec<&Vec<u8>>> = parts.iter().map(|p| p.checksum.as_ref()).collect();
-            let sums = sums.ok_or(StorageError::InvalidPart(list[0].0.get()))?;
+            let sums = sums.ok_or(StorageError::InvalidPart(list[0].number.get()))?;
             if up.checksum_full_object && alg.is_crc() {
                 let mut acc = sums[0].clone();
                 for (s, p) in sums.iter().zip(&parts).skip(1) {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use fastgate_model::ids::now_ms;
 use fastgate_model::records::{ObjectHeaders, ObjectPart, ObjectRecord, PartRecord, UploadRecord};
 use fastgate_model::{
-    DedupIndex, DedupScope, PartNumber, StagedChunk, StorageConfig, StorageError, Store, WriteCondition,
+    DedupIndex, DedupScope, ListedPart, PartNumber, StagedChunk, StorageConfig, StorageError, Store, WriteCondition,
 };
 
 /// The store's config for these tests; `FASTGATE_META_ENGINE` picks the metadata
@@ -321,8 +321,8 @@ async fn multipart_completion_assembles_nothing_and_releases_unlisted_parts() {
 
     // Part 2 is left out: parts 1 (exactly the 5 MiB minimum) and 3 make the object.
     let list = vec![
-        (PartNumber::new(1).unwrap(), p1.etag()),
-        (PartNumber::new(3).unwrap(), p3.etag()),
+        ListedPart::new(PartNumber::new(1).unwrap(), p1.etag()),
+        ListedPart::new(PartNumber::new(3).unwrap(), p3.etag()),
     ];
     let obj = store
         .complete_upload("bkt", "mp", &id, list, WriteCondition::default())
@@ -373,7 +373,7 @@ async fn completion_checks_order_size_and_etags() {
             "bkt",
             "mp",
             &id,
-            vec![(n(2), p2.etag()), (n(1), p1.etag())],
+            vec![ListedPart::new(n(2), p2.etag()), ListedPart::new(n(1), p1.etag())],
             WriteCondition::default(),
         )
         .await
@@ -384,7 +384,7 @@ async fn completion_checks_order_size_and_etags() {
             "bkt",
             "mp",
             &id,
-            vec![(n(1), p1.etag()), (n(2), p2.etag())],
+            vec![ListedPart::new(n(1), p1.etag()), ListedPart::new(n(2), p2.etag())],
             WriteCondition::default(),
         )
         .await
@@ -395,7 +395,7 @@ async fn completion_checks_order_size_and_etags() {
             "bkt",
             "mp",
             &id,
-            vec![(n(1), "0".repeat(32))],
+            vec![ListedPart::new(n(1), "0".repeat(32))],
             WriteCondition::default(),
         )
         .await
