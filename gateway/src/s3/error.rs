@@ -114,6 +114,17 @@ pub enum ApiError {
     NoObjectLockConfiguration,
     #[error("The bucket ownership controls were not found")]
     NoOwnershipControls,
+    /// A CORS rule S3 refuses (unknown method, more than one wildcard); the message says
+    /// which.
+    #[error("{0}")]
+    InvalidCorsRule(String),
+    /// A preflight no CORS rule of the bucket allows, or to a bucket without rules.
+    #[error("{0}")]
+    CorsForbidden(&'static str),
+    /// A preflight without what it must carry (`Origin`, a known
+    /// `Access-Control-Request-Method`).
+    #[error("{0}")]
+    CorsBadRequest(String),
     /// A SigV4 access key no user has.
     #[error("The AWS Access Key Id you provided does not exist in our records.")]
     InvalidAccessKeyId,
@@ -141,7 +152,8 @@ impl From<ApiError> for S3Error {
             | ApiError::InvalidChecksumHeader(_)
             | ApiError::InvalidChecksumTrailer(_)
             | ApiError::UnsupportedChecksumAlgorithm(_)
-            | ApiError::MissingPartChecksum { .. } => C::InvalidRequest,
+            | ApiError::MissingPartChecksum { .. }
+            | ApiError::InvalidCorsRule(_) => C::InvalidRequest,
             ApiError::InvalidDigest => C::InvalidDigest,
             ApiError::Md5Mismatch | ApiError::ChecksumMismatch(_) => C::BadDigest,
             ApiError::InvalidTag(_) => C::InvalidTag,
@@ -149,6 +161,16 @@ impl From<ApiError> for S3Error {
             ApiError::InvalidPart => C::InvalidPart,
             ApiError::InvalidPartNumber => {
                 let mut s3 = S3Error::with_message(C::Custom("InvalidPartNumber".into()), e.to_string());
+                s3.set_status_code(http::StatusCode::BAD_REQUEST);
+                return s3;
+            }
+            ApiError::CorsForbidden(_) => {
+                let mut s3 = S3Error::with_message(C::Custom("AccessForbidden".into()), e.to_string());
+                s3.set_status_code(http::StatusCode::FORBIDDEN);
+                return s3;
+            }
+            ApiError::CorsBadRequest(_) => {
+                let mut s3 = S3Error::with_message(C::Custom("BadRequest".into()), e.to_string());
                 s3.set_status_code(http::StatusCode::BAD_REQUEST);
                 return s3;
             }
@@ -345,6 +367,9 @@ mod tests {
             (ApiError::InvalidPart, "InvalidPart", 400),
             (ApiError::InvalidPartNumber, "InvalidPartNumber", 400),
             (ApiError::NoSuchVersion, "NoSuchVersion", 404),
+            (ApiError::InvalidCorsRule("x".into()), "InvalidRequest", 400),
+            (ApiError::CorsForbidden("CORSResponse: x"), "AccessForbidden", 403),
+            (ApiError::CorsBadRequest("x".into()), "BadRequest", 400),
             (
                 ApiError::AccessControlListNotSupported,
                 "AccessControlListNotSupported",

@@ -12,6 +12,7 @@ mod bucket;
 mod bucket_config;
 mod checksums;
 mod copy;
+pub(crate) mod cors;
 mod delete;
 mod error;
 mod get;
@@ -126,7 +127,13 @@ impl S3 for Gateway {
         bucket_config::get_bucket_policy(self, req).await
     }
     async fn get_bucket_cors(&self, req: Req<GetBucketCorsInput>) -> Resp<GetBucketCorsOutput> {
-        bucket_config::get_bucket_cors(self, req).await
+        cors::get(self, req).await
+    }
+    async fn put_bucket_cors(&self, req: Req<PutBucketCorsInput>) -> Resp<PutBucketCorsOutput> {
+        cors::put(self, req).await
+    }
+    async fn delete_bucket_cors(&self, req: Req<DeleteBucketCorsInput>) -> Resp<DeleteBucketCorsOutput> {
+        cors::delete(self, req).await
     }
     async fn get_bucket_encryption(&self, req: Req<GetBucketEncryptionInput>) -> Resp<GetBucketEncryptionOutput> {
         bucket_config::get_bucket_encryption(self, req).await
