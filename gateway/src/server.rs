@@ -112,6 +112,8 @@ async fn serve_ready(
     // aws cli v1 presign and boto3 without `s3v4` still produce SigV2.
     cfg.enable_sig_v2 = true;
     cfg.put_object_max_size = Some(settings.max_object_size.max(5 << 30));
+    // A form upload's file is refused (EntityTooLarge) before it is read past this.
+    cfg.post_object_max_file_size = settings.max_object_size;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(cfg))));
     builder.set_auth(Users::new(&settings.root, &settings.users));
     builder.set_route(AdminRoute {
@@ -239,11 +241,18 @@ async fn serve_ready(
                         preflight
                     } else {
                         let allow = cors.actual(&req);
-                        let req = crate::s3::raw_body::split(req);
+                        let form = crate::s3::post::is_form_upload(&req);
+                        let mut req = crate::s3::raw_body::split(req);
+                        if form {
+                            req = crate::s3::post::tap(req);
+                        }
                         let check = req.extensions().get::<crate::s3::raw_body::PayloadCheck>().cloned();
                         let mut resp = svc.call(req).await?;
                         if let Some(check) = check {
                             resp = check.correct(resp);
+                        }
+                        if form {
+                            resp = crate::s3::post::Refusal::correct(resp);
                         }
                         if let Some(allow) = allow {
                             resp.headers_mut().extend(allow);

@@ -118,10 +118,18 @@ async fn rules_that_s3_refuses_are_refused_with_its_codes() {
     let put = |rules: Vec<CorsRule>| {
         c.put_bucket_cors()
             .bucket("bad")
-            .cors_configuration(CorsConfiguration::builder().set_cors_rules(Some(rules)).build().unwrap())
+            .cors_configuration(
+                CorsConfiguration::builder()
+                    .set_cors_rules(Some(rules))
+                    .build()
+                    .unwrap(),
+            )
             .send()
     };
-    assert_code(put(vec![rule(&["*"], &["PATCH"], &[], &[], None)]).await, "InvalidRequest");
+    assert_code(
+        put(vec![rule(&["*"], &["PATCH"], &[], &[], None)]).await,
+        "InvalidRequest",
+    );
     assert_code(
         put(vec![rule(&["http://*.*.test"], &["GET"], &[], &[], None)]).await,
         "InvalidRequest",
@@ -130,10 +138,15 @@ async fn rules_that_s3_refuses_are_refused_with_its_codes() {
         put(vec![rule(&["*"], &["GET"], &["x-*-*"], &[], None)]).await,
         "InvalidRequest",
     );
-    assert_code(put(vec![rule(&["*"], &["GET"], &[], &["*"], None)]).await, "InvalidRequest");
+    assert_code(
+        put(vec![rule(&["*"], &["GET"], &[], &["*"], None)]).await,
+        "InvalidRequest",
+    );
     assert_code(put(vec![]).await, "MalformedXML");
 
-    let not_xml = srv.signed("PUT", "/bad?cors", &[], b"<CORSConfiguration><CORSRule>").await;
+    let not_xml = srv
+        .signed("PUT", "/bad?cors", &[], b"<CORSConfiguration><CORSRule>")
+        .await;
     assert_eq!(not_xml.status, 400, "{}", not_xml.text());
     assert_eq!(not_xml.error_code().as_deref(), Some("MalformedXML"));
     let no_origin = b"<CORSConfiguration><CORSRule><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
@@ -200,7 +213,10 @@ async fn preflights_are_answered_from_the_buckets_rules_without_credentials() {
         r.header("access-control-allow-headers"),
         Some("content-type, x-amz-meta-who")
     );
-    assert_eq!(r.header("access-control-expose-headers"), Some("ETag, x-amz-request-id"));
+    assert_eq!(
+        r.header("access-control-expose-headers"),
+        Some("ETag, x-amz-request-id")
+    );
     assert_eq!(r.header("access-control-max-age"), Some("3000"));
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
     assert!(r.header("vary").unwrap().contains("Origin"));
@@ -251,7 +267,10 @@ async fn actual_responses_carry_the_cors_headers_errors_included() {
     let r = srv.signed("GET", "/act/k", &[("origin", PAGE)], b"").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), Some(PAGE));
-    assert_eq!(r.header("access-control-expose-headers"), Some("ETag, x-amz-request-id"));
+    assert_eq!(
+        r.header("access-control-expose-headers"),
+        Some("ETag, x-amz-request-id")
+    );
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
     assert!(r.header("vary").unwrap().contains("Origin"));
     assert_eq!(r.header("etag"), Some(etag.as_str()));
@@ -271,7 +290,9 @@ async fn actual_responses_carry_the_cors_headers_errors_included() {
     // Any origin may GET (second rule), but not PUT; and no Origin, no CORS headers.
     let r = srv.signed("GET", "/act/k", &[("origin", "https://x.test")], b"").await;
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
-    let r = srv.signed("PUT", "/act/k3", &[("origin", "https://x.test")], b"x").await;
+    let r = srv
+        .signed("PUT", "/act/k3", &[("origin", "https://x.test")], b"x")
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), None);
     let r = srv.signed("GET", "/act/k", &[], b"").await;

@@ -44,11 +44,15 @@ fn to_rule(r: CORSRule) -> S3Result<Rule> {
         .into());
     }
     if let Some(o) = r.allowed_origins.iter().find(|o| wildcards(o) > 1) {
-        return Err(ApiError::InvalidCorsRule(format!("AllowedOrigin \"{o}\" can not have more than one wildcard.")).into());
+        return Err(
+            ApiError::InvalidCorsRule(format!("AllowedOrigin \"{o}\" can not have more than one wildcard.")).into(),
+        );
     }
     let allowed_headers = r.allowed_headers.unwrap_or_default();
     if let Some(h) = allowed_headers.iter().find(|h| wildcards(h) > 1) {
-        return Err(ApiError::InvalidCorsRule(format!("AllowedHeader \"{h}\" can not have more than one wildcard.")).into());
+        return Err(
+            ApiError::InvalidCorsRule(format!("AllowedHeader \"{h}\" can not have more than one wildcard.")).into(),
+        );
     }
     let expose_headers = r.expose_headers.unwrap_or_default();
     if let Some(h) = expose_headers.iter().find(|h| h.contains('*')) {
@@ -106,7 +110,10 @@ pub async fn get(gw: &Gateway, req: S3Request<GetBucketCorsInput>) -> S3Result<S
     }))
 }
 
-pub async fn delete(gw: &Gateway, req: S3Request<DeleteBucketCorsInput>) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+pub async fn delete(
+    gw: &Gateway,
+    req: S3Request<DeleteBucketCorsInput>,
+) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
     let ctx = RequestContext::of(&req)?;
     // IAM has no s3:DeleteBucketCORS: deleting is putting none.
     gw.authorize(&ctx, Action::PutBucketCors, Resource::bucket(&req.input.bucket))
@@ -229,9 +236,10 @@ impl Cors {
             .and_then(|m| m.to_str().ok())
             .filter(|m| METHODS.contains(m));
         let Some(method) = method else {
-            let named = headers
-                .get(http::header::ACCESS_CONTROL_REQUEST_METHOD)
-                .map_or_else(|| "null".to_owned(), |m| String::from_utf8_lossy(m.as_bytes()).into_owned());
+            let named = headers.get(http::header::ACCESS_CONTROL_REQUEST_METHOD).map_or_else(
+                || "null".to_owned(),
+                |m| String::from_utf8_lossy(m.as_bytes()).into_owned(),
+            );
             return Err(ApiError::CorsBadRequest(format!(
                 "Invalid Access-Control-Request-Method: {named}"
             )));
@@ -246,10 +254,16 @@ impl Cors {
             .collect();
         let rules = match self.store.cors(bucket) {
             Ok(Some(rules)) => rules,
-            Ok(None) => return Err(ApiError::CorsForbidden("CORSResponse: CORS is not enabled for this bucket.")),
+            Ok(None) => {
+                return Err(ApiError::CorsForbidden(
+                    "CORSResponse: CORS is not enabled for this bucket.",
+                ));
+            }
             Err(e) => {
                 tracing::warn!(bucket, error = %e, "reading the CORS rules");
-                return Err(ApiError::Internal("reading the bucket's CORS configuration failed".to_owned()));
+                return Err(ApiError::Internal(
+                    "reading the bucket's CORS configuration failed".to_owned(),
+                ));
             }
         };
         let origin_str = origin.to_str().unwrap_or_default();

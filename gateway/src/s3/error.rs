@@ -125,6 +125,13 @@ pub enum ApiError {
     /// `Access-Control-Request-Method`).
     #[error("{0}")]
     CorsBadRequest(String),
+    /// A form upload (POST Object) whose policy has expired.
+    #[error("Invalid according to Policy: Policy expired.")]
+    PolicyExpired,
+    /// A form upload that fails a condition of its policy (quoted here as the policy
+    /// spells it).
+    #[error("Invalid according to Policy: Policy Condition failed: {0}")]
+    PolicyConditionFailed(String),
     /// A SigV4 access key no user has.
     #[error("The AWS Access Key Id you provided does not exist in our records.")]
     InvalidAccessKeyId,
@@ -140,7 +147,7 @@ impl From<ApiError> for S3Error {
     fn from(e: ApiError) -> Self {
         use S3ErrorCode as C;
         let code = match &e {
-            ApiError::AccessDenied => C::AccessDenied,
+            ApiError::AccessDenied | ApiError::PolicyExpired | ApiError::PolicyConditionFailed(_) => C::AccessDenied,
             ApiError::EntityTooLarge => C::EntityTooLarge,
             ApiError::PreconditionFailed => C::PreconditionFailed,
             ApiError::MalformedXml | ApiError::LifecycleRuleWithoutAction => C::MalformedXML,
@@ -370,6 +377,8 @@ mod tests {
             (ApiError::InvalidCorsRule("x".into()), "InvalidRequest", 400),
             (ApiError::CorsForbidden("CORSResponse: x"), "AccessForbidden", 403),
             (ApiError::CorsBadRequest("x".into()), "BadRequest", 400),
+            (ApiError::PolicyExpired, "AccessDenied", 403),
+            (ApiError::PolicyConditionFailed("[]".into()), "AccessDenied", 403),
             (
                 ApiError::AccessControlListNotSupported,
                 "AccessControlListNotSupported",

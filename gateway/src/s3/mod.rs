@@ -21,6 +21,7 @@ mod instant;
 mod lifecycle;
 mod list;
 mod multipart;
+pub(crate) mod post;
 mod put;
 pub(crate) mod raw_body;
 mod tagging;
@@ -164,6 +165,9 @@ impl S3 for Gateway {
     }
     async fn put_object(&self, req: Req<PutObjectInput>) -> Resp<PutObjectOutput> {
         put::put_object(self, req).await
+    }
+    async fn post_object(&self, req: Req<PostObjectInput>) -> Resp<PostObjectOutput> {
+        post::post_object(self, req).await
     }
     async fn get_object(&self, req: Req<GetObjectInput>) -> Resp<GetObjectOutput> {
         get::get_object(self, req).await
