@@ -338,6 +338,35 @@ test_api_errors() {
     expect_error 404 awsx s3api head-bucket --bucket "$API_BUCKET"
 }
 
+test_api_cors() {
+    step "s3api put-bucket-cors / get-bucket-cors / delete-bucket-cors"
+    local b=awscli-cors out
+    run awsx s3api create-bucket --bucket "$b"
+    expect_error NoSuchCORSConfiguration awsx s3api get-bucket-cors --bucket "$b"
+    cat >"$W/cors.json" <<'EOF'
+{"CORSRules": [
+  {"AllowedOrigins": ["http://page.test:8080"], "AllowedMethods": ["GET", "PUT", "POST"],
+   "AllowedHeaders": ["*"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 600},
+  {"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}
+]}
+EOF
+    run awsx s3api put-bucket-cors --bucket "$b" --cors-configuration "file://$W/cors.json"
+    out="$(awsx s3api get-bucket-cors --bucket "$b" --output json)" || fail "get-bucket-cors"
+    assert_eq "2" "$(python3 -c 'import json,sys; print(len(json.load(sys.stdin)["CORSRules"]))' <<<"$out")" "rules read back"
+    assert_contains "$out" "http://page.test:8080" "get-bucket-cors AllowedOrigins"
+    assert_contains "$out" '"MaxAgeSeconds": 600' "get-bucket-cors MaxAgeSeconds"
+    # The preflight a browser sends, answered from the rules without credentials.
+    out="$(curl -sS -o /dev/null -D - -X OPTIONS -H 'Origin: http://page.test:8080' \
+        -H 'Access-Control-Request-Method: PUT' "$FG_ENDPOINT/$b/some/key")" || fail "curl OPTIONS"
+    assert_contains "$out" "200" "preflight status"
+    assert_contains "$(tr -d '\r' <<<"$out")" "access-control-allow-origin: http://page.test:8080" "preflight Allow-Origin"
+    expect_error InvalidRequest awsx s3api put-bucket-cors --bucket "$b" --cors-configuration \
+        '{"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]}'
+    run awsx s3api delete-bucket-cors --bucket "$b"
+    expect_error NoSuchCORSConfiguration awsx s3api get-bucket-cors --bucket "$b"
+    run awsx s3api delete-bucket --bucket "$b"
+}
+
 main() {
     fg_setup
     make_local_files
@@ -350,6 +379,7 @@ main() {
     test_api_objects
     test_api_multipart
     test_api_errors
+    test_api_cors
     fg_pass
 }
 

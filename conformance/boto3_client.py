@@ -21,6 +21,7 @@ Exit status is non-zero when any check fails.
 
 import base64
 import hashlib
+import html
 import io
 import os
 import sys
@@ -31,6 +32,7 @@ import urllib.parse
 import urllib.request
 
 import boto3
+import urllib3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -581,6 +583,129 @@ class Suite:
         h = s3.head_object(Bucket=b, Key="details/mpu-sha", ChecksumMode="ENABLED")
         expect_eq("COMPOSITE", h.get("ChecksumType"), "SHA256 multipart checksum type")
         expect(h.get("ChecksumSHA256", "").endswith("-3"), f"composite SHA256 of 3 parts: {h.get('ChecksumSHA256')}")
+
+    # -- browsers: CORS and POST Object ----------------------------------------------------
+
+    def t_cors(self):
+        rules = [
+            {
+                "AllowedOrigins": ["http://page.test:8080"],
+                "AllowedMethods": ["PUT", "POST", "GET"],
+                "AllowedHeaders": ["*"],
+                "ExposeHeaders": ["ETag"],
+                "MaxAgeSeconds": 600,
+            }
+        ]
+        self.s3.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": rules})
+        got = self.s3.get_bucket_cors(Bucket=self.bucket)["CORSRules"]
+        expect_eq(rules, [{k: v for k, v in r.items() if k != "ID"} for r in got], "get_bucket_cors")
+        expect_client_error(
+            {"InvalidRequest"},
+            self.s3.put_bucket_cors,
+            Bucket=self.bucket,
+            CORSConfiguration={"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]},
+        )
+        # A preflight is answered without credentials, from the rules.
+        url = f"{os.environ['FG_ENDPOINT']}/{self.bucket}/cors/obj"
+        pre = urllib.request.Request(url, method="OPTIONS", headers={
+            "Origin": "http://page.test:8080",
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "content-type",
+        })
+        with urllib.request.urlopen(pre, timeout=30) as resp:
+            expect_eq(200, resp.status, "preflight status")
+            expect_eq("http://page.test:8080", resp.headers.get("Access-Control-Allow-Origin"), "preflight origin")
+            expect_eq("ETag", resp.headers.get("Access-Control-Expose-Headers"), "preflight expose headers")
+        pre = urllib.request.Request(url, method="OPTIONS", headers={
+            "Origin": "http://other.test", "Access-Control-Request-Method": "PUT"})
+        try:
+            urllib.request.urlopen(pre, timeout=30)
+            raise CheckFailed("a preflight from another origin was allowed")
+        except urllib.error.HTTPError as e:
+            expect_eq(403, e.code, "preflight from another origin")
+            expect("AccessForbidden" in e.read().decode(), "preflight refusal code")
+        self.s3.delete_bucket_cors(Bucket=self.bucket)
+        expect_client_error({"NoSuchCORSConfiguration"}, self.s3.get_bucket_cors, Bucket=self.bucket)
+
+    def _post_form(self, post, body, fields=None):
+        """Sends a generate_presigned_post form as a browser does (file last); redirects
+        are not followed. Returns (status, headers, body)."""
+        form = dict(post["fields"])
+        form.update(fields or {})
+        parts = list(form.items()) + [("file", ("upload.bin", body, "application/octet-stream"))]
+        data, ctype = urllib3.encode_multipart_formdata(parts)
+        req = urllib.request.Request(post["url"], data=data, method="POST", headers={"Content-Type": ctype})
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            with opener.open(req, timeout=60) as resp:
+                return resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def t_presigned_post(self):
+        body = os.urandom(2 * MIB + 5)
+        tagging = "<Tagging><TagSet><Tag><Key>via</Key><Value>form</Value></Tag></TagSet></Tagging>"
+        fields = {
+            "Content-Type": "image/png",
+            "x-amz-meta-who": "boto3",
+            "tagging": tagging,
+            "success_action_status": "201",
+        }
+        conditions = [{k: v} for k, v in fields.items()] + [["content-length-range", 1, 10 * MIB]]
+        post = self.s3.generate_presigned_post(
+            self.bucket, "post/form.bin", Fields=fields, Conditions=conditions, ExpiresIn=300
+        )
+        status, headers, text = self._post_form(post, body)
+        expect_eq(201, status, f"POST status ({text[:300]!r})")
+        expect(md5(body) in text.decode(), f"201 document names the ETag: {text[:300]!r}")
+        expect_eq(f'"{md5(body)}"', headers.get("ETag"), "POST ETag header")
+        g = self.s3.get_object(Bucket=self.bucket, Key="post/form.bin")
+        expect_eq(body, g["Body"].read(), "object written by POST")
+        expect_eq("image/png", g["ContentType"], "POST Content-Type")
+        expect_eq({"who": "boto3"}, g["Metadata"], "POST metadata")
+        tags = self.s3.get_object_tagging(Bucket=self.bucket, Key="post/form.bin")["TagSet"]
+        expect_eq([{"Key": "via", "Value": "form"}], tags, "POST tagging")
+
+        # success_action_redirect: 303 to the page with bucket, key and ETag.
+        post = self.s3.generate_presigned_post(
+            self.bucket, "post/redirected", Fields={"success_action_redirect": "http://page.test/done"},
+            Conditions=[{"success_action_redirect": "http://page.test/done"}], ExpiresIn=300)
+        status, headers, _ = self._post_form(post, b"redirected")
+        expect_eq(303, status, "POST with success_action_redirect")
+        loc = headers.get("Location", "")
+        expect(loc.startswith("http://page.test/done?") and "key=post%2Fredirected" in loc and md5(b"redirected") in loc,
+               f"redirect Location: {loc}")
+
+    def t_presigned_post_refusals(self):
+        def refused(post, body, status, code, message=None, fields=None):
+            got, _, text = self._post_form(post, body, fields)
+            text = html.unescape(text.decode(errors="replace"))
+            expect_eq(status, got, f"status ({text[:300]})")
+            expect(f"<Code>{code}</Code>" in text, f"code {code} in {text[:300]}")
+            if message:
+                expect(message in text, f"message {message!r} in {text[:400]}")
+
+        key = "post/refused"
+        post = self.s3.generate_presigned_post(self.bucket, key, ExpiresIn=300)
+        refused(post, b"x", 403, "AccessDenied", 'Invalid according to Policy: Policy Condition failed: ["eq", "$key", ',
+                fields={"key": "post/elsewhere"})
+        post = self.s3.generate_presigned_post(self.bucket, key, ExpiresIn=-30)
+        refused(post, b"x", 403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+        wrong = boto3.client(
+            "s3", endpoint_url=os.environ["FG_ENDPOINT"], region_name="us-east-1",
+            aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"], aws_secret_access_key="not-the-secret-key",
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
+        refused(wrong.generate_presigned_post(self.bucket, key, ExpiresIn=300), b"x", 403, "SignatureDoesNotMatch")
+        post = self.s3.generate_presigned_post(self.bucket, key, Conditions=[["content-length-range", 10, 100]], ExpiresIn=300)
+        refused(post, os.urandom(101), 400, "EntityTooLarge")
+        refused(post, b"small", 400, "EntityTooSmall")
+        expect_client_error({"404", "NoSuchKey"}, self.s3.head_object, Bucket=self.bucket, Key=key)
 
     def t_cleanup(self):
         for up in self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", []):

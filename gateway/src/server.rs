@@ -104,11 +104,16 @@ async fn serve_ready(
     let store = Store::open(&settings.storage).context("opening the store")?;
     let metrics = Arc::new(Metrics::default());
 
+    // Preflights and the CORS headers of every answer are decided here, around s3s: a
+    // preflight carries no credentials, and error answers need the headers as well.
+    let cors = Arc::new(crate::s3::cors::Cors::new(store.clone(), &settings.domains)?);
     let mut builder = S3ServiceBuilder::new(Gateway::new(store.clone(), metrics.clone(), &settings));
     let mut cfg = s3s::config::S3Config::default();
     // aws cli v1 presign and boto3 without `s3v4` still produce SigV2.
     cfg.enable_sig_v2 = true;
     cfg.put_object_max_size = Some(settings.max_object_size.max(5 << 30));
+    // A form upload's file is refused (EntityTooLarge) before it is read past this.
+    cfg.post_object_max_file_size = settings.max_object_size;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(cfg))));
     builder.set_auth(Users::new(&settings.root, &settings.users));
     builder.set_route(AdminRoute {
@@ -201,7 +206,7 @@ async fn serve_ready(
         backoff.reset();
         let _ = stream.set_nodelay(true);
         let svc = service.clone();
-        let (ids, metrics) = (ids.clone(), metrics.clone());
+        let (ids, metrics, cors) = (ids.clone(), metrics.clone(), cors.clone());
         let (http, watcher, tls) = (http.clone(), graceful.watcher(), tls.clone());
         // Its own task from here: a slow or stalled handshake must not hold up accepts.
         tokio::spawn(async move {
@@ -230,14 +235,30 @@ async fn serve_ready(
                 let span =
                     tracing::info_span!("request", id = %request_id, method = %req.method(), uri = %req.uri(), %peer);
                 req.extensions_mut().insert(transport);
-                let svc = svc.clone();
+                let (svc, cors) = (svc.clone(), cors.clone());
                 async move {
-                    let req = crate::s3::raw_body::split(req);
-                    let check = req.extensions().get::<crate::s3::raw_body::PayloadCheck>().cloned();
-                    let mut resp = svc.call(req).await?;
-                    if let Some(check) = check {
-                        resp = check.correct(resp);
-                    }
+                    let mut resp = if let Some(preflight) = cors.preflight(&req) {
+                        preflight
+                    } else {
+                        let allow = cors.actual(&req);
+                        let form = crate::s3::post::is_form_upload(&req);
+                        let mut req = crate::s3::raw_body::split(req);
+                        if form {
+                            req = crate::s3::post::tap(req);
+                        }
+                        let check = req.extensions().get::<crate::s3::raw_body::PayloadCheck>().cloned();
+                        let mut resp = svc.call(req).await?;
+                        if let Some(check) = check {
+                            resp = check.correct(resp);
+                        }
+                        if form {
+                            resp = crate::s3::post::Refusal::correct(resp);
+                        }
+                        if let Some(allow) = allow {
+                            resp.headers_mut().extend(allow);
+                        }
+                        resp
+                    };
                     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
                         resp.headers_mut().insert("x-amz-request-id", v);
                     }

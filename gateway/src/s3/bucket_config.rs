@@ -1,4 +1,4 @@
-//! Bucket configurations fastgate does not keep (policy, CORS, encryption, tagging,
+//! Bucket configurations fastgate does not keep (policy, encryption, tagging,
 //! website, replication, object lock, ownership controls). Reads answer what S3 answers
 //! for a bucket without that configuration, so tools that probe them (rclone, SDK
 //! helpers, terraform) carry on; writes are refused by s3s as NotImplemented.
@@ -28,13 +28,6 @@ absent!(
     GetBucketPolicyInput,
     GetBucketPolicyOutput,
     ApiError::NoSuchBucketPolicy.into()
-);
-absent!(
-    get_bucket_cors,
-    GetBucketCors,
-    GetBucketCorsInput,
-    GetBucketCorsOutput,
-    ApiError::NoSuchCorsConfiguration.into()
 );
 absent!(
     get_bucket_encryption,

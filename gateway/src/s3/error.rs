@@ -114,6 +114,24 @@ pub enum ApiError {
     NoObjectLockConfiguration,
     #[error("The bucket ownership controls were not found")]
     NoOwnershipControls,
+    /// A CORS rule S3 refuses (unknown method, more than one wildcard); the message says
+    /// which.
+    #[error("{0}")]
+    InvalidCorsRule(String),
+    /// A preflight no CORS rule of the bucket allows, or to a bucket without rules.
+    #[error("{0}")]
+    CorsForbidden(&'static str),
+    /// A preflight without what it must carry (`Origin`, a known
+    /// `Access-Control-Request-Method`).
+    #[error("{0}")]
+    CorsBadRequest(String),
+    /// A form upload (POST Object) whose policy has expired.
+    #[error("Invalid according to Policy: Policy expired.")]
+    PolicyExpired,
+    /// A form upload that fails a condition of its policy (quoted here as the policy
+    /// spells it).
+    #[error("Invalid according to Policy: Policy Condition failed: {0}")]
+    PolicyConditionFailed(String),
     /// A SigV4 access key no user has.
     #[error("The AWS Access Key Id you provided does not exist in our records.")]
     InvalidAccessKeyId,
@@ -129,7 +147,7 @@ impl From<ApiError> for S3Error {
     fn from(e: ApiError) -> Self {
         use S3ErrorCode as C;
         let code = match &e {
-            ApiError::AccessDenied => C::AccessDenied,
+            ApiError::AccessDenied | ApiError::PolicyExpired | ApiError::PolicyConditionFailed(_) => C::AccessDenied,
             ApiError::EntityTooLarge => C::EntityTooLarge,
             ApiError::PreconditionFailed => C::PreconditionFailed,
             ApiError::MalformedXml | ApiError::LifecycleRuleWithoutAction => C::MalformedXML,
@@ -141,7 +159,8 @@ impl From<ApiError> for S3Error {
             | ApiError::InvalidChecksumHeader(_)
             | ApiError::InvalidChecksumTrailer(_)
             | ApiError::UnsupportedChecksumAlgorithm(_)
-            | ApiError::MissingPartChecksum { .. } => C::InvalidRequest,
+            | ApiError::MissingPartChecksum { .. }
+            | ApiError::InvalidCorsRule(_) => C::InvalidRequest,
             ApiError::InvalidDigest => C::InvalidDigest,
             ApiError::Md5Mismatch | ApiError::ChecksumMismatch(_) => C::BadDigest,
             ApiError::InvalidTag(_) => C::InvalidTag,
@@ -149,6 +168,16 @@ impl From<ApiError> for S3Error {
             ApiError::InvalidPart => C::InvalidPart,
             ApiError::InvalidPartNumber => {
                 let mut s3 = S3Error::with_message(C::Custom("InvalidPartNumber".into()), e.to_string());
+                s3.set_status_code(http::StatusCode::BAD_REQUEST);
+                return s3;
+            }
+            ApiError::CorsForbidden(_) => {
+                let mut s3 = S3Error::with_message(C::Custom("AccessForbidden".into()), e.to_string());
+                s3.set_status_code(http::StatusCode::FORBIDDEN);
+                return s3;
+            }
+            ApiError::CorsBadRequest(_) => {
+                let mut s3 = S3Error::with_message(C::Custom("BadRequest".into()), e.to_string());
                 s3.set_status_code(http::StatusCode::BAD_REQUEST);
                 return s3;
             }
@@ -345,6 +374,11 @@ mod tests {
             (ApiError::InvalidPart, "InvalidPart", 400),
             (ApiError::InvalidPartNumber, "InvalidPartNumber", 400),
             (ApiError::NoSuchVersion, "NoSuchVersion", 404),
+            (ApiError::InvalidCorsRule("x".into()), "InvalidRequest", 400),
+            (ApiError::CorsForbidden("CORSResponse: x"), "AccessForbidden", 403),
+            (ApiError::CorsBadRequest("x".into()), "BadRequest", 400),
+            (ApiError::PolicyExpired, "AccessDenied", 403),
+            (ApiError::PolicyConditionFailed("[]".into()), "AccessDenied", 403),
             (
                 ApiError::AccessControlListNotSupported,
                 "AccessControlListNotSupported",

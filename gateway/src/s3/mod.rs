@@ -12,6 +12,7 @@ mod bucket;
 mod bucket_config;
 mod checksums;
 mod copy;
+pub(crate) mod cors;
 mod delete;
 mod error;
 mod get;
@@ -20,6 +21,7 @@ mod instant;
 mod lifecycle;
 mod list;
 mod multipart;
+pub(crate) mod post;
 mod put;
 pub(crate) mod raw_body;
 mod tagging;
@@ -126,7 +128,13 @@ impl S3 for Gateway {
         bucket_config::get_bucket_policy(self, req).await
     }
     async fn get_bucket_cors(&self, req: Req<GetBucketCorsInput>) -> Resp<GetBucketCorsOutput> {
-        bucket_config::get_bucket_cors(self, req).await
+        cors::get(self, req).await
+    }
+    async fn put_bucket_cors(&self, req: Req<PutBucketCorsInput>) -> Resp<PutBucketCorsOutput> {
+        cors::put(self, req).await
+    }
+    async fn delete_bucket_cors(&self, req: Req<DeleteBucketCorsInput>) -> Resp<DeleteBucketCorsOutput> {
+        cors::delete(self, req).await
     }
     async fn get_bucket_encryption(&self, req: Req<GetBucketEncryptionInput>) -> Resp<GetBucketEncryptionOutput> {
         bucket_config::get_bucket_encryption(self, req).await
@@ -157,6 +165,9 @@ impl S3 for Gateway {
     }
     async fn put_object(&self, req: Req<PutObjectInput>) -> Resp<PutObjectOutput> {
         put::put_object(self, req).await
+    }
+    async fn post_object(&self, req: Req<PostObjectInput>) -> Resp<PostObjectOutput> {
+        post::post_object(self, req).await
     }
     async fn get_object(&self, req: Req<GetObjectInput>) -> Resp<GetObjectOutput> {
         get::get_object(self, req).await

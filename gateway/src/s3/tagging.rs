@@ -26,12 +26,12 @@ pub async fn get(gw: &Gateway, req: S3Request<GetObjectTaggingInput>) -> S3Resul
     }))
 }
 
-pub async fn put(gw: &Gateway, req: S3Request<PutObjectTaggingInput>) -> S3Result<S3Response<PutObjectTaggingOutput>> {
-    let ctx = RequestContext::of(&req)?;
-    let res = Resource::object(&req.input.bucket, &req.input.key);
-    gw.authorize(&ctx, Action::PutObjectTagging, res).await?;
-    let mut tags = Vec::new();
-    for t in req.input.tagging.tag_set {
+/// A tag set as S3 accepts it: keys and values present, keys unique and 1 to 128
+/// characters, values up to 256, at most 10 tags. PutObjectTagging's and a form
+/// upload's `tagging` field's.
+pub(super) fn tag_list(tag_set: TagSet) -> S3Result<Vec<(String, String)>> {
+    let mut tags: Vec<(String, String)> = Vec::new();
+    for t in tag_set {
         let (Some(k), Some(v)) = (t.key, t.value) else {
             return Err(ApiError::InvalidTag("A tag needs a key and a value").into());
         };
@@ -43,6 +43,14 @@ pub async fn put(gw: &Gateway, req: S3Request<PutObjectTaggingInput>) -> S3Resul
     if tags.len() > 10 {
         return Err(ApiError::InvalidTag("Object tags cannot be greater than 10").into());
     }
+    Ok(tags)
+}
+
+pub async fn put(gw: &Gateway, req: S3Request<PutObjectTaggingInput>) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+    let ctx = RequestContext::of(&req)?;
+    let res = Resource::object(&req.input.bucket, &req.input.key);
+    gw.authorize(&ctx, Action::PutObjectTagging, res).await?;
+    let tags = tag_list(req.input.tagging.tag_set)?;
     gw.store
         .update_object(&req.input.bucket, &req.input.key, move |r| r.tags = tags.clone())
         .await

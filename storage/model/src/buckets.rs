@@ -1,4 +1,4 @@
-//! Buckets: create, look up, list, delete, and their lifecycle rules.
+//! Buckets: create, look up, list, delete, and their lifecycle and CORS rules.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use crate::error::{Result, StorageError};
 use crate::ids::now_ms;
 use crate::keys;
 use crate::meta::{self, TxError};
-use crate::records::{BucketRecord, LifecycleRule, decode, encode};
+use crate::records::{BucketRecord, CorsRule, LifecycleRule, decode, encode};
 use crate::store::Store;
 
 impl Store {
@@ -97,6 +97,7 @@ impl Store {
             }
             tx.delete(&keys::bucket(&name))?;
             tx.delete(&keys::lifecycle(&name))?;
+            tx.delete(&keys::cors(&name))?;
             // The bucket's proofs of possession go with it: whoever creates a bucket of
             // the same name later must not claim what this one held by its hash.
             crate::dedup::forget_bucket_proofs(tx, &name)?;
@@ -118,6 +119,28 @@ impl Store {
             match &rules {
                 Some(r) => tx.put(&keys::lifecycle(&bucket), &encode(r))?,
                 None => tx.delete(&keys::lifecycle(&bucket))?,
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// A bucket's CORS rules (`None` without a configuration). A point read: preflights
+    /// and requests with an `Origin` make one each.
+    pub fn cors(&self, bucket: &str) -> Result<Option<Vec<CorsRule>>> {
+        let key = keys::cors(bucket);
+        self.meta.get(&key)?.map(|v| decode(&key, &v)).transpose()
+    }
+
+    /// Replaces (or with `None`, removes) a bucket's CORS rules.
+    pub async fn set_cors(self: &Arc<Self>, bucket: &str, rules: Option<Vec<CorsRule>>) -> Result<()> {
+        self.bucket(bucket)?;
+        let bucket = bucket.to_owned();
+        self.commit_with(Vec::new(), move |tx, _| {
+            Self::require_bucket(tx, &bucket)?;
+            match &rules {
+                Some(r) => tx.put(&keys::cors(&bucket), &encode(r))?,
+                None => tx.delete(&keys::cors(&bucket))?,
             }
             Ok(())
         })

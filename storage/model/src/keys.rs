@@ -25,6 +25,8 @@ pub const MARKER: u8 = b'X';
 /// MD5 -> SHA-256, for `trust_md5`.
 pub const MD5: u8 = b'M';
 pub const LIFECYCLE: u8 = b'L';
+/// A bucket's CORS rules, read by every preflight and by every request with an `Origin`.
+pub const CORS: u8 = b'c';
 /// Uploads completed lately, so that a retried completion gets the first answer.
 pub const COMPLETED: u8 = b'D';
 
@@ -46,6 +48,10 @@ pub fn bucket(name: &str) -> Vec<u8> {
 
 pub fn lifecycle(name: &str) -> Vec<u8> {
     join(LIFECYCLE, &[name.as_bytes()])
+}
+
+pub fn cors(name: &str) -> Vec<u8> {
+    join(CORS, &[name.as_bytes()])
 }
 
 /// The prefix every object key of `bucket` starts with.

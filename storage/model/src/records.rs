@@ -175,3 +175,19 @@ pub struct LifecycleRule {
     pub abort_incomplete_after_days: Option<u32>,
     pub expiration_days: Option<u32>,
 }
+
+/// One rule of a bucket's CORS configuration, as PutBucketCors gave it (validated by the
+/// gateway), so that GetBucketCors returns what was stored and preflights match on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    pub id: Option<String>,
+    /// Origins, each with at most one `*` wildcard.
+    pub allowed_origins: Vec<String>,
+    /// Methods among GET, PUT, POST, DELETE and HEAD.
+    pub allowed_methods: Vec<String>,
+    /// Request headers a preflight may name, each with at most one `*` wildcard.
+    pub allowed_headers: Vec<String>,
+    /// Response headers a browser may let the page read.
+    pub expose_headers: Vec<String>,
+    pub max_age_seconds: Option<i32>,
+}
