@@ -399,6 +399,7 @@ async fn a_server_whose_key_does_not_match_its_certificate_does_not_start() {
         .arg("serve")
         .env("FASTGATE_LISTEN", "127.0.0.1:0")
         .env("FASTGATE_METRICS_LISTEN", "off")
+        .env("FASTGATE_CONSOLE_LISTEN", "off")
         .env("FASTGATE_DATA_DIR", dir.path().join("data"))
         .env("FASTGATE_CONFIG", &file)
         .env("FASTGATE_ACCESS_KEY", ACCESS_KEY)
