@@ -9,7 +9,8 @@
 #     crossed, then run again: both runs together send at most the file plus one part
 #     (plus the TLS and HTTP framing, allowed 0.5% and reported).
 #
-# The proxy counts client -> server bytes at the TCP level, TLS records included: what a
+# The certificate is the endpoint's own (signed by a CA made here, which the clients are
+# told to trust). The proxy counts client -> server bytes at the TCP level, TLS records included: what a
 # network between the client and the server would carry.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -19,11 +20,20 @@ PART=$((8 * MiB))
 PROXY_PID=""
 CP_PID=""
 
+# new_cert: a CA and the server's certificate for 127.0.0.1 and localhost, signed by it
+# (rustls, under `fastgate cp`, refuses a CA certificate used as the server's own, which
+# is what `openssl req -x509` alone makes).
 new_cert() {
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -keyout "$CERTS/server.key" -out "$CERTS/server.pem" -subj /CN=localhost \
-        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null \
-        || fail "openssl could not make a certificate"
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    openssl req -x509 "${ec[@]}" -days 2 -keyout "$CERTS/ca.key" -out "$CERTS/ca.pem" \
+        -subj /CN=fastgate-cp-proxy-ca 2>/dev/null || fail "openssl could not make a CA"
+    openssl req "${ec[@]}" -keyout "$CERTS/server.key" -out "$CERTS/server.csr" -subj /CN=localhost 2>/dev/null \
+        || fail "openssl could not make a request"
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+        >"$CERTS/server.ext"
+    openssl x509 -req -in "$CERTS/server.csr" -CA "$CERTS/ca.pem" -CAkey "$CERTS/ca.key" -CAcreateserial \
+        -days 2 -extfile "$CERTS/server.ext" -out "$CERTS/server.pem" 2>/dev/null \
+        || fail "openssl could not sign the server's certificate"
 }
 
 # start_proxy: listens on PROXY_PORT, forwards to fastgate, and keeps the number of bytes
@@ -101,7 +111,7 @@ proxied() { cat "$COUNT_FILE"; }
 
 # cpx ARGS...: fastgate cp to the proxy's address, trusting the server's certificate.
 cpx() {
-    "$FASTGATE_BIN" cp --quiet --endpoint-url "https://127.0.0.1:$PROXY_PORT" --ca-bundle "$CERTS/server.pem" \
+    "$FASTGATE_BIN" cp --quiet --endpoint-url "https://127.0.0.1:$PROXY_PORT" --ca-bundle "$CERTS/ca.pem" \
         --state-dir "$FG_TMP/cp-state" "$@"
 }
 
@@ -126,7 +136,7 @@ test_upload_then_instant() {
     step "200 MiB through the proxy, then again under another key"
     local src="$W/a.bin" size=$((200 * MiB + 4321)) first again
     gen_file "$src" "$size"
-    aws --ca-bundle "$CERTS/server.pem" --endpoint-url "$FG_ENDPOINT" s3 mb "s3://$BUCKET" >/dev/null \
+    aws --ca-bundle "$CERTS/ca.pem" --endpoint-url "$FG_ENDPOINT" s3 mb "s3://$BUCKET" >/dev/null \
         || fail "aws s3 mb"
     measure first cpx "$src" "s3://$BUCKET/a.bin"
     log "first upload: $first bytes crossed the proxy for a $size-byte file"
@@ -143,7 +153,7 @@ test_kill_and_resume() {
     local src="$W/b.bin" size=$((200 * MiB + 99)) start now r1 r2 allowed
     gen_file "$src" "$size"
     start="$(proxied)"
-    setsid "$FASTGATE_BIN" cp --quiet --endpoint-url "https://127.0.0.1:$PROXY_PORT" --ca-bundle "$CERTS/server.pem" \
+    setsid "$FASTGATE_BIN" cp --quiet --endpoint-url "https://127.0.0.1:$PROXY_PORT" --ca-bundle "$CERTS/ca.pem" \
         --state-dir "$FG_TMP/cp-state" --concurrency 1 "$src" "s3://$BUCKET/b.bin" \
         </dev/null >"$FG_TMP/cp-run1.log" 2>&1 &
     CP_PID=$!
