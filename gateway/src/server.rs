@@ -189,8 +189,6 @@ async fn serve_ready(
     let accepting = Accepting {
         http,
         tls,
-        // One budget of descriptors for both listeners.
-        slots: Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1))),
         graceful: &graceful,
         // The handshake is the TLS part of "sending the headers": bounded alike.
         handshake_timeout: Duration::from_secs(limits.header_read_timeout_secs.max(1)),
@@ -206,10 +204,15 @@ async fn serve_ready(
     let console = async {
         if let Some(l) = console_listener {
             let front = Front::Console(Arc::new(Console::new(&settings.region)));
-            accepting.accept_loop(l, front, shutdown.clone()).await;
+            let slots = Arc::new(tokio::sync::Semaphore::new(CONSOLE_CONNECTIONS));
+            accepting.accept_loop(l, front, slots, shutdown.clone()).await;
         }
     };
-    tokio::join!(accepting.accept_loop(listener, Front::S3, shutdown.clone()), console);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    tokio::join!(
+        accepting.accept_loop(listener, Front::S3, slots, shutdown.clone()),
+        console
+    );
     drop(accepting);
     println!("fastgate shutting down");
     tokio::select! {
@@ -227,11 +230,15 @@ enum Front {
     Console(Arc<Console>),
 }
 
-/// What every listener of the server shares: connection limits, TLS, the S3 service.
+/// Connections the console serves at once: it is a page for people, and its budget is
+/// its own (a loop holds one slot while it waits for a connection, so two loops sharing
+/// `max_connections` would each keep one of them idle).
+const CONSOLE_CONNECTIONS: usize = 64;
+
+/// What every listener of the server shares: timeouts, TLS, the S3 service.
 struct Accepting<'a> {
     http: ConnBuilder<TokioExecutor>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    slots: Arc<tokio::sync::Semaphore>,
     graceful: &'a hyper_util::server::graceful::GracefulShutdown,
     handshake_timeout: Duration,
     idle: Duration,
@@ -241,14 +248,21 @@ struct Accepting<'a> {
 }
 
 impl Accepting<'_> {
-    /// Accepts connections on `listener` until `shutdown`, each served on a task of its own.
-    async fn accept_loop(&self, listener: TcpListener, front: Front, shutdown: impl Future<Output = ()>) {
+    /// Accepts connections on `listener` until `shutdown`, each served on a task of its
+    /// own, at most as many at once as `slots` has permits.
+    async fn accept_loop(
+        &self,
+        listener: TcpListener,
+        front: Front,
+        slots: Arc<tokio::sync::Semaphore>,
+        shutdown: impl Future<Output = ()>,
+    ) {
         let mut backoff = AcceptBackoff::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             // A free slot first: past the limit, clients wait in the listen backlog.
             let slot = tokio::select! {
-                s = self.slots.clone().acquire_owned() => match s {
+                s = slots.clone().acquire_owned() => match s {
                     Ok(s) => s,
                     Err(_) => break,
                 },
