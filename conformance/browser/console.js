@@ -156,7 +156,11 @@ async function main() {
             check(sha256File(saved) === sha256File(cfg.big), 'the downloaded file differs from the uploaded one');
             out.downloaded = fs.statSync(saved).size;
 
-            // 5. Object details, then the screenshots.
+            // 5. The copy once more, after the reload: instant again (and shown as such in
+            //    the screenshot), then an object's details and the screenshots.
+            before = await bodyBytes(cfg);
+            await uploadAndWait(page, cfg.smallCopy, path.basename(cfg.smallCopy), ['instant']);
+            check((await bodyBytes(cfg)) === before, 'the second instant upload sent bytes');
             await page.locator(`tr[data-key="${bigKey}"] a.file`).click();
             await page.locator('#details dl').waitFor();
             const details = await page.locator('#details dl').textContent();

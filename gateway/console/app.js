@@ -316,14 +316,18 @@ function startUploads(bucket, prefix, files) {
     // One file at a time: parts already go out one after another, and a queue keeps
     // "what was sent" readable.
     queue = queue.then(async () => {
+      let done = null;
+      let failure = null;
       try {
-        const p = await upload(s3, bucket, key, file, (q) => row.update(q));
-        row.finish(p);
+        done = await upload(s3, bucket, key, file, (q) => row.update(q));
       } catch (e) {
-        row.error(e);
+        failure = e;
       }
+      // The listing first, then the row: a finished row means the listing shows it.
       const here = place();
-      if (here.bucket === bucket && here.prefix === prefix) render();
+      if (here.bucket === bucket && here.prefix === prefix) await render();
+      if (failure) row.error(failure);
+      else row.finish(done);
     });
   }
 }
