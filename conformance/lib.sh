@@ -11,6 +11,7 @@
 #   FG_RUST_LOG    RUST_LOG for the server (e.g. "s3s=debug,fastgate=debug" to see the traffic)
 #   FG_KEEP_TMP=1  keep the temp dir (data dir, server log, client configs) for a post-mortem
 #   FG_VERBOSE=1   echo client commands as they run
+#   FG_CONSOLE_LISTEN  the web console's address (default: off; console.sh sets one)
 #
 # Each script owns one server on a free loopback port, with a private data dir, so scripts
 # never see each other's objects or metrics (the instant-upload checks read counter deltas).
@@ -194,10 +195,11 @@ fg_start() {
     # env -u: a FASTGATE_CONFIG/DOMAIN/REGION from the caller's environment must not change
     # the server under test; everything it needs is on the command line.
     env -u FASTGATE_CONFIG -u FASTGATE_DOMAIN -u FASTGATE_REGION -u FASTGATE_LISTEN -u FASTGATE_DATA_DIR \
-        -u FASTGATE_METRICS_LISTEN -u FASTGATE_TLS_CERT -u FASTGATE_TLS_KEY \
+        -u FASTGATE_METRICS_LISTEN -u FASTGATE_CONSOLE_LISTEN -u FASTGATE_TLS_CERT -u FASTGATE_TLS_KEY \
         NO_COLOR=1 RUST_LOG="${FG_RUST_LOG:-${RUST_LOG:-info}}" setsid "$FASTGATE_BIN" serve \
         --listen "127.0.0.1:$FG_PORT" \
         --metrics-listen "127.0.0.1:$FG_METRICS_PORT" \
+        --console-listen "${FG_CONSOLE_LISTEN:-off}" \
         --data-dir "$FG_DATA_DIR" \
         --access-key "$FG_ACCESS_KEY" \
         --secret-key "$FG_SECRET_KEY" \

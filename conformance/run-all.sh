@@ -13,7 +13,7 @@ set -uo pipefail # no -e: a failing script is a result to report, not a reason t
 
 CONF_DIR="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$CONF_DIR/.." && pwd)"
-ALL_SCRIPTS=(aws-cli.sh boto3.sh rclone.sh s3cmd.sh restic.sh instant-upload.sh https.sh browser.sh)
+ALL_SCRIPTS=(aws-cli.sh boto3.sh rclone.sh s3cmd.sh restic.sh instant-upload.sh https.sh browser.sh cp-proxy.sh console.sh)
 SCRIPT_TIMEOUT="${FG_SCRIPT_TIMEOUT:-900}"
 
 export CI="${CI:-true}"

@@ -48,7 +48,7 @@ start_fastgate() {
     local name=$1 engine=$2 port
     port=$(free_port)
     mkdir -p "$WORK/$name"
-    FASTGATE_DATA_DIR="$WORK/$name" FASTGATE_LISTEN="127.0.0.1:$port" FASTGATE_METRICS_LISTEN=off FASTGATE_ACCESS_KEY=$AK \
+    FASTGATE_DATA_DIR="$WORK/$name" FASTGATE_LISTEN="127.0.0.1:$port" FASTGATE_METRICS_LISTEN=off FASTGATE_CONSOLE_LISTEN=off FASTGATE_ACCESS_KEY=$AK \
         FASTGATE_SECRET_KEY=$SK FASTGATE_META_ENGINE=$engine "$BIN" serve >"$OUT/$name-server.log" 2>&1 &
     SERVER_PID=$!
     wait_port "$port"

@@ -1,6 +1,7 @@
 //! The admin surface under `/_fastgate/` (a path no bucket can have: bucket names
 //! cannot contain `_`): metrics, garbage collection and upload expiry, for the root
-//! user only. Requests are authenticated by s3s like any other. Metrics for anyone
+//! user only, and the dedup savings (`GET /_fastgate/dedup`) for every user, each
+//! seeing what [`dedup_json`] allows. Requests are authenticated by s3s like any other. Metrics for anyone
 //! who can reach it are on the separate metrics listener (see [`serve_metrics`]),
 //! loopback by default, as Prometheus exporters do.
 
@@ -94,6 +95,46 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, store: Arc<Store>,
     }
 }
 
+/// The path of the dedup savings, for any authenticated user.
+const DEDUP: &str = "/_fastgate/dedup";
+
+/// The dedup savings as the console's dedup page reads them (JSON). The root user sees
+/// the server's: every instant upload, every byte not stored (instant uploads and full
+/// uploads of content already stored alike), bytes received, and what the store holds.
+/// Any other user sees their own instant uploads only: the server-wide figures move
+/// when *another* user's data matches an upload, which would answer "does anyone here
+/// hold this file?" for any file one can guess (see [`Metrics::user_dedup`]).
+pub fn dedup_json(store: &Store, metrics: &Metrics, user: &str, root: bool) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let json = if root {
+        let gauges = store.gauges();
+        serde_json::json!({
+            "scope": "server",
+            "at_ms": at_ms,
+            "hits": metrics.dedup_hits.load(Relaxed),
+            "bytes_received": metrics.request_body_bytes.load(Relaxed),
+            "bytes_not_received": metrics.dedup_bytes_not_received.load(Relaxed),
+            "bytes_not_stored": metrics.dedup_bytes_not_stored.load(Relaxed),
+            "stored_bytes": gauges.chunk_bytes,
+            "stored_chunks": gauges.chunks,
+        })
+    } else {
+        let mine = metrics.user_dedup(user);
+        serde_json::json!({
+            "scope": "user",
+            "at_ms": at_ms,
+            "hits": mine.hits,
+            // A hit stores nothing: what was not received was not stored either.
+            "bytes_not_received": mine.bytes_not_received,
+            "bytes_not_stored": mine.bytes_not_received,
+        })
+    };
+    json.to_string()
+}
+
 fn text(status: StatusCode, body: String) -> S3Response<Body> {
     let mut resp = S3Response::new(Body::from(body));
     resp.status = Some(status);
@@ -113,6 +154,8 @@ impl S3Route for AdminRoute {
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
         match &req.credentials {
             Some(c) if c.access_key == self.root_access_key => Ok(()),
+            // Every user may read their own dedup savings.
+            Some(_) if req.uri.path() == DEDUP && req.method == Method::GET => Ok(()),
             _ => Err(ApiError::AccessDenied.into()),
         }
     }
@@ -120,6 +163,22 @@ impl S3Route for AdminRoute {
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         match (req.method.clone(), req.uri.path()) {
             (Method::GET, "/_fastgate/metrics") => Ok(text(StatusCode::OK, metrics_text(&self.store, &self.metrics))),
+            (Method::GET, DEDUP) => {
+                let user = req
+                    .credentials
+                    .as_ref()
+                    .map(|c| c.access_key.as_str())
+                    .unwrap_or_default();
+                let root = user == self.root_access_key;
+                let mut resp = S3Response::new(Body::from(dedup_json(&self.store, &self.metrics, user, root)));
+                resp.headers.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                resp.headers
+                    .insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+                Ok(resp)
+            }
             (Method::POST, "/_fastgate/gc") => {
                 let store = self.store.clone();
                 let report = tokio::task::spawn_blocking(move || store.collect_garbage())

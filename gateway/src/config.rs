@@ -124,6 +124,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     /// Where Prometheus metrics are served without authentication, or `off`.
     pub metrics_listen: Option<String>,
+    /// Where the web console is served, or `off`.
+    pub console_listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub region: Option<String>,
     pub domains: Vec<String>,
@@ -159,6 +161,8 @@ pub struct Settings {
     pub listen: String,
     /// `None` when the metrics listener is off.
     pub metrics_listen: Option<String>,
+    /// `None` when the web console is off.
+    pub console_listen: Option<String>,
     pub data_dir: PathBuf,
     pub region: String,
     pub domains: Vec<String>,
@@ -180,6 +184,7 @@ pub struct Settings {
 pub struct Overrides {
     pub listen: Option<String>,
     pub metrics_listen: Option<String>,
+    pub console_listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub access_key: Option<String>,
     pub secret_key: Option<String>,
@@ -194,6 +199,17 @@ pub struct Overrides {
 /// Loopback, so that only the node itself (or what the operator opens up) can scrape
 /// it; 9464 rather than 9100, which node_exporter takes on most hosts.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
+/// Loopback: the console is a page for the people at this machine unless the operator
+/// opens it up (and then, preferably, with TLS: the page signs requests with WebCrypto,
+/// which browsers offer only on loopback and HTTPS origins). 9001, next to the S3 port's
+/// 9000, as MinIO's console.
+pub const DEFAULT_CONSOLE_LISTEN: &str = "127.0.0.1:9001";
+
+/// `Some(address)`, or `None` for "off".
+fn listener_or_off(addr: String) -> Option<String> {
+    Some(addr).filter(|a| !a.trim().eq_ignore_ascii_case("off"))
+}
 
 fn random_key(len: usize, alphabet: &[u8]) -> String {
     (0..len)
@@ -254,12 +270,16 @@ impl Settings {
         domains.extend(file.domains);
         Ok(Self {
             listen: o.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:9000".into()),
-            metrics_listen: Some(
+            metrics_listen: listener_or_off(
                 o.metrics_listen
                     .or(file.metrics_listen)
                     .unwrap_or_else(|| DEFAULT_METRICS_LISTEN.into()),
-            )
-            .filter(|a| !a.trim().eq_ignore_ascii_case("off")),
+            ),
+            console_listen: listener_or_off(
+                o.console_listen
+                    .or(file.console_listen)
+                    .unwrap_or_else(|| DEFAULT_CONSOLE_LISTEN.into()),
+            ),
             data_dir,
             region: o.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
             domains,
@@ -287,6 +307,7 @@ mod tests {
         Overrides {
             listen: None,
             metrics_listen: None,
+            console_listen: None,
             data_dir: Some("/srv/fastgate".into()),
             access_key: Some("ak".into()),
             secret_key: Some("sk".into()),
@@ -317,6 +338,20 @@ mod tests {
             Settings::resolve(overrides(Some(file), None)).unwrap().metrics_listen,
             None
         );
+    }
+
+    #[test]
+    fn the_console_is_on_loopback_unless_configured_or_off() {
+        let s = Settings::resolve(overrides(None, None)).unwrap();
+        assert_eq!(s.console_listen.as_deref(), Some(DEFAULT_CONSOLE_LISTEN));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(&file, "console_listen = \"0.0.0.0:9101\"\n").unwrap();
+        let from_file = Settings::resolve(overrides(Some(file.clone()), None)).unwrap();
+        assert_eq!(from_file.console_listen.as_deref(), Some("0.0.0.0:9101"));
+        let mut o = overrides(Some(file), None);
+        o.console_listen = Some("OFF".into());
+        assert_eq!(Settings::resolve(o).unwrap().console_listen, None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod admin;
 mod auth;
 pub mod config;
 mod connection;
+mod console;
 mod housekeeping;
 mod metrics;
 mod s3;

@@ -70,6 +70,10 @@ struct ServeArgs {
     /// authentication; default 127.0.0.1:9464), or "off".
     #[arg(long, env = "FASTGATE_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// Address and port of the web console (default 127.0.0.1:9001; HTTPS when TLS is
+    /// configured), or "off".
+    #[arg(long, env = "FASTGATE_CONSOLE_LISTEN")]
+    console_listen: Option<String>,
     /// Where data and metadata live (the default single store path is `<dir>/M00`).
     #[arg(long, env = "FASTGATE_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -133,6 +137,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let settings = config::Settings::resolve(config::Overrides {
         listen: a.listen,
         metrics_listen: a.metrics_listen,
+        console_listen: a.console_listen,
         data_dir: a.data_dir,
         access_key: a.access_key,
         secret_key: a.secret_key,

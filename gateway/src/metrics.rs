@@ -1,8 +1,10 @@
 //! Counters the server exposes as Prometheus text on its metrics listener (and to the
 //! root user at `/_fastgate/metrics`), and the admin CLI reads. Plain atomics: a handful of counters do not need a metrics framework.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
 
 #[derive(Default)]
 pub struct Metrics {
@@ -15,11 +17,42 @@ pub struct Metrics {
     pub gc_chunks_deleted: AtomicU64,
     pub gc_bytes_freed: AtomicU64,
     pub uploads_expired: AtomicU64,
+    /// Each user's own instant uploads, for the console's dedup page (see
+    /// [`Metrics::user_dedup`]). Few users, one short lock per hit.
+    per_user: Mutex<HashMap<String, UserDedup>>,
+}
+
+/// One user's instant uploads since the server started.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct UserDedup {
+    pub hits: u64,
+    /// Bytes the user announced and never had to send (nor did the server store them).
+    pub bytes_not_received: u64,
 }
 
 impl Metrics {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
+    }
+
+    /// Counts an instant-upload hit of `size` bytes by `user`, server-wide and for them.
+    pub fn instant_hit(&self, user: &str, size: u64) {
+        Self::add(&self.dedup_hits, 1);
+        Self::add(&self.dedup_bytes_not_received, size);
+        Self::add(&self.dedup_bytes_not_stored, size);
+        let mut users = self.per_user.lock().unwrap_or_else(PoisonError::into_inner);
+        let mine = users.entry(user.to_owned()).or_default();
+        mine.hits += 1;
+        mine.bytes_not_received += size;
+    }
+
+    /// `user`'s own instant uploads. Only these: the server-wide "not stored" counter
+    /// also grows when a full upload turns out to be stored already, so watching it
+    /// would tell a user whether *someone else* holds a file they guess (the classic
+    /// side channel of cross-user dedup); a user's own hits tell them nothing new.
+    pub fn user_dedup(&self, user: &str) -> UserDedup {
+        let users = self.per_user.lock().unwrap_or_else(PoisonError::into_inner);
+        users.get(user).copied().unwrap_or_default()
     }
 
     pub fn render(&self, extra: &[(&str, &str, u64)]) -> String {

@@ -1,5 +1,6 @@
 //! Serving: s3s on hyper, over plain TCP or TLS (`tls.rs`), one tracing span per request,
-//! graceful shutdown.
+//! graceful shutdown; the web console (`console/`) on a listener of its own, with the
+//! same connection limits, TLS and S3 service.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use anyhow::Context as _;
 use fastgate_model::Store;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use s3s::service::S3ServiceBuilder;
+use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 use tracing::Instrument as _;
 
@@ -18,6 +19,7 @@ use crate::admin::AdminRoute;
 use crate::auth::Users;
 use crate::config::Settings;
 use crate::connection::{AcceptBackoff, Activity, BusyBody};
+use crate::console::{Console, Route};
 use crate::metrics::Metrics;
 use crate::s3::Gateway;
 use crate::tls::{CertStore, Stream};
@@ -144,6 +146,14 @@ async fn serve_ready(
         ),
         None => None,
     };
+    let console_listener = match &settings.console_listen {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding the console listener {a} (\"off\" disables it)"))?,
+        ),
+        None => None,
+    };
     // Loaded before anything is announced: a server that cannot read its certificate
     // must not look started.
     let certs = match &settings.tls {
@@ -158,6 +168,10 @@ async fn serve_ready(
     println!("fastgate listening on {scheme}://{addr}");
     println!("  data dir:   {}", settings.data_dir.display());
     println!("  metadata:   {}", settings.storage.meta_engine);
+    match &console_listener {
+        Some(l) => println!("  console:    {scheme}://{}/", l.local_addr()?),
+        None => println!("  console:    off"),
+    }
     match &metrics_listener {
         Some(l) => println!("  metrics:    http://{}/metrics", l.local_addr()?),
         None => println!("  metrics:    off"),
@@ -176,110 +190,199 @@ async fn serve_ready(
     http.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs.max(1)));
-    let idle = Duration::from_secs(limits.idle_timeout_secs.max(1));
-    // The handshake is the TLS part of "sending the headers": bounded alike.
-    let handshake_timeout = Duration::from_secs(limits.header_read_timeout_secs.max(1));
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let ids = Arc::new(AtomicU64::new(0));
-    let mut backoff = AcceptBackoff::new();
+    let accepting = Accepting {
+        http,
+        tls,
+        graceful: &graceful,
+        // The handshake is the TLS part of "sending the headers": bounded alike.
+        handshake_timeout: Duration::from_secs(limits.header_read_timeout_secs.max(1)),
+        idle: Duration::from_secs(limits.idle_timeout_secs.max(1)),
+        service,
+        ids: Arc::new(AtomicU64::new(0)),
+        metrics,
+        cors,
+    };
     if let Some(ready) = ready {
         let _ = ready.send(());
     }
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        // A free slot first: past the limit, clients wait in the listen backlog.
-        let slot = tokio::select! {
-            s = slots.clone().acquire_owned() => s?,
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            res = listener.accept() => match res {
-                Ok(x) => x,
-                Err(e) => {
-                    backoff.wait(&e).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        backoff.reset();
-        let _ = stream.set_nodelay(true);
-        let svc = service.clone();
-        let (ids, metrics, cors) = (ids.clone(), metrics.clone(), cors.clone());
-        let (http, watcher, tls) = (http.clone(), graceful.watcher(), tls.clone());
-        // Its own task from here: a slow or stalled handshake must not hold up accepts.
-        tokio::spawn(async move {
-            let stream = match tls {
-                None => Stream::Plain(stream),
-                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => Stream::Tls(Box::new(s)),
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                },
-            };
-            let transport = stream.transport();
-            let activity = Activity::new();
-            let conn_activity = activity.clone();
-            let per_request = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                let busy = activity.begin();
-                let id = ids.fetch_add(1, Ordering::Relaxed);
-                let request_id = format!("{id:016X}");
-                metrics.requests.fetch_add(1, Ordering::Relaxed);
-                let span =
-                    tracing::info_span!("request", id = %request_id, method = %req.method(), uri = %req.uri(), %peer);
-                req.extensions_mut().insert(transport);
-                let (svc, cors) = (svc.clone(), cors.clone());
-                async move {
-                    let mut resp = if let Some(preflight) = cors.preflight(&req) {
-                        preflight
-                    } else {
-                        let allow = cors.actual(&req);
-                        let form = crate::s3::post::is_form_upload(&req);
-                        let mut req = crate::s3::raw_body::split(req);
-                        if form {
-                            req = crate::s3::post::tap(req);
-                        }
-                        let check = req.extensions().get::<crate::s3::raw_body::PayloadCheck>().cloned();
-                        let mut resp = svc.call(req).await?;
-                        if let Some(check) = check {
-                            resp = check.correct(resp);
-                        }
-                        if form {
-                            resp = crate::s3::post::Refusal::correct(resp);
-                        }
-                        if let Some(allow) = allow {
-                            resp.headers_mut().extend(allow);
-                        }
-                        resp
-                    };
-                    if let Ok(v) = http::HeaderValue::from_str(&request_id) {
-                        resp.headers_mut().insert("x-amz-request-id", v);
-                    }
-                    resp = crate::s3::with_request_id(resp, &request_id);
-                    tracing::debug!(status = %resp.status(), "response");
-                    Ok::<_, s3s::HttpError>(resp.map(|b| BusyBody::new(b, busy)))
-                }
-                .instrument(span)
-            });
-            let conn = http.serve_connection(TokioIo::new(stream), per_request).into_owned();
-            let conn = watcher.watch(conn);
-            crate::connection::serve_until_idle(conn, conn_activity, idle).await;
-            drop(slot);
-        });
-    }
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    let console = async {
+        if let Some(l) = console_listener {
+            let front = Front::Console(Arc::new(Console::new(&settings.region)));
+            let slots = Arc::new(tokio::sync::Semaphore::new(CONSOLE_CONNECTIONS));
+            accepting.accept_loop(l, front, slots, shutdown.clone()).await;
+        }
+    };
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    tokio::join!(
+        accepting.accept_loop(listener, Front::S3, slots, shutdown.clone()),
+        console
+    );
+    drop(accepting);
     println!("fastgate shutting down");
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(std::time::Duration::from_secs(10)) => tracing::warn!("connections still open after 10s"),
     }
     Ok(())
+}
+
+/// What a listener answers: the S3 API, or the web console (its page, and `/s3/...`
+/// forwarded to the same S3 service).
+#[derive(Clone)]
+enum Front {
+    S3,
+    Console(Arc<Console>),
+}
+
+/// Connections the console serves at once: it is a page for people, and its budget is
+/// its own (a loop holds one slot while it waits for a connection, so two loops sharing
+/// `max_connections` would each keep one of them idle).
+const CONSOLE_CONNECTIONS: usize = 64;
+
+/// What every listener of the server shares: timeouts, TLS, the S3 service.
+struct Accepting<'a> {
+    http: ConnBuilder<TokioExecutor>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    graceful: &'a hyper_util::server::graceful::GracefulShutdown,
+    handshake_timeout: Duration,
+    idle: Duration,
+    service: S3Service,
+    ids: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
+    cors: Arc<crate::s3::cors::Cors>,
+}
+
+impl Accepting<'_> {
+    /// Accepts connections on `listener` until `shutdown`, each served on a task of its
+    /// own, at most as many at once as `slots` has permits.
+    async fn accept_loop(
+        &self,
+        listener: TcpListener,
+        front: Front,
+        slots: Arc<tokio::sync::Semaphore>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let mut backoff = AcceptBackoff::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            // A free slot first: past the limit, clients wait in the listen backlog.
+            let slot = tokio::select! {
+                s = slots.clone().acquire_owned() => match s {
+                    Ok(s) => s,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let (stream, peer) = tokio::select! {
+                res = listener.accept() => match res {
+                    Ok(x) => x,
+                    Err(e) => {
+                        backoff.wait(&e).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            backoff.reset();
+            let _ = stream.set_nodelay(true);
+            let svc = self.service.clone();
+            let (ids, metrics, front) = (self.ids.clone(), self.metrics.clone(), front.clone());
+            let cors = self.cors.clone();
+            let (http, watcher, tls) = (self.http.clone(), self.graceful.watcher(), self.tls.clone());
+            let (handshake_timeout, idle) = (self.handshake_timeout, self.idle);
+            // Its own task from here: a slow or stalled handshake must not hold up accepts.
+            tokio::spawn(async move {
+                let stream = match tls {
+                    None => Stream::Plain(stream),
+                    Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => Stream::Tls(Box::new(s)),
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    },
+                };
+                let transport = stream.transport();
+                let activity = Activity::new();
+                let conn_activity = activity.clone();
+                let per_request = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                    let busy = activity.begin();
+                    req.extensions_mut().insert(transport);
+                    let (svc, ids, metrics, front) = (svc.clone(), ids.clone(), metrics.clone(), front.clone());
+                    let cors = cors.clone();
+                    async move {
+                        let resp = match front {
+                            Front::S3 => call_s3(&svc, &ids, &metrics, &cors, req, peer).await?,
+                            Front::Console(console) => match console.route(req) {
+                                Route::Page(resp) => resp,
+                                Route::S3(req) => {
+                                    console.secure(call_s3(&svc, &ids, &metrics, &cors, req, peer).await?)
+                                }
+                            },
+                        };
+                        Ok::<_, s3s::HttpError>(resp.map(|b| BusyBody::new(b, busy)))
+                    }
+                });
+                let conn = http.serve_connection(TokioIo::new(stream), per_request).into_owned();
+                let conn = watcher.watch(conn);
+                crate::connection::serve_until_idle(conn, conn_activity, idle).await;
+                drop(slot);
+            });
+        }
+    }
+}
+
+/// One S3 request through the service, in a tracing span of its own, with its request id.
+async fn call_s3(
+    svc: &S3Service,
+    ids: &AtomicU64,
+    metrics: &Metrics,
+    cors: &crate::s3::cors::Cors,
+    req: http::Request<hyper::body::Incoming>,
+    peer: SocketAddr,
+) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
+    let id = ids.fetch_add(1, Ordering::Relaxed);
+    let request_id = format!("{id:016X}");
+    metrics.requests.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("request", id = %request_id, method = %req.method(), uri = %req.uri(), %peer);
+    async move {
+        let mut resp = if let Some(preflight) = cors.preflight(&req) {
+            preflight
+        } else {
+            let allow = cors.actual(&req);
+            let form = crate::s3::post::is_form_upload(&req);
+            let mut req = crate::s3::raw_body::split(req);
+            if form {
+                req = crate::s3::post::tap(req);
+            }
+            let check = req.extensions().get::<crate::s3::raw_body::PayloadCheck>().cloned();
+            let mut resp = svc.call(req).await?;
+            if let Some(check) = check {
+                resp = check.correct(resp);
+            }
+            if form {
+                resp = crate::s3::post::Refusal::correct(resp);
+            }
+            if let Some(allow) = allow {
+                resp.headers_mut().extend(allow);
+            }
+            resp
+        };
+        if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert("x-amz-request-id", v);
+        }
+        resp = crate::s3::with_request_id(resp, &request_id);
+        tracing::debug!(status = %resp.status(), "response");
+        Ok(resp)
+    }
+    .instrument(span)
+    .await
 }
 
 async fn shutdown_signal() {

@@ -32,6 +32,7 @@ async fn start() -> InProcess {
         region: None,
         // No metrics listener: the test reads nothing from it.
         metrics_listen: Some("off".into()),
+        console_listen: Some("off".into()),
         // As for the process tests: FASTGATE_META_ENGINE picks the engine.
         meta_engine: std::env::var("FASTGATE_META_ENGINE")
             .ok()

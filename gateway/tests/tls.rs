@@ -399,6 +399,7 @@ async fn a_server_whose_key_does_not_match_its_certificate_does_not_start() {
         .arg("serve")
         .env("FASTGATE_LISTEN", "127.0.0.1:0")
         .env("FASTGATE_METRICS_LISTEN", "off")
+        .env("FASTGATE_CONSOLE_LISTEN", "off")
         .env("FASTGATE_DATA_DIR", dir.path().join("data"))
         .env("FASTGATE_CONFIG", &file)
         .env("FASTGATE_ACCESS_KEY", ACCESS_KEY)
@@ -416,4 +417,32 @@ async fn sighup_does_not_stop_a_plain_http_server() {
     let srv = Server::start();
     hup_and_wait_for(&srv, "no TLS certificate to reload").await;
     create_bucket(&srv.client(), "still-up").await;
+}
+
+#[tokio::test]
+async fn the_console_is_served_over_https_with_the_servers_certificate() {
+    let pki = Pki::new();
+    let srv = start(&pki);
+    let console = srv.console_addr();
+    assert!(
+        srv.log().contains(&format!("console:    https://{console}/")),
+        "{}",
+        srv.log()
+    );
+    let signer = fastgate_client::Signer::new(ACCESS_KEY, SECRET_KEY).with_region(REGION);
+    let c =
+        fastgate_client::Client::with_ca_bundle(&format!("https://{console}"), Some(signer), 1, Some(&pki.ca_path()))
+            .expect("https client");
+    let (status, page) = send(&c, Method::GET, "/", b"").await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&page).contains("app.js"));
+    // Plain HTTP to the console's port gets no page.
+    let mut plain = TcpStream::connect(console).await.expect("connect");
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut buf)).await;
+    assert!(!buf.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf));
 }

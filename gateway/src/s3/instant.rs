@@ -42,7 +42,6 @@ use http::HeaderMap;
 use super::Gateway;
 use super::checksums::Declared;
 use super::error::{ApiError, StorageResultExt as _};
-use crate::metrics::Metrics;
 
 fn expects_continue(h: &HeaderMap) -> bool {
     h.get(http::header::EXPECT)
@@ -134,11 +133,9 @@ pub async fn probe(
     Ok(Some(Content::Stored { hash, chunk }))
 }
 
-/// Counts and logs a hit that was committed.
-pub fn record_hit(gw: &Gateway, bucket: &str, key: &str, size: u64, part: Option<u16>) {
-    Metrics::add(&gw.metrics.dedup_hits, 1);
-    Metrics::add(&gw.metrics.dedup_bytes_not_received, size);
-    Metrics::add(&gw.metrics.dedup_bytes_not_stored, size);
+/// Counts and logs a hit that `owner` committed.
+pub fn record_hit(gw: &Gateway, owner: &str, bucket: &str, key: &str, size: u64, part: Option<u16>) {
+    gw.metrics.instant_hit(owner, size);
     tracing::info!(
         bucket,
         key,

@@ -116,7 +116,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
             .await
         {
             Ok(rec) => {
-                instant::record_hit(gw, &input.bucket, &input.key, size, Some(n.get()));
+                instant::record_hit(gw, ctx.owner_id(), &input.bucket, &input.key, size, Some(n.get()));
                 instant::hit_headers(&mut resp_headers, probe_size.is_none());
                 part = Some(rec);
             }

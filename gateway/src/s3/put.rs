@@ -87,7 +87,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
             .await
         {
             Ok(rec) => {
-                instant::record_hit(gw, &input.bucket, &input.key, size, None);
+                instant::record_hit(gw, owner, &input.bucket, &input.key, size, None);
                 instant::hit_headers(&mut resp_headers, probe_size.is_none());
                 written = Some(rec);
             }

@@ -131,6 +131,8 @@ impl Server {
             .env("FASTGATE_LISTEN", self.addr.to_string())
             // A port of its own for every server: tests run side by side.
             .env("FASTGATE_METRICS_LISTEN", "127.0.0.1:0")
+            // Likewise for the console (its default port would be shared).
+            .env("FASTGATE_CONSOLE_LISTEN", "127.0.0.1:0")
             .env("FASTGATE_DATA_DIR", self.data_dir())
             .env("FASTGATE_ACCESS_KEY", ACCESS_KEY)
             .env("FASTGATE_SECRET_KEY", SECRET_KEY)
@@ -297,6 +299,24 @@ impl Server {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         raw_request(method, &url, &all, body.to_vec()).await
+    }
+
+    /// The web console's address, as the server announced it (the harness gives it a
+    /// free port).
+    pub fn console_addr(&self) -> SocketAddr {
+        let log = self.log();
+        let line = log
+            .rsplit(LISTENING)
+            .next()
+            .and_then(|started| started.lines().find(|l| l.starts_with("  console:")))
+            .unwrap_or_else(|| panic!("no console line in the log:\n{log}"));
+        let url = line
+            .split("://")
+            .nth(1)
+            .unwrap_or_else(|| panic!("the console is off: {line}"));
+        url.trim_end_matches('/')
+            .parse()
+            .unwrap_or_else(|e| panic!("console address in {line:?}: {e}"))
     }
 
     /// The address of the metrics listener, as the server printed it at its last start.
