@@ -111,6 +111,7 @@ async fn serve_ready(
     cfg.put_object_max_size = Some(settings.max_object_size.max(5 << 30));
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(cfg))));
     builder.set_auth(Users::new(&settings.root, &settings.users));
+    builder.set_access(crate::s3::DecidedByHandlers);
     builder.set_route(AdminRoute {
         store: store.clone(),
         metrics: metrics.clone(),
@@ -230,6 +231,7 @@ async fn serve_ready(
                 let span =
                     tracing::info_span!("request", id = %request_id, method = %req.method(), uri = %req.uri(), %peer);
                 req.extensions_mut().insert(transport);
+                req.extensions_mut().insert(crate::s3::ClientAddr(peer));
                 let svc = svc.clone();
                 async move {
                     let req = crate::s3::raw_body::split(req);
