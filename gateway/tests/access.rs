@@ -143,7 +143,13 @@ async fn a_second_user_reads_what_an_acl_grants_it_by_id_or_by_email() {
         .await
         .unwrap();
     assert_eq!(get(&other, "shared", "by-email").await, b"two");
-    let acl = c.get_object_acl().bucket("shared").key("by-email").send().await.unwrap();
+    let acl = c
+        .get_object_acl()
+        .bucket("shared")
+        .key("by-email")
+        .send()
+        .await
+        .unwrap();
     let ids: Vec<_> = acl
         .grants()
         .iter()
@@ -320,7 +326,12 @@ async fn a_policy_lets_a_second_user_read_one_prefix_and_nothing_else() {
         "AccessDenied",
     );
     assert_code(
-        other.delete_object().bucket("team").key("shared/report.txt").send().await,
+        other
+            .delete_object()
+            .bucket("team")
+            .key("shared/report.txt")
+            .send()
+            .await,
         "AccessDenied",
     );
     // DeleteObjects decides key by key: each refused key is an error of the answer.
@@ -333,7 +344,13 @@ async fn a_policy_lets_a_second_user_read_one_prefix_and_nothing_else() {
         )
         .build()
         .unwrap();
-    let out = other.delete_objects().bucket("team").delete(batch).send().await.unwrap();
+    let out = other
+        .delete_objects()
+        .bucket("team")
+        .delete(batch)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.errors()[0].code(), Some("AccessDenied"));
     assert!(out.deleted().is_empty());
     assert_eq!(get(&c, "team", "shared/report.txt").await, b"for user2");
@@ -379,9 +396,15 @@ async fn an_explicit_deny_beats_an_allow() {
     assert_eq!(get(&other, "deny", "open/b").await, b"b");
     // Denied whatever allows it: the policy's Allow, the object's public-read ACL, and
     // ownership.
-    assert_code(other.get_object().bucket("deny").key("secret/a").send().await, "AccessDenied");
+    assert_code(
+        other.get_object().bucket("deny").key("secret/a").send().await,
+        "AccessDenied",
+    );
     assert_eq!(srv.unsigned("GET", "/deny/secret/a", &[], b"").await.status, 403);
-    assert_code(c.get_object().bucket("deny").key("secret/a").send().await, "AccessDenied");
+    assert_code(
+        c.get_object().bucket("deny").key("secret/a").send().await,
+        "AccessDenied",
+    );
     // The owner can always take the policy back.
     c.delete_bucket_policy().bucket("deny").send().await.unwrap();
     assert_eq!(get(&c, "deny", "secret/a").await, b"a");
@@ -422,7 +445,8 @@ async fn block_public_access_overrides_a_public_policy_and_public_acls() {
     let c = srv.client();
     acl_bucket(&c, "bpa").await;
     put(&c, "bpa", "k", b"data").await;
-    let public = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bpa/*"}]}"#;
+    let public =
+        r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bpa/*"}]}"#;
     put_policy(&c, "bpa", public).await;
     assert_eq!(srv.unsigned("GET", "/bpa/k", &[], b"").await.status, 200);
     assert_code(
@@ -500,7 +524,12 @@ async fn the_expected_bucket_owner_is_checked_on_every_operation() {
     let head = c.head_bucket().bucket("mine").expected_bucket_owner(wrong).send().await;
     assert!(head.is_err_and(|e| sdk_error(&e).1 == Some(403)));
     assert_code(
-        c.get_object().bucket("mine").key("k").expected_bucket_owner(wrong).send().await,
+        c.get_object()
+            .bucket("mine")
+            .key("k")
+            .expected_bucket_owner(wrong)
+            .send()
+            .await,
         "AccessDenied",
     );
     assert_code(
@@ -514,11 +543,19 @@ async fn the_expected_bucket_owner_is_checked_on_every_operation() {
         "AccessDenied",
     );
     assert_code(
-        c.list_objects_v2().bucket("mine").expected_bucket_owner(wrong).send().await,
+        c.list_objects_v2()
+            .bucket("mine")
+            .expected_bucket_owner(wrong)
+            .send()
+            .await,
         "AccessDenied",
     );
     assert_code(
-        c.get_bucket_policy().bucket("mine").expected_bucket_owner(wrong).send().await,
+        c.get_bucket_policy()
+            .bucket("mine")
+            .expected_bucket_owner(wrong)
+            .send()
+            .await,
         "AccessDenied",
     );
     assert_code(

@@ -438,10 +438,10 @@ pub struct PolicyCache {
 impl PolicyCache {
     fn get(&self, bucket: &str, text: &str) -> S3Result<std::sync::Arc<Policy>> {
         let mut parsed = self.parsed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((t, p)) = parsed.get(bucket) {
-            if t == text {
-                return Ok(p.clone());
-            }
+        if let Some((t, p)) = parsed.get(bucket)
+            && t == text
+        {
+            return Ok(p.clone());
         }
         // Stored policies were checked when they were put; one that no longer parses is
         // a fault of this server, not of the request.
@@ -500,10 +500,10 @@ fn acl_allows(ctx: &RequestContext, action: Action, view: &View<'_>, ignore_publ
             .iter()
             .any(|g| to_me(g) && (g.permission == perm || g.permission == AclPermission::FullControl))
     };
-    if let Some(perm) = action.bucket_acl_permission() {
-        if holds(&view.access.grants, perm) {
-            return true;
-        }
+    if let Some(perm) = action.bucket_acl_permission()
+        && holds(&view.access.grants, perm)
+    {
+        return true;
     }
     match (action.object_acl_permission(), view.object) {
         // An object's owner has FULL_CONTROL of it.
@@ -676,7 +676,12 @@ mod tests {
         let a = BucketAccess::default();
         assert!(!allowed(&user("alice"), Action::GetObject, OBJ, &view(&a, Some(&p))));
         let b = Resource::bucket("b");
-        assert!(allowed(&user("alice"), Action::DeleteBucketPolicy, b, &view(&a, Some(&p))));
+        assert!(allowed(
+            &user("alice"),
+            Action::DeleteBucketPolicy,
+            b,
+            &view(&a, Some(&p))
+        ));
         assert!(!allowed(&user("bob"), Action::GetBucketPolicy, b, &view(&a, Some(&p))));
     }
 
@@ -718,7 +723,8 @@ mod tests {
             service: None,
             trailing_headers: None,
         };
-        req.headers.insert("x-amz-tagging", "Project=x&team=a%20b".parse().unwrap());
+        req.headers
+            .insert("x-amz-tagging", "Project=x&team=a%20b".parse().unwrap());
         req.headers.insert("x-amz-acl", "public-read".parse().unwrap());
         let ctx = RequestContext::of(&req).unwrap();
         assert_eq!(ctx.principal, Principal::Anonymous);

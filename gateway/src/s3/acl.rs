@@ -70,7 +70,9 @@ impl Gateway {
     /// `bucket_owner`, beyond the owner's own FULL_CONTROL (implied, so not kept).
     fn resolve_acl(&self, req: &AclRequest<'_>, owner: &str, bucket_owner: &str) -> S3Result<Vec<AclGrant>> {
         if req.canned.is_some() && req.has_grant_headers() {
-            return Err(ApiError::InvalidRequest("Specifying both Canned ACLs and Header Grants is not allowed").into());
+            return Err(
+                ApiError::InvalidRequest("Specifying both Canned ACLs and Header Grants is not allowed").into(),
+            );
         }
         if req.body.is_some() && (req.canned.is_some() || req.has_grant_headers()) {
             return Err(ApiError::InvalidRequest("An ACL in the body cannot be combined with ACL headers").into());

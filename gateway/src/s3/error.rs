@@ -174,7 +174,8 @@ impl From<ApiError> for S3Error {
             ApiError::InvalidBucketAclWithObjectOwnership => C::InvalidBucketAclWithObjectOwnership,
             ApiError::MalformedPolicy(_) => C::MalformedPolicy,
             ApiError::NoSuchPublicAccessBlockConfiguration => {
-                let mut s3 = S3Error::with_message(C::Custom("NoSuchPublicAccessBlockConfiguration".into()), e.to_string());
+                let mut s3 =
+                    S3Error::with_message(C::Custom("NoSuchPublicAccessBlockConfiguration".into()), e.to_string());
                 s3.set_status_code(http::StatusCode::NOT_FOUND);
                 return s3;
             }

@@ -156,7 +156,10 @@ impl S3 for Gateway {
     async fn delete_bucket_policy(&self, req: Req<DeleteBucketPolicyInput>) -> Resp<DeleteBucketPolicyOutput> {
         access_config::delete_bucket_policy(self, req).await
     }
-    async fn get_bucket_policy_status(&self, req: Req<GetBucketPolicyStatusInput>) -> Resp<GetBucketPolicyStatusOutput> {
+    async fn get_bucket_policy_status(
+        &self,
+        req: Req<GetBucketPolicyStatusInput>,
+    ) -> Resp<GetBucketPolicyStatusOutput> {
         access_config::get_bucket_policy_status(self, req).await
     }
     async fn put_public_access_block(&self, req: Req<PutPublicAccessBlockInput>) -> Resp<PutPublicAccessBlockOutput> {

@@ -291,7 +291,8 @@ impl Policy {
     /// Parses and checks a policy for `bucket`: valid JSON in the policy grammar, known
     /// S3 actions, and resources in this bucket.
     pub fn parse(text: &str, bucket: &str) -> Result<Self, PolicyError> {
-        let v: Value = serde_json::from_str(text).map_err(|e| malformed(format!("Policies must be valid JSON: {e}")))?;
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| malformed(format!("Policies must be valid JSON: {e}")))?;
         let obj = v
             .as_object()
             .ok_or_else(|| malformed("Policies must be valid JSON and the first byte must be '{'"))?;
@@ -300,10 +301,10 @@ impl Policy {
                 return Err(malformed(format!("Unknown field {k}")));
             }
         }
-        if let Some(ver) = obj.get("Version") {
-            if !matches!(ver.as_str(), Some("2012-10-17" | "2008-10-17")) {
-                return Err(malformed("The policy must contain a valid version string"));
-            }
+        if let Some(ver) = obj.get("Version")
+            && !matches!(ver.as_str(), Some("2012-10-17" | "2008-10-17"))
+        {
+            return Err(malformed("The policy must contain a valid version string"));
         }
         let statements = match obj.get("Statement") {
             Some(Value::Array(a)) => a.iter().collect::<Vec<_>>(),
@@ -373,8 +374,14 @@ impl Condition {
             }),
             (
                 Op::StringEquals | Op::StringEqualsIgnoreCase | Op::ArnEquals,
-                "aws:userid" | "aws:username" | "aws:principalaccount" | "aws:principalarn" | "aws:sourcevpc"
-                | "aws:sourcevpce" | "aws:sourceaccount" | "aws:sourcearn",
+                "aws:userid"
+                | "aws:username"
+                | "aws:principalaccount"
+                | "aws:principalarn"
+                | "aws:sourcevpc"
+                | "aws:sourcevpce"
+                | "aws:sourceaccount"
+                | "aws:sourcearn",
             ) => fixed_values,
             _ => false,
         }
@@ -430,7 +437,15 @@ fn parse_statement(v: &Value, bucket: &str) -> Result<Statement, PolicyError> {
     for k in obj.keys() {
         if !matches!(
             k.as_str(),
-            "Sid" | "Effect" | "Principal" | "NotPrincipal" | "Action" | "NotAction" | "Resource" | "NotResource" | "Condition"
+            "Sid"
+                | "Effect"
+                | "Principal"
+                | "NotPrincipal"
+                | "Action"
+                | "NotAction"
+                | "Resource"
+                | "NotResource"
+                | "Condition"
         ) {
             return Err(malformed(format!("Unknown field {k}")));
         }
@@ -751,13 +766,21 @@ mod tests {
             let p = format!(
                 r#"{{"Statement":{{"Effect":"Allow","Principal":{{"AWS":{who}}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*"}}}}"#
             );
-            assert_eq!(decide(&p, Some("bob"), "s3:GetObject", OBJ, &[]), Decision::Allow, "{who}");
+            assert_eq!(
+                decide(&p, Some("bob"), "s3:GetObject", OBJ, &[]),
+                Decision::Allow,
+                "{who}"
+            );
             assert_eq!(
                 decide(&p, Some("eve"), "s3:GetObject", OBJ, &[]),
                 Decision::NotApplicable,
                 "{who}"
             );
-            assert_eq!(decide(&p, None, "s3:GetObject", OBJ, &[]), Decision::NotApplicable, "{who}");
+            assert_eq!(
+                decide(&p, None, "s3:GetObject", OBJ, &[]),
+                Decision::NotApplicable,
+                "{who}"
+            );
         }
     }
 
@@ -768,9 +791,18 @@ mod tests {
         let other = "arn:aws:s3:::photos/secret";
         assert_eq!(decide(p, Some("bob"), "s3:PutObject", other, &[]), Decision::Deny);
         assert_eq!(decide(p, None, "s3:DeleteObject", other, &[]), Decision::Deny);
-        assert_eq!(decide(p, Some("alice"), "s3:PutObject", other, &[]), Decision::NotApplicable);
-        assert_eq!(decide(p, Some("bob"), "s3:GetObject", other, &[]), Decision::NotApplicable);
-        assert_eq!(decide(p, Some("bob"), "s3:PutObject", OBJ, &[]), Decision::NotApplicable);
+        assert_eq!(
+            decide(p, Some("alice"), "s3:PutObject", other, &[]),
+            Decision::NotApplicable
+        );
+        assert_eq!(
+            decide(p, Some("bob"), "s3:GetObject", other, &[]),
+            Decision::NotApplicable
+        );
+        assert_eq!(
+            decide(p, Some("bob"), "s3:PutObject", OBJ, &[]),
+            Decision::NotApplicable
+        );
     }
 
     #[test]
@@ -820,7 +852,10 @@ mod tests {
             "Condition":{"NumericLessThanEqualsIfExists":{"s3:max-keys":"10"}}}}"#;
         let b = "arn:aws:s3:::photos";
         assert_eq!(decide(p, None, "s3:ListBucket", b, &[]), Decision::Allow);
-        assert_eq!(decide(p, None, "s3:ListBucket", b, &[("s3:max-keys", "5")]), Decision::Allow);
+        assert_eq!(
+            decide(p, None, "s3:ListBucket", b, &[("s3:max-keys", "5")]),
+            Decision::Allow
+        );
         assert_eq!(
             decide(p, None, "s3:ListBucket", b, &[("s3:max-keys", "50")]),
             Decision::NotApplicable
@@ -837,7 +872,13 @@ mod tests {
         let secure = ("aws:SecureTransport", "true");
         let now = ("aws:CurrentTime", "2026-11-30T12:00:00Z");
         assert_eq!(
-            decide(p, None, "s3:GetObject", OBJ, &[("aws:SourceIp", "10.1.2.3"), secure, now]),
+            decide(
+                p,
+                None,
+                "s3:GetObject",
+                OBJ,
+                &[("aws:SourceIp", "10.1.2.3"), secure, now]
+            ),
             Decision::Allow
         );
         assert_eq!(
@@ -845,17 +886,35 @@ mod tests {
             Decision::Allow
         );
         assert_eq!(
-            decide(p, None, "s3:GetObject", OBJ, &[("aws:SourceIp", "192.168.1.1"), secure, now]),
+            decide(
+                p,
+                None,
+                "s3:GetObject",
+                OBJ,
+                &[("aws:SourceIp", "192.168.1.1"), secure, now]
+            ),
             Decision::NotApplicable
         );
         let later = ("aws:CurrentTime", "2031-01-01T00:00:00Z");
         let plain = ("aws:SecureTransport", "false");
         assert_eq!(
-            decide(p, None, "s3:GetObject", OBJ, &[("aws:SourceIp", "10.1.2.3"), plain, later]),
+            decide(
+                p,
+                None,
+                "s3:GetObject",
+                OBJ,
+                &[("aws:SourceIp", "10.1.2.3"), plain, later]
+            ),
             Decision::Deny
         );
         assert_eq!(
-            decide(p, None, "s3:GetObject", OBJ, &[("aws:SourceIp", "10.1.2.3"), plain, now]),
+            decide(
+                p,
+                None,
+                "s3:GetObject",
+                OBJ,
+                &[("aws:SourceIp", "10.1.2.3"), plain, now]
+            ),
             Decision::Allow
         );
         assert!(!Policy::parse(p, BUCKET).unwrap().is_public());
@@ -874,11 +933,23 @@ mod tests {
         let p = r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*",
             "Condition":{"StringEquals":{"S3:ExistingObjectTag/Class":"public"}}}}"#;
         assert_eq!(
-            decide(p, None, "s3:GetObject", OBJ, &[("s3:ExistingObjectTag/Class", "public")]),
+            decide(
+                p,
+                None,
+                "s3:GetObject",
+                OBJ,
+                &[("s3:ExistingObjectTag/Class", "public")]
+            ),
             Decision::Allow
         );
         assert_eq!(
-            decide(p, None, "s3:GetObject", OBJ, &[("s3:ExistingObjectTag/class", "public")]),
+            decide(
+                p,
+                None,
+                "s3:GetObject",
+                OBJ,
+                &[("s3:ExistingObjectTag/class", "public")]
+            ),
             Decision::NotApplicable
         );
     }
@@ -895,7 +966,9 @@ mod tests {
             stmt(r#"{"Effect":"Maybe","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*"}"#),
             stmt(r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*"}"#),
             stmt(r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObjects","Resource":"arn:aws:s3:::photos/*"}"#),
-            stmt(r#"{"Effect":"Allow","Principal":"*","Action":"ec2:RunInstances","Resource":"arn:aws:s3:::photos/*"}"#),
+            stmt(
+                r#"{"Effect":"Allow","Principal":"*","Action":"ec2:RunInstances","Resource":"arn:aws:s3:::photos/*"}"#,
+            ),
             stmt(r#"{"Effect":"Allow","Principal":"*","Action":"s3:Frob*","Resource":"arn:aws:s3:::photos/*"}"#),
             stmt(r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::other/*"}"#),
             stmt(r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"photos/*"}"#),
@@ -906,7 +979,9 @@ mod tests {
             stmt(
                 r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*","Condition":{"IpAddress":{"aws:SourceIp":"not-an-ip"}}}"#,
             ),
-            stmt(r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*","Extra":1}"#),
+            stmt(
+                r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*","Extra":1}"#,
+            ),
         ] {
             assert!(Policy::parse(&bad, BUCKET).is_err(), "accepted: {bad}");
         }

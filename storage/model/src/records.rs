@@ -309,7 +309,10 @@ mod tests {
         let mut bytes = vec![FORMAT_1];
         bytes.extend(postcard::to_stdvec(&old).unwrap());
         let rec: BucketRecord = decode(b"Bb", &bytes).unwrap();
-        assert_eq!((rec.owner.as_str(), rec.created_ms, rec.access), ("alice", 7, None));
+        assert_eq!(
+            (rec.owner.as_str(), rec.created_ms, rec.access.is_none()),
+            ("alice", 7, true)
+        );
         let again: BucketRecord = decode(b"Bb", &encode(&rec)).unwrap();
         assert_eq!(again.region, "us-east-1");
     }
