@@ -87,6 +87,54 @@ async fn a_public_read_object_is_read_with_no_credentials() {
     let r = srv.unsigned("GET", "/pub/missing", &[], b"").await;
     assert_eq!((r.status, r.error_code().as_deref()), (404, Some("NoSuchKey")));
 
+    // The ACL of a copy and of a multipart upload is the one the request asks for.
+    c.copy_object()
+        .bucket("pub")
+        .key("copy.txt")
+        .copy_source("pub/private.txt")
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(srv.unsigned("GET", "/pub/copy.txt", &[], b"").await.text(), "secret");
+    let up = c
+        .create_multipart_upload()
+        .bucket("pub")
+        .key("mp.txt")
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let part = c
+        .upload_part()
+        .bucket("pub")
+        .key("mp.txt")
+        .upload_id(id)
+        .part_number(1)
+        .body(b"multipart".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    c.complete_multipart_upload()
+        .bucket("pub")
+        .key("mp.txt")
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(srv.unsigned("GET", "/pub/mp.txt", &[], b"").await.text(), "multipart");
+
     let acl = c.get_object_acl().bucket("pub").key("hello.txt").send().await.unwrap();
     let uris: Vec<_> = acl
         .grants()
