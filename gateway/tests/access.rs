@@ -485,6 +485,19 @@ async fn an_anonymous_get_is_allowed_by_a_policy_and_malformed_policies_are_refu
     }
     let kept = c.get_bucket_policy().bucket("site").send().await.unwrap();
     assert_eq!(kept.policy(), Some(public));
+
+    // Conditions see the client's address (the tests connect from 127.0.0.1) and that
+    // it came over plain HTTP.
+    let from = |cidr: &str| {
+        format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::site/*",
+            "Condition":{{"IpAddress":{{"aws:SourceIp":"{cidr}"}},"Bool":{{"aws:SecureTransport":"false"}}}}}}]}}"#
+        )
+    };
+    put_policy(&c, "site", &from("127.0.0.0/8")).await;
+    assert_eq!(srv.unsigned("GET", "/site/index.html", &[], b"").await.status, 200);
+    put_policy(&c, "site", &from("10.0.0.0/8")).await;
+    assert_eq!(srv.unsigned("GET", "/site/index.html", &[], b"").await.status, 403);
 }
 
 #[tokio::test]
