@@ -417,3 +417,27 @@ async fn sighup_does_not_stop_a_plain_http_server() {
     hup_and_wait_for(&srv, "no TLS certificate to reload").await;
     create_bucket(&srv.client(), "still-up").await;
 }
+
+#[tokio::test]
+async fn a_bucket_policy_sees_requests_over_tls_as_secure_transport() {
+    let pki = Pki::new();
+    let srv = start(&pki);
+    let sdk = pki.sdk(&srv);
+    create_bucket(&sdk, "tls-only").await;
+    put(&sdk, "tls-only", "page", b"over tls").await;
+    // Anyone may read, over TLS only (`aws:SecureTransport`; tests/access.rs shows the
+    // same key false over plain HTTP).
+    let policy = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",
+        "Resource":"arn:aws:s3:::tls-only/*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}"#;
+    sdk.put_bucket_policy()
+        .bucket("tls-only")
+        .policy(policy)
+        .send()
+        .await
+        .expect("put policy");
+    let anonymous =
+        fastgate_client::Client::<Full<Bytes>>::with_ca_bundle(&srv.endpoint(), None, 1, Some(&pki.ca_path()))
+            .expect("https client");
+    let (status, body) = send(&anonymous, Method::GET, "/tls-only/page", b"").await;
+    assert_eq!((status, &body[..]), (200, &b"over tls"[..]));
+}
