@@ -247,6 +247,27 @@ async fn a_second_user_reads_what_an_acl_grants_it_by_id_or_by_email() {
         .await
         .unwrap();
     assert_eq!(acl.owner().and_then(|o| o.id()), Some(USER2_ACCESS_KEY));
+    // As in S3, the bucket owner reads another writer's object only where its ACL says
+    // so, and may always delete it.
+    assert_code(
+        c.get_object().bucket("shared").key("from-user2").send().await,
+        "AccessDenied",
+    );
+    other
+        .put_object_acl()
+        .bucket("shared")
+        .key("from-user2")
+        .acl(ObjectCannedAcl::BucketOwnerRead)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get(&c, "shared", "from-user2").await, b"mine");
+    c.delete_object()
+        .bucket("shared")
+        .key("from-user2")
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -377,10 +377,14 @@ impl Gateway {
             None => None,
         };
         let is_owner = ctx.user() == Some(bucket.owner.as_str());
+        let acls_enabled = access.ownership != Some(ObjectOwnership::BucketOwnerEnforced);
         // The object is read only where the decision may depend on it: for others than
-        // the owner (its ACL), or where the policy looks at existing objects' tags.
+        // the owner (its ACL), where ACLs count (it may be another writer's), or where the
+        // policy looks at existing objects' tags. The owner's requests to a bucket with
+        // ACLs disabled, the common case, read nothing more.
         let wants_object = action.on_existing_object()
             && (!is_owner
+                || acls_enabled
                 || policy
                     .as_ref()
                     .is_some_and(|p| p.mentions_key_prefix("s3:existingobjecttag/")));
@@ -456,8 +460,10 @@ impl PolicyCache {
 
 /// The rule. The bucket policy first: a Deny that matches refuses, an Allow that
 /// matches grants (unless Block Public Access restricts a public policy to the owner).
-/// Then the owner, who may do everything else on its bucket. Then the ACLs. Actions on
-/// the access configuration itself are the owner's alone.
+/// Then the owner, who may do everything else on its bucket, except read another
+/// writer's object (where ACLs count, an object belongs to its writer, as in S3: the
+/// bucket owner reads it where its ACL grants it, and may always delete it). Then the
+/// ACLs. Actions on the access configuration itself are the owner's alone.
 fn allowed(ctx: &RequestContext, action: Action, resource: Resource<'_>, view: &View<'_>) -> bool {
     let is_owner = ctx.user() == Some(view.owner);
     if action.manages_access() {
@@ -479,7 +485,10 @@ fn allowed(ctx: &RequestContext, action: Action, resource: Resource<'_>, view: &
             Decision::Allow | Decision::NotApplicable => {}
         }
     }
-    is_owner || acl_allows(ctx, action, view, bpa.ignore_public_acls)
+    let others_object = view.access.ownership != Some(ObjectOwnership::BucketOwnerEnforced)
+        && action.object_acl_permission().is_some()
+        && view.object.is_some_and(|o| o.owner != view.owner);
+    (is_owner && !others_object) || acl_allows(ctx, action, view, bpa.ignore_public_acls)
 }
 
 /// Whether the bucket's or the object's ACL grants the action. ACLs do not count in a
@@ -664,6 +673,10 @@ mod tests {
         assert!(!allowed(&anonymous(), Action::GetObject, OBJ, &v));
         assert!(!allowed(&user("bob"), Action::GetObjectAcl, OBJ, &v));
         assert!(allowed(&user("carol"), Action::PutObjectAcl, OBJ, &v));
+        // The bucket owner: what the object's ACL grants it, and deleting.
+        assert!(allowed(&user("alice"), Action::GetObject, OBJ, &v));
+        assert!(!allowed(&user("alice"), Action::GetObjectAcl, OBJ, &v));
+        assert!(allowed(&user("alice"), Action::DeleteObject, OBJ, &v));
     }
 
     #[test]
