@@ -500,6 +500,7 @@ async fn an_anonymous_get_is_allowed_by_a_policy_and_malformed_policies_are_refu
         "{not json",
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObjekt","Resource":"arn:aws:s3:::site/*"}]}"#,
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::elsewhere/*"}]}"#,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"NOSUCHUSER"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::site/*"}]}"#,
     ] {
         let r = c.put_bucket_policy().bucket("site").policy(bad).send().await;
         assert_eq!(assert_code(r, "MalformedPolicy"), 400, "{bad}");

@@ -350,6 +350,18 @@ impl Policy {
         })
     }
 
+    /// The user ids the statements name (as Principal or NotPrincipal), for the caller
+    /// to check that they exist.
+    pub fn named_users(&self) -> impl Iterator<Item = &str> {
+        self.statements
+            .iter()
+            .flat_map(|s| match &s.principal {
+                Principals::Any => [].iter(),
+                Principals::Users(ids) => ids.iter(),
+            })
+            .map(String::as_str)
+    }
+
     /// Whether the policy has a condition on `key` (normalized), so that the caller
     /// knows whether that key's values are worth finding.
     pub fn mentions_key_prefix(&self, prefix: &str) -> bool {
