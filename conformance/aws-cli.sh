@@ -5,7 +5,9 @@
 #              presign (SigV2 and SigV4 query URLs fetched with curl), rb (+ --force)
 #   aws s3api: put/get/head-object, list-objects-v2 (prefix, delimiter, pagination),
 #              copy-object, delete-objects, the multipart API by hand (create, upload-part,
-#              list-parts, list-multipart-uploads, complete, abort), and S3 error codes.
+#              list-parts, list-multipart-uploads, complete, abort), and S3 error codes;
+#              bucket policy put/get/status/delete, an anonymous curl GET the policy allows,
+#              put/get/delete-public-access-block overriding it.
 # Every transfer is checked byte for byte (cmp + md5).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -367,6 +369,43 @@ EOF
     run awsx s3api delete-bucket --bucket "$b"
 }
 
+test_access() {
+    step "s3api bucket policy, public access block, anonymous curl GET"
+    local b=awscli-access out
+    run awsx s3api create-bucket --bucket "$b"
+    run awsx s3api put-object --bucket "$b" --key pub/index.html --body "$W/up/small.txt"
+    run awsx s3api put-object --bucket "$b" --key private/x --body "$W/up/small.txt"
+    local url="$FG_ENDPOINT/$b/pub/index.html"
+    anon() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
+    assert_eq 403 "$(anon "$url")" "anonymous GET before any policy"
+
+    local policy='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::'"$b"'/pub/*"}]}'
+    run awsx s3api put-bucket-policy --bucket "$b" --policy "$policy"
+    out="$(awsx s3api get-bucket-policy --bucket "$b" --query Policy --output text)" || fail "get-bucket-policy"
+    assert_eq "$policy" "$out" "get-bucket-policy returns the policy as put"
+    out="$(awsx s3api get-bucket-policy-status --bucket "$b" --query PolicyStatus.IsPublic --output text)" \
+        || fail "get-bucket-policy-status"
+    assert_eq True "$out" "a policy that allows * is public"
+    curl -fsS -o "$W/down/anon.txt" "$url" || fail "anonymous curl GET allowed by the policy"
+    assert_same_file "$W/up/small.txt" "$W/down/anon.txt"
+    assert_eq 403 "$(anon "$FG_ENDPOINT/$b/private/x")" "anonymous GET outside the policy"
+    expect_error MalformedPolicy awsx s3api put-bucket-policy --bucket "$b" --policy '{"Statement":[]}'
+
+    run awsx s3api put-public-access-block --bucket "$b" --public-access-block-configuration \
+        BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
+    out="$(awsx s3api get-public-access-block --bucket "$b" \
+        --query PublicAccessBlockConfiguration.RestrictPublicBuckets --output text)" || fail "get-public-access-block"
+    assert_eq True "$out" "get-public-access-block"
+    assert_eq 403 "$(anon "$url")" "RestrictPublicBuckets overrides the public policy"
+    expect_error AccessDenied awsx s3api put-bucket-policy --bucket "$b" --policy "$policy"
+    run awsx s3api delete-public-access-block --bucket "$b"
+    assert_eq 200 "$(anon "$url")" "anonymous GET once the block is deleted"
+    run awsx s3api delete-bucket-policy --bucket "$b"
+    expect_error NoSuchBucketPolicy awsx s3api get-bucket-policy --bucket "$b"
+    assert_eq 403 "$(anon "$url")" "anonymous GET once the policy is deleted"
+    run awsx s3 rb "s3://$b" --force
+}
+
 main() {
     fg_setup
     make_local_files
@@ -380,6 +419,7 @@ main() {
     test_api_multipart
     test_api_errors
     test_api_cors
+    test_access
     fg_pass
 }
 

@@ -23,6 +23,7 @@ import base64
 import hashlib
 import html
 import io
+import json
 import os
 import sys
 import tempfile
@@ -706,6 +707,60 @@ class Suite:
         refused(post, os.urandom(101), 400, "EntityTooLarge")
         refused(post, b"small", 400, "EntityTooSmall")
         expect_client_error({"404", "NoSuchKey"}, self.s3.head_object, Bucket=self.bucket, Key=key)
+
+    def t_access(self):
+        # Bucket policy, anonymous reads, Block Public Access, a public-read ACL (issue 17);
+        # each pinned in gateway/tests/access.rs. A bucket of its own: a policy there
+        # must not change what the other checks see.
+        s3, b = self.s3, self.bucket + "-access"
+        endpoint = os.environ["FG_ENDPOINT"]
+
+        def anon(key):
+            try:
+                with urllib.request.urlopen(f"{endpoint}/{b}/{key}", timeout=10) as r:
+                    return r.status, r.read()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read()
+
+        s3.create_bucket(Bucket=b)
+        try:
+            s3.put_object(Bucket=b, Key="pub/page.html", Body=b"<p>public</p>")
+            s3.put_object(Bucket=b, Key="private/x", Body=b"x")
+            expect_eq(403, anon("pub/page.html")[0], "anonymous GET before any policy")
+            policy = json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                               "Resource": f"arn:aws:s3:::{b}/pub/*"}],
+            })
+            s3.put_bucket_policy(Bucket=b, Policy=policy)
+            expect_eq(policy, s3.get_bucket_policy(Bucket=b)["Policy"], "get_bucket_policy")
+            expect_eq(True, s3.get_bucket_policy_status(Bucket=b)["PolicyStatus"]["IsPublic"], "policy status")
+            expect_eq((200, b"<p>public</p>"), anon("pub/page.html"), "anonymous GET allowed by the policy")
+            expect_eq(403, anon("private/x")[0], "anonymous GET outside the policy")
+            expect_client_error({"MalformedPolicy"}, s3.put_bucket_policy, Bucket=b, Policy='{"Statement": 1}')
+
+            every = {k: True for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")}
+            s3.put_public_access_block(Bucket=b, PublicAccessBlockConfiguration=every)
+            expect_eq(every, s3.get_public_access_block(Bucket=b)["PublicAccessBlockConfiguration"], "get_public_access_block")
+            expect_eq(403, anon("pub/page.html")[0], "RestrictPublicBuckets overrides the public policy")
+            expect_client_error({"AccessDenied"}, s3.put_bucket_policy, Bucket=b, Policy=policy)
+            s3.delete_public_access_block(Bucket=b)
+            expect_eq(200, anon("pub/page.html")[0], "anonymous GET once the block is deleted")
+            s3.delete_bucket_policy(Bucket=b)
+            expect_client_error({"NoSuchBucketPolicy"}, s3.get_bucket_policy, Bucket=b)
+
+            # ACLs are disabled on new buckets, as S3's; enabled, public-read is readable by anyone.
+            expect_client_error({"AccessControlListNotSupported"}, s3.put_object, Bucket=b, Key="acl/x", Body=b"a",
+                                ACL="public-read")
+            s3.put_bucket_ownership_controls(Bucket=b, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+            s3.put_object(Bucket=b, Key="acl/public", Body=b"acl", ACL="public-read")
+            expect_eq((200, b"acl"), anon("acl/public"), "anonymous GET of a public-read object")
+        finally:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b):
+                objs = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if objs:
+                    s3.delete_objects(Bucket=b, Delete={"Objects": objs})
+            s3.delete_bucket(Bucket=b)
 
     def t_cleanup(self):
         for up in self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", []):

@@ -16,6 +16,9 @@ pub use crate::tls::TlsFiles;
 pub struct UserConfig {
     pub access_key: String,
     pub secret_key: String,
+    /// The address ACL grants by email (`emailAddress=`) resolve to this user by.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -234,6 +237,7 @@ impl Settings {
                 UserConfig {
                     access_key: a,
                     secret_key: s,
+                    email: None,
                 },
                 false,
             ),
@@ -241,6 +245,7 @@ impl Settings {
                 UserConfig {
                     access_key: format!("FG{}", random_key(18, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")),
                     secret_key: random_key(40, b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
+                    email: None,
                 },
                 true,
             ),

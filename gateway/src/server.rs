@@ -118,6 +118,7 @@ async fn serve_ready(
     cfg.post_object_max_file_size = settings.max_object_size;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(cfg))));
     builder.set_auth(Users::new(&settings.root, &settings.users));
+    builder.set_access(crate::s3::DecidedByHandlers);
     builder.set_route(AdminRoute {
         store: store.clone(),
         metrics: metrics.clone(),
@@ -314,6 +315,7 @@ impl Accepting<'_> {
                 let per_request = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                     let busy = activity.begin();
                     req.extensions_mut().insert(transport);
+                    req.extensions_mut().insert(crate::s3::ClientAddr(peer));
                     let (svc, ids, metrics, front) = (svc.clone(), ids.clone(), metrics.clone(), front.clone());
                     let cors = cors.clone();
                     async move {

@@ -45,7 +45,7 @@ async fn acls_report_the_owner_and_accept_only_private() {
             .acl(BucketCannedAcl::PublicRead)
             .send()
             .await,
-        "NotImplemented",
+        "AccessControlListNotSupported",
     );
     assert_code(
         c.get_object_acl().bucket("acls").key("missing").send().await,

@@ -212,7 +212,18 @@ async fn every_operation_on_another_users_bucket_is_access_denied() {
         )
         .build()
         .expect("delete");
-    assert_code(other.delete_objects().bucket(b).delete(del).send().await, denied);
+    // DeleteObjects is authorized key by key, as in S3: each refused key is an error of
+    // the answer.
+    let out = other
+        .delete_objects()
+        .bucket(b)
+        .delete(del)
+        .send()
+        .await
+        .expect("delete objects");
+    assert_eq!(out.errors().len(), 1);
+    assert_eq!(out.errors()[0].code(), Some(denied));
+    assert!(out.deleted().is_empty());
     assert_code(other.create_multipart_upload().bucket(b).key("x").send().await, denied);
     assert_code(other.list_multipart_uploads().bucket(b).send().await, denied);
     assert_code(

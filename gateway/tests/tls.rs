@@ -446,3 +446,27 @@ async fn the_console_is_served_over_https_with_the_servers_certificate() {
     let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut buf)).await;
     assert!(!buf.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf));
 }
+
+#[tokio::test]
+async fn a_bucket_policy_sees_requests_over_tls_as_secure_transport() {
+    let pki = Pki::new();
+    let srv = start(&pki);
+    let sdk = pki.sdk(&srv);
+    create_bucket(&sdk, "tls-only").await;
+    put(&sdk, "tls-only", "page", b"over tls").await;
+    // Anyone may read, over TLS only (`aws:SecureTransport`; tests/access.rs shows the
+    // same key false over plain HTTP).
+    let policy = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",
+        "Resource":"arn:aws:s3:::tls-only/*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}"#;
+    sdk.put_bucket_policy()
+        .bucket("tls-only")
+        .policy(policy)
+        .send()
+        .await
+        .expect("put policy");
+    let anonymous =
+        fastgate_client::Client::<Full<Bytes>>::with_ca_bundle(&srv.endpoint(), None, 1, Some(&pki.ca_path()))
+            .expect("https client");
+    let (status, body) = send(&anonymous, Method::GET, "/tls-only/page", b"").await;
+    assert_eq!((status, &body[..]), (200, &b"over tls"[..]));
+}

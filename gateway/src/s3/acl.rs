@@ -1,8 +1,15 @@
-//! ACLs. fastgate's access model is ownership: a bucket and everything in it belong
-//! to the user who created the bucket. ACL reads report exactly that (the owner with
-//! FULL_CONTROL), and ACL writes accept the one policy that matches it, `private`;
-//! anything that would grant others access is refused rather than silently ignored.
+//! ACLs: canned ACLs, `x-amz-grant-*` headers and AccessControlPolicy bodies on buckets
+//! and objects, resolved to grants by user id (`id=`, or `emailAddress=` for a user
+//! with an email) and to the AllUsers and AuthenticatedUsers groups. Grants are kept
+//! in the bucket and object records and consulted by the rule in `access.rs`.
+//!
+//! Object ownership decides whether ACLs count at all: with `BucketOwnerEnforced`
+//! (S3's default for new buckets, and every bucket created before ACLs existed here),
+//! the bucket owner owns every object and only ACLs that grant nobody else anything are
+//! accepted; the rest are refused as S3 refuses them (AccessControlListNotSupported).
 
+use fastgate_model::records::ObjectOwnership as Ownership;
+use fastgate_model::records::{AclGrant, AclGrantee, AclPermission, BucketAccess, BucketRecord, ObjectAcl};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
@@ -10,66 +17,324 @@ use super::Gateway;
 use super::access::{Action, RequestContext, Resource};
 use super::error::{ApiError, StorageResultExt as _};
 
-fn owner_grants(owner: &str) -> (Option<Owner>, Option<Vec<Grant>>) {
-    let grant = Grant {
-        grantee: Some(Grantee {
-            display_name: Some(owner.to_owned()),
-            email_address: None,
-            id: Some(owner.to_owned()),
-            type_: Type::from_static(Type::CANONICAL_USER),
-            uri: None,
-        }),
-        permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
+const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
+
+/// The ACL a request asks for: a canned ACL, grant headers, or an AccessControlPolicy
+/// body (at most one kind).
+#[derive(Default)]
+pub struct AclRequest<'a> {
+    pub canned: Option<&'a str>,
+    pub full_control: Option<&'a str>,
+    pub read: Option<&'a str>,
+    pub write: Option<&'a str>,
+    pub read_acp: Option<&'a str>,
+    pub write_acp: Option<&'a str>,
+    pub body: Option<&'a AccessControlPolicy>,
+}
+
+/// The [`AclRequest`] of an object write (PutObject, CopyObject,
+/// CreateMultipartUpload: the DTOs name the fields alike).
+macro_rules! object_acl_request {
+    ($i:expr) => {
+        $crate::s3::acl::AclRequest {
+            canned: $i.acl.as_ref().map(|a| a.as_str()),
+            full_control: $i.grant_full_control.as_deref(),
+            read: $i.grant_read.as_deref(),
+            read_acp: $i.grant_read_acp.as_deref(),
+            write_acp: $i.grant_write_acp.as_deref(),
+            ..Default::default()
+        }
     };
+}
+pub(crate) use object_acl_request;
+
+impl AclRequest<'_> {
+    fn has_grant_headers(&self) -> bool {
+        [self.full_control, self.read, self.write, self.read_acp, self.write_acp]
+            .iter()
+            .any(Option::is_some)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.canned.is_none() && !self.has_grant_headers() && self.body.is_none()
+    }
+}
+
+fn is_public(g: &AclGrant) -> bool {
+    matches!(g.grantee, AclGrantee::AllUsers | AclGrantee::AuthenticatedUsers)
+}
+
+impl Gateway {
+    /// The grants `req` asks for on something `owner` owns in a bucket of
+    /// `bucket_owner`, beyond the owner's own FULL_CONTROL (implied, so not kept).
+    fn resolve_acl(&self, req: &AclRequest<'_>, owner: &str, bucket_owner: &str) -> S3Result<Vec<AclGrant>> {
+        if req.canned.is_some() && req.has_grant_headers() {
+            return Err(
+                ApiError::InvalidRequest("Specifying both Canned ACLs and Header Grants is not allowed").into(),
+            );
+        }
+        if req.body.is_some() && (req.canned.is_some() || req.has_grant_headers()) {
+            return Err(ApiError::InvalidRequest("An ACL in the body cannot be combined with ACL headers").into());
+        }
+        let user = |id: &str| AclGrantee::User(id.to_owned());
+        let mut grants = Vec::new();
+        let mut add = |grantee: AclGrantee, permission: AclPermission| grants.push(AclGrant { grantee, permission });
+        match req.canned {
+            None | Some("private" | "log-delivery-write" | "aws-exec-read") => {}
+            Some("public-read") => add(AclGrantee::AllUsers, AclPermission::Read),
+            Some("public-read-write") => {
+                add(AclGrantee::AllUsers, AclPermission::Read);
+                add(AclGrantee::AllUsers, AclPermission::Write);
+            }
+            Some("authenticated-read") => add(AclGrantee::AuthenticatedUsers, AclPermission::Read),
+            Some("bucket-owner-read") => add(user(bucket_owner), AclPermission::Read),
+            Some("bucket-owner-full-control") => add(user(bucket_owner), AclPermission::FullControl),
+            Some(_) => return Err(ApiError::InvalidArgument("The canned ACL is not one S3 defines").into()),
+        }
+        for (header, permission) in [
+            (req.full_control, AclPermission::FullControl),
+            (req.read, AclPermission::Read),
+            (req.write, AclPermission::Write),
+            (req.read_acp, AclPermission::ReadAcp),
+            (req.write_acp, AclPermission::WriteAcp),
+        ] {
+            for grantee in header.map(|h| self.header_grantees(h)).transpose()?.unwrap_or_default() {
+                add(grantee, permission);
+            }
+        }
+        if let Some(body) = req.body {
+            for g in body.grants.iter().flatten() {
+                let (Some(grantee), Some(permission)) = (&g.grantee, &g.permission) else {
+                    return Err(ApiError::MalformedAcl.into());
+                };
+                add(self.body_grantee(grantee)?, permission_of(permission.as_str())?);
+            }
+        }
+        let implied = AclGrant {
+            grantee: user(owner),
+            permission: AclPermission::FullControl,
+        };
+        let mut out: Vec<AclGrant> = Vec::new();
+        for g in grants {
+            if g != implied && !out.contains(&g) {
+                out.push(g);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The grantees of one `x-amz-grant-*` header: `id="..."`, `emailAddress="..."` or
+    /// `uri="..."`, comma-separated.
+    fn header_grantees(&self, header: &str) -> S3Result<Vec<AclGrantee>> {
+        header
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|part| {
+                let (kind, value) = part
+                    .split_once('=')
+                    .ok_or(ApiError::InvalidArgument("A grant header must read type=\"value\""))?;
+                let value = value.trim().trim_matches('"');
+                match kind.trim().to_ascii_lowercase().as_str() {
+                    "id" => self.grantee_by_id(value),
+                    "emailaddress" => self.grantee_by_email(value),
+                    "uri" => grantee_by_uri(value),
+                    _ => Err(ApiError::InvalidArgument("A grantee is named by id, emailAddress or uri").into()),
+                }
+            })
+            .collect()
+    }
+
+    fn body_grantee(&self, g: &Grantee) -> S3Result<AclGrantee> {
+        match g.type_.as_str() {
+            Type::CANONICAL_USER => self.grantee_by_id(g.id.as_deref().ok_or(ApiError::MalformedAcl)?),
+            Type::AMAZON_CUSTOMER_BY_EMAIL => {
+                self.grantee_by_email(g.email_address.as_deref().ok_or(ApiError::MalformedAcl)?)
+            }
+            Type::GROUP => grantee_by_uri(g.uri.as_deref().ok_or(ApiError::MalformedAcl)?),
+            _ => Err(ApiError::MalformedAcl.into()),
+        }
+    }
+
+    fn grantee_by_id(&self, id: &str) -> S3Result<AclGrantee> {
+        if self.users.ids.contains(id) {
+            Ok(AclGrantee::User(id.to_owned()))
+        } else {
+            Err(ApiError::InvalidArgument("Invalid id").into())
+        }
+    }
+
+    fn grantee_by_email(&self, email: &str) -> S3Result<AclGrantee> {
+        match self.users.by_email.get(&email.to_ascii_lowercase()) {
+            Some(id) => Ok(AclGrantee::User(id.clone())),
+            None => Err(ApiError::UnresolvableGrantByEmailAddress.into()),
+        }
+    }
+
+    /// The owner and ACL of an object a request writes into `bucket` (PutObject,
+    /// CopyObject, CreateMultipartUpload), as the bucket's object ownership has it:
+    /// refused where the bucket takes no such ACL.
+    pub(super) fn object_write_acl(
+        &self,
+        ctx: &RequestContext,
+        bucket: &BucketRecord,
+        req: &AclRequest<'_>,
+    ) -> S3Result<(String, Option<ObjectAcl>)> {
+        let access = bucket.access();
+        let owner = match access.ownership {
+            Some(Ownership::BucketOwnerEnforced) => bucket.owner.clone(),
+            Some(Ownership::BucketOwnerPreferred) if req.canned == Some("bucket-owner-full-control") => {
+                bucket.owner.clone()
+            }
+            _ => ctx.owner_id().to_owned(),
+        };
+        let grants = self.resolve_acl(req, &owner, &bucket.owner)?;
+        check_acl_write(&access, &bucket.owner, &grants)?;
+        Ok((owner, (!grants.is_empty()).then_some(ObjectAcl { grants })))
+    }
+
+    /// The access configuration of a bucket `owner` creates with `input`'s ACL and
+    /// object ownership; `None` where it is the default.
+    pub(super) fn new_bucket_access(&self, owner: &str, input: &CreateBucketInput) -> S3Result<Option<BucketAccess>> {
+        let ownership = match input.object_ownership.as_ref().map(ObjectOwnership::as_str) {
+            None => Ownership::BucketOwnerEnforced,
+            Some(o) => ownership_of(o)?,
+        };
+        let req = AclRequest {
+            canned: input.acl.as_ref().map(BucketCannedACL::as_str),
+            full_control: input.grant_full_control.as_deref(),
+            read: input.grant_read.as_deref(),
+            write: input.grant_write.as_deref(),
+            read_acp: input.grant_read_acp.as_deref(),
+            write_acp: input.grant_write_acp.as_deref(),
+            body: None,
+        };
+        let grants = self.resolve_acl(&req, owner, owner)?;
+        if ownership == Ownership::BucketOwnerEnforced && !grants.is_empty() {
+            return Err(ApiError::InvalidBucketAclWithObjectOwnership.into());
+        }
+        let access = BucketAccess {
+            ownership: Some(ownership),
+            grants,
+            ..BucketAccess::default()
+        };
+        Ok((access != BucketAccess::default()).then_some(access))
+    }
+}
+
+/// An `x-amz-object-ownership` / OwnershipControls value.
+pub(super) fn ownership_of(s: &str) -> S3Result<Ownership> {
+    match s {
+        ObjectOwnership::BUCKET_OWNER_ENFORCED => Ok(Ownership::BucketOwnerEnforced),
+        ObjectOwnership::BUCKET_OWNER_PREFERRED => Ok(Ownership::BucketOwnerPreferred),
+        ObjectOwnership::OBJECT_WRITER => Ok(Ownership::ObjectWriter),
+        _ => Err(ApiError::InvalidArgument("Invalid x-amz-object-ownership header").into()),
+    }
+}
+
+pub(super) fn ownership_name(o: Ownership) -> &'static str {
+    match o {
+        Ownership::BucketOwnerEnforced => ObjectOwnership::BUCKET_OWNER_ENFORCED,
+        Ownership::BucketOwnerPreferred => ObjectOwnership::BUCKET_OWNER_PREFERRED,
+        Ownership::ObjectWriter => ObjectOwnership::OBJECT_WRITER,
+    }
+}
+
+/// Refuses an ACL write the bucket does not take: any grant to someone other than the
+/// bucket owner where ACLs are disabled, and a public grant where Block Public Access
+/// blocks public ACLs.
+fn check_acl_write(access: &BucketAccess, bucket_owner: &str, grants: &[AclGrant]) -> S3Result<()> {
+    let only_the_owner = grants
+        .iter()
+        .all(|g| g.grantee == AclGrantee::User(bucket_owner.to_owned()) && g.permission == AclPermission::FullControl);
+    if access.ownership == Some(Ownership::BucketOwnerEnforced) && !only_the_owner {
+        return Err(ApiError::AccessControlListNotSupported.into());
+    }
+    let blocks = access.public_access_block.is_some_and(|b| b.block_public_acls);
+    if blocks && grants.iter().any(is_public) {
+        return Err(ApiError::AccessDenied.into());
+    }
+    Ok(())
+}
+
+fn grantee_by_uri(uri: &str) -> S3Result<AclGrantee> {
+    match uri {
+        ALL_USERS => Ok(AclGrantee::AllUsers),
+        AUTHENTICATED_USERS => Ok(AclGrantee::AuthenticatedUsers),
+        _ => Err(ApiError::InvalidArgument("Invalid group uri").into()),
+    }
+}
+
+fn permission_of(s: &str) -> S3Result<AclPermission> {
+    Ok(match s {
+        Permission::FULL_CONTROL => AclPermission::FullControl,
+        Permission::READ => AclPermission::Read,
+        Permission::WRITE => AclPermission::Write,
+        Permission::READ_ACP => AclPermission::ReadAcp,
+        Permission::WRITE_ACP => AclPermission::WriteAcp,
+        _ => return Err(ApiError::MalformedAcl.into()),
+    })
+}
+
+fn permission_name(p: AclPermission) -> &'static str {
+    match p {
+        AclPermission::FullControl => Permission::FULL_CONTROL,
+        AclPermission::Read => Permission::READ,
+        AclPermission::Write => Permission::WRITE,
+        AclPermission::ReadAcp => Permission::READ_ACP,
+        AclPermission::WriteAcp => Permission::WRITE_ACP,
+    }
+}
+
+fn user_grantee(id: &str) -> Grantee {
+    Grantee {
+        display_name: Some(id.to_owned()),
+        email_address: None,
+        id: Some(id.to_owned()),
+        type_: Type::from_static(Type::CANONICAL_USER),
+        uri: None,
+    }
+}
+
+fn grant_dto(g: &AclGrant) -> Grant {
+    let grantee = match &g.grantee {
+        AclGrantee::User(id) => user_grantee(id),
+        AclGrantee::AllUsers | AclGrantee::AuthenticatedUsers => Grantee {
+            display_name: None,
+            email_address: None,
+            id: None,
+            type_: Type::from_static(Type::GROUP),
+            uri: Some(
+                if g.grantee == AclGrantee::AllUsers {
+                    ALL_USERS
+                } else {
+                    AUTHENTICATED_USERS
+                }
+                .to_owned(),
+            ),
+        },
+    };
+    Grant {
+        grantee: Some(grantee),
+        permission: Some(Permission::from_static(permission_name(g.permission))),
+    }
+}
+
+/// An ACL as S3 lists it: the owner, its FULL_CONTROL, then the other grants.
+fn acl_dto(owner: &str, grants: &[AclGrant]) -> (Option<Owner>, Option<Vec<Grant>>) {
+    let own = AclGrant {
+        grantee: AclGrantee::User(owner.to_owned()),
+        permission: AclPermission::FullControl,
+    };
+    let list = std::iter::once(&own).chain(grants).map(grant_dto).collect();
     (
         Some(Owner {
             display_name: Some(owner.to_owned()),
             id: Some(owner.to_owned()),
         }),
-        Some(vec![grant]),
+        Some(list),
     )
-}
-
-/// Whether an ACL write asks for nothing beyond owner-only access.
-fn is_private(
-    canned: Option<&str>,
-    grants: &[Option<&String>],
-    policy: Option<&AccessControlPolicy>,
-    owner: &str,
-) -> bool {
-    let canned_ok = canned.is_none_or(|c| c == "private" || c == "bucket-owner-full-control");
-    let no_grants = grants.iter().all(Option::is_none);
-    let policy_ok = policy.is_none_or(|p| {
-        p.grants.iter().flatten().all(|g| {
-            g.grantee.as_ref().is_some_and(|ge| ge.id.as_deref() == Some(owner))
-                && g.permission
-                    .as_ref()
-                    .is_some_and(|p| p.as_str() == Permission::FULL_CONTROL)
-        })
-    });
-    canned_ok && no_grants && policy_ok
-}
-
-/// Refuses an ACL write (bucket or object: the DTOs name the fields alike) that would
-/// grant anything beyond owner-only access.
-macro_rules! require_private {
-    ($i:expr, $canned:ty, $owner:expr) => {
-        let grants = [
-            $i.grant_full_control.as_ref(),
-            $i.grant_read.as_ref(),
-            $i.grant_read_acp.as_ref(),
-            $i.grant_write.as_ref(),
-            $i.grant_write_acp.as_ref(),
-        ];
-        if !is_private(
-            $i.acl.as_ref().map(<$canned>::as_str),
-            &grants,
-            $i.access_control_policy.as_ref(),
-            $owner,
-        ) {
-            return Err(ApiError::NotImplemented("Only private (owner-only) access is supported").into());
-        }
-    };
 }
 
 pub async fn get_bucket_acl(
@@ -80,7 +345,7 @@ pub async fn get_bucket_acl(
     let b = gw
         .authorize(&ctx, Action::GetBucketAcl, Resource::bucket(&req.input.bucket))
         .await?;
-    let (owner, grants) = owner_grants(&b.owner);
+    let (owner, grants) = acl_dto(&b.owner, &b.access().grants);
     Ok(S3Response::new(GetBucketAclOutput { grants, owner }))
 }
 
@@ -93,12 +358,33 @@ pub async fn get_object_acl(
     gw.authorize(&ctx, Action::GetObjectAcl, Resource::object(&i.bucket, &i.key))
         .await?;
     let rec = gw.store.object(&req.input.bucket, &req.input.key).s3()?;
-    let (owner, grants) = owner_grants(&rec.owner);
+    let grants = rec.acl.map(|a| a.grants).unwrap_or_default();
+    let (owner, grants) = acl_dto(&rec.owner, &grants);
     Ok(S3Response::new(GetObjectAclOutput {
         grants,
         owner,
         ..Default::default()
     }))
+}
+
+/// The [`AclRequest`] of a PutBucketAcl or PutObjectAcl (the DTOs name the fields
+/// alike), which must ask for something.
+macro_rules! acl_write_request {
+    ($i:expr) => {{
+        let r = AclRequest {
+            canned: $i.acl.as_ref().map(|a| a.as_str()),
+            full_control: $i.grant_full_control.as_deref(),
+            read: $i.grant_read.as_deref(),
+            write: $i.grant_write.as_deref(),
+            read_acp: $i.grant_read_acp.as_deref(),
+            write_acp: $i.grant_write_acp.as_deref(),
+            body: $i.access_control_policy.as_ref(),
+        };
+        if r.is_empty() {
+            return Err(ApiError::MalformedAcl.into());
+        }
+        r
+    }};
 }
 
 pub async fn put_bucket_acl(
@@ -107,9 +393,16 @@ pub async fn put_bucket_acl(
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
     let ctx = RequestContext::of(&req)?;
     let i = &req.input;
-    gw.authorize(&ctx, Action::PutBucketAcl, Resource::bucket(&i.bucket))
+    let b = gw
+        .authorize(&ctx, Action::PutBucketAcl, Resource::bucket(&i.bucket))
         .await?;
-    require_private!(i, BucketCannedACL, ctx.owner_id());
+    let asked = acl_write_request!(i);
+    let grants = gw.resolve_acl(&asked, &b.owner, &b.owner)?;
+    check_acl_write(&b.access(), &b.owner, &grants)?;
+    gw.store
+        .update_bucket_access(&i.bucket, move |a| a.grants = grants.clone())
+        .await
+        .s3()?;
     Ok(S3Response::new(PutBucketAclOutput {}))
 }
 
@@ -119,9 +412,17 @@ pub async fn put_object_acl(
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let ctx = RequestContext::of(&req)?;
     let i = &req.input;
-    gw.authorize(&ctx, Action::PutObjectAcl, Resource::object(&i.bucket, &i.key))
+    let b = gw
+        .authorize(&ctx, Action::PutObjectAcl, Resource::object(&i.bucket, &i.key))
         .await?;
-    gw.store.object(&i.bucket, &i.key).s3()?;
-    require_private!(i, ObjectCannedACL, ctx.owner_id());
+    let rec = gw.store.object(&i.bucket, &i.key).s3()?;
+    let asked = acl_write_request!(i);
+    let grants = gw.resolve_acl(&asked, &rec.owner, &b.owner)?;
+    check_acl_write(&b.access(), &b.owner, &grants)?;
+    let acl = (!grants.is_empty()).then_some(ObjectAcl { grants });
+    gw.store
+        .update_object(&i.bucket, &i.key, move |r| r.acl = acl.clone())
+        .await
+        .s3()?;
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }

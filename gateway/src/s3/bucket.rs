@@ -102,7 +102,12 @@ pub async fn create_bucket(
             return Err(ApiError::IllegalLocationConstraint(c.to_owned()).into());
         }
     }
-    match gw.store.create_bucket(&req.input.bucket, owner, &gw.region).await {
+    let access = gw.new_bucket_access(owner, &req.input)?;
+    match gw
+        .store
+        .create_bucket_with(&req.input.bucket, owner, &gw.region, access)
+        .await
+    {
         Ok(_) => {}
         // S3 answers 200 to re-creating a bucket one owns in us-east-1 (legacy
         // compatibility); every other region answers 409 BucketAlreadyOwnedByYou.

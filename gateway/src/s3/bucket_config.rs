@@ -1,5 +1,6 @@
-//! Bucket configurations fastgate does not keep (policy, encryption, tagging,
-//! website, replication, object lock, ownership controls). Reads answer what S3 answers
+//! Bucket configurations fastgate does not keep (encryption, tagging, website,
+//! replication, object lock; the policy and ownership controls are in
+//! `access_config.rs`, CORS in `cors.rs`). Reads answer what S3 answers
 //! for a bucket without that configuration, so tools that probe them (rclone, SDK
 //! helpers, terraform) carry on; writes are refused by s3s as NotImplemented.
 
@@ -22,13 +23,6 @@ macro_rules! absent {
     };
 }
 
-absent!(
-    get_bucket_policy,
-    GetBucketPolicy,
-    GetBucketPolicyInput,
-    GetBucketPolicyOutput,
-    ApiError::NoSuchBucketPolicy.into()
-);
 absent!(
     get_bucket_encryption,
     GetEncryptionConfiguration,
@@ -63,11 +57,4 @@ absent!(
     GetObjectLockConfigurationInput,
     GetObjectLockConfigurationOutput,
     ApiError::NoObjectLockConfiguration.into()
-);
-absent!(
-    get_bucket_ownership_controls,
-    GetBucketOwnershipControls,
-    GetBucketOwnershipControlsInput,
-    GetBucketOwnershipControlsOutput,
-    ApiError::NoOwnershipControls.into()
 );

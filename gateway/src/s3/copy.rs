@@ -9,7 +9,7 @@ use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, timestamp};
-use super::{Gateway, check_key, unsupported};
+use super::{Gateway, acl, check_key, unsupported};
 
 /// The source bucket and key of a copy, checked for access.
 pub(super) async fn source(gw: &Gateway, ctx: &RequestContext, src: &CopySource) -> S3Result<ObjectRecord> {
@@ -24,7 +24,7 @@ pub(super) async fn source(gw: &Gateway, ctx: &RequestContext, src: &CopySource)
     if version_id.as_deref().is_some_and(|v| v != "null") {
         return Err(ApiError::NoSuchVersion.into());
     }
-    gw.authorize(ctx, Action::GetObject, Resource::object(bucket, key))
+    gw.authorize(&ctx.for_copy_source(), Action::GetObject, Resource::object(bucket, key))
         .await?;
     gw.store.object(bucket, key).s3()
 }
@@ -65,9 +65,10 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
     let ctx = RequestContext::of(&req)?;
     let input = req.input;
     let res = Resource::object(&input.bucket, &input.key);
-    gw.authorize(&ctx, Action::PutObject, res).await?;
+    let bucket = gw.authorize(&ctx, Action::PutObject, res).await?;
     check_key(&input.key)?;
     unsupported::check_object_write(&unsupported::object_write!(input))?;
+    let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))?;
     let src = source(gw, &ctx, &input.copy_source).await?;
     check_source_conditions(
         &src,
@@ -85,7 +86,9 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
         return Err(ApiError::InvalidRequest("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.").into());
     }
     let mut rec = src.clone();
-    rec.owner = ctx.owner_id().to_owned();
+    // A copy is a new object: its owner and ACL are the request's, not the source's.
+    rec.owner = owner;
+    rec.acl = acl;
     rec.last_modified_ms = now_ms();
     if replace {
         rec.headers = headers::object_headers!(input);

@@ -49,18 +49,38 @@ pub async fn delete_objects(
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let ctx = RequestContext::of(&req)?;
-    // Each key is deleted under the same rule; with ownership deciding, the bucket does.
-    gw.authorize(&ctx, Action::DeleteObject, Resource::bucket(&req.input.bucket))
-        .await?;
     let quiet = req.input.delete.quiet.unwrap_or(false);
     if req.input.delete.objects.len() > 1000 {
         return Err(ApiError::MalformedXml.into());
     }
     let objects = req.input.delete.objects;
+    let code_and_message = |e: &s3s::S3Error| (e.code().as_str().to_owned(), e.message().map(str::to_owned));
+    // Each key is authorized as its own DeleteObject, as S3 does: a policy may let a
+    // user delete some keys and not others. A key refused is an error entry of the
+    // answer and is not deleted; a missing bucket fails the whole request.
+    let bucket = &req.input.bucket;
+    if objects.is_empty() {
+        gw.authorize(&ctx, Action::DeleteObject, Resource::bucket(bucket))
+            .await?;
+    }
+    let mut refused = Vec::with_capacity(objects.len());
+    for o in &objects {
+        refused.push(
+            match gw
+                .authorize(&ctx, Action::DeleteObject, Resource::object(bucket, &o.key))
+                .await
+            {
+                Ok(_) => None,
+                Err(e) if super::error::is_no_such_bucket(&e) => return Err(e),
+                Err(e) => Some(code_and_message(&e)),
+            },
+        );
+    }
     let keys: Vec<(String, DeleteCondition)> = objects
         .iter()
-        .filter(|o| version_ok(o.version_id.as_deref()))
-        .map(|o| {
+        .zip(&refused)
+        .filter(|(o, r)| r.is_none() && version_ok(o.version_id.as_deref()))
+        .map(|(o, _)| {
             let cond = DeleteCondition {
                 if_match: o.e_tag.as_ref().map(|e| e.value().to_owned()),
                 last_modified_ms: o.last_modified_time.as_ref().map(headers::timestamp_ms),
@@ -74,11 +94,11 @@ pub async fn delete_objects(
         Ok(outcomes) => (outcomes.into_iter(), None),
         Err(e) => (Vec::new().into_iter(), Some(super::to_s3(e))),
     };
-    let code_and_message = |e: &s3s::S3Error| (e.code().as_str().to_owned(), e.message().map(str::to_owned));
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
-    for obj in objects {
+    for (obj, refused) in objects.into_iter().zip(refused) {
         let failed = match &whole {
+            _ if refused.is_some() => refused,
             Some(e) => Some(code_and_message(e)),
             // Keys with a version other than `null` were not sent: nothing to delete.
             None if !version_ok(obj.version_id.as_deref()) => None,

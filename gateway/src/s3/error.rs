@@ -85,6 +85,21 @@ pub enum ApiError {
     /// An ACL that grants more than owner-only access on an object write.
     #[error("The bucket does not allow ACLs")]
     AccessControlListNotSupported,
+    /// An ACL write that asks for nothing, or whose grants are incomplete.
+    #[error("The XML you provided was not well-formed or did not validate against our published schema")]
+    MalformedAcl,
+    /// An ACL grant by an email address no user has.
+    #[error("The email address you provided does not match any account on record.")]
+    UnresolvableGrantByEmailAddress,
+    /// ACL grants asked for together with `BucketOwnerEnforced` ownership.
+    #[error("Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")]
+    InvalidBucketAclWithObjectOwnership,
+    /// A bucket policy that does not parse or names what it may not; the message says
+    /// which.
+    #[error("{0}")]
+    MalformedPolicy(String),
+    #[error("The public access block configuration was not found")]
+    NoSuchPublicAccessBlockConfiguration,
     /// CreateBucket naming us-east-1 explicitly on the us-east-1 endpoint.
     #[error("The specified location-constraint is not valid")]
     InvalidLocationConstraint,
@@ -183,6 +198,16 @@ impl From<ApiError> for S3Error {
             }
             ApiError::NoSuchVersion => C::NoSuchVersion,
             ApiError::AccessControlListNotSupported => C::AccessControlListNotSupported,
+            ApiError::MalformedAcl => C::MalformedACLError,
+            ApiError::UnresolvableGrantByEmailAddress => C::UnresolvableGrantByEmailAddress,
+            ApiError::InvalidBucketAclWithObjectOwnership => C::InvalidBucketAclWithObjectOwnership,
+            ApiError::MalformedPolicy(_) => C::MalformedPolicy,
+            ApiError::NoSuchPublicAccessBlockConfiguration => {
+                let mut s3 =
+                    S3Error::with_message(C::Custom("NoSuchPublicAccessBlockConfiguration".into()), e.to_string());
+                s3.set_status_code(http::StatusCode::NOT_FOUND);
+                return s3;
+            }
             ApiError::InvalidLocationConstraint => C::InvalidLocationConstraint,
             ApiError::IllegalLocationConstraint(_) => C::IllegalLocationConstraintException,
             ApiError::NoSuchLifecycleConfiguration => C::NoSuchLifecycleConfiguration,
@@ -251,6 +276,12 @@ pub fn to_s3(e: StorageError) -> S3Error {
             S3Error::with_source(S3ErrorCode::InternalError, Box::new(e))
         }
     }
+}
+
+/// Whether `e` says the bucket does not exist (which fails a whole DeleteObjects, where
+/// other refusals are per key).
+pub fn is_no_such_bucket(e: &S3Error) -> bool {
+    *e.code() == S3ErrorCode::NoSuchBucket
 }
 
 /// A body whose SHA-256 is not the signed `x-amz-content-sha256`.

@@ -6,6 +6,7 @@
 //! around the model's `store_object` / `store_part`.
 
 mod access;
+mod access_config;
 mod acl;
 mod body;
 mod bucket;
@@ -21,12 +22,14 @@ mod instant;
 mod lifecycle;
 mod list;
 mod multipart;
+mod policy;
 pub(crate) mod post;
 mod put;
 pub(crate) mod raw_body;
 mod tagging;
 mod unsupported;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use fastgate_model::Store;
@@ -36,6 +39,7 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 use crate::config::{InstantUploadConfig, Settings};
 use crate::metrics::Metrics;
 
+pub use access::{ClientAddr, DecidedByHandlers};
 pub use error::{ApiError, to_s3, with_request_id};
 
 /// Shared state of every request.
@@ -45,6 +49,16 @@ pub struct Gateway {
     pub instant: InstantUploadConfig,
     pub region: String,
     pub max_object_size: u64,
+    /// Every user id, and the ids by lowercased email, for ACL grants that name users.
+    pub users: Users,
+    policies: access::PolicyCache,
+}
+
+/// The users ACL grants may name: by id (access key), or by email where one is set.
+#[derive(Default)]
+pub struct Users {
+    pub ids: std::collections::HashSet<String>,
+    pub by_email: HashMap<String, String>,
 }
 
 impl Gateway {
@@ -55,6 +69,17 @@ impl Gateway {
             instant: settings.instant_upload.clone(),
             region: settings.region.clone(),
             max_object_size: settings.max_object_size,
+            users: Users {
+                ids: std::iter::once(&settings.root)
+                    .chain(&settings.users)
+                    .map(|u| u.access_key.clone())
+                    .collect(),
+                by_email: std::iter::once(&settings.root)
+                    .chain(&settings.users)
+                    .filter_map(|u| Some((u.email.as_ref()?.to_ascii_lowercase(), u.access_key.clone())))
+                    .collect(),
+            },
+            policies: access::PolicyCache::default(),
         }
     }
 }
@@ -125,7 +150,43 @@ impl S3 for Gateway {
         acl::put_object_acl(self, req).await
     }
     async fn get_bucket_policy(&self, req: Req<GetBucketPolicyInput>) -> Resp<GetBucketPolicyOutput> {
-        bucket_config::get_bucket_policy(self, req).await
+        access_config::get_bucket_policy(self, req).await
+    }
+    async fn put_bucket_policy(&self, req: Req<PutBucketPolicyInput>) -> Resp<PutBucketPolicyOutput> {
+        access_config::put_bucket_policy(self, req).await
+    }
+    async fn delete_bucket_policy(&self, req: Req<DeleteBucketPolicyInput>) -> Resp<DeleteBucketPolicyOutput> {
+        access_config::delete_bucket_policy(self, req).await
+    }
+    async fn get_bucket_policy_status(
+        &self,
+        req: Req<GetBucketPolicyStatusInput>,
+    ) -> Resp<GetBucketPolicyStatusOutput> {
+        access_config::get_bucket_policy_status(self, req).await
+    }
+    async fn put_public_access_block(&self, req: Req<PutPublicAccessBlockInput>) -> Resp<PutPublicAccessBlockOutput> {
+        access_config::put_public_access_block(self, req).await
+    }
+    async fn get_public_access_block(&self, req: Req<GetPublicAccessBlockInput>) -> Resp<GetPublicAccessBlockOutput> {
+        access_config::get_public_access_block(self, req).await
+    }
+    async fn delete_public_access_block(
+        &self,
+        req: Req<DeletePublicAccessBlockInput>,
+    ) -> Resp<DeletePublicAccessBlockOutput> {
+        access_config::delete_public_access_block(self, req).await
+    }
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: Req<PutBucketOwnershipControlsInput>,
+    ) -> Resp<PutBucketOwnershipControlsOutput> {
+        access_config::put_bucket_ownership_controls(self, req).await
+    }
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: Req<DeleteBucketOwnershipControlsInput>,
+    ) -> Resp<DeleteBucketOwnershipControlsOutput> {
+        access_config::delete_bucket_ownership_controls(self, req).await
     }
     async fn get_bucket_cors(&self, req: Req<GetBucketCorsInput>) -> Resp<GetBucketCorsOutput> {
         cors::get(self, req).await
@@ -158,7 +219,7 @@ impl S3 for Gateway {
         &self,
         req: Req<GetBucketOwnershipControlsInput>,
     ) -> Resp<GetBucketOwnershipControlsOutput> {
-        bucket_config::get_bucket_ownership_controls(self, req).await
+        access_config::get_bucket_ownership_controls(self, req).await
     }
     async fn get_object_attributes(&self, req: Req<GetObjectAttributesInput>) -> Resp<GetObjectAttributesOutput> {
         get::get_object_attributes(self, req).await

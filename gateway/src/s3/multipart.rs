@@ -11,7 +11,7 @@ use super::access::{Action, RequestContext, Resource};
 use super::checksums::{self, Declared, Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, timestamp};
-use super::{Gateway, body, check_key, copy, instant, unsupported};
+use super::{Gateway, acl, body, check_key, copy, instant, unsupported};
 use crate::metrics::Metrics;
 
 fn upload_id(s: &str) -> S3Result<UploadId> {
@@ -37,10 +37,12 @@ pub async fn create(
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let ctx = RequestContext::of(&req)?;
     let i = req.input;
-    gw.authorize(&ctx, Action::PutObject, Resource::object(&i.bucket, &i.key))
+    let bucket = gw
+        .authorize(&ctx, Action::PutObject, Resource::object(&i.bucket, &i.key))
         .await?;
     check_key(&i.key)?;
     unsupported::check_object_write(&unsupported::object_write!(i))?;
+    let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(i))?;
     let alg = match &i.checksum_algorithm {
         Some(a) => {
             Some(Alg::parse(a.as_str()).ok_or_else(|| ApiError::UnsupportedChecksumAlgorithm(a.as_str().to_owned()))?)
@@ -55,7 +57,7 @@ pub async fn create(
         return Err(ApiError::InvalidRequest("The FULL_OBJECT checksum type needs a CRC checksum algorithm").into());
     }
     let rec = UploadRecord {
-        owner: ctx.owner_id().to_owned(),
+        owner,
         initiated_ms: now_ms(),
         headers: headers::object_headers!(i),
         user_metadata: headers::metadata_to_vec(i.metadata.clone()),
@@ -63,6 +65,7 @@ pub async fn create(
         checksum_algorithm: alg,
         checksum_full_object: full_object,
         generation: 0,
+        acl,
     };
     let id = gw.store.create_upload(&i.bucket, &i.key, rec).await.s3()?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -107,7 +110,10 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     }
     let mut resp_headers = http::HeaderMap::new();
     let mut part = None;
-    let claim = instant::probe(gw, &req_headers, &declared, ctx.owner_id(), &input.bucket, probe_size).await?;
+    let claim = match ctx.claimant() {
+        Some(claimant) => instant::probe(gw, &req_headers, &declared, claimant, &input.bucket, probe_size).await?,
+        None => None,
+    };
     if let Some(content) = claim {
         let size = content.digests().size;
         match gw

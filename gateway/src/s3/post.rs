@@ -28,7 +28,7 @@ use s3s::{S3Error, S3Request, S3Response, S3Result, StdError};
 use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Declared, Fields};
 use super::error::{ApiError, StorageResultExt as _};
-use super::{Gateway, body, check_key, headers, put, tagging, unsupported};
+use super::{Gateway, acl, body, check_key, headers, put, tagging, unsupported};
 use crate::metrics::Metrics;
 
 /// The digests a form declares for its file: `Content-MD5` and `x-amz-checksum-*` are
@@ -188,7 +188,6 @@ pub fn tap(req: http::Request<s3s::Body>) -> http::Request<s3s::Body> {
 pub async fn post_object(gw: &Gateway, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
     // The credentials are the policy's signer's, checked by s3s.
     let ctx = RequestContext::of(&req)?;
-    let owner = ctx.owner_id().to_owned();
     let S3Request {
         input,
         headers: req_headers,
@@ -196,10 +195,12 @@ pub async fn post_object(gw: &Gateway, req: S3Request<PostObjectInput>) -> S3Res
         extensions,
         ..
     } = req;
-    gw.authorize(&ctx, Action::PutObject, Resource::object(&input.bucket, &input.key))
+    let bucket = gw
+        .authorize(&ctx, Action::PutObject, Resource::object(&input.bucket, &input.key))
         .await?;
     check_key(&input.key)?;
     unsupported::check_object_write(&unsupported::object_write!(input))?;
+    let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
     if length > gw.max_object_size {
         return Err(ApiError::EntityTooLarge.into());
@@ -218,6 +219,7 @@ pub async fn post_object(gw: &Gateway, req: S3Request<PostObjectInput>) -> S3Res
         checksum: None,
         parts: Vec::new(),
         multipart: false,
+        acl,
     };
     let incoming = body::Incoming {
         extensions: &extensions,

@@ -9,7 +9,7 @@ use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Declared, Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers;
-use super::{Gateway, body, check_key, instant, unsupported};
+use super::{Gateway, acl, body, check_key, instant, unsupported};
 use crate::metrics::Metrics;
 
 /// S3 conditional writes: `If-None-Match: *` (create only) and `If-Match: <etag>`.
@@ -38,7 +38,6 @@ pub(super) fn write_condition(
 
 pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
     let ctx = RequestContext::of(&req)?;
-    let owner = ctx.owner_id();
     let S3Request {
         input,
         headers: req_headers,
@@ -48,11 +47,12 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         ..
     } = req;
     let res = Resource::object(&input.bucket, &input.key);
-    gw.authorize(&ctx, Action::PutObject, res).await?;
+    let bucket = gw.authorize(&ctx, Action::PutObject, res).await?;
     check_key(&input.key)?;
     let mut asked = unsupported::object_write!(input);
     asked.append = input.write_offset_bytes.is_some();
     unsupported::check_object_write(&asked)?;
+    let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
     let probe_size = instant::probe_size(&req_headers, &uri)?;
     if length.max(probe_size.unwrap_or(0)) > gw.max_object_size {
@@ -66,18 +66,23 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         size: 0,
         etag: String::new(),
         last_modified_ms: now_ms(),
-        owner: owner.to_owned(),
+        owner,
         headers: headers::object_headers!(input),
         user_metadata: headers::metadata_to_vec(input.metadata.clone()),
         tags,
         checksum: None,
         parts: Vec::new(),
         multipart: false,
+        acl,
     };
 
     let mut resp_headers = http::HeaderMap::new();
     let mut written = None;
-    if let Some(content) = instant::probe(gw, &req_headers, &declared, owner, &input.bucket, probe_size).await? {
+    let claim = match ctx.claimant() {
+        Some(claimant) => instant::probe(gw, &req_headers, &declared, claimant, &input.bucket, probe_size).await?,
+        None => None,
+    };
+    if let Some(content) = claim {
         let size = content.digests().size;
         let mut rec = record.clone();
         rec.checksum = declared.object_checksum(content.digests());
@@ -87,7 +92,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
             .await
         {
             Ok(rec) => {
-                instant::record_hit(gw, owner, &input.bucket, &input.key, size, None);
+                instant::record_hit(gw, ctx.owner_id(), &input.bucket, &input.key, size, None);
                 instant::hit_headers(&mut resp_headers, probe_size.is_none());
                 written = Some(rec);
             }

@@ -1,8 +1,8 @@
 //! Protection a request asks for and fastgate does not give yet: object lock,
-//! server-side encryption, ACLs that grant access, appends, object versions.
+//! server-side encryption, appends, object versions. (ACLs are `acl.rs`'s.)
 //!
-//! Storing the object and answering 200 would tell the client its data is locked,
-//! encrypted or shared when it is not (and an append would replace the object with the
+//! Storing the object and answering 200 would tell the client its data is locked or
+//! encrypted when it is not (and an append would replace the object with the
 //! appended bytes). Such a request is refused before its body is read, with the error S3
 //! gives where the feature is not available for it, so nothing is stored.
 
@@ -12,15 +12,11 @@ use super::error::ApiError;
 
 /// What an object write (PutObject, CopyObject, CreateMultipartUpload) asks for beyond
 /// storing bytes.
-pub struct ObjectWrite<'a> {
+pub struct ObjectWrite {
     /// `x-amz-object-lock-mode`, `-retain-until-date` or `-legal-hold`.
     pub lock: bool,
     /// Any `x-amz-server-side-encryption*` header.
     pub encryption: bool,
-    /// `x-amz-acl`.
-    pub canned_acl: Option<&'a str>,
-    /// Any `x-amz-grant-*` header.
-    pub grants: bool,
     /// `x-amz-write-offset-bytes` (an append).
     pub append: bool,
 }
@@ -40,11 +36,6 @@ macro_rules! object_write {
                 || $i.ssekms_key_id.is_some()
                 || $i.ssekms_encryption_context.is_some()
                 || $i.bucket_key_enabled.is_some(),
-            canned_acl: $i.acl.as_ref().map(|a| a.as_str()),
-            grants: $i.grant_full_control.is_some()
-                || $i.grant_read.is_some()
-                || $i.grant_read_acp.is_some()
-                || $i.grant_write_acp.is_some(),
             append: false,
         }
     };
@@ -52,7 +43,7 @@ macro_rules! object_write {
 pub(crate) use object_write;
 
 /// Refuses an object write that asks for protection fastgate does not give.
-pub fn check_object_write(w: &ObjectWrite<'_>) -> S3Result<()> {
+pub fn check_object_write(w: &ObjectWrite) -> S3Result<()> {
     if w.lock {
         // What S3 answers for a bucket created without object lock, which every
         // fastgate bucket is.
@@ -69,14 +60,6 @@ pub fn check_object_write(w: &ObjectWrite<'_>) -> S3Result<()> {
             "A header you provided implies functionality that is not implemented (x-amz-write-offset-bytes)",
         )
         .into());
-    }
-    // Buckets are owner-only, as S3's default BucketOwnerEnforced: the ACLs that grant
-    // nothing more are accepted, the rest refused as S3 refuses them there.
-    let acl_ok = w
-        .canned_acl
-        .is_none_or(|a| a == "private" || a == "bucket-owner-full-control");
-    if !acl_ok || w.grants {
-        return Err(ApiError::AccessControlListNotSupported.into());
     }
     Ok(())
 }

@@ -7,15 +7,28 @@ use crate::error::{Result, StorageError};
 use crate::ids::now_ms;
 use crate::keys;
 use crate::meta::{self, TxError};
-use crate::records::{BucketRecord, CorsRule, LifecycleRule, decode, encode};
+use crate::records::{BucketAccess, BucketRecord, CorsRule, LifecycleRule, decode, encode};
 use crate::store::Store;
 
 impl Store {
     pub async fn create_bucket(self: &Arc<Self>, name: &str, owner: &str, region: &str) -> Result<BucketRecord> {
+        self.create_bucket_with(name, owner, region, None).await
+    }
+
+    /// Creates a bucket with an access configuration (a canned ACL or an object
+    /// ownership given at creation); `None` is the default one.
+    pub async fn create_bucket_with(
+        self: &Arc<Self>,
+        name: &str,
+        owner: &str,
+        region: &str,
+        access: Option<BucketAccess>,
+    ) -> Result<BucketRecord> {
         let rec = BucketRecord {
             owner: owner.to_owned(),
             created_ms: now_ms(),
             region: region.to_owned(),
+            access,
         };
         let (name, out) = (name.to_owned(), rec.clone());
         self.commit_with(Vec::new(), move |tx, _| {
@@ -102,6 +115,28 @@ impl Store {
             // the same name later must not claim what this one held by its hash.
             crate::dedup::forget_bucket_proofs(tx, &name)?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Changes a bucket's access configuration (ACL, ownership, policy, Block Public
+    /// Access) in one transaction, from what it is at that moment.
+    pub async fn update_bucket_access<F>(self: &Arc<Self>, bucket: &str, f: F) -> Result<BucketRecord>
+    where
+        F: Fn(&mut BucketAccess) + Send + 'static,
+    {
+        let bucket = bucket.to_owned();
+        self.commit_with(Vec::new(), move |tx, _| {
+            let key = keys::bucket(&bucket);
+            let Some(v) = tx.get(&key)? else {
+                return Err(TxError::Abort(StorageError::NoSuchBucket));
+            };
+            let mut rec: BucketRecord = decode(&key, &v)?;
+            let mut access = rec.access();
+            f(&mut access);
+            rec.access = Some(access);
+            tx.put(&key, &encode(&rec))?;
+            Ok(rec)
         })
         .await
     }

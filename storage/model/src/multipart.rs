@@ -295,6 +295,7 @@ impl Store {
             checksum: done.checksum,
             parts: Vec::new(),
             multipart: true,
+            acl: None,
         })
     }
 
@@ -580,5 +581,6 @@ fn assemble(up: &UploadRecord, all: &[(PartNumber, PartRecord)], list: &[ListedP
         checksum,
         parts,
         multipart: true,
+        acl: up.acl.clone(),
     })
 }

@@ -1,5 +1,11 @@
 //! The records the catalog keeps, serialized with postcard behind a version byte so
 //! that their layout can evolve.
+//!
+//! Format 2 appended one optional field to the bucket record (`access`), the object
+//! record and the upload record (`acl`). postcard writes a struct as its fields in
+//! order and `None` as one zero byte, and ignores bytes after the value it reads, so a
+//! format 1 record is read as format 2 by appending that byte: every record written
+//! before stays readable, with the new field absent.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -8,7 +14,9 @@ use crate::checksum::{ChecksumAlgorithm, ChunkDigests};
 use crate::error::{Result, StorageError};
 use crate::ids::{ChunkHash, ChunkLocation};
 
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
+/// The layout before the optional trailing fields of format 2.
+const FORMAT_1: u8 = 1;
 
 pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     let mut out = vec![FORMAT];
@@ -24,6 +32,12 @@ pub(crate) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T>
     };
     match bytes.split_first() {
         Some((&FORMAT, rest)) => postcard::from_bytes(rest).map_err(|e| corrupt(e.to_string())),
+        Some((&FORMAT_1, rest)) => {
+            let mut v2 = Vec::with_capacity(rest.len() + 1);
+            v2.extend_from_slice(rest);
+            v2.push(0);
+            postcard::from_bytes(&v2).map_err(|e| corrupt(e.to_string()))
+        }
         Some((v, _)) => Err(corrupt(format!("unknown record format {v}"))),
         None => Err(corrupt("empty record".into())),
     }
@@ -34,6 +48,99 @@ pub struct BucketRecord {
     pub owner: String,
     pub created_ms: i64,
     pub region: String,
+    /// Who else may do what: `None` for a bucket that never had any access
+    /// configuration, which is [`BucketAccess::default`] (owner-only, ACLs disabled).
+    pub access: Option<BucketAccess>,
+}
+
+impl BucketRecord {
+    /// The bucket's access configuration, the default where it has none.
+    pub fn access(&self) -> BucketAccess {
+        self.access.clone().unwrap_or_default()
+    }
+}
+
+/// A bucket's access configuration: its ACL, object ownership, policy and Block Public
+/// Access settings. Kept in the bucket record, so that authorizing a request reads one
+/// record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketAccess {
+    /// `None` once ownership controls were deleted: ACLs apply, objects belong to
+    /// their writers (as `ObjectWriter`).
+    pub ownership: Option<ObjectOwnership>,
+    /// The bucket ACL's grants; empty is the owner's FULL_CONTROL alone.
+    pub grants: Vec<AclGrant>,
+    /// The bucket policy, as the client sent it (GetBucketPolicy returns it verbatim).
+    pub policy: Option<String>,
+    pub public_access_block: Option<PublicAccessBlock>,
+}
+
+impl Default for BucketAccess {
+    /// What a new bucket gets, as S3's default: `BucketOwnerEnforced`, no grants, no
+    /// policy.
+    fn default() -> Self {
+        Self {
+            ownership: Some(ObjectOwnership::BucketOwnerEnforced),
+            grants: Vec::new(),
+            policy: None,
+            public_access_block: None,
+        }
+    }
+}
+
+/// S3's object ownership setting of a bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectOwnership {
+    /// ACLs are disabled: the bucket owner owns every object and only owner-only ACLs
+    /// are accepted.
+    BucketOwnerEnforced,
+    /// Objects written with `bucket-owner-full-control` belong to the bucket owner,
+    /// others to their writer.
+    BucketOwnerPreferred,
+    /// Objects belong to their writer.
+    ObjectWriter,
+}
+
+/// One ACL grant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclGrant {
+    pub grantee: AclGrantee,
+    pub permission: AclPermission,
+}
+
+/// Who an ACL grant is to. Grants by email are stored as the user they name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AclGrantee {
+    /// A user, by its id (its access key).
+    User(String),
+    /// Everyone, anonymous requests included.
+    AllUsers,
+    /// Every request signed by a known user.
+    AuthenticatedUsers,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AclPermission {
+    FullControl,
+    Read,
+    Write,
+    ReadAcp,
+    WriteAcp,
+}
+
+/// A bucket's Block Public Access settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
+}
+
+/// An object's (or upload's) ACL grants beyond its owner's FULL_CONTROL.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectAcl {
+    pub grants: Vec<AclGrant>,
 }
 
 /// One stored chunk: where it is, what it is, and how many records point at it.
@@ -95,6 +202,8 @@ pub struct ObjectRecord {
     pub parts: Vec<ObjectPart>,
     /// Whether the object came from a multipart upload (`x-amz-mp-parts-count`).
     pub multipart: bool,
+    /// The object's ACL; `None` is its owner's FULL_CONTROL alone.
+    pub acl: Option<ObjectAcl>,
 }
 
 impl ObjectRecord {
@@ -117,6 +226,8 @@ pub struct UploadRecord {
     /// Bumped by every part commit, so that completion can tell whether the parts it
     /// scanned are still all the parts there are.
     pub generation: u64,
+    /// The ACL the completed object will have.
+    pub acl: Option<ObjectAcl>,
 }
 
 /// What a completed upload answered, kept for a while after the completion so that a
@@ -190,4 +301,35 @@ pub struct CorsRule {
     /// Response headers a browser may let the page read.
     pub expose_headers: Vec<String>,
     pub max_age_seconds: Option<i32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`BucketRecord`] as format 1 wrote it.
+    #[derive(Serialize)]
+    struct BucketRecordV1 {
+        owner: String,
+        created_ms: i64,
+        region: String,
+    }
+
+    #[test]
+    fn a_format_1_record_reads_with_its_new_fields_absent() {
+        let old = BucketRecordV1 {
+            owner: "alice".into(),
+            created_ms: 7,
+            region: "us-east-1".into(),
+        };
+        let mut bytes = vec![FORMAT_1];
+        bytes.extend(postcard::to_stdvec(&old).unwrap());
+        let rec: BucketRecord = decode(b"Bb", &bytes).unwrap();
+        assert_eq!(
+            (rec.owner.as_str(), rec.created_ms, rec.access.is_none()),
+            ("alice", 7, true)
+        );
+        let again: BucketRecord = decode(b"Bb", &encode(&rec)).unwrap();
+        assert_eq!(again.region, "us-east-1");
+    }
 }

@@ -53,6 +53,7 @@ fn record(owner: &str, staged: &StagedChunk) -> ObjectRecord {
             checksum: None,
         }],
         multipart: false,
+        acl: None,
     }
 }
 
@@ -309,6 +310,7 @@ async fn multipart_completion_assembles_nothing_and_releases_unlisted_parts() {
         checksum_algorithm: None,
         checksum_full_object: false,
         generation: 0,
+        acl: None,
     };
     let id = store.create_upload("bkt", "mp", up).await.unwrap();
     let five = 5 * 1024 * 1024;
@@ -363,6 +365,7 @@ async fn completion_checks_order_size_and_etags() {
         checksum_algorithm: None,
         checksum_full_object: false,
         generation: 0,
+        acl: None,
     };
     let id = store.create_upload("bkt", "mp", up).await.unwrap();
     let p1 = part(&store, &id, 1, b"small").await;
@@ -552,6 +555,7 @@ async fn store_object_and_store_part_build_their_records_from_the_content() {
         checksum_algorithm: Some(ChecksumAlgorithm::Sha1),
         checksum_full_object: false,
         generation: 0,
+        acl: None,
     };
     let mut w = store
         .chunk_writer(data.len() as u64, &[ChecksumAlgorithm::Sha1])
