@@ -91,7 +91,98 @@ enum State {
         pending: AlignedBuf,
         task: JoinHandle<io::Result<StagedChunk>>,
     },
+    /// Copies on other machines (a cluster's storage nodes), fed as the body arrives.
+    Remote(Box<Remote>),
     Done,
+}
+
+/// A boxed future, for the object-safe [`ChunkSink`].
+pub type SinkFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<T>> + Send + 'a>>;
+
+/// Where a remote [`ChunkWriter`] sends a chunk's bytes: the copies a cluster makes on
+/// its storage nodes, each written while the body streams in (no second pass over it).
+/// The writer hashes the bytes itself, as it does for a local chunk, and hands the
+/// SHA-256 to [`ChunkSink::finish`] so that every copy is verified against it.
+pub trait ChunkSink: Send + 'static {
+    /// Takes the next piece of the chunk, waiting while the copies lag behind (the
+    /// memory held stays bounded as for a local chunk).
+    fn send(&mut self, data: Bytes) -> SinkFuture<'_, ()>;
+
+    /// Ends the chunk with its SHA-256 and resolves once enough copies have it
+    /// verified and fsynced; an error otherwise. Dropping the sink unfinished abandons
+    /// every copy.
+    fn finish(self: Box<Self>, sha256: [u8; 32]) -> SinkFuture<'static, ()>;
+}
+
+/// The state of a remote writer: bytes not yet handed on, the hashing thread once the
+/// body outgrows one buffer (the hasher inline before), and the sink.
+struct Remote {
+    sink: Box<dyn ChunkSink>,
+    buf: BytesMut,
+    hasher: Option<ContentHasher>,
+    hashing: Option<(mpsc::Sender<Bytes>, JoinHandle<io::Result<ChunkDigests>>)>,
+}
+
+impl Remote {
+    /// Hands one full buffer to the hashing thread and to the sink, side by side.
+    async fn hand_on(&mut self, piece: Bytes) -> io::Result<()> {
+        if self.hashing.is_none() {
+            let (tx, mut rx) = mpsc::channel::<Bytes>(2);
+            let mut hasher = self
+                .hasher
+                .take()
+                .unwrap_or_else(|| ContentHasher::new(&[]))
+                .with_shared_engines();
+            let task = tokio::task::spawn_blocking(move || {
+                while let Some(b) = rx.blocking_recv() {
+                    hasher.update_bytes(&b);
+                }
+                hasher.finish()
+            });
+            self.hashing = Some((tx, task));
+        }
+        if let Some((tx, _)) = &self.hashing
+            && tx.send(piece.clone()).await.is_err()
+        {
+            return Err(broken_pipe());
+        }
+        self.sink.send(piece).await
+    }
+
+    async fn finish(mut self, location: ChunkLocation) -> io::Result<StagedChunk> {
+        let rest = self.buf.split().freeze();
+        let digests = if self.hashing.is_some() {
+            if !rest.is_empty() {
+                self.hand_on(rest).await?;
+            }
+            let (tx, task) = self.hashing.take().ok_or_else(broken_pipe)?;
+            drop(tx);
+            task.await.map_err(io::Error::other)??
+        } else {
+            let mut hasher = self.hasher.take().unwrap_or_else(|| ContentHasher::new(&[]));
+            if !rest.is_empty() {
+                self.sink.send(rest.clone()).await?;
+            }
+            if rest.len() <= INLINE_HASH {
+                hasher.update(&rest);
+                hasher.finish()?
+            } else {
+                tokio::task::spawn_blocking(move || {
+                    hasher.update(&rest);
+                    hasher.finish()
+                })
+                .await
+                .map_err(io::Error::other)??
+            }
+        };
+        self.sink.finish(digests.sha256).await?;
+        Ok(StagedChunk {
+            location,
+            digests,
+            pending: Pending::Published,
+            guard: None,
+        })
+    }
 }
 
 /// Writes one chunk. Create it with `ChunkStore::writer` (the model: `Store::chunk_writer`).
@@ -136,7 +227,7 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
     let _ = (file, offset, len);
 }
 
-fn tmp_name(dir: &Path) -> PathBuf {
+pub(crate) fn tmp_name(dir: &Path) -> PathBuf {
     dir.join(format!("{}.part", hex::encode(rand::random::<[u8; 12]>())))
 }
 
@@ -160,6 +251,26 @@ impl ChunkWriter {
             direct,
             budget,
             state: State::Buffering(BytesMut::new()),
+        }
+    }
+
+    /// A writer whose chunk is stored by `sink` (copies on other machines) at
+    /// `location`, hashed here as it passes. Its staged chunk is already in place on
+    /// every copy when [`ChunkWriter::finish`] returns: publishing it writes nothing.
+    pub fn remote(location: ChunkLocation, extras: &[ChecksumAlgorithm], sink: Box<dyn ChunkSink>) -> Self {
+        Self {
+            location,
+            tmp_dir: PathBuf::new(),
+            extras: extras.to_vec(),
+            verified_sha256: None,
+            direct: false,
+            budget: BufferBudget::new(0, WRITE_BUFFER),
+            state: State::Remote(Box::new(Remote {
+                sink,
+                buf: BytesMut::new(),
+                hasher: None,
+                hashing: None,
+            })),
         }
     }
 
@@ -190,6 +301,21 @@ impl ChunkWriter {
                 self.push(data).await
             }
             State::Streaming { .. } => self.push(data).await,
+            State::Remote(r) => {
+                if r.hasher.is_none() && r.hashing.is_none() {
+                    r.hasher = Some(match self.verified_sha256 {
+                        Some(s) => ContentHasher::with_verified_sha256(&self.extras, s),
+                        None => ContentHasher::new(&self.extras),
+                    });
+                }
+                // Copied into buffers of our own, for the reason given in `push`.
+                r.buf.extend_from_slice(&data);
+                while r.buf.len() >= WRITE_BUFFER {
+                    let piece = r.buf.split_to(WRITE_BUFFER).freeze();
+                    r.hand_on(piece).await?;
+                }
+                Ok(())
+            }
             State::Done => Err(broken_pipe()),
         }
     }
@@ -305,6 +431,13 @@ impl ChunkWriter {
                 drop(tx);
                 task.await.map_err(io::Error::other)?
             }
+            State::Remote(r) => {
+                let mut r = *r;
+                if r.hasher.is_none() && r.hashing.is_none() {
+                    r.hasher = Some(self.hasher());
+                }
+                r.finish(self.location).await
+            }
             State::Done => Err(broken_pipe()),
         }
     }
@@ -324,6 +457,11 @@ pub struct ObjectReader {
 }
 
 impl ObjectReader {
+    /// A reader of whatever `rx` delivers: an object read from other machines.
+    pub fn from_channel(rx: mpsc::Receiver<io::Result<Bytes>>) -> Self {
+        Self { rx }
+    }
+
     pub(crate) fn spawn(spans: Vec<ReadSpan>) -> Self {
         let (tx, rx) = mpsc::channel(2);
         tokio::task::spawn_blocking(move || {
@@ -339,6 +477,11 @@ impl ObjectReader {
 
     pub async fn next(&mut self) -> Option<io::Result<Bytes>> {
         self.rx.recv().await
+    }
+
+    /// [`ObjectReader::next`] for a hand-written `Stream` or HTTP body.
+    pub fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<io::Result<Bytes>>> {
+        self.rx.poll_recv(cx)
     }
 }
 
