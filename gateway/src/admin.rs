@@ -1,5 +1,6 @@
 //! The admin surface under `/_fastgate/` (a path no bucket can have: bucket names
-//! cannot contain `_`): metrics, garbage collection and upload expiry, for the root
+//! cannot contain `_`): metrics, garbage collection, upload expiry and the cluster's
+//! storage nodes, for the root
 //! user only. Requests are authenticated by s3s like any other. Metrics for anyone
 //! who can reach it are on the separate metrics listener (see [`serve_metrics`]),
 //! loopback by default, as Prometheus exporters do.
@@ -20,6 +21,8 @@ pub struct AdminRoute {
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
     pub root_access_key: String,
+    /// The storage nodes, when this gateway has a `[cluster]`.
+    pub cluster: Option<Arc<fastgate_cluster::ClusterChunks>>,
 }
 
 /// Renders the counters and the store gauges. Both are kept as writes happen, so a
@@ -135,6 +138,17 @@ impl S3Route for AdminRoute {
                         report.chunks_deleted, report.bytes_freed, report.orphans_deleted, report.temps_deleted
                     ),
                 ))
+            }
+            (Method::GET, "/_fastgate/cluster") => {
+                let groups = self.cluster.as_ref().map(|c| c.report()).unwrap_or_default();
+                let json =
+                    serde_json::to_string(&groups).map_err(|e| ApiError::Internal(format!("cluster report: {e}")))?;
+                let mut resp = text(StatusCode::OK, json);
+                resp.headers.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                Ok(resp)
             }
             (Method::POST, "/_fastgate/expire-uploads") => {
                 let n = self.store.expire_uploads(None).await.map_err(crate::s3::to_s3)?;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use fastgate_cluster::ClusterChunks;
 use fastgate_model::Store;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -101,7 +102,7 @@ async fn serve_ready(
     ready: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
-    let store = Store::open(&settings.storage).context("opening the store")?;
+    let (store, cluster) = open_store(&settings)?;
     let metrics = Arc::new(Metrics::default());
 
     let mut builder = S3ServiceBuilder::new(Gateway::new(store.clone(), metrics.clone(), &settings));
@@ -115,6 +116,7 @@ async fn serve_ready(
         store: store.clone(),
         metrics: metrics.clone(),
         root_access_key: settings.root.access_key.clone(),
+        cluster: cluster.clone(),
     });
     if !settings.domains.is_empty() {
         let host = s3s::host::MultiDomain::new(&settings.domains).map_err(|e| anyhow::anyhow!("bad domain: {e}"))?;
@@ -153,6 +155,10 @@ async fn serve_ready(
     println!("fastgate listening on {scheme}://{addr}");
     println!("  data dir:   {}", settings.data_dir.display());
     println!("  metadata:   {}", settings.storage.meta_engine);
+    if let Some(c) = &settings.cluster {
+        let nodes: usize = c.groups.iter().map(|g| g.nodes.len()).sum();
+        println!("  cluster:    {} groups, {nodes} storage nodes", c.groups.len());
+    }
     match &metrics_listener {
         Some(l) => println!("  metrics:    http://{}/metrics", l.local_addr()?),
         None => println!("  metrics:    off"),
@@ -261,7 +267,21 @@ async fn serve_ready(
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// The store over this machine's store paths, or over the storage nodes of
+/// `[cluster]` (then also the cluster's chunk layer, for `admin cluster`).
+fn open_store(settings: &Settings) -> anyhow::Result<(Arc<Store>, Option<Arc<ClusterChunks>>)> {
+    let Some(c) = &settings.cluster else {
+        return Ok((Store::open(&settings.storage).context("opening the store")?, None));
+    };
+    let meta = fastgate_model::meta::open(settings.storage.meta_engine, &settings.storage.meta_dir)
+        .context("opening the metadata")?;
+    let chunks = ClusterChunks::start(c, settings.storage.chunks.placement.clone()).context("starting the cluster")?;
+    let store = Store::with_layers(&settings.storage, meta, chunks.clone()).context("opening the store")?;
+    Ok((store, Some(chunks)))
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
