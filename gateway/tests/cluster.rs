@@ -1,0 +1,217 @@
+//! Storage groups across machines: `fastgate storage` nodes and a gateway with a
+//! `[cluster]`, as real processes on 127.0.0.1.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Polls `admin`'s cluster report until `f` holds (the heartbeat is 200 ms).
+async fn until_report(s: &Server, what: &str, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = s.signed("GET", "/_fastgate/cluster", &[], b"").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        if f(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn states(report: &serde_json::Value) -> Vec<String> {
+    report[0]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["state"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn writes_land_on_both_nodes_and_reads_fail_over_when_one_is_killed() {
+    let mut a = StorageNode::start();
+    let b = StorageNode::start();
+    let gw = Server::with_config(&cluster_toml(&[("g1", vec![a.url(), b.url()])], ""));
+    let c = gw.client();
+    create_bucket(&c, "clu").await;
+    let small = data(4096, 1);
+    let large = data(3 << 20, 2);
+    put(&c, "clu", "small", &small).await;
+    put(&c, "clu", "large", &large).await;
+
+    // Both chunks on both nodes, named by their SHA-256, and nothing on the gateway.
+    let mut want = vec![sha256_hex(&small), sha256_hex(&large)];
+    want.sort();
+    assert_eq!(a.chunks(), want);
+    assert_eq!(b.chunks(), want);
+    assert!(files_under(&gw.data_dir().join("M00").join("data")).is_empty());
+    let report = until_report(&gw, "both nodes active", |v| states(v) == ["active", "active"]).await;
+    assert_eq!(report[0]["min_copies"], 2);
+
+    a.kill9();
+    // Reads rotate over the group's nodes: several of these start on the dead one.
+    for _ in 0..4 {
+        assert_eq!(get(&c, "clu", "small").await, small);
+        assert_eq!(get(&c, "clu", "large").await, large);
+    }
+    let part = c
+        .get_object()
+        .bucket("clu")
+        .key("large")
+        .range("bytes=1000000-2000000")
+        .send()
+        .await
+        .unwrap();
+    let body = part.body.collect().await.unwrap().into_bytes();
+    assert_eq!(&body[..], &large[1_000_000..=2_000_000]);
+    until_report(&gw, "the killed node down", |v| states(v) == ["down", "active"]).await;
+
+    // One live node is fewer than min_copies: no group can take a write.
+    let started = Instant::now();
+    let err = c
+        .put_object()
+        .bucket("clu")
+        .key("refused")
+        .body(data(1000, 3).into())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&err), (Some("SlowDown".to_owned()), Some(503)));
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn with_every_node_down_a_put_gets_slow_down_quickly() {
+    let mut a = StorageNode::start();
+    let mut b = StorageNode::start();
+    let gw = Server::with_config(&cluster_toml(&[("g1", vec![a.url(), b.url()])], ""));
+    let c = gw.client();
+    create_bucket(&c, "clu").await;
+    a.kill9();
+    b.kill9();
+    // Before and after the heartbeat notices: a hang never.
+    for _ in 0..2 {
+        let started = Instant::now();
+        let err = c
+            .put_object()
+            .bucket("clu")
+            .key("k")
+            .body(data(100_000, 4).into())
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(sdk_error(&err), (Some("SlowDown".to_owned()), Some(503)), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_group_short_of_live_nodes_leaves_writes_to_the_other_group() {
+    let mut a = StorageNode::start();
+    let b = StorageNode::start();
+    let x = StorageNode::start();
+    let y = StorageNode::start();
+    let gw = Server::with_config(&cluster_toml(
+        &[("g1", vec![a.url(), b.url()]), ("g2", vec![x.url(), y.url()])],
+        "",
+    ));
+    let c = gw.client();
+    create_bucket(&c, "clu").await;
+    a.kill9();
+    until_report(&gw, "the killed node down", |v| states(v)[0] == "down").await;
+    let mut bodies = Vec::new();
+    for i in 0..6u64 {
+        let body = data(5000, 10 + i);
+        put(&c, "clu", &format!("k{i}"), &body).await;
+        bodies.push(sha256_hex(&body));
+    }
+    bodies.sort();
+    assert_eq!(x.chunks(), bodies);
+    assert_eq!(y.chunks(), bodies);
+    assert!(b.chunks().is_empty());
+}
+
+#[tokio::test]
+async fn a_storage_node_refuses_requests_without_the_cluster_secret() {
+    let node = StorageNode::start();
+    let body = data(1000, 5);
+    for (method, path) in [("PUT", "/v1/chunks"), ("GET", "/v1/status"), ("GET", "/v1/chunks")] {
+        let url = format!("{}{path}", node.url());
+        let r = raw_request(method, &url, &[], body.clone()).await;
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.text());
+        // Signed with another secret.
+        let headers: Vec<(String, String)> = fastgate_cluster::auth::sign(
+            "not-the-cluster-secret-at-all",
+            method,
+            path,
+            "",
+            fastgate_cluster::auth::STREAMING_CHUNK,
+        )
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let r = raw_request(method, &url, &headers, body.clone()).await;
+        assert_eq!(r.status, 403, "{method} {path} with another secret: {}", r.text());
+    }
+    assert!(node.chunks().is_empty());
+    assert!(files_under(&node.data_dir().join("M00").join("tmp")).is_empty());
+}
+
+#[tokio::test]
+async fn a_node_that_comes_back_or_joins_is_repaired_and_then_serves_alone() {
+    let mut a = StorageNode::start();
+    let mut b = StorageNode::start();
+    let groups = |nodes: Vec<String>| cluster_toml(&[("g1", nodes)], "min_copies = 1");
+    let mut gw = Server::with_config(&groups(vec![a.url(), b.url()]));
+    let c = gw.client();
+    create_bucket(&c, "clu").await;
+    let bodies: Vec<Vec<u8>> = (0..4u64).map(|i| data(2000 + 300_000 * i as usize, 20 + i)).collect();
+    put(&c, "clu", "k0", &bodies[0]).await;
+
+    // Written while `a` is down: with min_copies = 1, on `b` alone.
+    a.kill9();
+    until_report(&gw, "a down", |v| states(v) == ["down", "active"]).await;
+    put(&c, "clu", "k1", &bodies[1]).await;
+    put(&c, "clu", "k2", &bodies[2]).await;
+    assert_eq!(a.chunks().len(), 1);
+
+    a.restart();
+    until_report(&gw, "a repaired", |v| states(v) == ["active", "active"]).await;
+    assert_eq!(a.chunks(), b.chunks());
+    assert_eq!(a.chunks().len(), 3);
+
+    // `a` alone serves everything.
+    b.kill9();
+    for (i, body) in bodies.iter().enumerate().take(3) {
+        assert_eq!(&get(&c, "clu", &format!("k{i}")).await, body);
+    }
+
+    // A new, empty node added to the group is filled from the others at the next start.
+    b.restart();
+    let mut fresh = StorageNode::start();
+    std::fs::write(
+        gw.root.path().join("fastgate.toml"),
+        groups(vec![a.url(), b.url(), fresh.url()]),
+    )
+    .unwrap();
+    gw.restart();
+    let c = gw.client();
+    until_report(&gw, "the new node repaired", |v| {
+        states(v) == ["active", "active", "active"]
+    })
+    .await;
+    assert_eq!(fresh.chunks(), a.chunks());
+    put(&c, "clu", "k3", &bodies[3]).await;
+    assert_eq!(fresh.chunks().len(), 4);
+    a.kill9();
+    b.kill9();
+    for (i, body) in bodies.iter().enumerate() {
+        assert_eq!(&get(&c, "clu", &format!("k{i}")).await, body);
+    }
+    fresh.kill9();
+}
