@@ -49,8 +49,27 @@ async fn writes_land_on_both_nodes_and_reads_fail_over_when_one_is_killed() {
     assert_eq!(a.chunks(), want);
     assert_eq!(b.chunks(), want);
     assert!(files_under(&gw.data_dir().join("M00").join("data")).is_empty());
-    let report = until_report(&gw, "both nodes active", |v| states(v) == ["active", "active"]).await;
+    let report = until_report(&gw, "both nodes active with 2 chunks", |v| {
+        states(v) == ["active", "active"] && v[0]["nodes"].as_array().unwrap().iter().all(|n| n["chunks"] == 2)
+    })
+    .await;
     assert_eq!(report[0]["min_copies"], 2);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fastgate"))
+        .args(["admin", "cluster", "--endpoint", &gw.endpoint()])
+        .env("FASTGATE_ACCESS_KEY", ACCESS_KEY)
+        .env("FASTGATE_SECRET_KEY", SECRET_KEY)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table} {}", String::from_utf8_lossy(&out.stderr));
+    for node in [&a, &b] {
+        let line = table
+            .lines()
+            .find(|l| l.contains(&node.url()))
+            .unwrap_or_else(|| panic!("{table}"));
+        assert!(line.starts_with("g1 ") && line.contains(" active "), "{line}");
+        assert!(line.split_whitespace().nth(5) == Some("2"), "2 chunks: {line}");
+    }
 
     a.kill9();
     // Reads rotate over the group's nodes: several of these start on the dead one.
@@ -214,4 +233,77 @@ async fn a_node_that_comes_back_or_joins_is_repaired_and_then_serves_alone() {
         assert_eq!(&get(&c, "clu", &format!("k{i}")).await, body);
     }
     fresh.kill9();
+}
+
+#[tokio::test]
+async fn a_node_killed_mid_put_fails_the_put_rather_than_acknowledge_one_copy() {
+    let mut a = StorageNode::start();
+    let b = StorageNode::start();
+    let gw = Server::with_config(&cluster_toml(&[("g1", vec![a.url(), b.url()])], ""));
+    let c = gw.client();
+    create_bucket(&c, "clu").await;
+    let body = data(48 << 20, 7);
+    let client = c.clone();
+    let put = tokio::spawn(async move {
+        client
+            .put_object()
+            .bucket("clu")
+            .key("big")
+            .body(body.into())
+            .send()
+            .await
+    });
+    // Killed once its copy is under way.
+    let tmp = a.data_dir().join("M00").join("tmp");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while files_under(&tmp).is_empty() {
+        assert!(Instant::now() < deadline, "the upload never reached the node");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    a.kill9();
+    let answer = put.await.unwrap();
+    assert!(answer.is_err(), "acknowledged with one copy of two: {answer:?}");
+    let head = c.head_object().bucket("clu").key("big").send().await;
+    assert_eq!(head.unwrap_err().raw_response().map(|r| r.status().as_u16()), Some(404));
+    assert!(
+        b.chunks().is_empty(),
+        "nothing stored for a failed put: {:?}",
+        b.chunks()
+    );
+}
+
+#[tokio::test]
+async fn garbage_collection_deletes_on_every_node_and_a_node_down_then_does_not_bring_it_back() {
+    let a = StorageNode::start();
+    let mut b = StorageNode::start();
+    let gw = Server::with_config(&cluster_toml(
+        &[("g1", vec![a.url(), b.url()])],
+        "min_copies = 1\n[gc]\ngrace_period_secs = 0",
+    ));
+    let c = gw.client();
+    create_bucket(&c, "clu").await;
+    let (gone, kept) = (data(10_000, 30), data(10_000, 31));
+    put(&c, "clu", "gone", &gone).await;
+    put(&c, "clu", "kept", &kept).await;
+    until_report(&gw, "both nodes active", |v| states(v) == ["active", "active"]).await;
+    c.delete_object().bucket("clu").key("gone").send().await.unwrap();
+
+    // `b` is down while the chunk is collected: only `a` deletes it.
+    b.kill9();
+    let r = gw.signed("POST", "/_fastgate/gc", &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("chunks_deleted 1"), "{}", r.text());
+    assert_eq!(a.chunks(), vec![sha256_hex(&kept)]);
+    assert_eq!(b.chunks().len(), 2);
+
+    // Back, `b` is repaired from `a`, which does not have the chunk: it is not copied
+    // back to `a`, and the next pass removes `b`'s stale copy.
+    b.restart();
+    until_report(&gw, "b repaired", |v| states(v) == ["active", "active"]).await;
+    assert_eq!(a.chunks(), vec![sha256_hex(&kept)]);
+    let r = gw.signed("POST", "/_fastgate/gc", &[], b"").await;
+    assert!(r.text().contains("orphans_deleted 1"), "{}", r.text());
+    assert_eq!(a.chunks(), vec![sha256_hex(&kept)]);
+    assert_eq!(b.chunks(), vec![sha256_hex(&kept)]);
+    assert_eq!(get(&c, "clu", "kept").await, kept);
 }
