@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use fastgate_cluster::{ClusterChunks, GroupReport, NodeReport, NodeState};
 use fastgate_model::Store;
 use http::{Extensions, HeaderMap, Method, StatusCode, Uri};
 use s3s::route::S3Route;
@@ -22,14 +23,15 @@ pub struct AdminRoute {
     pub metrics: Arc<Metrics>,
     pub root_access_key: String,
     /// The storage nodes, when this gateway has a `[cluster]`.
-    pub cluster: Option<Arc<fastgate_cluster::ClusterChunks>>,
+    pub cluster: Option<Arc<ClusterChunks>>,
 }
 
-/// Renders the counters and the store gauges. Both are kept as writes happen, so a
-/// scrape costs the same whatever the store holds.
-pub fn metrics_text(store: &Store, metrics: &Metrics) -> String {
+/// Renders the counters and the store gauges, and each storage node's state when the
+/// gateway has a `[cluster]`. All are kept as writes happen (the nodes' by the
+/// heartbeat), so a scrape costs the same whatever the store holds.
+pub fn metrics_text(store: &Store, metrics: &Metrics, cluster: Option<&ClusterChunks>) -> String {
     let stats = store.gauges();
-    metrics.render(&[
+    let mut text = metrics.render(&[
         ("fastgate_chunks", "Chunks stored", stats.chunks),
         ("fastgate_chunk_bytes", "Bytes of stored chunks", stats.chunk_bytes),
         (
@@ -42,7 +44,59 @@ pub fn metrics_text(store: &Store, metrics: &Metrics) -> String {
             "Bytes waiting for garbage collection",
             stats.unreferenced_bytes,
         ),
-    ])
+    ]);
+    if let Some(c) = cluster {
+        text.push_str(&cluster_metrics(&c.report()));
+    }
+    text
+}
+
+/// One gauge per storage node and figure, labelled with its group and URL.
+fn cluster_metrics(groups: &[GroupReport]) -> String {
+    type Figure = fn(&NodeReport) -> Option<u64>;
+    let figures: [(&str, &str, Figure); 5] = [
+        (
+            "fastgate_cluster_node_state",
+            "Storage node state: 2 active, 1 recovering (being repaired), 0 down",
+            |n| {
+                Some(match n.state {
+                    NodeState::Active => 2,
+                    NodeState::Recovering => 1,
+                    NodeState::Down => 0,
+                })
+            },
+        ),
+        ("fastgate_cluster_node_chunks", "Chunks on the storage node", |n| {
+            n.chunks
+        }),
+        (
+            "fastgate_cluster_node_lacking_chunks",
+            "Chunks of its group the storage node lacks, as its last repair found",
+            |n| n.lacking_chunks,
+        ),
+        (
+            "fastgate_cluster_node_free_bytes",
+            "Free bytes of the storage node's store paths",
+            |n| n.free_bytes,
+        ),
+        (
+            "fastgate_cluster_node_last_contact_seconds",
+            "Seconds since the storage node last answered",
+            |n| n.last_contact_secs,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, help, figure) in figures {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for g in groups {
+            for n in &g.nodes {
+                if let Some(v) = figure(n) {
+                    out.push_str(&format!("{name}{{group=\"{}\",node=\"{}\"}} {v}\n", g.name, n.url));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Connections the metrics listener serves at once: scrapers are few.
@@ -55,7 +109,12 @@ const METRICS_CONNECTION_LIFETIME: std::time::Duration = std::time::Duration::fr
 /// listener, without authentication: whoever can reach the listener may read the
 /// counters, so it is on loopback unless configured otherwise. Its connections are
 /// few and short-lived, so that it cannot be used to hold descriptors either.
-pub async fn serve_metrics(listener: tokio::net::TcpListener, store: Arc<Store>, metrics: Arc<Metrics>) {
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    cluster: Option<Arc<ClusterChunks>>,
+) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_secs(10));
@@ -73,13 +132,15 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, store: Arc<Store>,
             }
         };
         backoff.reset();
-        let (store, metrics) = (store.clone(), metrics.clone());
+        let (store, metrics, cluster) = (store.clone(), metrics.clone(), cluster.clone());
         let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
             let resp = match (req.method(), req.uri().path()) {
                 (&Method::GET, "/metrics" | "/_fastgate/metrics") => http::Response::builder()
                     .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")
                     .body(http_body_util::Full::new(bytes::Bytes::from(metrics_text(
-                        &store, &metrics,
+                        &store,
+                        &metrics,
+                        cluster.as_deref(),
                     )))),
                 _ => http::Response::builder()
                     .status(StatusCode::NOT_FOUND)
@@ -122,7 +183,10 @@ impl S3Route for AdminRoute {
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         match (req.method.clone(), req.uri.path()) {
-            (Method::GET, "/_fastgate/metrics") => Ok(text(StatusCode::OK, metrics_text(&self.store, &self.metrics))),
+            (Method::GET, "/_fastgate/metrics") => Ok(text(
+                StatusCode::OK,
+                metrics_text(&self.store, &self.metrics, self.cluster.as_deref()),
+            )),
             (Method::POST, "/_fastgate/gc") => {
                 let store = self.store.clone();
                 let report = tokio::task::spawn_blocking(move || store.collect_garbage())

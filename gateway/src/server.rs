@@ -170,7 +170,12 @@ async fn serve_ready(
     }
 
     if let Some(l) = metrics_listener {
-        tokio::spawn(crate::admin::serve_metrics(l, store.clone(), metrics.clone()));
+        tokio::spawn(crate::admin::serve_metrics(
+            l,
+            store.clone(),
+            metrics.clone(),
+            cluster.clone(),
+        ));
     }
     let limits = &settings.connections;
     let mut http = ConnBuilder::new(TokioExecutor::new());

@@ -88,6 +88,14 @@ async fn writes_land_on_both_nodes_and_reads_fail_over_when_one_is_killed() {
     let body = part.body.collect().await.unwrap().into_bytes();
     assert_eq!(&body[..], &large[1_000_000..=2_000_000]);
     until_report(&gw, "the killed node down", |v| states(v) == ["down", "active"]).await;
+    let metrics = gw.metrics().await;
+    for (node, state) in [(&a, 0), (&b, 2)] {
+        let line = format!(
+            "fastgate_cluster_node_state{{group=\"g1\",node=\"{}\"}} {state}\n",
+            node.url()
+        );
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
 
     // One live node is fewer than min_copies: no group can take a write.
     let started = Instant::now();
@@ -200,7 +208,8 @@ async fn a_node_that_comes_back_or_joins_is_repaired_and_then_serves_alone() {
     assert_eq!(a.chunks().len(), 1);
 
     a.restart();
-    until_report(&gw, "a repaired", |v| states(v) == ["active", "active"]).await;
+    let report = until_report(&gw, "a repaired", |v| states(v) == ["active", "active"]).await;
+    assert_eq!(report[0]["nodes"][0]["lacking_chunks"], 0, "{report}");
     assert_eq!(a.chunks(), b.chunks());
     assert_eq!(a.chunks().len(), 3);
 

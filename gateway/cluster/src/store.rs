@@ -44,6 +44,9 @@ struct Health {
     last_contact: Option<SystemTime>,
     /// A repair of this node is running.
     repairing: bool,
+    /// Chunks of its group the node lacks, as its last repair pass found them (and
+    /// counted down as it copied them): its under-replicated chunks.
+    lacking: Option<u64>,
 }
 
 struct Node {
@@ -123,6 +126,9 @@ pub struct NodeReport {
     pub chunks: Option<u64>,
     pub free_bytes: Option<u64>,
     pub total_bytes: Option<u64>,
+    /// Chunks of its group the node lacked at its last repair pass, less those copied
+    /// since (unknown before a first pass).
+    pub lacking_chunks: Option<u64>,
     /// Seconds since the node last answered, if it ever did.
     pub last_contact_secs: Option<u64>,
 }
@@ -177,6 +183,7 @@ impl ClusterChunks {
                                 status: None,
                                 last_contact: None,
                                 repairing: false,
+                                lacking: None,
                             }),
                         })
                     })
@@ -266,19 +273,28 @@ impl ClusterChunks {
 
     async fn repair_pass(&self, g: &Group, target: &Arc<Node>) -> Result<u64, ClusterError> {
         let have: HashSet<ChunkHash> = target.client.list().await?.into_iter().collect();
-        let mut copied = 0u64;
-        // Every other node that answers, recovering ones too: a node new to a group
-        // starts recovering like the others, and the union of their lists is what the
-        // group holds.
+        // What every other node that answers has (recovering ones too: a node new to a
+        // group starts recovering like the others), and who has it.
+        let mut lacking: Vec<(ChunkHash, &Arc<Node>)> = Vec::new();
+        let mut seen = HashSet::new();
         for source in g.nodes.iter().filter(|n| !Arc::ptr_eq(n, target) && n.takes_writes()) {
-            let theirs = source.client.list().await?;
-            for hash in theirs.into_iter().filter(|h| !have.contains(h)) {
-                if target.client.head(&hash).await?.is_some() {
-                    continue;
+            for hash in source.client.list().await? {
+                if !have.contains(&hash) && seen.insert(hash) {
+                    lacking.push((hash, source));
                 }
+            }
+        }
+        let mut left = lacking.len() as u64;
+        target.health().lacking = Some(left);
+        let mut copied = 0u64;
+        for (hash, source) in lacking {
+            // Written there meanwhile (by a PUT), or collected at the source: skip.
+            if target.client.head(&hash).await?.is_none() {
                 self.copy_chunk(&hash, source, target).await?;
                 copied += 1;
             }
+            left -= 1;
+            target.health().lacking = Some(left);
         }
         Ok(copied)
     }
@@ -339,6 +355,7 @@ impl ClusterChunks {
                             chunks: h.status.map(|s| s.chunks),
                             free_bytes: h.status.map(|s| s.free_bytes),
                             total_bytes: h.status.map(|s| s.total_bytes),
+                            lacking_chunks: h.lacking,
                             last_contact_secs: h
                                 .last_contact
                                 .map(|t| now.duration_since(t).unwrap_or_default().as_secs()),
