@@ -316,3 +316,122 @@ async fn garbage_collection_deletes_on_every_node_and_a_node_down_then_does_not_
     assert_eq!(b.chunks(), vec![sha256_hex(&kept)]);
     assert_eq!(get(&c, "clu", "kept").await, kept);
 }
+
+#[tokio::test]
+async fn multipart_copy_ranges_instant_upload_and_conditions_work_through_a_gateway() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    use base64::Engine as _;
+    use sha2::Digest as _;
+
+    let a = StorageNode::start();
+    let b = StorageNode::start();
+    let gw = Server::with_config(&cluster_toml(
+        &[("g1", vec![a.url(), b.url()])],
+        "[gc]\ngrace_period_secs = 0",
+    ));
+    let c = gw.client();
+    create_bucket(&c, "clu").await;
+
+    let (p1, p2) = (data(5 << 20, 40), data(100_000, 41));
+    let up = c
+        .create_multipart_upload()
+        .bucket("clu")
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let mut parts = Vec::new();
+    for (n, body) in [(1, &p1), (2, &p2)] {
+        let r = c
+            .upload_part()
+            .bucket("clu")
+            .key("mp")
+            .upload_id(id)
+            .part_number(n)
+            .body(body.clone().into())
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(r.e_tag().unwrap())
+                .build(),
+        );
+    }
+    c.complete_multipart_upload()
+        .bucket("clu")
+        .key("mp")
+        .upload_id(id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .unwrap();
+    let whole = [p1.clone(), p2.clone()].concat();
+    assert_eq!(get(&c, "clu", "mp").await, whole);
+    let edge = 5u64 << 20;
+    let r = c
+        .get_object()
+        .bucket("clu")
+        .key("mp")
+        .range(format!("bytes={}-{}", edge - 10, edge + 9))
+        .send()
+        .await
+        .unwrap();
+    let body = r.body.collect().await.unwrap().into_bytes();
+    assert_eq!(&body[..], &whole[(edge - 10) as usize..(edge + 10) as usize]);
+
+    c.copy_object()
+        .bucket("clu")
+        .key("copy")
+        .copy_source("clu/mp")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get(&c, "clu", "copy").await, whole);
+
+    // An instant upload (probe) of stored content: answered without its body.
+    let sha = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&p2));
+    let size = p2.len().to_string();
+    let r = gw
+        .signed_with_hash(
+            ACCESS_KEY,
+            SECRET_KEY,
+            "PUT",
+            "/clu/instant",
+            &[
+                ("x-amz-checksum-sha256", sha.as_str()),
+                ("x-fastgate-probe", size.as_str()),
+            ],
+            &sha256_hex(&p2),
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-fastgate-dedup"), Some("hit"));
+    assert_eq!(get(&c, "clu", "instant").await, p2);
+
+    let err = c
+        .put_object()
+        .bucket("clu")
+        .key("mp")
+        .if_none_match("*")
+        .body(data(10, 42).into())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sdk_error(&err).1, Some(412));
+    // The refused body reached the nodes (copies are made while it streams, before
+    // the condition is checked at commit): it has no record, and the orphan sweep
+    // takes it from every node.
+    assert_eq!(a.chunks().len(), 3);
+    let r = gw.signed("POST", "/_fastgate/gc", &[], b"").await;
+    assert!(r.text().contains("orphans_deleted 1"), "{}", r.text());
+
+    // Two chunks (one per part), each on both nodes, whatever referenced them since.
+    let mut want = vec![sha256_hex(&p1), sha256_hex(&p2)];
+    want.sort();
+    assert_eq!(a.chunks(), want);
+    assert_eq!(b.chunks(), want);
+}
