@@ -409,6 +409,59 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_section_parses_with_its_defaults_and_the_flag_overrides_its_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        let groups = "[[cluster.groups]]\nname = \"g1\"\nnodes = [\"http://10.0.0.1:9100\", \"http://10.0.0.2:9100\"]\n\
+                      [[cluster.groups]]\nname = \"g2\"\nnodes = [\"http://10.0.0.3:9100\"]\n";
+        std::fs::write(&file, format!("[cluster]\nsecret = \"0123456789abcdef0123\"\n{groups}")).unwrap();
+        let s = Settings::resolve(overrides(Some(file.clone()), None)).unwrap();
+        let c = s.cluster.unwrap();
+        assert_eq!((c.timeout_ms, c.heartbeat_ms), (5000, 1000));
+        // 2 by default, or the group's size if smaller.
+        assert_eq!(c.min_copies_of(&c.groups[0]), 2);
+        assert_eq!(c.min_copies_of(&c.groups[1]), 1);
+        let mut o = overrides(Some(file), None);
+        o.cluster_secret = Some("from-the-flag-0123456789".into());
+        assert_eq!(
+            Settings::resolve(o).unwrap().cluster.unwrap().secret,
+            "from-the-flag-0123456789"
+        );
+        assert!(Settings::resolve(overrides(None, None)).unwrap().cluster.is_none());
+
+        for bad in [
+            format!("[cluster]\nsecret = \"short\"\n{groups}"),
+            format!("[cluster]\nsecret = \"0123456789abcdef0123\"\nmin_copies = 2\n{groups}"),
+            "[cluster]\nsecret = \"0123456789abcdef0123\"\ngroups = []\n".to_owned(),
+            format!("[cluster]\nsecret = \"0123456789abcdef0123\"\nmin_copy = 2\n{groups}"),
+        ] {
+            std::fs::write(dir.path().join("bad.toml"), &bad).unwrap();
+            assert!(
+                Settings::resolve(overrides(Some(dir.path().join("bad.toml")), None)).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sample_cluster_section_parses_once_uncommented() {
+        let sample =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/fastgate.toml")).unwrap();
+        let section = &sample[sample.find("\n#[cluster]\n").expect("a [cluster] example")..];
+        let uncommented: String = section
+            .lines()
+            .filter_map(|l| l.strip_prefix('#'))
+            .filter(|l| l.starts_with('[') || l.split_once(" = ").is_some_and(|(k, _)| !k.contains(' ')))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let file: FileConfig = toml::from_str(&uncommented).unwrap();
+        let c = file.cluster.unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.groups.len(), 2);
+        assert_eq!(c.min_copies, Some(2));
+    }
+
+    #[test]
     fn the_metadata_engine_comes_from_the_flag_then_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f.toml");
