@@ -12,6 +12,23 @@
 //! Every internal request carries an HMAC-SHA256 of the request keyed by the cluster
 //! secret ([`auth`]); a node refuses anything else with 403 and changes nothing. The
 //! HTTP lives here, not in `storage/`, which stays free of it.
+//!
+//! Decisions, and where they depart from the design (`DESIGN.md`, "Scale-out"):
+//! - Copies are made while the body streams, before the metadata commit, so the
+//!   committer's publish is a no-op here and never waits on the network. A write that
+//!   fails after its copies were made (a refused condition) leaves copies with no
+//!   record: the orphan sweep of garbage collection deletes them from every node. They
+//!   cannot be deleted on the spot: the same content may be another object's.
+//! - The gateway waits for every live copy (each bounded by the timeout), not only the
+//!   first `min_copies`, so a healthy group ends every write with all its copies.
+//! - Instead of recording copies owed to a node in the object's transaction, a node
+//!   that misses a copy (or was down, or is new: every node at the gateway's start) is
+//!   `recovering` until repair has given it the set difference between its group's
+//!   other nodes and itself. This needs no metadata and finds what any record would
+//!   have, at the cost of listing the group's nodes at each return.
+//! - A node keeps every chunk as a file of its own, named by its SHA-256: trunk slots
+//!   are private to a node and the gateway names chunks by hash only (a node-local
+//!   trunk index is left for later).
 
 pub mod auth;
 mod body;
