@@ -245,12 +245,16 @@ async fn a_node_that_comes_back_or_joins_is_repaired_and_then_serves_alone() {
 }
 
 #[tokio::test]
-async fn a_node_killed_mid_put_fails_the_put_rather_than_acknowledge_one_copy() {
+async fn a_node_killed_mid_put_fails_the_put_and_every_acknowledged_object_outlives_either_node() {
     let mut a = StorageNode::start();
-    let b = StorageNode::start();
+    let mut b = StorageNode::start();
     let gw = Server::with_config(&cluster_toml(&[("g1", vec![a.url(), b.url()])], ""));
     let c = gw.client();
     create_bucket(&c, "clu").await;
+    let acked: Vec<Vec<u8>> = (0..3u64).map(|i| data(1000 + 400_000 * i as usize, 50 + i)).collect();
+    for (i, body) in acked.iter().enumerate() {
+        put(&c, "clu", &format!("acked{i}"), body).await;
+    }
     let body = data(48 << 20, 7);
     let client = c.clone();
     let put = tokio::spawn(async move {
@@ -274,11 +278,19 @@ async fn a_node_killed_mid_put_fails_the_put_rather_than_acknowledge_one_copy() 
     assert!(answer.is_err(), "acknowledged with one copy of two: {answer:?}");
     let head = c.head_object().bucket("clu").key("big").send().await;
     assert_eq!(head.unwrap_err().raw_response().map(|r| r.status().as_u16()), Some(404));
-    assert!(
-        b.chunks().is_empty(),
-        "nothing stored for a failed put: {:?}",
-        b.chunks()
-    );
+    assert_eq!(b.chunks().len(), 3, "nothing stored for a failed put: {:?}", b.chunks());
+
+    // Reads go to `b`; `a` comes back and is repaired; then `b` goes, and `a` alone
+    // still has every acknowledged object.
+    for (i, body) in acked.iter().enumerate() {
+        assert_eq!(&get(&c, "clu", &format!("acked{i}")).await, body);
+    }
+    a.restart();
+    until_report(&gw, "a back and repaired", |v| states(v) == ["active", "active"]).await;
+    b.kill9();
+    for (i, body) in acked.iter().enumerate() {
+        assert_eq!(&get(&c, "clu", &format!("acked{i}")).await, body);
+    }
 }
 
 #[tokio::test]

@@ -44,6 +44,9 @@ struct Health {
     last_contact: Option<SystemTime>,
     /// A repair of this node is running.
     repairing: bool,
+    /// Counts the times the node missed copies (went down, or failed one): a repair
+    /// that started before the last of them cannot make the node active.
+    misses: u64,
     /// Chunks of its group the node lacks, as its last repair pass found them (and
     /// counted down as it copied them): its under-replicated chunks.
     lacking: Option<u64>,
@@ -74,6 +77,7 @@ impl Node {
             tracing::warn!(node = self.client.url(), error = %e, "storage node down");
         }
         h.state = NodeState::Down;
+        h.misses += 1;
     }
 
     /// A node that answers is live; one that was down comes back recovering, until
@@ -98,6 +102,7 @@ impl Node {
             tracing::warn!(node = self.client.url(), "storage node missed a copy: recovering");
             h.state = NodeState::Recovering;
         }
+        h.misses += 1;
     }
 
     /// Records the outcome of a call: an unreachable node is down, an answer (even an
@@ -183,6 +188,7 @@ impl ClusterChunks {
                                 status: None,
                                 last_contact: None,
                                 repairing: false,
+                                misses: 0,
                                 lacking: None,
                             }),
                         })
@@ -257,11 +263,13 @@ impl ClusterChunks {
     async fn repair(self: Arc<Self>, gi: usize, ni: usize) {
         let g = &self.groups[gi];
         let target = &g.nodes[ni];
+        let misses = target.health().misses;
         let outcome = self.repair_pass(g, target).await;
         let mut h = target.health();
         h.repairing = false;
         match outcome {
-            Ok(copied) if h.state == NodeState::Recovering => {
+            // Missed nothing since the pass began: it has all its group has.
+            Ok(copied) if h.state == NodeState::Recovering && h.misses == misses => {
                 tracing::info!(node = target.client.url(), copied, "storage node repaired: active");
                 h.state = NodeState::Active;
             }
