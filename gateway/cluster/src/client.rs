@@ -55,7 +55,9 @@ impl NodeClient {
         connector.set_nodelay(true);
         let http = Client::builder(TokioExecutor::new())
             .pool_timer(hyper_util::rt::TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Well below the node's header timeout (30 s), which may close an idle
+            // connection: the pool drops it first.
+            .pool_idle_timeout(Duration::from_secs(15))
             .build(connector);
         Self {
             url: url.trim_end_matches('/').to_owned(),

@@ -44,6 +44,8 @@ pub const SIZE_HINT: &str = "x-fastgate-size-hint";
 pub const AGE: &str = "x-fastgate-age-secs";
 /// A chunk's size, in a `HEAD` answer (hyper may rewrite `content-length` there).
 pub const SIZE: &str = "x-fastgate-size";
+/// Time a gateway has to send a request's headers (a dead one's connection is closed).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Temp files untouched this long belong to no live upload.
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
@@ -104,6 +106,8 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener, shutdown: impl std::f
                 async move { Ok::<_, std::convert::Infallible>(handle(&node, req, peer).await) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), svc)
                 .await
             {
