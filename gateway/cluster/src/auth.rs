@@ -7,7 +7,8 @@
 //! HMAC and a time within [`MAX_SKEW_SECS`] of its own clock. A chunk's body, streamed
 //! before its hash is known, ends with its SHA-256 and an HMAC over that hash bound to
 //! the request's own HMAC ([`trailer`]): the bytes a node stores are the bytes the
-//! gateway sent, or nothing.
+//! gateway sent, or nothing. Requests are not encrypted, and one seen on the wire could
+//! be replayed within the skew window: the nodes' network must be private.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
