@@ -447,3 +447,27 @@ async fn multipart_copy_ranges_instant_upload_and_conditions_work_through_a_gate
     assert_eq!(a.chunks(), want);
     assert_eq!(b.chunks(), want);
 }
+
+#[tokio::test]
+async fn concurrent_puts_and_gets_through_a_gateway_are_byte_exact_on_every_node() {
+    let a = StorageNode::start();
+    let b = StorageNode::start();
+    let gw = Server::with_config(&cluster_toml(&[("g1", vec![a.url(), b.url()])], ""));
+    let c = gw.client();
+    create_bucket(&c, "clu").await;
+    let bodies: Vec<Vec<u8>> = (0..24u64).map(|i| data(1000 + 37_000 * i as usize, 60 + i)).collect();
+    let puts = bodies.iter().enumerate().map(|(i, body)| {
+        let c = c.clone();
+        async move { put(&c, "clu", &format!("k{i}"), body).await }
+    });
+    futures::future::join_all(puts).await;
+    let gets = bodies.iter().enumerate().map(|(i, body)| {
+        let c = c.clone();
+        async move { assert_eq!(&get(&c, "clu", &format!("k{i}")).await, body) }
+    });
+    futures::future::join_all(gets).await;
+    let mut want: Vec<String> = bodies.iter().map(|b| sha256_hex(b)).collect();
+    want.sort();
+    assert_eq!(a.chunks(), want);
+    assert_eq!(b.chunks(), want);
+}
