@@ -15,8 +15,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest as _, Sha256};
 
+/// The request's time, Unix seconds.
 pub const DATE: &str = "x-fastgate-cluster-date";
+/// The request's HMAC, hex.
 pub const AUTH: &str = "x-fastgate-cluster-auth";
+/// The SHA-256 of the body (hex), or [`STREAMING_CHUNK`].
 pub const CONTENT: &str = "x-fastgate-content-sha256";
 /// The content hash of a chunk upload, whose body ends with its own hash and MAC.
 pub const STREAMING_CHUNK: &str = "STREAMING-CHUNK";

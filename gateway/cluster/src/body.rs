@@ -20,10 +20,12 @@ pub enum NodeBody {
 }
 
 impl NodeBody {
+    /// No body.
     pub fn empty() -> Self {
         Self::Full(None)
     }
 
+    /// A body of these bytes.
     pub fn full(b: impl Into<Bytes>) -> Self {
         Self::Full(Some(b.into()))
     }

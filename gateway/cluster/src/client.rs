@@ -49,6 +49,8 @@ pub struct Upload {
 }
 
 impl NodeClient {
+    /// A client of the node at `url` (`http://HOST:PORT`); `timeout` bounds connecting
+    /// and each call's answer.
     pub fn new(url: &str, secret: &str, timeout: Duration) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(timeout));
@@ -67,6 +69,7 @@ impl NodeClient {
         }
     }
 
+    /// The node's URL, as configured (without a trailing `/`).
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -133,6 +136,7 @@ impl NodeClient {
         }
     }
 
+    /// The node's chunk count, space and clock.
     pub async fn status(&self) -> Result<NodeStatus, ClusterError> {
         let resp = self.call(Method::GET, "/v1/status", "").await?;
         let (status, body) = self.text(resp).await?;

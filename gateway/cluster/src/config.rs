@@ -52,6 +52,9 @@ impl ClusterConfig {
         }
     }
 
+    /// Refuses a configuration under which the cluster could not work: a short
+    /// secret, no groups, a group with no nodes or fewer than `min_copies`, a node
+    /// URL that is not `http://`.
     pub fn validate(&self) -> Result<(), ClusterError> {
         if self.secret.len() < 16 {
             return Err(ClusterError::Config(
