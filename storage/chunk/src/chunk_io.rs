@@ -547,3 +547,60 @@ pub(crate) fn spans(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use sha2::{Digest as _, Sha256};
+
+    use super::*;
+
+    /// The bytes a sink was given, and the SHA-256 it was finished with.
+    type Received = (Vec<u8>, Option<[u8; 32]>);
+
+    /// A sink that keeps what it is given.
+    #[derive(Clone, Default)]
+    struct Kept(Arc<Mutex<Received>>);
+
+    impl ChunkSink for Kept {
+        fn send(&mut self, data: Bytes) -> SinkFuture<'_, ()> {
+            self.0.lock().unwrap().0.extend_from_slice(&data);
+            Box::pin(async { Ok(()) })
+        }
+
+        fn finish(self: Box<Self>, sha256: [u8; 32]) -> SinkFuture<'static, ()> {
+            self.0.lock().unwrap().1 = Some(sha256);
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_remote_writer_hands_every_byte_on_once_and_its_sha256_last() {
+        let location = ChunkLocation {
+            group: 1,
+            store_path: 0,
+            slot: None,
+        };
+        for size in [0usize, 10, 100_000, 3 * WRITE_BUFFER + 17] {
+            let body: Vec<u8> = (0..size).map(|i| (i % 241) as u8).collect();
+            let kept = Kept::default();
+            let mut w = ChunkWriter::remote(location, &[ChecksumAlgorithm::Crc32], Box::new(kept.clone()));
+            for piece in body.chunks(70_000) {
+                w.write(Bytes::copy_from_slice(piece)).await.unwrap();
+            }
+            let staged = w.finish().await.unwrap();
+            let sha: [u8; 32] = Sha256::digest(&body).into();
+            let (sent, announced) = kept.0.lock().unwrap().clone();
+            assert_eq!(sent, body, "{size} bytes");
+            assert_eq!(announced, Some(sha));
+            assert_eq!(staged.hash().0, sha);
+            assert_eq!(staged.digests.size, size as u64);
+            assert_eq!(
+                staged.digests.checksum(ChecksumAlgorithm::Crc32),
+                Some(&ChecksumAlgorithm::Crc32.digest(&body)[..])
+            );
+            assert_eq!(staged.location, location);
+        }
+    }
+}
