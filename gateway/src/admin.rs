@@ -51,6 +51,25 @@ pub fn metrics_text(store: &Store, metrics: &Metrics, cluster: Option<&ClusterCh
     text
 }
 
+/// Each group and node, with the copies owed to each node from the store's records.
+pub async fn cluster_report(store: &Arc<Store>, cluster: Option<&ClusterChunks>) -> S3Result<Vec<GroupReport>> {
+    let Some(cluster) = cluster else {
+        return Ok(Vec::new());
+    };
+    let owed = store.owed().await.map_err(crate::s3::to_s3)?;
+    let mut groups = cluster.report();
+    for (gi, g) in groups.iter_mut().enumerate() {
+        for (ni, n) in g.nodes.iter_mut().enumerate() {
+            let at = (
+                u16::try_from(gi).unwrap_or(u16::MAX),
+                u16::try_from(ni).unwrap_or(u16::MAX),
+            );
+            n.owed_chunks = Some(owed.get(&at).copied().unwrap_or(0));
+        }
+    }
+    Ok(groups)
+}
+
 /// One gauge per storage node and figure, labelled with its group and URL.
 fn cluster_metrics(groups: &[GroupReport]) -> String {
     type Figure = fn(&NodeReport) -> Option<u64>;
@@ -204,7 +223,7 @@ impl S3Route for AdminRoute {
                 ))
             }
             (Method::GET, "/_fastgate/cluster") => {
-                let groups = self.cluster.as_ref().map(|c| c.report()).unwrap_or_default();
+                let groups = cluster_report(&self.store, self.cluster.as_deref()).await?;
                 let json =
                     serde_json::to_string(&groups).map_err(|e| ApiError::Internal(format!("cluster report: {e}")))?;
                 let mut resp = text(StatusCode::OK, json);

@@ -35,7 +35,8 @@ pub enum AdminCommand {
     /// Abort incomplete multipart uploads that are due now (root credentials).
     ExpireUploads,
     /// Show each storage group and node of a gateway's `[cluster]`: state, free space,
-    /// chunks, chunks it lacks (under-replicated), last contact (root credentials).
+    /// chunks, chunks it lacks by its last repair and copies recorded as owed to it
+    /// (its under-replicated chunks), last contact (root credentials).
     Cluster,
 }
 
@@ -89,8 +90,8 @@ fn cluster_table(json: &str) -> anyhow::Result<String> {
     let mib = |v: &serde_json::Value| v.as_u64().map_or_else(|| "-".to_owned(), |b| format!("{}", b >> 20));
     let num = |v: &serde_json::Value| v.as_u64().map_or_else(|| "-".to_owned(), |n| n.to_string());
     let mut out = format!(
-        "{:<12} {:<28} {:<10} {:>12} {:>12} {:>10} {:>10} {:>13}\n",
-        "GROUP", "NODE", "STATE", "FREE_MIB", "TOTAL_MIB", "CHUNKS", "LACKING", "LAST_CONTACT"
+        "{:<12} {:<28} {:<10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>13}\n",
+        "GROUP", "NODE", "STATE", "FREE_MIB", "TOTAL_MIB", "CHUNKS", "LACKING", "OWED", "LAST_CONTACT"
     );
     for g in &groups {
         let name = g["name"].as_str().unwrap_or("?");
@@ -104,7 +105,7 @@ fn cluster_table(json: &str) -> anyhow::Result<String> {
                 .as_u64()
                 .map_or_else(|| "never".to_owned(), |s| format!("{s}s ago"));
             out.push_str(&format!(
-                "{:<12} {:<28} {:<10} {:>12} {:>12} {:>10} {:>10} {:>13}\n",
+                "{:<12} {:<28} {:<10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>13}\n",
                 name,
                 n["url"].as_str().unwrap_or("?"),
                 n["state"].as_str().unwrap_or("?"),
@@ -112,6 +113,7 @@ fn cluster_table(json: &str) -> anyhow::Result<String> {
                 mib(&n["total_bytes"]),
                 num(&n["chunks"]),
                 num(&n["lacking_chunks"]),
+                num(&n["owed_chunks"]),
                 contact
             ));
         }

@@ -282,6 +282,18 @@ fn open_store(settings: &Settings) -> anyhow::Result<(Arc<Store>, Option<Arc<Clu
         .context("opening the metadata")?;
     let chunks = ClusterChunks::start(c, settings.storage.chunks.placement.clone()).context("starting the cluster")?;
     let store = Store::with_layers(&settings.storage, meta, chunks.clone()).context("opening the store")?;
+    // A repaired node holds what it was owed. Weak: the store owns the chunk layer.
+    let owner = Arc::downgrade(&store);
+    chunks.on_repaired(Box::new(move |group, node| {
+        let Some(store) = owner.upgrade() else { return };
+        tokio::spawn(async move {
+            match store.settle_owed(group, node).await {
+                Ok(n) if n > 0 => tracing::info!(group, node, settled = n, "owed copies settled by repair"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(group, node, error = %e, "owed copies not settled"),
+            }
+        });
+    }));
     Ok((store, Some(chunks)))
 }
 

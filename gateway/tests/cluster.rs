@@ -206,9 +206,20 @@ async fn a_node_that_comes_back_or_joins_is_repaired_and_then_serves_alone() {
     put(&c, "clu", "k1", &bodies[1]).await;
     put(&c, "clu", "k2", &bodies[2]).await;
     assert_eq!(a.chunks().len(), 1);
+    // Recorded with each write: two copies owed to `a`, none to `b`.
+    let r = gw.signed("GET", "/_fastgate/cluster", &[], b"").await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        (&v[0]["nodes"][0]["owed_chunks"], &v[0]["nodes"][1]["owed_chunks"]),
+        (&2.into(), &0.into()),
+        "{v}"
+    );
 
     a.restart();
-    let report = until_report(&gw, "a repaired", |v| states(v) == ["active", "active"]).await;
+    let report = until_report(&gw, "a repaired and its debts settled", |v| {
+        states(v) == ["active", "active"] && v[0]["nodes"][0]["owed_chunks"] == 0
+    })
+    .await;
     assert_eq!(report[0]["nodes"][0]["lacking_chunks"], 0, "{report}");
     assert_eq!(a.chunks(), b.chunks());
     assert_eq!(a.chunks().len(), 3);

@@ -21,11 +21,13 @@
 //!   cannot be deleted on the spot: the same content may be another object's.
 //! - The gateway waits for every live copy (each bounded by the timeout), not only the
 //!   first `min_copies`, so a healthy group ends every write with all its copies.
-//! - Instead of recording copies owed to a node in the object's transaction, a node
-//!   that misses a copy (or was down, or is new: every node at the gateway's start) is
-//!   `recovering` until repair has given it the set difference between its group's
-//!   other nodes and itself. This needs no metadata and finds what any record would
-//!   have, at the cost of listing the group's nodes at each return.
+//! - Copies a write could not make are recorded as owed in the object's transaction
+//!   (`StagedChunk::missed`, written by the model's committer), for `admin cluster`;
+//!   repair does not work from them but from the node's state: a node that misses a
+//!   copy (or was down, or is new: every node at the gateway's start) is `recovering`
+//!   until repair has given it the set difference between its group's other nodes and
+//!   itself, which also covers a new or replaced disk; then its debts are settled
+//!   ([`ClusterChunks::on_repaired`]).
 //! - A node keeps every chunk as a file of its own, named by its SHA-256: trunk slots
 //!   are private to a node and the gateway names chunks by hash only (a node-local
 //!   trunk index is left for later).
@@ -41,4 +43,4 @@ mod store;
 pub use client::{NodeClient, NodeStatus};
 pub use config::{ClusterConfig, GroupConfig};
 pub use error::ClusterError;
-pub use store::{ClusterChunks, GroupReport, NodeReport, NodeState};
+pub use store::{ClusterChunks, GroupReport, NodeReport, NodeState, RepairedHook};

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::io;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -134,6 +134,9 @@ pub struct NodeReport {
     /// Chunks of its group the node lacked at its last repair pass, less those copied
     /// since (unknown before a first pass).
     pub lacking_chunks: Option<u64>,
+    /// Copies recorded as owed to the node (see `StagedChunk::missed`), settled by its
+    /// next repair. Filled in by the gateway, which keeps the records.
+    pub owed_chunks: Option<u64>,
     /// Seconds since the node last answered, if it ever did.
     pub last_contact_secs: Option<u64>,
 }
@@ -158,7 +161,12 @@ pub struct ClusterChunks {
     timeout: Duration,
     /// For the trait's blocking calls (GC, checksums), which run on blocking threads.
     rt: Handle,
+    /// Told (group, node position) when a node is repaired: what it was owed, it has.
+    on_repaired: OnceLock<RepairedHook>,
 }
+
+/// See [`ClusterChunks::on_repaired`].
+pub type RepairedHook = Box<dyn Fn(u16, u16) + Send + Sync>;
 
 fn unavailable(msg: String) -> io::Error {
     io::Error::other(ChunkError::Unavailable(msg))
@@ -222,10 +230,18 @@ impl ClusterChunks {
             secret: config.secret.clone(),
             timeout,
             rt,
+            on_repaired: OnceLock::new(),
         });
         let heartbeat = Duration::from_millis(config.heartbeat_ms.max(10));
         this.rt.spawn(beat(Arc::downgrade(&this), heartbeat));
         Ok(this)
+    }
+
+    /// Calls `hook` with (group, node position) each time a node is repaired: it then
+    /// holds every chunk its group's other nodes held when the repair began, so the
+    /// copies recorded as owed to it are settled. Set once; later calls are ignored.
+    pub fn on_repaired(&self, hook: RepairedHook) {
+        let _ = self.on_repaired.set(hook);
     }
 
     /// Asks every node for its status now, and starts the repair of every recovering
@@ -272,6 +288,13 @@ impl ClusterChunks {
             Ok(copied) if h.state == NodeState::Recovering && h.misses == misses => {
                 tracing::info!(node = target.client.url(), copied, "storage node repaired: active");
                 h.state = NodeState::Active;
+                drop(h);
+                if let Some(hook) = self.on_repaired.get() {
+                    hook(
+                        u16::try_from(gi).unwrap_or(u16::MAX),
+                        u16::try_from(ni).unwrap_or(u16::MAX),
+                    );
+                }
             }
             Ok(_) => {}
             // Left recovering: the next heartbeat tries again.
@@ -364,6 +387,7 @@ impl ClusterChunks {
                             free_bytes: h.status.map(|s| s.free_bytes),
                             total_bytes: h.status.map(|s| s.total_bytes),
                             lacking_chunks: h.lacking,
+                            owed_chunks: None,
                             last_contact_secs: h
                                 .last_contact
                                 .map(|t| now.duration_since(t).unwrap_or_default().as_secs()),
@@ -443,12 +467,16 @@ async fn beat(this: Weak<ClusterChunks>, every: Duration) {
 /// One copy of a chunk being written.
 struct Copy {
     node: Arc<Node>,
+    /// The node's position in its group.
+    position: u16,
     upload: Option<Upload>,
 }
 
 /// Streams a chunk to every live node of a group at once (see [`ChunkSink`]).
 struct FanOut {
     group: String,
+    /// Nodes in the group, live or not: every one without a copy is owed it.
+    nodes: u16,
     copies: Vec<Copy>,
     need: usize,
     secret: String,
@@ -508,7 +536,7 @@ impl ChunkSink for FanOut {
         })
     }
 
-    fn finish(mut self: Box<Self>, sha256: [u8; 32]) -> SinkFuture<'static, ()> {
+    fn finish(mut self: Box<Self>, sha256: [u8; 32]) -> SinkFuture<'static, Vec<u16>> {
         Box::pin(async move {
             let mut answers = Vec::new();
             for c in &mut self.copies {
@@ -518,14 +546,14 @@ impl ChunkSink for FanOut {
                 // Dropping the sender ends the body.
                 drop(u.tx);
                 if matches!(sent, Ok(Ok(()))) {
-                    answers.push((Arc::clone(&c.node), u.answer));
+                    answers.push((Arc::clone(&c.node), c.position, u.answer));
                 } else {
                     u.answer.abort();
                 }
             }
             // Every copy's answer, at once: each node fsyncs before it answers.
             let timeout = self.timeout;
-            let results = futures::future::join_all(answers.into_iter().map(|(node, answer)| async move {
+            let results = futures::future::join_all(answers.into_iter().map(|(node, position, answer)| async move {
                 let abort = answer.abort_handle();
                 let r = match tokio::time::timeout(timeout, answer).await {
                     Ok(Ok(r)) => r,
@@ -546,17 +574,19 @@ impl ChunkSink for FanOut {
                     tracing::warn!(error = %e, "a copy of a chunk failed");
                     node.missed();
                 }
-                r.is_ok()
+                r.is_ok().then_some(position)
             }))
             .await;
-            let made = results.iter().filter(|ok| **ok).count();
-            if made < self.need {
+            let made: HashSet<u16> = results.into_iter().flatten().collect();
+            if made.len() < self.need {
                 return Err(unavailable(format!(
-                    "group {}: {made} copies made, {} needed",
-                    self.group, self.need
+                    "group {}: {} copies made, {} needed",
+                    self.group,
+                    made.len(),
+                    self.need
                 )));
             }
-            Ok(())
+            Ok((0..self.nodes).filter(|p| !made.contains(p)).collect())
         })
     }
 }
@@ -565,7 +595,7 @@ impl ChunkStore for ClusterChunks {
     fn writer(&self, size_hint: u64, extras: &[ChecksumAlgorithm]) -> fastgate_chunk::Result<ChunkWriter> {
         for gi in self.placement_order(size_hint) {
             let g = &self.groups[gi];
-            let live: Vec<Arc<Node>> = g.nodes.iter().filter(|n| n.takes_writes()).cloned().collect();
+            let live: Vec<(usize, &Arc<Node>)> = g.nodes.iter().enumerate().filter(|(_, n)| n.takes_writes()).collect();
             if live.len() < g.min_copies {
                 continue;
             }
@@ -573,9 +603,13 @@ impl ChunkStore for ClusterChunks {
             // Spawning the uploads needs the runtime's context, which a caller on a
             // plain thread lacks.
             let _rt = self.rt.enter();
-            for node in live {
+            for (position, node) in live {
                 match node.client.upload(size_hint) {
-                    Ok(u) => copies.push(Copy { node, upload: Some(u) }),
+                    Ok(u) => copies.push(Copy {
+                        node: Arc::clone(node),
+                        position: u16::try_from(position).unwrap_or(u16::MAX),
+                        upload: Some(u),
+                    }),
                     Err(e) => tracing::warn!(error = %e, "cannot start a copy"),
                 }
             }
@@ -589,6 +623,7 @@ impl ChunkStore for ClusterChunks {
             };
             let sink = FanOut {
                 group: g.name.clone(),
+                nodes: u16::try_from(g.nodes.len()).unwrap_or(u16::MAX),
                 copies,
                 need: g.min_copies,
                 secret: self.secret.clone(),

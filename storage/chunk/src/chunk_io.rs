@@ -57,6 +57,10 @@ pub struct StagedChunk {
     /// Keeps the trunk a small chunk was appended to from being collected until the
     /// record that references it is committed.
     pub(crate) guard: Option<crate::trunk::SlotGuard>,
+    /// For a chunk stored on a cluster's nodes: the positions, in its group, of the
+    /// nodes that did not take a copy. The commit records them as owed, in the same
+    /// transaction as the object. Empty for a local chunk.
+    pub missed: Vec<u16>,
 }
 
 impl StagedChunk {
@@ -109,9 +113,10 @@ pub trait ChunkSink: Send + 'static {
     fn send(&mut self, data: Bytes) -> SinkFuture<'_, ()>;
 
     /// Ends the chunk with its SHA-256 and resolves once enough copies have it
-    /// verified and fsynced; an error otherwise. Dropping the sink unfinished abandons
-    /// every copy.
-    fn finish(self: Box<Self>, sha256: [u8; 32]) -> SinkFuture<'static, ()>;
+    /// verified and fsynced, with the copies that could not be made (see
+    /// [`StagedChunk::missed`]); an error otherwise. Dropping the sink unfinished
+    /// abandons every copy.
+    fn finish(self: Box<Self>, sha256: [u8; 32]) -> SinkFuture<'static, Vec<u16>>;
 }
 
 /// The state of a remote writer: bytes not yet handed on, the hashing thread once the
@@ -175,12 +180,13 @@ impl Remote {
                 .map_err(io::Error::other)??
             }
         };
-        self.sink.finish(digests.sha256).await?;
+        let missed = self.sink.finish(digests.sha256).await?;
         Ok(StagedChunk {
             location,
             digests,
             pending: Pending::Published,
             guard: None,
+            missed,
         })
     }
 }
@@ -334,6 +340,7 @@ impl ChunkWriter {
                 digests: ContentHasher::new(&[]).finish()?,
                 pending: Pending::File(tmp),
                 guard: None,
+                missed: Vec::new(),
             };
             let mut handed = 0u64;
             loop {
@@ -413,6 +420,7 @@ impl ChunkWriter {
                         digests: hasher.finish()?,
                         pending: Pending::Memory(buf),
                         guard: None,
+                        missed: Vec::new(),
                     })
                 };
                 if inline {
@@ -569,9 +577,9 @@ mod tests {
             Box::pin(async { Ok(()) })
         }
 
-        fn finish(self: Box<Self>, sha256: [u8; 32]) -> SinkFuture<'static, ()> {
+        fn finish(self: Box<Self>, sha256: [u8; 32]) -> SinkFuture<'static, Vec<u16>> {
             self.0.lock().unwrap().1 = Some(sha256);
-            Box::pin(async { Ok(()) })
+            Box::pin(async { Ok(Vec::new()) })
         }
     }
 
