@@ -320,13 +320,26 @@ async fn garbage_collection_deletes_on_every_node_and_a_node_down_then_does_not_
     until_report(&gw, "both nodes active", |v| states(v) == ["active", "active"]).await;
     c.delete_object().bucket("clu").key("gone").send().await.unwrap();
 
-    // `b` is down while the chunk is collected: only `a` deletes it.
+    // `b` is down while the chunk is collected: only `a` deletes it. A chunk written
+    // meanwhile, and deleted too, is owed to `b` until it is collected.
     b.kill9();
+    until_report(&gw, "b down", |v| states(v) == ["active", "down"]).await;
+    put(&c, "clu", "brief", &data(3000, 32)).await;
+    c.delete_object().bucket("clu").key("brief").send().await.unwrap();
+    let r = gw.signed("GET", "/_fastgate/cluster", &[], b"").await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v[0]["nodes"][1]["owed_chunks"], 1, "{v}");
     let r = gw.signed("POST", "/_fastgate/gc", &[], b"").await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(r.text().contains("chunks_deleted 1"), "{}", r.text());
+    assert!(r.text().contains("chunks_deleted 2"), "{}", r.text());
     assert_eq!(a.chunks(), vec![sha256_hex(&kept)]);
     assert_eq!(b.chunks().len(), 2);
+    let r = gw.signed("GET", "/_fastgate/cluster", &[], b"").await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        v[0]["nodes"][1]["owed_chunks"], 0,
+        "nothing owed of a collected chunk: {v}"
+    );
 
     // Back, `b` is repaired from `a`, which does not have the chunk: it is not copied
     // back to `a`, and the next pass removes `b`'s stale copy.

@@ -70,9 +70,14 @@ pub fn zero(hash: &ChunkHash) -> Vec<u8> {
     join(ZERO, &[&hash.0])
 }
 
-pub fn owed_prefix(group: u16, node: u16) -> Vec<u8> {
+pub fn owed_group_prefix(group: u16) -> Vec<u8> {
     let mut k = vec![OWED];
     k.extend_from_slice(&group.to_be_bytes());
+    k
+}
+
+pub fn owed_prefix(group: u16, node: u16) -> Vec<u8> {
+    let mut k = owed_group_prefix(group);
     k.extend_from_slice(&node.to_be_bytes());
     k
 }
