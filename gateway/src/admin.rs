@@ -1,12 +1,14 @@
 //! The admin surface under `/_fastgate/` (a path no bucket can have: bucket names
-//! cannot contain `_`): metrics, garbage collection and upload expiry, for the root
-//! user only, and the dedup savings (`GET /_fastgate/dedup`) for every user, each
-//! seeing what [`dedup_json`] allows. Requests are authenticated by s3s like any other. Metrics for anyone
+//! cannot contain `_`): metrics, garbage collection, upload expiry and the cluster's
+//! storage nodes, for the root user only, and the dedup savings (`GET /_fastgate/dedup`)
+//! for every user, each seeing what [`dedup_json`] allows. Requests are authenticated by
+//! s3s like any other. Metrics for anyone
 //! who can reach it are on the separate metrics listener (see [`serve_metrics`]),
 //! loopback by default, as Prometheus exporters do.
 
 use std::sync::Arc;
 
+use fastgate_cluster::{ClusterChunks, GroupReport, NodeReport, NodeState};
 use fastgate_model::Store;
 use http::{Extensions, HeaderMap, Method, StatusCode, Uri};
 use s3s::route::S3Route;
@@ -21,13 +23,16 @@ pub struct AdminRoute {
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
     pub root_access_key: String,
+    /// The storage nodes, when this gateway has a `[cluster]`.
+    pub cluster: Option<Arc<ClusterChunks>>,
 }
 
-/// Renders the counters and the store gauges. Both are kept as writes happen, so a
-/// scrape costs the same whatever the store holds.
-pub fn metrics_text(store: &Store, metrics: &Metrics) -> String {
+/// Renders the counters and the store gauges, and each storage node's state when the
+/// gateway has a `[cluster]`. All are kept as writes happen (the nodes' by the
+/// heartbeat), so a scrape costs the same whatever the store holds.
+pub fn metrics_text(store: &Store, metrics: &Metrics, cluster: Option<&ClusterChunks>) -> String {
     let stats = store.gauges();
-    metrics.render(&[
+    let mut text = metrics.render(&[
         ("fastgate_chunks", "Chunks stored", stats.chunks),
         ("fastgate_chunk_bytes", "Bytes of stored chunks", stats.chunk_bytes),
         (
@@ -40,7 +45,78 @@ pub fn metrics_text(store: &Store, metrics: &Metrics) -> String {
             "Bytes waiting for garbage collection",
             stats.unreferenced_bytes,
         ),
-    ])
+    ]);
+    if let Some(c) = cluster {
+        text.push_str(&cluster_metrics(&c.report()));
+    }
+    text
+}
+
+/// Each group and node, with the copies owed to each node from the store's records.
+pub async fn cluster_report(store: &Arc<Store>, cluster: Option<&ClusterChunks>) -> S3Result<Vec<GroupReport>> {
+    let Some(cluster) = cluster else {
+        return Ok(Vec::new());
+    };
+    let owed = store.owed().await.map_err(crate::s3::to_s3)?;
+    let mut groups = cluster.report();
+    for (gi, g) in groups.iter_mut().enumerate() {
+        for (ni, n) in g.nodes.iter_mut().enumerate() {
+            let at = (
+                u16::try_from(gi).unwrap_or(u16::MAX),
+                u16::try_from(ni).unwrap_or(u16::MAX),
+            );
+            n.owed_chunks = Some(owed.get(&at).copied().unwrap_or(0));
+        }
+    }
+    Ok(groups)
+}
+
+/// One gauge per storage node and figure, labelled with its group and URL.
+fn cluster_metrics(groups: &[GroupReport]) -> String {
+    type Figure = fn(&NodeReport) -> Option<u64>;
+    let figures: [(&str, &str, Figure); 5] = [
+        (
+            "fastgate_cluster_node_state",
+            "Storage node state: 2 active, 1 recovering (being repaired), 0 down",
+            |n| {
+                Some(match n.state {
+                    NodeState::Active => 2,
+                    NodeState::Recovering => 1,
+                    NodeState::Down => 0,
+                })
+            },
+        ),
+        ("fastgate_cluster_node_chunks", "Chunks on the storage node", |n| {
+            n.chunks
+        }),
+        (
+            "fastgate_cluster_node_lacking_chunks",
+            "Chunks of its group the storage node lacks, as its last repair found",
+            |n| n.lacking_chunks,
+        ),
+        (
+            "fastgate_cluster_node_free_bytes",
+            "Free bytes of the storage node's store paths",
+            |n| n.free_bytes,
+        ),
+        (
+            "fastgate_cluster_node_last_contact_seconds",
+            "Seconds since the storage node last answered",
+            |n| n.last_contact_secs,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, help, figure) in figures {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for g in groups {
+            for n in &g.nodes {
+                if let Some(v) = figure(n) {
+                    out.push_str(&format!("{name}{{group=\"{}\",node=\"{}\"}} {v}\n", g.name, n.url));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Connections the metrics listener serves at once: scrapers are few.
@@ -53,7 +129,12 @@ const METRICS_CONNECTION_LIFETIME: std::time::Duration = std::time::Duration::fr
 /// listener, without authentication: whoever can reach the listener may read the
 /// counters, so it is on loopback unless configured otherwise. Its connections are
 /// few and short-lived, so that it cannot be used to hold descriptors either.
-pub async fn serve_metrics(listener: tokio::net::TcpListener, store: Arc<Store>, metrics: Arc<Metrics>) {
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    cluster: Option<Arc<ClusterChunks>>,
+) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_secs(10));
@@ -71,13 +152,15 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, store: Arc<Store>,
             }
         };
         backoff.reset();
-        let (store, metrics) = (store.clone(), metrics.clone());
+        let (store, metrics, cluster) = (store.clone(), metrics.clone(), cluster.clone());
         let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
             let resp = match (req.method(), req.uri().path()) {
                 (&Method::GET, "/metrics" | "/_fastgate/metrics") => http::Response::builder()
                     .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")
                     .body(http_body_util::Full::new(bytes::Bytes::from(metrics_text(
-                        &store, &metrics,
+                        &store,
+                        &metrics,
+                        cluster.as_deref(),
                     )))),
                 _ => http::Response::builder()
                     .status(StatusCode::NOT_FOUND)
@@ -162,7 +245,10 @@ impl S3Route for AdminRoute {
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         match (req.method.clone(), req.uri.path()) {
-            (Method::GET, "/_fastgate/metrics") => Ok(text(StatusCode::OK, metrics_text(&self.store, &self.metrics))),
+            (Method::GET, "/_fastgate/metrics") => Ok(text(
+                StatusCode::OK,
+                metrics_text(&self.store, &self.metrics, self.cluster.as_deref()),
+            )),
             (Method::GET, DEDUP) => {
                 let user = req
                     .credentials
@@ -194,6 +280,17 @@ impl S3Route for AdminRoute {
                         report.chunks_deleted, report.bytes_freed, report.orphans_deleted, report.temps_deleted
                     ),
                 ))
+            }
+            (Method::GET, "/_fastgate/cluster") => {
+                let groups = cluster_report(&self.store, self.cluster.as_deref()).await?;
+                let json =
+                    serde_json::to_string(&groups).map_err(|e| ApiError::Internal(format!("cluster report: {e}")))?;
+                let mut resp = text(StatusCode::OK, json);
+                resp.headers.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                Ok(resp)
             }
             (Method::POST, "/_fastgate/expire-uploads") => {
                 let n = self.store.expire_uploads(None).await.map_err(crate::s3::to_s3)?;

@@ -34,6 +34,10 @@ pub enum AdminCommand {
     Gc,
     /// Abort incomplete multipart uploads that are due now (root credentials).
     ExpireUploads,
+    /// Show each storage group and node of a gateway's `[cluster]`: state, free space,
+    /// chunks, chunks it lacks by its last repair and copies recorded as owed to it
+    /// (its under-replicated chunks), last contact (root credentials).
+    Cluster,
 }
 
 async fn request(args: &AdminArgs, method: http::Method, path: &str, signed: bool) -> anyhow::Result<String> {
@@ -71,7 +75,49 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Gc => request(&args, http::Method::POST, "/_fastgate/gc", true).await?,
         AdminCommand::ExpireUploads => request(&args, http::Method::POST, "/_fastgate/expire-uploads", true).await?,
+        AdminCommand::Cluster => cluster_table(&request(&args, http::Method::GET, "/_fastgate/cluster", true).await?)?,
     };
     print!("{out}");
     Ok(())
+}
+
+/// `admin cluster`'s table, from the gateway's JSON report.
+fn cluster_table(json: &str) -> anyhow::Result<String> {
+    let groups: Vec<serde_json::Value> = serde_json::from_str(json).context("the cluster report")?;
+    if groups.is_empty() {
+        return Ok("this gateway has no [cluster]: its chunks are on its own store paths\n".into());
+    }
+    let mib = |v: &serde_json::Value| v.as_u64().map_or_else(|| "-".to_owned(), |b| format!("{}", b >> 20));
+    let num = |v: &serde_json::Value| v.as_u64().map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let mut out = format!(
+        "{:<12} {:<28} {:<10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>13}\n",
+        "GROUP", "NODE", "STATE", "FREE_MIB", "TOTAL_MIB", "CHUNKS", "LACKING", "OWED", "LAST_CONTACT"
+    );
+    for g in &groups {
+        let name = g["name"].as_str().unwrap_or("?");
+        let writable = if g["writable"].as_bool().unwrap_or(false) {
+            ""
+        } else {
+            " (takes no writes)"
+        };
+        for n in g["nodes"].as_array().into_iter().flatten() {
+            let contact = n["last_contact_secs"]
+                .as_u64()
+                .map_or_else(|| "never".to_owned(), |s| format!("{s}s ago"));
+            out.push_str(&format!(
+                "{:<12} {:<28} {:<10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>13}\n",
+                name,
+                n["url"].as_str().unwrap_or("?"),
+                n["state"].as_str().unwrap_or("?"),
+                mib(&n["free_bytes"]),
+                mib(&n["total_bytes"]),
+                num(&n["chunks"]),
+                num(&n["lacking_chunks"]),
+                num(&n["owed_chunks"]),
+                contact
+            ));
+        }
+        out.push_str(&format!("{name}: min_copies {}{writable}\n", num(&g["min_copies"])));
+    }
+    Ok(out)
 }

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use fastgate_cluster::ClusterConfig;
+use fastgate_model::config::ChunkConfig;
 use fastgate_model::config::{GroupConfig, PlacementConfig};
 use fastgate_model::{DedupIndex, DedupScope, MetaEngine, StorageConfig};
 use serde::Deserialize;
@@ -149,6 +151,8 @@ pub struct FileConfig {
     pub direct_writes: Option<bool>,
     /// MiB of body all large uploads together may hold in write buffers (default 16).
     pub write_buffer_mib: Option<u64>,
+    /// Storage nodes to keep chunks on instead of this machine's store paths.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl FileConfig {
@@ -182,6 +186,8 @@ pub struct Settings {
     pub connections: ConnectionsConfig,
     /// HTTPS with these files; plain HTTP when `None`.
     pub tls: Option<TlsFiles>,
+    /// A gateway over storage nodes (`[cluster]`); this machine's store paths when `None`.
+    pub cluster: Option<ClusterConfig>,
 }
 
 pub struct Overrides {
@@ -197,6 +203,8 @@ pub struct Overrides {
     pub meta_engine: Option<MetaEngine>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The cluster secret, over `[cluster] secret`.
+    pub cluster_secret: Option<String>,
 }
 
 /// Loopback, so that only the node itself (or what the operator opens up) can scrape
@@ -228,8 +236,9 @@ impl Settings {
         };
         let data_dir = o
             .data_dir
-            .or(file.data_dir)
+            .or(file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("fastgate-data"));
+        let chunks = chunk_config(&data_dir, &file);
         let access = o.access_key.or(file.access_key);
         let secret = o.secret_key.or(file.secret_key);
         let (root, generated_root) = match (access, secret) {
@@ -258,15 +267,15 @@ impl Settings {
             _ => bail!("set both the TLS certificate and its key (--tls-cert, --tls-key or [tls]), or neither"),
         };
         let mut storage = StorageConfig::single(&data_dir);
-        if !file.groups.is_empty() {
-            storage.chunks.groups = file.groups;
-        }
-        storage.chunks.placement = file.placement;
+        storage.chunks = chunks;
         storage.meta_engine = o.meta_engine.unwrap_or(file.metadata.engine);
         storage.gc_grace = Duration::from_secs(file.gc.grace_period_secs);
-        storage.chunks.direct_writes = file.direct_writes.unwrap_or(true);
-        if let Some(mib) = file.write_buffer_mib {
-            storage.chunks.write_buffer_budget = usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        let mut cluster = file.cluster;
+        if let (Some(c), Some(s)) = (&mut cluster, o.cluster_secret.filter(|s| !s.is_empty())) {
+            c.secret = s;
+        }
+        if let Some(c) = &cluster {
+            c.validate()?;
         }
         let iu = &file.instant_upload;
         storage.dedup_index = DedupIndex::for_lookups(iu.enabled, iu.scope, iu.trust_md5);
@@ -300,6 +309,64 @@ impl Settings {
             max_object_size: file.max_object_size.unwrap_or(5 << 30),
             connections: file.connections,
             tls,
+            cluster,
+        })
+    }
+}
+
+/// The chunk layer's settings from the file: groups, store paths, placement, writes.
+/// Shared by `serve` and `storage`, whose store paths are configured alike.
+fn chunk_config(data_dir: &Path, file: &FileConfig) -> ChunkConfig {
+    let mut chunks = StorageConfig::single(data_dir).chunks;
+    if !file.groups.is_empty() {
+        chunks.groups.clone_from(&file.groups);
+    }
+    chunks.placement = file.placement.clone();
+    chunks.direct_writes = file.direct_writes.unwrap_or(true);
+    if let Some(mib) = file.write_buffer_mib {
+        chunks.write_buffer_budget = usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    }
+    chunks
+}
+
+/// What `fastgate storage` runs with.
+#[derive(Clone, Debug)]
+pub struct NodeSettings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub chunks: ChunkConfig,
+    pub secret: String,
+}
+
+impl NodeSettings {
+    /// A storage node's settings: its store paths and limits from the file (as for
+    /// `serve`), the rest from flags or the environment.
+    pub fn resolve(
+        listen: Option<String>,
+        data_dir: Option<PathBuf>,
+        config: Option<&Path>,
+        secret: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let file = match config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = data_dir
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("fastgate-data"));
+        let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+            bail!("a storage node needs the cluster secret: --cluster-secret or FASTGATE_CLUSTER_SECRET");
+        };
+        if secret.len() < 16 {
+            bail!("the cluster secret needs at least 16 characters");
+        }
+        Ok(Self {
+            listen: listen
+                .or(file.listen.clone())
+                .unwrap_or_else(|| "127.0.0.1:9100".into()),
+            chunks: chunk_config(&data_dir, &file),
+            data_dir,
+            secret,
         })
     }
 }
@@ -322,6 +389,7 @@ mod tests {
             meta_engine,
             tls_cert: None,
             tls_key: None,
+            cluster_secret: None,
         }
     }
 
@@ -378,6 +446,59 @@ mod tests {
         let mut only_cert = overrides(None, None);
         only_cert.tls_cert = Some("/etc/b.crt".into());
         assert!(Settings::resolve(only_cert).is_err());
+    }
+
+    #[test]
+    fn a_cluster_section_parses_with_its_defaults_and_the_flag_overrides_its_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        let groups = "[[cluster.groups]]\nname = \"g1\"\nnodes = [\"http://10.0.0.1:9100\", \"http://10.0.0.2:9100\"]\n\
+                      [[cluster.groups]]\nname = \"g2\"\nnodes = [\"http://10.0.0.3:9100\"]\n";
+        std::fs::write(&file, format!("[cluster]\nsecret = \"0123456789abcdef0123\"\n{groups}")).unwrap();
+        let s = Settings::resolve(overrides(Some(file.clone()), None)).unwrap();
+        let c = s.cluster.unwrap();
+        assert_eq!((c.timeout_ms, c.heartbeat_ms), (5000, 1000));
+        // 2 by default, or the group's size if smaller.
+        assert_eq!(c.min_copies_of(&c.groups[0]), 2);
+        assert_eq!(c.min_copies_of(&c.groups[1]), 1);
+        let mut o = overrides(Some(file), None);
+        o.cluster_secret = Some("from-the-flag-0123456789".into());
+        assert_eq!(
+            Settings::resolve(o).unwrap().cluster.unwrap().secret,
+            "from-the-flag-0123456789"
+        );
+        assert!(Settings::resolve(overrides(None, None)).unwrap().cluster.is_none());
+
+        for bad in [
+            format!("[cluster]\nsecret = \"short\"\n{groups}"),
+            format!("[cluster]\nsecret = \"0123456789abcdef0123\"\nmin_copies = 2\n{groups}"),
+            "[cluster]\nsecret = \"0123456789abcdef0123\"\ngroups = []\n".to_owned(),
+            format!("[cluster]\nsecret = \"0123456789abcdef0123\"\nmin_copy = 2\n{groups}"),
+        ] {
+            std::fs::write(dir.path().join("bad.toml"), &bad).unwrap();
+            assert!(
+                Settings::resolve(overrides(Some(dir.path().join("bad.toml")), None)).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sample_cluster_section_parses_once_uncommented() {
+        let sample =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/fastgate.toml")).unwrap();
+        let section = &sample[sample.find("\n#[cluster]\n").expect("a [cluster] example")..];
+        let uncommented: String = section
+            .lines()
+            .filter_map(|l| l.strip_prefix('#'))
+            .filter(|l| l.starts_with('[') || l.split_once(" = ").is_some_and(|(k, _)| !k.contains(' ')))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let file: FileConfig = toml::from_str(&uncommented).unwrap();
+        let c = file.cluster.unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.groups.len(), 2);
+        assert_eq!(c.min_copies, Some(2));
     }
 
     #[test]

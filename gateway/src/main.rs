@@ -12,6 +12,7 @@ mod cp;
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use fastgate::{config, server};
 
@@ -37,6 +38,9 @@ struct Cli {
 enum Command {
     /// Run the S3 server.
     Serve(ServeArgs),
+    /// Run a storage node: this machine's store paths, serving a cluster's gateways
+    /// (`[cluster]` in their config) over an internal API.
+    Storage(StorageArgs),
     /// Inspect or maintain a running server.
     Admin(admin_cli::AdminArgs),
     /// Load-generate against any S3 endpoint (warp-like): put, get, mixed, list, multipart, reupload.
@@ -104,6 +108,26 @@ struct ServeArgs {
     /// The PEM private key of `--tls-cert` (also `[tls] key`).
     #[arg(long, env = "FASTGATE_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// The secret shared with the storage nodes (over `[cluster] secret`).
+    #[arg(long, env = "FASTGATE_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct StorageArgs {
+    /// Address and port of the internal API (default 127.0.0.1:9100).
+    #[arg(long, env = "FASTGATE_LISTEN")]
+    listen: Option<String>,
+    /// Where chunks live (the default single store path is `<dir>/M00`).
+    #[arg(long, env = "FASTGATE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file: store paths, placement among them, reserved space,
+    /// write buffers (the keys of `serve`'s file; see deploy/fastgate.toml).
+    #[arg(long, env = "FASTGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// The secret the cluster's gateways sign every request with (at least 16 characters).
+    #[arg(long, env = "FASTGATE_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -121,6 +145,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Serve(a) => runtime()?.block_on(serve(a)),
+        Command::Storage(a) => runtime()?.block_on(storage(a)),
         Command::Admin(a) => runtime()?.block_on(admin_cli::run(a)),
         Command::Bench(a) => runtime()?.block_on(fastgate_bench::run(a)),
         Command::Cp(a) => runtime()?.block_on(cp::run(a)),
@@ -147,8 +172,31 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         meta_engine: a.meta_engine,
         tls_cert: a.tls_cert,
         tls_key: a.tls_key,
+        cluster_secret: a.cluster_secret,
     })?;
     server::serve(settings).await
+}
+
+async fn storage(a: StorageArgs) -> anyhow::Result<()> {
+    let s = config::NodeSettings::resolve(a.listen, a.data_dir, a.config.as_deref(), a.cluster_secret)?;
+    std::fs::create_dir_all(&s.data_dir).with_context(|| format!("creating {}", s.data_dir.display()))?;
+    // The chunk layer clears its temp files when it opens: only one process may use
+    // the store paths.
+    let lock = std::fs::File::create(s.data_dir.join("storage.lock"))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .with_context(|| format!("{} is used by another storage node", s.data_dir.display()))?;
+    let chunks = fastgate_model::LocalChunks::open(&s.chunks).context("opening the store paths")?;
+    let node = fastgate_cluster::node::Node::new(chunks, s.secret).context("counting the chunks")?;
+    let listener = tokio::net::TcpListener::bind(&s.listen)
+        .await
+        .with_context(|| format!("binding {}", s.listen))?;
+    // Scripts and the tests read the address from this line.
+    println!("fastgate storage listening on http://{}", listener.local_addr()?);
+    println!("  data dir:   {}", s.data_dir.display());
+    fastgate_cluster::node::serve(node, listener, server::shutdown_signal()).await;
+    drop(lock);
+    println!("fastgate storage shutting down");
+    Ok(())
 }
 
 fn convert_meta(a: ConvertMetaArgs) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use fastgate_cluster::ClusterChunks;
 use fastgate_model::Store;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -103,7 +104,7 @@ async fn serve_ready(
     ready: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
-    let store = Store::open(&settings.storage).context("opening the store")?;
+    let (store, cluster) = open_store(&settings)?;
     let metrics = Arc::new(Metrics::default());
 
     // Preflights and the CORS headers of every answer are decided here, around s3s: a
@@ -123,6 +124,7 @@ async fn serve_ready(
         store: store.clone(),
         metrics: metrics.clone(),
         root_access_key: settings.root.access_key.clone(),
+        cluster: cluster.clone(),
     });
     if !settings.domains.is_empty() {
         let host = s3s::host::MultiDomain::new(&settings.domains).map_err(|e| anyhow::anyhow!("bad domain: {e}"))?;
@@ -169,6 +171,10 @@ async fn serve_ready(
     println!("fastgate listening on {scheme}://{addr}");
     println!("  data dir:   {}", settings.data_dir.display());
     println!("  metadata:   {}", settings.storage.meta_engine);
+    if let Some(c) = &settings.cluster {
+        let nodes: usize = c.groups.iter().map(|g| g.nodes.len()).sum();
+        println!("  cluster:    {} groups, {nodes} storage nodes", c.groups.len());
+    }
     match &console_listener {
         Some(l) => println!("  console:    {scheme}://{}/", l.local_addr()?),
         None => println!("  console:    off"),
@@ -184,7 +190,12 @@ async fn serve_ready(
     }
 
     if let Some(l) = metrics_listener {
-        tokio::spawn(crate::admin::serve_metrics(l, store.clone(), metrics.clone()));
+        tokio::spawn(crate::admin::serve_metrics(
+            l,
+            store.clone(),
+            metrics.clone(),
+            cluster.clone(),
+        ));
     }
     let limits = &settings.connections;
     let mut http = ConnBuilder::new(TokioExecutor::new());
@@ -387,7 +398,33 @@ async fn call_s3(
     .await
 }
 
-async fn shutdown_signal() {
+/// The store over this machine's store paths, or over the storage nodes of
+/// `[cluster]` (then also the cluster's chunk layer, for `admin cluster`).
+fn open_store(settings: &Settings) -> anyhow::Result<(Arc<Store>, Option<Arc<ClusterChunks>>)> {
+    let Some(c) = &settings.cluster else {
+        return Ok((Store::open(&settings.storage).context("opening the store")?, None));
+    };
+    let meta = fastgate_model::meta::open(settings.storage.meta_engine, &settings.storage.meta_dir)
+        .context("opening the metadata")?;
+    let chunks = ClusterChunks::start(c, settings.storage.chunks.placement.clone()).context("starting the cluster")?;
+    let store = Store::with_layers(&settings.storage, meta, chunks.clone()).context("opening the store")?;
+    // A repaired node holds what it was owed. Weak: the store owns the chunk layer.
+    let owner = Arc::downgrade(&store);
+    chunks.on_repaired(Box::new(move |group, node| {
+        let Some(store) = owner.upgrade() else { return };
+        tokio::spawn(async move {
+            match store.settle_owed(group, node).await {
+                Ok(n) if n > 0 => tracing::info!(group, node, settled = n, "owed copies settled by repair"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(group, node, error = %e, "owed copies not settled"),
+            }
+        });
+    }));
+    Ok((store, Some(chunks)))
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

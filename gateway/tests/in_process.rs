@@ -39,6 +39,7 @@ async fn start() -> InProcess {
             .map(|e| e.parse().expect("FASTGATE_META_ENGINE")),
         tls_cert: None,
         tls_key: None,
+        cluster_secret: None,
     })
     .expect("settings");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

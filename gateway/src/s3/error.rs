@@ -267,6 +267,11 @@ pub fn to_s3(e: StorageError) -> S3Error {
             "No store path has room for new data.",
         ),
         StorageError::PreconditionFailed => ApiError::PreconditionFailed.into(),
+        // S3's answer for "not now, try again": SDKs retry it with backoff.
+        StorageError::Unavailable(ref m) => {
+            tracing::warn!(reason = %m, "storage unavailable");
+            s3_error!(SlowDown, "Please reduce your request rate.")
+        }
         StorageError::ChunkGone(_)
         | StorageError::Io(_)
         | StorageError::Meta(_)

@@ -568,3 +568,130 @@ pub fn read_file(p: &Path) -> Vec<u8> {
         .expect("read file");
     v
 }
+
+/// The cluster secret of the storage nodes the tests start.
+pub const CLUSTER_SECRET: &str = "fastgate-test-cluster-secret-0123456789";
+
+/// What a storage node prints once it listens, before `http://ADDR`.
+const STORAGE_LISTENING: &str = "fastgate storage listening on http://";
+
+/// A running `fastgate storage` child process. Killed (SIGKILL) on drop.
+pub struct StorageNode {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    /// Holds `data/` (FASTGATE_DATA_DIR) and `node.log`.
+    pub root: tempfile::TempDir,
+}
+
+impl StorageNode {
+    /// A node with [`CLUSTER_SECRET`] on a free port of 127.0.0.1.
+    pub fn start() -> Self {
+        let root = tempfile::Builder::new()
+            .prefix("fastgate-node-")
+            .tempdir()
+            .expect("tempdir");
+        let mut n = Self {
+            child: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            root,
+        };
+        n.spawn();
+        n
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("node.log")).unwrap_or_default()
+    }
+
+    /// The SHA-256 (hex) of every chunk file the node holds.
+    pub fn chunks(&self) -> Vec<String> {
+        let mut v: Vec<String> = files_under(&self.data_dir().join("M00").join("data"))
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.path().join("node.log"))
+            .expect("open node log");
+        let announced = self.log().matches(STORAGE_LISTENING).count();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fastgate"))
+            .arg("storage")
+            .env("FASTGATE_LISTEN", self.addr.to_string())
+            .env("FASTGATE_DATA_DIR", self.data_dir())
+            .env("FASTGATE_CLUSTER_SECRET", CLUSTER_SECRET)
+            .env_remove("FASTGATE_CONFIG")
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn fastgate storage");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                panic!("fastgate storage exited early with {status}; log:\n{}", self.log());
+            }
+            let log = self.log();
+            if log.matches(STORAGE_LISTENING).count() > announced {
+                let addr = log.rsplit(STORAGE_LISTENING).next().unwrap_or_default();
+                let addr = addr.lines().next().unwrap_or_default();
+                self.addr = addr.parse().unwrap_or_else(|e| panic!("node address {addr:?}: {e}"));
+                break;
+            }
+            assert!(Instant::now() < deadline, "fastgate storage did not start; log:\n{log}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        self.child = Some(child);
+    }
+
+    /// SIGKILL the node and wait for it to die.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again (after [`StorageNode::kill9`]) on the same data dir and address.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+}
+
+impl Drop for StorageNode {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            eprintln!("---- fastgate storage log ({}) ----\n{}", self.addr, self.log());
+        }
+    }
+}
+
+/// A gateway's `[cluster]` section over `groups` (name, node URLs), with short
+/// timeouts so that tests of dead nodes stay fast.
+pub fn cluster_toml(groups: &[(&str, Vec<String>)], extra: &str) -> String {
+    let mut t = format!("[cluster]\nsecret = \"{CLUSTER_SECRET}\"\ntimeout_ms = 2000\nheartbeat_ms = 200\n{extra}\n");
+    for (name, nodes) in groups {
+        let list: Vec<String> = nodes.iter().map(|n| format!("\"{n}\"")).collect();
+        t.push_str(&format!(
+            "[[cluster.groups]]\nname = \"{name}\"\nnodes = [{}]\n",
+            list.join(", ")
+        ));
+    }
+    t
+}

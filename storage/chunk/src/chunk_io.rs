@@ -57,6 +57,10 @@ pub struct StagedChunk {
     /// Keeps the trunk a small chunk was appended to from being collected until the
     /// record that references it is committed.
     pub(crate) guard: Option<crate::trunk::SlotGuard>,
+    /// For a chunk stored on a cluster's nodes: the positions, in its group, of the
+    /// nodes that did not take a copy. The commit records them as owed, in the same
+    /// transaction as the object. Empty for a local chunk.
+    pub missed: Vec<u16>,
 }
 
 impl StagedChunk {
@@ -91,7 +95,100 @@ enum State {
         pending: AlignedBuf,
         task: JoinHandle<io::Result<StagedChunk>>,
     },
+    /// Copies on other machines (a cluster's storage nodes), fed as the body arrives.
+    Remote(Box<Remote>),
     Done,
+}
+
+/// A boxed future, for the object-safe [`ChunkSink`].
+pub type SinkFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<T>> + Send + 'a>>;
+
+/// Where a remote [`ChunkWriter`] sends a chunk's bytes: the copies a cluster makes on
+/// its storage nodes, each written while the body streams in (no second pass over it).
+/// The writer hashes the bytes itself, as it does for a local chunk, and hands the
+/// SHA-256 to [`ChunkSink::finish`] so that every copy is verified against it.
+pub trait ChunkSink: Send + 'static {
+    /// Takes the next piece of the chunk, waiting while the copies lag behind (the
+    /// memory held stays bounded as for a local chunk).
+    fn send(&mut self, data: Bytes) -> SinkFuture<'_, ()>;
+
+    /// Ends the chunk with its SHA-256 and resolves once enough copies have it
+    /// verified and fsynced, with the copies that could not be made (see
+    /// [`StagedChunk::missed`]); an error otherwise. Dropping the sink unfinished
+    /// abandons every copy.
+    fn finish(self: Box<Self>, sha256: [u8; 32]) -> SinkFuture<'static, Vec<u16>>;
+}
+
+/// The state of a remote writer: bytes not yet handed on, the hashing thread once the
+/// body outgrows one buffer (the hasher inline before), and the sink.
+struct Remote {
+    sink: Box<dyn ChunkSink>,
+    buf: BytesMut,
+    hasher: Option<ContentHasher>,
+    hashing: Option<(mpsc::Sender<Bytes>, JoinHandle<io::Result<ChunkDigests>>)>,
+}
+
+impl Remote {
+    /// Hands one full buffer to the hashing thread and to the sink, side by side.
+    async fn hand_on(&mut self, piece: Bytes) -> io::Result<()> {
+        if self.hashing.is_none() {
+            let (tx, mut rx) = mpsc::channel::<Bytes>(2);
+            let mut hasher = self
+                .hasher
+                .take()
+                .unwrap_or_else(|| ContentHasher::new(&[]))
+                .with_shared_engines();
+            let task = tokio::task::spawn_blocking(move || {
+                while let Some(b) = rx.blocking_recv() {
+                    hasher.update_bytes(&b);
+                }
+                hasher.finish()
+            });
+            self.hashing = Some((tx, task));
+        }
+        if let Some((tx, _)) = &self.hashing
+            && tx.send(piece.clone()).await.is_err()
+        {
+            return Err(broken_pipe());
+        }
+        self.sink.send(piece).await
+    }
+
+    async fn finish(mut self, location: ChunkLocation) -> io::Result<StagedChunk> {
+        let rest = self.buf.split().freeze();
+        let digests = if self.hashing.is_some() {
+            if !rest.is_empty() {
+                self.hand_on(rest).await?;
+            }
+            let (tx, task) = self.hashing.take().ok_or_else(broken_pipe)?;
+            drop(tx);
+            task.await.map_err(io::Error::other)??
+        } else {
+            let mut hasher = self.hasher.take().unwrap_or_else(|| ContentHasher::new(&[]));
+            if !rest.is_empty() {
+                self.sink.send(rest.clone()).await?;
+            }
+            if rest.len() <= INLINE_HASH {
+                hasher.update(&rest);
+                hasher.finish()?
+            } else {
+                tokio::task::spawn_blocking(move || {
+                    hasher.update(&rest);
+                    hasher.finish()
+                })
+                .await
+                .map_err(io::Error::other)??
+            }
+        };
+        let missed = self.sink.finish(digests.sha256).await?;
+        Ok(StagedChunk {
+            location,
+            digests,
+            pending: Pending::Published,
+            guard: None,
+            missed,
+        })
+    }
 }
 
 /// Writes one chunk. Create it with `ChunkStore::writer` (the model: `Store::chunk_writer`).
@@ -136,7 +233,7 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
     let _ = (file, offset, len);
 }
 
-fn tmp_name(dir: &Path) -> PathBuf {
+pub(crate) fn tmp_name(dir: &Path) -> PathBuf {
     dir.join(format!("{}.part", hex::encode(rand::random::<[u8; 12]>())))
 }
 
@@ -160,6 +257,26 @@ impl ChunkWriter {
             direct,
             budget,
             state: State::Buffering(BytesMut::new()),
+        }
+    }
+
+    /// A writer whose chunk is stored by `sink` (copies on other machines) at
+    /// `location`, hashed here as it passes. Its staged chunk is already in place on
+    /// every copy when [`ChunkWriter::finish`] returns: publishing it writes nothing.
+    pub fn remote(location: ChunkLocation, extras: &[ChecksumAlgorithm], sink: Box<dyn ChunkSink>) -> Self {
+        Self {
+            location,
+            tmp_dir: PathBuf::new(),
+            extras: extras.to_vec(),
+            verified_sha256: None,
+            direct: false,
+            budget: BufferBudget::new(0, WRITE_BUFFER),
+            state: State::Remote(Box::new(Remote {
+                sink,
+                buf: BytesMut::new(),
+                hasher: None,
+                hashing: None,
+            })),
         }
     }
 
@@ -190,6 +307,21 @@ impl ChunkWriter {
                 self.push(data).await
             }
             State::Streaming { .. } => self.push(data).await,
+            State::Remote(r) => {
+                if r.hasher.is_none() && r.hashing.is_none() {
+                    r.hasher = Some(match self.verified_sha256 {
+                        Some(s) => ContentHasher::with_verified_sha256(&self.extras, s),
+                        None => ContentHasher::new(&self.extras),
+                    });
+                }
+                // Copied into buffers of our own, for the reason given in `push`.
+                r.buf.extend_from_slice(&data);
+                while r.buf.len() >= WRITE_BUFFER {
+                    let piece = r.buf.split_to(WRITE_BUFFER).freeze();
+                    r.hand_on(piece).await?;
+                }
+                Ok(())
+            }
             State::Done => Err(broken_pipe()),
         }
     }
@@ -208,6 +340,7 @@ impl ChunkWriter {
                 digests: ContentHasher::new(&[]).finish()?,
                 pending: Pending::File(tmp),
                 guard: None,
+                missed: Vec::new(),
             };
             let mut handed = 0u64;
             loop {
@@ -287,6 +420,7 @@ impl ChunkWriter {
                         digests: hasher.finish()?,
                         pending: Pending::Memory(buf),
                         guard: None,
+                        missed: Vec::new(),
                     })
                 };
                 if inline {
@@ -304,6 +438,13 @@ impl ChunkWriter {
                 let _ = tx.send(Msg::Finish).await;
                 drop(tx);
                 task.await.map_err(io::Error::other)?
+            }
+            State::Remote(r) => {
+                let mut r = *r;
+                if r.hasher.is_none() && r.hashing.is_none() {
+                    r.hasher = Some(self.hasher());
+                }
+                r.finish(self.location).await
             }
             State::Done => Err(broken_pipe()),
         }
@@ -324,6 +465,11 @@ pub struct ObjectReader {
 }
 
 impl ObjectReader {
+    /// A reader of whatever `rx` delivers: an object read from other machines.
+    pub fn from_channel(rx: mpsc::Receiver<io::Result<Bytes>>) -> Self {
+        Self { rx }
+    }
+
     pub(crate) fn spawn(spans: Vec<ReadSpan>) -> Self {
         let (tx, rx) = mpsc::channel(2);
         tokio::task::spawn_blocking(move || {
@@ -339,6 +485,11 @@ impl ObjectReader {
 
     pub async fn next(&mut self) -> Option<io::Result<Bytes>> {
         self.rx.recv().await
+    }
+
+    /// [`ObjectReader::next`] for a hand-written `Stream` or HTTP body.
+    pub fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<io::Result<Bytes>>> {
+        self.rx.poll_recv(cx)
     }
 }
 
@@ -403,4 +554,61 @@ pub(crate) fn spans(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use sha2::{Digest as _, Sha256};
+
+    use super::*;
+
+    /// The bytes a sink was given, and the SHA-256 it was finished with.
+    type Received = (Vec<u8>, Option<[u8; 32]>);
+
+    /// A sink that keeps what it is given.
+    #[derive(Clone, Default)]
+    struct Kept(Arc<Mutex<Received>>);
+
+    impl ChunkSink for Kept {
+        fn send(&mut self, data: Bytes) -> SinkFuture<'_, ()> {
+            self.0.lock().unwrap().0.extend_from_slice(&data);
+            Box::pin(async { Ok(()) })
+        }
+
+        fn finish(self: Box<Self>, sha256: [u8; 32]) -> SinkFuture<'static, Vec<u16>> {
+            self.0.lock().unwrap().1 = Some(sha256);
+            Box::pin(async { Ok(Vec::new()) })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_remote_writer_hands_every_byte_on_once_and_its_sha256_last() {
+        let location = ChunkLocation {
+            group: 1,
+            store_path: 0,
+            slot: None,
+        };
+        for size in [0usize, 10, 100_000, 3 * WRITE_BUFFER + 17] {
+            let body: Vec<u8> = (0..size).map(|i| (i % 241) as u8).collect();
+            let kept = Kept::default();
+            let mut w = ChunkWriter::remote(location, &[ChecksumAlgorithm::Crc32], Box::new(kept.clone()));
+            for piece in body.chunks(70_000) {
+                w.write(Bytes::copy_from_slice(piece)).await.unwrap();
+            }
+            let staged = w.finish().await.unwrap();
+            let sha: [u8; 32] = Sha256::digest(&body).into();
+            let (sent, announced) = kept.0.lock().unwrap().clone();
+            assert_eq!(sent, body, "{size} bytes");
+            assert_eq!(announced, Some(sha));
+            assert_eq!(staged.hash().0, sha);
+            assert_eq!(staged.digests.size, size as u64);
+            assert_eq!(
+                staged.digests.checksum(ChecksumAlgorithm::Crc32),
+                Some(&ChecksumAlgorithm::Crc32.digest(&body)[..])
+            );
+            assert_eq!(staged.location, location);
+        }
+    }
 }

@@ -131,6 +131,61 @@ impl LocalChunks {
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
     }
+
+    /// Where this node holds a chunk as a file of its own, and its length: what a
+    /// storage node answers from, since its callers know a chunk by its hash only.
+    pub fn find(&self, hash: &ChunkHash) -> Result<Option<(ChunkLocation, u64)>> {
+        for group in self.tracker.groups() {
+            for sp in &group.paths {
+                match std::fs::metadata(sp.chunk_path(hash)) {
+                    Ok(m) => return Ok(Some((sp.location, m.len()))),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Publishes a staged chunk as a file of its own, however small, renamed into place
+    /// and its directory fsynced before this returns; dropped when the node has the
+    /// content already. A storage node stores every chunk this way: a trunk slot is a
+    /// node's private place, which its callers could not name.
+    pub fn publish_file(&self, c: &mut StagedChunk) -> Result<()> {
+        let hash = c.hash();
+        if self.find(&hash)?.is_some() {
+            if let Pending::File(tmp) = c.take_pending() {
+                std::fs::remove_file(&tmp)?;
+            }
+            return Ok(());
+        }
+        let sp = self.tracker.path(c.location)?;
+        let tmp = match c.take_pending() {
+            Pending::Published => return Ok(()),
+            Pending::File(tmp) => tmp,
+            Pending::Memory(bytes) => {
+                let tmp = crate::chunk_io::tmp_name(&sp.tmp_dir());
+                let written = std::fs::File::create(&tmp).and_then(|mut f| {
+                    std::io::Write::write_all(&mut f, &bytes)?;
+                    f.sync_data()
+                });
+                if let Err(e) = written {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e.into());
+                }
+                tmp
+            }
+        };
+        let dest: PathBuf = sp.chunk_path(&hash);
+        let dir = dest.parent().map(PathBuf::from).unwrap_or_default();
+        std::fs::create_dir_all(&dir)?;
+        if let Err(e) = std::fs::rename(&tmp, &dest) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+        sync_dir(&dir)?;
+        Ok(())
+    }
 }
 
 fn remove(path: &std::path::Path) -> Result<bool> {

@@ -9,6 +9,21 @@ pub enum ChunkError {
     Io(std::io::Error),
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// Not enough copies can be made or reached now (a cluster's storage nodes are
+    /// down): a condition to retry later, unlike a full disk.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ChunkError {
+    /// The [`ChunkError::Unavailable`] inside an I/O error, as a chunk writer's calls
+    /// (which return `io::Result`) carry it.
+    pub fn unavailable_in(e: &std::io::Error) -> Option<&str> {
+        match e.get_ref()?.downcast_ref::<ChunkError>()? {
+            ChunkError::Unavailable(m) => Some(m),
+            _ => None,
+        }
+    }
 }
 
 /// A file system that fills up during a write (or a quota that runs out) is the same

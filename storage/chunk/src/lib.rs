@@ -29,7 +29,7 @@ mod room;
 mod store_path;
 mod trunk;
 
-pub use chunk_io::{ChunkWriter, ObjectReader, SMALL_CHUNK, StagedChunk};
+pub use chunk_io::{ChunkSink, ChunkWriter, ObjectReader, SMALL_CHUNK, SinkFuture, StagedChunk};
 pub use chunks::{ChunkStore, LocalChunks, PublishBatch, TrunkId};
 pub use config::ChunkConfig;
 pub use error::{ChunkError, Result};

@@ -187,7 +187,23 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
             }));
             continue;
         }
-        match meta::stage(&*s.meta, &writes, |tx| (job.body)(tx, &job.staged)) {
+        match meta::stage(&*s.meta, &writes, |tx| {
+            // Copies a new chunk lacks are owed to their nodes, in the same transaction
+            // as the record that makes the chunk live (a copy of content stored before
+            // is left to the orphan sweep: the record points elsewhere).
+            let fresh: Vec<bool> = job
+                .staged
+                .iter()
+                .map(|c| Ok(!c.missed.is_empty() && tx.get(&keys::chunk(&c.hash()))?.is_none()))
+                .collect::<Result<_, TxError<StorageError>>>()?;
+            let out = (job.body)(tx, &job.staged)?;
+            for (c, fresh) in job.staged.iter().zip(fresh) {
+                for node in c.missed.iter().filter(|_| fresh) {
+                    tx.put(&keys::owed(c.location.group, *node, &c.hash()), &[])?;
+                }
+            }
+            Ok(out)
+        }) {
             Ok((out, own)) => {
                 writes.append(own);
                 results[i] = Some(Ok(out));

@@ -49,6 +49,10 @@ pub enum StorageError {
     Corrupt { key: String, reason: String },
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// No group of storage nodes can take the write, or no node holding a chunk
+    /// answers: retry later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// A file system that fills up during a write (or a quota that runs out) is the same
@@ -58,6 +62,8 @@ impl From<std::io::Error> for StorageError {
     fn from(e: std::io::Error) -> Self {
         if fastgate_chunk::error::is_no_space(&e) {
             StorageError::NoSpace
+        } else if let Some(m) = ChunkError::unavailable_in(&e) {
+            StorageError::Unavailable(m.to_owned())
         } else {
             StorageError::Io(e)
         }
@@ -72,6 +78,7 @@ impl From<ChunkError> for StorageError {
             ChunkError::NoSpace => StorageError::NoSpace,
             ChunkError::Io(e) => StorageError::Io(e),
             ChunkError::Config(s) => StorageError::Config(s),
+            ChunkError::Unavailable(s) => StorageError::Unavailable(s),
         }
     }
 }

@@ -82,6 +82,14 @@ impl Store {
                     // No proof of possession outlives its chunk: a later upload of the
                     // same bytes must prove them again.
                     crate::dedup::forget_chunk_proofs(tx, hash)?;
+                    // Nor any copy owed of it: there is nothing left to owe. A node's
+                    // debts are few (repair settles them), so scanning its group's is cheap.
+                    let group = keys::owed_group_prefix(rec.location.group);
+                    for k in tx.keys_with_prefix(&group)? {
+                        if k.ends_with(&hash.0) {
+                            tx.delete(&k)?;
+                        }
+                    }
                     let mk = keys::md5(&rec.digests.md5);
                     if tx.get(&mk)?.as_deref() == Some(&hash.0[..]) {
                         tx.delete(&mk)?;

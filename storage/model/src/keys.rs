@@ -29,6 +29,9 @@ pub const LIFECYCLE: u8 = b'L';
 pub const CORS: u8 = b'c';
 /// Uploads completed lately, so that a retried completion gets the first answer.
 pub const COMPLETED: u8 = b'D';
+/// Copies owed to a cluster's storage node: group and node position (big-endian), then
+/// the chunk, so that one node's debts are one range.
+pub const OWED: u8 = b'W';
 
 fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
@@ -71,6 +74,24 @@ pub fn chunk(hash: &ChunkHash) -> Vec<u8> {
 
 pub fn zero(hash: &ChunkHash) -> Vec<u8> {
     join(ZERO, &[&hash.0])
+}
+
+pub fn owed_group_prefix(group: u16) -> Vec<u8> {
+    let mut k = vec![OWED];
+    k.extend_from_slice(&group.to_be_bytes());
+    k
+}
+
+pub fn owed_prefix(group: u16, node: u16) -> Vec<u8> {
+    let mut k = owed_group_prefix(group);
+    k.extend_from_slice(&node.to_be_bytes());
+    k
+}
+
+pub fn owed(group: u16, node: u16, hash: &ChunkHash) -> Vec<u8> {
+    let mut k = owed_prefix(group, node);
+    k.extend_from_slice(&hash.0);
+    k
 }
 
 pub fn upload_prefix(bucket: &str) -> Vec<u8> {

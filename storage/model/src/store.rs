@@ -134,6 +134,42 @@ impl Store {
             .map_err(|e| StorageError::Meta(MetaError(format!("a metadata read did not finish: {e}"))))?
     }
 
+    /// How many copies are owed to each storage node (group, node position) of a
+    /// cluster: copies a write could not make there, recorded with the write.
+    pub async fn owed(self: &Arc<Self>) -> Result<std::collections::BTreeMap<(u16, u16), u64>> {
+        self.off_worker(|s| {
+            let start = [keys::OWED];
+            let end = [keys::OWED + 1];
+            let mut out = std::collections::BTreeMap::new();
+            for kv in s
+                .meta
+                .range(std::ops::Bound::Included(&start), std::ops::Bound::Excluded(&end))
+            {
+                let (k, _) = kv?;
+                if let (Some(g), Some(n)) = (k.get(1..3), k.get(3..5)) {
+                    let g = u16::from_be_bytes([g[0], g[1]]);
+                    let n = u16::from_be_bytes([n[0], n[1]]);
+                    *out.entry((g, n)).or_insert(0) += 1;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Forgets every copy owed to node `node` of group `group`, which repair has
+    /// given everything its group holds. Returns how many were settled.
+    pub async fn settle_owed(self: &Arc<Self>, group: u16, node: u16) -> Result<u64> {
+        self.commit_with(Vec::new(), move |tx, _| {
+            let keys = tx.keys_with_prefix(&keys::owed_prefix(group, node))?;
+            for k in &keys {
+                tx.delete(k)?;
+            }
+            Ok(keys.len() as u64)
+        })
+        .await
+    }
+
     /// Streams `[start, end)` of an object.
     pub fn read(&self, obj: &ObjectRecord, start: u64, end: u64) -> Result<ObjectReader> {
         Ok(self.chunks.read(&obj.spans(), start, end)?)
