@@ -590,6 +590,25 @@ async fn against_a_server_without_the_probe_cp_is_a_plain_uploader_that_resumes_
     let back = local.path("back.bin");
     assert_ok(&local.run_at(&endpoint, &["s3://cpbucket/resume.bin", s(&back)], &[]));
     assert_eq!(read_file(&back), body);
+
+    // An upload aborted since: s3s-fs lists it as empty (no NoSuchUpload) and would refuse
+    // its parts; cp starts a new one.
+    let file = local.write("aborted.bin", &body[..2 * part + 1]);
+    let args = [&args[..5], &[s(&file), "s3://cpbucket/aborted.bin"]].concat();
+    let stopped = local.run_at(&endpoint, &args, &[("FASTGATE_CP_STOP_AFTER_PARTS", "1")]);
+    assert!(!stopped.status.success(), "{stopped:?}");
+    let state: serde_json::Value =
+        serde_json::from_slice(&read_file(&files_under(&local.state_dir())[0])).expect("state");
+    c.abort_multipart_upload()
+        .bucket(B)
+        .key("aborted.bin")
+        .upload_id(state["upload_id"].as_str().expect("upload id"))
+        .send()
+        .await
+        .expect("abort");
+    let done = summary(&local.run_at(&endpoint, &args, &[]));
+    assert_eq!(done["parts_resumed"].as_u64(), Some(0), "{done}");
+    assert_eq!(get(&c, B, "aborted.bin").await, &body[..2 * part + 1]);
 }
 
 #[tokio::test]
