@@ -136,11 +136,14 @@ fn main() -> anyhow::Result<()> {
     // costs latency.
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     let cli = Cli::parse();
+    // `cp` speaks to its user through its own output (bar, lines, `--quiet`, `--json`):
+    // its log says only what went wrong unless RUST_LOG asks for more.
+    let default_filter = match cli.command {
+        Command::Cp(_) => "warn",
+        _ => "info,s3s=warn,fjall=warn,lsm_tree=warn",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,s3s=warn,fjall=warn,lsm_tree=warn")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
         .with_writer(std::io::stderr)
         .init();
     match cli.command {

@@ -1,6 +1,8 @@
 //! `fastgate cp` against a real server: round trips small and multipart, an interrupted
 //! upload resumed from its state file and `ListParts`, a partial download resumed with
-//! `Range` and verified, recursive copies both ways, and credentials from profile files.
+//! `Range` and verified, recursive copies both ways, and credentials from profile files;
+//! and against s3s-fs, a server without the instant-upload probe, as a plain resumable
+//! multipart uploader.
 
 mod common;
 
@@ -58,11 +60,15 @@ impl Local {
 
     /// `fastgate cp ARGS` as the root user of `srv`, from the environment.
     fn run(&self, srv: &Server, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
-        let endpoint = srv.endpoint();
+        self.run_at(&srv.endpoint(), args, extra_env)
+    }
+
+    /// `fastgate cp ARGS` against any S3 endpoint, with the root user's keys.
+    fn run_at(&self, endpoint: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
         let mut env = vec![
             ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
             ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ENDPOINT_URL", endpoint),
         ];
         env.extend_from_slice(extra_env);
         self.run_with_env(args, &env)
@@ -148,6 +154,18 @@ async fn small_and_multipart_files_round_trip_byte_exact() {
     ));
     assert_eq!(down["bytes_sent"].as_u64(), Some(small.len() as u64));
     assert_eq!(read_file(&local.path("out/small.bin")), small);
+    // Not on a terminal: one plain line per file, no bar redrawn over itself.
+    let out = local.run(&srv, &["s3://cpbucket/dir/small.bin", s(&local.path("plain/"))], &[]);
+    assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("download: s3://cpbucket/dir/small.bin -> ")
+            && stderr.contains(&format!("({} bytes transferred)", small.len())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\r') && !stderr.contains('\x1b'), "{stderr:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
     let out = local.run(
         &srv,
         &["--quiet", "s3://cpbucket/dir/big", s(&local.path("big.copy"))],
@@ -367,6 +385,18 @@ async fn credentials_region_and_endpoint_come_from_a_profile_in_the_shared_files
     let refused = local.run_with_env(&["--endpoint-url", &endpoint, s(&file), "s3://cpbucket/p2.bin"], &files);
     assert!(!refused.status.success(), "{refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("403"), "{refused:?}");
+
+    // With no variable naming them, the files are ~/.aws/credentials and ~/.aws/config.
+    local.write(
+        "home/.aws/credentials",
+        format!("[default]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n").as_bytes(),
+    );
+    local.write(
+        "home/.aws/config",
+        format!("[default]\nregion = {REGION}\nendpoint_url = {endpoint}\n").as_bytes(),
+    );
+    assert_ok(&local.run_with_env(&[s(&file), "s3://cpbucket/home.bin"], &[]));
+    assert_eq!(get(&srv.client(), B, "home.bin").await, body);
 }
 
 #[tokio::test]
@@ -502,4 +532,124 @@ async fn a_cp_killed_mid_upload_continues_the_same_upload_when_run_again() {
     );
     assert_eq!(done["bytes_skipped"].as_u64(), Some(resumed * 5 * MIB as u64), "{done}");
     assert_eq!(get(&srv.client(), B, "killed").await, body);
+}
+
+#[tokio::test]
+async fn against_a_server_without_the_probe_cp_is_a_plain_uploader_that_resumes_from_list_parts() {
+    let other = S3sFs::start();
+    let c = other.client();
+    create_bucket(&c, B).await;
+    let endpoint = other.endpoint();
+    let local = Local::new();
+    let small = random_data(100 * 1024);
+    let small_path = local.write("small.bin", &small);
+    let up = summary(&local.run_at(&endpoint, &["--json", s(&small_path), "s3://cpbucket/small.bin"], &[]));
+    assert_eq!(up["bytes_sent"].as_u64(), Some(small.len() as u64), "{up}");
+    assert_eq!(get(&c, B, "small.bin").await, small);
+    // The refused probe is no error and no news: --quiet prints nothing.
+    let quiet = local.run_at(&endpoint, &["--quiet", s(&small_path), "s3://cpbucket/again.bin"], &[]);
+    assert_ok(&quiet);
+    assert!(quiet.stderr.is_empty() && quiet.stdout.is_empty(), "{quiet:?}");
+    assert_eq!(get(&c, B, "again.bin").await, small);
+
+    let part = 5 * MIB;
+    let body = random_data(4 * part - 1000);
+    let file = local.write("resume.bin", &body);
+    let args = [
+        "--json",
+        "--part-size",
+        "5MiB",
+        "--concurrency",
+        "1",
+        s(&file),
+        "s3://cpbucket/resume.bin",
+    ];
+    // Interrupted after two parts: no object, the upload's state kept.
+    let stopped = local.run_at(&endpoint, &args, &[("FASTGATE_CP_STOP_AFTER_PARTS", "2")]);
+    assert!(!stopped.status.success(), "{stopped:?}");
+    assert!(
+        String::from_utf8_lossy(&stopped.stderr).contains("stopped after 2 parts"),
+        "{stopped:?}"
+    );
+    assert_eq!(files_under(&local.state_dir()).len(), 1);
+    assert!(c.head_object().bucket(B).key("resume.bin").send().await.is_err());
+
+    // Run again: the two parts s3s-fs lists are kept, the other two sent.
+    let done = summary(&local.run_at(&endpoint, &args, &[]));
+    assert_eq!(done["parts_resumed"].as_u64(), Some(2), "{done}");
+    assert_eq!(done["bytes_skipped"].as_u64(), Some(2 * part as u64), "{done}");
+    assert_eq!(
+        done["bytes_sent"].as_u64(),
+        Some((body.len() - 2 * part) as u64),
+        "{done}"
+    );
+    assert_eq!(get(&c, B, "resume.bin").await, body);
+    assert!(files_under(&local.state_dir()).is_empty());
+
+    // And back, verified.
+    let back = local.path("back.bin");
+    assert_ok(&local.run_at(&endpoint, &["s3://cpbucket/resume.bin", s(&back)], &[]));
+    assert_eq!(read_file(&back), body);
+
+    // An upload aborted since: s3s-fs lists it as empty (no NoSuchUpload) and would refuse
+    // its parts; cp starts a new one.
+    let file = local.write("aborted.bin", &body[..2 * part + 1]);
+    let args = [&args[..5], &[s(&file), "s3://cpbucket/aborted.bin"]].concat();
+    let stopped = local.run_at(&endpoint, &args, &[("FASTGATE_CP_STOP_AFTER_PARTS", "1")]);
+    assert!(!stopped.status.success(), "{stopped:?}");
+    let state: serde_json::Value =
+        serde_json::from_slice(&read_file(&files_under(&local.state_dir())[0])).expect("state");
+    c.abort_multipart_upload()
+        .bucket(B)
+        .key("aborted.bin")
+        .upload_id(state["upload_id"].as_str().expect("upload id"))
+        .send()
+        .await
+        .expect("abort");
+    let done = summary(&local.run_at(&endpoint, &args, &[]));
+    assert_eq!(done["parts_resumed"].as_u64(), Some(0), "{done}");
+    assert_eq!(get(&c, B, "aborted.bin").await, &body[..2 * part + 1]);
+}
+
+#[tokio::test]
+async fn a_multipart_download_is_verified_against_its_composite_checksum() {
+    let srv = setup().await;
+    let local = Local::new();
+    let body = random_data(12 * MIB + 777);
+    let file = local.write("mp.bin", &body);
+    assert_ok(&local.run(&srv, &["--part-size", "5MiB", s(&file), "s3://cpbucket/mp"], &[]));
+    let head = srv
+        .client()
+        .head_object()
+        .bucket(B)
+        .key("mp")
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+        .send()
+        .await
+        .expect("head");
+    // A checksum of the three parts' SHA-256s, not of the object's bytes.
+    assert!(head.checksum_sha256().is_some_and(|c| c.ends_with("-3")), "{head:?}");
+    let etag = head.e_tag().expect("etag").to_owned();
+    let dest = local.path("mp.out");
+    let partial = local.path("mp.out.fastgate-part");
+    let partial_etag = local.path("mp.out.fastgate-part.etag");
+
+    // Resumed across a part boundary and checked part by part.
+    std::fs::write(&partial, &body[..6 * MIB]).expect("partial");
+    std::fs::write(&partial_etag, &etag).expect("etag");
+    let done = summary(&local.run(&srv, &["--json", "s3://cpbucket/mp", s(&dest)], &[]));
+    assert_eq!(done["bytes_skipped"].as_u64(), Some(6 * MIB as u64), "{done}");
+    assert_eq!(read_file(&dest), body);
+
+    // One wrong byte in the second part of the kept bytes fails the check: the size
+    // alone would have let it through.
+    let mut bad = body[..6 * MIB].to_vec();
+    bad[5 * MIB + 1] ^= 0xff;
+    std::fs::write(&partial, &bad).expect("partial");
+    std::fs::write(&partial_etag, &etag).expect("etag");
+    std::fs::remove_file(&dest).expect("remove the earlier copy");
+    let out = local.run(&srv, &["s3://cpbucket/mp", s(&dest)], &[]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mismatch"), "{out:?}");
+    assert!(!partial.exists() && !dest.exists());
 }

@@ -2,10 +2,11 @@
 //! `x-fastgate-probe: <size>` that carries the content's SHA-256, answered with the
 //! completed write (a hit) or 404 `XFastgateNotStored` (a miss that changes nothing).
 //!
-//! No other S3 server is installed here; "the same request as an unaware server reads
-//! it" is the probe sent to fastgate without its marker, which any SigV4 server refuses
-//! for the same reason fastgate then does: the declared hashes do not match the empty
-//! body.
+//! A server that does not know the probe is s3s-fs (s3s's reference backend, run in
+//! this process by `common::S3sFs`): every form of the probe must be refused there and
+//! leave nothing behind. The probe sent to fastgate without its marker is the same
+//! request as an unaware server reads it, refused for the same reason: the declared
+//! hashes do not match the empty body.
 
 mod common;
 
@@ -325,4 +326,116 @@ async fn probe_without_its_marker_is_refused_as_any_sigv4_server_refuses_it() {
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(head_status(&c, B, "with-body").await, 404);
+}
+
+/// The refusal a server without the probe must give: an S3 error, never a 2xx, and
+/// nothing a client could read as a hit or a miss.
+fn assert_refused_by_an_unaware_server(r: &RawResponse, what: &str) {
+    assert!((400..500).contains(&r.status), "{what}: {} {}", r.status, r.text());
+    assert!(r.error_code().is_some(), "{what}: no S3 error: {}", r.text());
+    assert_eq!(r.header("x-fastgate-dedup"), None, "{what}");
+}
+
+#[tokio::test]
+async fn a_server_without_the_probe_refuses_every_form_of_it_and_stores_nothing() {
+    // s3s-fs knows nothing of `x-fastgate-probe`: it reads each probe as an ordinary
+    // PutObject or UploadPart of an empty body.
+    let other = S3sFs::start();
+    let c = other.client();
+    create_bucket(&c, B).await;
+    let content = random_data(100_000);
+    let (b64, size) = (sha_b64(&content), content.len().to_string());
+    let id = c
+        .create_multipart_upload()
+        .bucket(B)
+        .key("mp")
+        .send()
+        .await
+        .expect("create upload")
+        .upload_id()
+        .expect("upload id")
+        .to_owned();
+    let part_target = format!("/{B}/mp?partNumber=1&uploadId={id}");
+
+    // Header-signed, PutObject and UploadPart, exactly as `fastgate cp` and the console send them.
+    for target in [format!("/{B}/obj"), part_target.clone()] {
+        let url = format!("{}{target}", other.endpoint());
+        let headers = [
+            ("x-amz-checksum-sha256", b64.as_str()),
+            ("x-fastgate-probe", size.as_str()),
+        ];
+        let r = signed_request(
+            ACCESS_KEY,
+            SECRET_KEY,
+            "PUT",
+            &url,
+            &headers,
+            &sha256_hex(&content),
+            b"",
+        )
+        .await;
+        assert_refused_by_an_unaware_server(&r, &target);
+        assert_eq!(r.error_code().as_deref(), Some("BadDigest"), "{target}: {}", r.text());
+    }
+
+    // Presigned, with the marker in the query and the checksum a signed header.
+    let cfg = || PresigningConfig::expires_in(Duration::from_secs(300)).expect("presigning config");
+    let marker = format!("x-fastgate-probe={size}");
+    let with_marker = |marker: String| {
+        move |r: &mut aws_smithy_runtime_api::client::orchestrator::HttpRequest| {
+            let sep = if r.uri().contains('?') { '&' } else { '?' };
+            let uri = format!("{}{sep}{marker}", r.uri());
+            r.set_uri(uri).expect("uri");
+        }
+    };
+    let presigned_put = c
+        .put_object()
+        .bucket(B)
+        .key("pre-obj")
+        .checksum_sha256(&b64)
+        .customize()
+        .mutate_request(with_marker(marker.clone()))
+        .presigned(cfg())
+        .await
+        .expect("presign PutObject");
+    let presigned_part = c
+        .upload_part()
+        .bucket(B)
+        .key("mp")
+        .upload_id(&id)
+        .part_number(2)
+        .checksum_sha256(&b64)
+        .customize()
+        .mutate_request(with_marker(marker))
+        .presigned(cfg())
+        .await
+        .expect("presign UploadPart");
+    for req in [presigned_put, presigned_part] {
+        assert!(req.uri().contains("x-fastgate-probe="), "{}", req.uri());
+        let headers: Vec<(String, String)> = req.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let r = raw_request("PUT", req.uri(), &headers, Vec::new()).await;
+        assert_refused_by_an_unaware_server(&r, req.uri());
+        assert_eq!(
+            r.error_code().as_deref(),
+            Some("BadDigest"),
+            "{}: {}",
+            req.uri(),
+            r.text()
+        );
+    }
+
+    // No object and no part came of any of them.
+    let listed = c.list_objects_v2().bucket(B).send().await.expect("list objects");
+    assert!(listed.contents().is_empty(), "{listed:?}");
+    assert_eq!(head_status(&c, B, "obj").await, 404);
+    assert_eq!(head_status(&c, B, "pre-obj").await, 404);
+    let parts = c
+        .list_parts()
+        .bucket(B)
+        .key("mp")
+        .upload_id(&id)
+        .send()
+        .await
+        .expect("list parts");
+    assert!(parts.parts().is_empty(), "{parts:?}");
 }

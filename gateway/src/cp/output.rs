@@ -9,12 +9,31 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+/// The bar on a terminal: the file, then bytes done of all, the rate and the ETA.
+const BAR_TEMPLATE: &str = "{msg}\n{wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Bar,
     Lines,
     Quiet,
     Json,
+}
+
+impl Mode {
+    /// `--json` wins over `--quiet`; otherwise a bar when stderr is a terminal, and plain
+    /// lines (no cursor movement, nothing redrawn) when it is a pipe or a file.
+    fn choose(quiet: bool, json: bool, stderr_is_terminal: bool) -> Self {
+        if json {
+            Mode::Json
+        } else if quiet {
+            Mode::Quiet
+        } else if stderr_is_terminal {
+            Mode::Bar
+        } else {
+            Mode::Lines
+        }
+    }
 }
 
 /// Totals over every file of one `cp`.
@@ -62,17 +81,8 @@ impl FileProgress {
 
 impl Output {
     pub fn new(quiet: bool, json: bool) -> Self {
-        let mode = if json {
-            Mode::Json
-        } else if quiet {
-            Mode::Quiet
-        } else if std::io::stderr().is_terminal() {
-            Mode::Bar
-        } else {
-            Mode::Lines
-        };
         Self {
-            mode,
+            mode: Mode::choose(quiet, json, std::io::stderr().is_terminal()),
             started: Instant::now(),
             summary: Mutex::new(Summary::default()),
         }
@@ -84,9 +94,7 @@ impl Output {
             return FileProgress { bar: None };
         }
         let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
-        let style =
-            ProgressStyle::with_template("{msg}\n{wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style = ProgressStyle::with_template(BAR_TEMPLATE).unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         bar.set_message(what.to_owned());
         FileProgress { bar: Some(bar) }
@@ -121,5 +129,25 @@ impl Output {
             println!("{}", serde_json::to_string(&s)?);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_terminal_gets_a_bar_anything_else_plain_lines_and_the_flags_win() {
+        assert_eq!(Mode::choose(false, false, true), Mode::Bar);
+        assert_eq!(Mode::choose(false, false, false), Mode::Lines);
+        assert_eq!(Mode::choose(true, false, true), Mode::Quiet);
+        assert_eq!(Mode::choose(true, true, true), Mode::Json);
+        assert_eq!(Mode::choose(false, true, false), Mode::Json);
+    }
+
+    #[test]
+    fn the_bar_shows_rate_and_eta() {
+        assert!(ProgressStyle::with_template(BAR_TEMPLATE).is_ok());
+        assert!(BAR_TEMPLATE.contains("{binary_bytes_per_sec}") && BAR_TEMPLATE.contains("{eta}"));
     }
 }

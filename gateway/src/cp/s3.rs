@@ -44,8 +44,18 @@ impl ObjectInfo {
     /// composite multipart checksum (`...-N`) is not.
     pub fn full_object_sha256(&self) -> Option<&str> {
         let sha = self.sha256.as_deref()?;
-        let composite = self.checksum_type.as_deref() == Some("COMPOSITE") || sha.contains('-');
-        (!composite).then_some(sha)
+        (!self.is_composite(sha)).then_some(sha)
+    }
+
+    /// The object's composite SHA-256 (`<base64>-N`: the SHA-256 of its N parts' SHA-256
+    /// digests), when it has one.
+    pub fn composite_sha256(&self) -> Option<&str> {
+        let sha = self.sha256.as_deref()?;
+        self.is_composite(sha).then_some(sha)
+    }
+
+    fn is_composite(&self, sha: &str) -> bool {
+        self.checksum_type.as_deref() == Some("COMPOSITE") || sha.contains('-')
     }
 
     /// The MD5 (hex) of the object's bytes when its ETag is one: single-part objects.
@@ -53,6 +63,33 @@ impl ObjectInfo {
         let e = self.etag.trim_matches('"');
         (e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit())).then(|| e.to_ascii_lowercase())
     }
+}
+
+/// What GetObjectAttributes says of a multipart object's parts.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetObjectAttributesResult {
+    #[serde(rename = "ETag", default)]
+    etag: Option<String>,
+    #[serde(default)]
+    object_parts: Option<ObjectParts>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ObjectParts {
+    #[serde(rename = "Part", default)]
+    parts: Vec<ObjectPart>,
+    #[serde(default)]
+    is_truncated: bool,
+    #[serde(default)]
+    next_part_number_marker: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ObjectPart {
+    size: u64,
 }
 
 #[derive(Deserialize)]
@@ -349,6 +386,41 @@ impl S3 {
             sha256: header(&resp, "x-amz-checksum-sha256"),
             checksum_type: header(&resp, "x-amz-checksum-type"),
         })
+    }
+
+    /// The sizes of a multipart object's parts in order (GetObjectAttributes, paged), which
+    /// a composite checksum needs to be checked; `None` when the server does not list them
+    /// (no GetObjectAttributes, or an object without part checksums). An object whose
+    /// ETag is no longer `etag` is an error: its parts are another version's.
+    pub async fn part_sizes(&self, bucket: &str, key: &str, etag: &str) -> anyhow::Result<Option<Vec<u64>>> {
+        let t = format!("{}?attributes", path(bucket, key));
+        let mut sizes = Vec::new();
+        let mut marker = 0u32;
+        loop {
+            let marker_s = marker.to_string();
+            let headers = [
+                ("x-amz-max-parts", "1000"),
+                ("x-amz-object-attributes", "ETag,ObjectParts"),
+                ("x-amz-part-number-marker", marker_s.as_str()),
+            ];
+            let resp = self.call(Method::GET, &t, &headers, EMPTY_SHA256, Bytes::new()).await?;
+            if !resp.status().is_success() {
+                return Ok(None);
+            }
+            let page: GetObjectAttributesResult = self.xml(&t, resp).await?;
+            let unquote = |s: &str| s.trim_matches('"').to_owned();
+            if page.etag.as_deref().is_some_and(|e| unquote(e) != unquote(etag)) {
+                bail!("s3://{bucket}/{key} changed during the download (its ETag is no longer {etag})");
+            }
+            let Some(parts) = page.object_parts.filter(|p| !p.parts.is_empty()) else {
+                return Ok(None);
+            };
+            sizes.extend(parts.parts.iter().map(|p| p.size));
+            match parts.next_part_number_marker {
+                Some(next) if parts.is_truncated && next > marker => marker = next,
+                _ => return Ok(Some(sizes)),
+            }
+        }
     }
 
     /// GetObject from byte `from` on, only while the object's ETag is still `etag`

@@ -103,10 +103,18 @@ async fn resume_or_create(
 ) -> anyhow::Result<(UploadState, BTreeMap<u32, ListedPart>)> {
     if let Some(old) = state::load(state_path).await {
         if old.file_size == size && old.file_mtime_ns == mtime_ns && old.part_size == ctx.part_size {
-            // `None`: the upload is gone (aborted, expired): start anew.
-            if let Some(parts) = ctx.s3.list_parts(bucket, key, &old.upload_id).await? {
-                let listed = parts.into_iter().map(|p| (p.part_number, p)).collect();
-                return Ok((old, listed));
+            // `None`: the upload is gone (aborted, expired): start anew. So too when it
+            // lists no part: nothing would be saved, and some servers (s3s-fs) list an
+            // aborted upload as empty rather than answer NoSuchUpload, then refuse its parts.
+            match ctx.s3.list_parts(bucket, key, &old.upload_id).await? {
+                Some(parts) if !parts.is_empty() => {
+                    let listed = parts.into_iter().map(|p| (p.part_number, p)).collect();
+                    return Ok((old, listed));
+                }
+                Some(_) => {
+                    let _ = ctx.s3.abort(bucket, key, &old.upload_id).await;
+                }
+                None => {}
             }
         } else {
             // The file changed since: its parts are of no use, release them. Failing to

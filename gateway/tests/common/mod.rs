@@ -214,17 +214,7 @@ impl Server {
     }
 
     pub fn sdk_config(&self, access_key: &str, secret_key: &str) -> aws_sdk_s3::Config {
-        let http = aws_smithy_http_client::Builder::new().build_http();
-        aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(self.endpoint())
-            .credentials_provider(Credentials::new(access_key, secret_key, None, None, "fastgate-tests"))
-            .force_path_style(true)
-            .http_client(http)
-            // Errors must surface as they are, quickly.
-            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-            .build()
+        sdk_config_for(&self.endpoint(), access_key, secret_key)
     }
 
     /// A raw request signed as the root user.
@@ -267,22 +257,7 @@ impl Server {
         body: &[u8],
     ) -> RawResponse {
         let url = format!("{}{path_and_query}", self.endpoint());
-        let mut all: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        all.push(("host".into(), self.addr.to_string()));
-        let signed = sign_headers(
-            access_key,
-            secret_key,
-            method,
-            &url,
-            &all,
-            payload_hash,
-            SystemTime::now(),
-        );
-        all.extend(signed);
-        raw_request(method, &url, &all, body.to_vec()).await
+        signed_request(access_key, secret_key, method, &url, headers, payload_hash, body).await
     }
 
     /// A raw request with no authentication at all.
@@ -364,6 +339,136 @@ pub fn metric_value(text: &str, name: &str) -> u64 {
             (k == name).then(|| v.trim().parse::<f64>().ok())?
         })
         .map_or(0, |v| v as u64)
+}
+
+/// An aws-sdk-s3 configuration for `endpoint` (path style, no retries).
+pub fn sdk_config_for(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Config {
+    let http = aws_smithy_http_client::Builder::new().build_http();
+    aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "fastgate-tests"))
+        .force_path_style(true)
+        .http_client(http)
+        // Errors must surface as they are, quickly.
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+        .build()
+}
+
+/// A raw request to an absolute plain-HTTP `url`, SigV4-signed with `payload_hash` as
+/// the signed `x-amz-content-sha256` whatever the body is.
+pub async fn signed_request(
+    access_key: &str,
+    secret_key: &str,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    payload_hash: &str,
+    body: &[u8],
+) -> RawResponse {
+    let uri: http::Uri = url.parse().expect("request URL");
+    let host = uri.authority().expect("URL with a host").to_string();
+    let mut all: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    all.push(("host".into(), host));
+    let signed = sign_headers(
+        access_key,
+        secret_key,
+        method,
+        url,
+        &all,
+        payload_hash,
+        SystemTime::now(),
+    );
+    all.extend(signed);
+    raw_request(method, url, &all, body.to_vec()).await
+}
+
+/// s3s-fs, the reference backend of s3s (the S3 layer fastgate stands on), serving a
+/// temporary directory from this test process with the root user's keys: an S3 server
+/// that knows none of fastgate's extensions, to show how their clients fare elsewhere.
+/// It runs on a thread and runtime of its own, so that a test may block on a child
+/// process (`fastgate cp`) while it serves.
+pub struct S3sFs {
+    addr: SocketAddr,
+    root: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl S3sFs {
+    pub fn start() -> Self {
+        let root = tempfile::Builder::new()
+            .prefix("fastgate-s3s-fs-")
+            .tempdir()
+            .expect("tempdir");
+        let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs over the temp dir");
+        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        let addr = listener.local_addr().expect("local address");
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                loop {
+                    let socket = tokio::select! {
+                        accepted = listener.accept() => match accepted {
+                            Ok((socket, _)) => socket,
+                            Err(_) => continue,
+                        },
+                        _ = &mut stopped => return,
+                    };
+                    let conn = http
+                        .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
+                        .into_owned();
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                }
+            });
+        });
+        Self {
+            addr,
+            root,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(sdk_config_for(&self.endpoint(), ACCESS_KEY, SECRET_KEY))
+    }
+
+    /// The directory it serves: a bucket is a directory, an object a file.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+}
+
+impl Drop for S3sFs {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// A complete response of a raw request.
