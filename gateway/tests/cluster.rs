@@ -229,6 +229,46 @@ async fn with_every_node_down_a_put_gets_slow_down_quickly() {
 }
 
 #[tokio::test]
+async fn a_put_is_answered_at_min_copies_while_a_slow_node_still_gets_its_copy() {
+    let a = StorageNode::start();
+    let b = StorageNode::start();
+    // A timeout far above the answers expected: a write that waited for the slow node
+    // would take all of it.
+    let toml = cluster_toml(&[("g1", vec![a.url(), b.url()])], "min_copies = 1")
+        .replace("timeout_ms = 2000", "timeout_ms = 10000");
+    let gw = Server::with_config(&toml);
+    let c = gw.client();
+    create_bucket(&c, "clu").await;
+    until_report(&gw, "both nodes active", |v| states(v) == ["active", "active"]).await;
+
+    b.pause();
+    let bodies: Vec<Vec<u8>> = (0..4u64).map(|i| data(4096, 70 + i)).collect();
+    for (i, body) in bodies.iter().enumerate() {
+        let started = Instant::now();
+        put(&c, "clu", &format!("k{i}"), body).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "put {i} waited for the slow node: {:?}",
+            started.elapsed()
+        );
+    }
+    let mut want: Vec<String> = bodies.iter().map(|b| sha256_hex(b)).collect();
+    want.sort();
+    assert_eq!(a.chunks(), want);
+
+    // The slow node's copies were still streaming: it has them once it moves again.
+    b.resume();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while b.chunks() != want {
+        assert!(Instant::now() < deadline, "the slow node's copies: {:?}", b.chunks());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (i, body) in bodies.iter().enumerate() {
+        assert_eq!(&get(&c, "clu", &format!("k{i}")).await, body);
+    }
+}
+
+#[tokio::test]
 async fn a_group_short_of_live_nodes_leaves_writes_to_the_other_group() {
     let mut a = StorageNode::start();
     let b = StorageNode::start();

@@ -14,6 +14,8 @@ use fastgate_chunk::{
     ChunkError, ChunkHash, ChunkLocation, ChunkSink, ChunkStore, ChunkWriter, ObjectReader, PublishBatch, SinkFuture,
     StagedChunk, TrunkId,
 };
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 use http_body_util::BodyExt as _;
 use serde::Serialize;
 use tokio::runtime::Handle;
@@ -481,6 +483,8 @@ struct FanOut {
     need: usize,
     secret: String,
     timeout: Duration,
+    /// Where the copies still under way after the acknowledgement are awaited.
+    rt: Handle,
 }
 
 impl FanOut {
@@ -551,33 +555,23 @@ impl ChunkSink for FanOut {
                     u.answer.abort();
                 }
             }
-            // Every copy's answer, at once: each node fsyncs before it answers.
+            // Every copy's answer, at once: each node fsyncs before it answers. The write
+            // is acknowledged as soon as `need` of them did, so that one slow node does
+            // not set every write's latency.
             let timeout = self.timeout;
-            let results = futures::future::join_all(answers.into_iter().map(|(node, position, answer)| async move {
-                let abort = answer.abort_handle();
-                let r = match tokio::time::timeout(timeout, answer).await {
-                    Ok(Ok(r)) => r,
-                    Ok(Err(e)) => Err(ClusterError::Unreachable {
-                        node: node.client.url().to_owned(),
-                        reason: e.to_string(),
-                    }),
-                    Err(_) => {
-                        abort.abort();
-                        Err(ClusterError::Unreachable {
-                            node: node.client.url().to_owned(),
-                            reason: "no answer in time".into(),
-                        })
-                    }
-                };
-                node.saw(&r);
-                if let Err(e) = &r {
-                    tracing::warn!(error = %e, "a copy of a chunk failed");
-                    node.missed();
+            let mut under_way: HashSet<u16> = answers.iter().map(|(_, position, _)| *position).collect();
+            let mut pending: FuturesUnordered<_> = answers
+                .into_iter()
+                .map(|(node, position, answer)| copy_answer(node, position, answer, timeout))
+                .collect();
+            let mut made = HashSet::new();
+            while made.len() < self.need {
+                let Some((position, ok)) = pending.next().await else { break };
+                under_way.remove(&position);
+                if ok {
+                    made.insert(position);
                 }
-                r.is_ok().then_some(position)
-            }))
-            .await;
-            let made: HashSet<u16> = results.into_iter().flatten().collect();
+            }
             if made.len() < self.need {
                 return Err(unavailable(format!(
                     "group {}: {} copies made, {} needed",
@@ -586,9 +580,51 @@ impl ChunkSink for FanOut {
                     self.need
                 )));
             }
-            Ok((0..self.nodes).filter(|p| !made.contains(p)).collect())
+            // The other copies finish on their own, each bounded by the timeout. One
+            // that fails then is not recorded as owed (the object's transaction may be
+            // committed by then): its node is marked as having missed a copy, so it is
+            // `recovering` until repair has given it its group's set difference, which
+            // includes this chunk.
+            if !pending.is_empty() {
+                self.rt.spawn(async move { while pending.next().await.is_some() {} });
+            }
+            // Owed: the nodes with no copy made and none under way.
+            Ok((0..self.nodes)
+                .filter(|p| !made.contains(p) && !under_way.contains(p))
+                .collect())
         })
     }
+}
+
+/// Waits (bounded) for one copy's answer, and records it in its node's health: a copy
+/// that failed makes its node lack a chunk of its group until repair. `(position, made)`.
+async fn copy_answer(
+    node: Arc<Node>,
+    position: u16,
+    answer: tokio::task::JoinHandle<Result<(), ClusterError>>,
+    timeout: Duration,
+) -> (u16, bool) {
+    let abort = answer.abort_handle();
+    let r = match tokio::time::timeout(timeout, answer).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(ClusterError::Unreachable {
+            node: node.client.url().to_owned(),
+            reason: e.to_string(),
+        }),
+        Err(_) => {
+            abort.abort();
+            Err(ClusterError::Unreachable {
+                node: node.client.url().to_owned(),
+                reason: "no answer in time".into(),
+            })
+        }
+    };
+    node.saw(&r);
+    if let Err(e) = &r {
+        tracing::warn!(error = %e, "a copy of a chunk failed");
+        node.missed();
+    }
+    (position, r.is_ok())
 }
 
 impl ChunkStore for ClusterChunks {
@@ -628,6 +664,7 @@ impl ChunkStore for ClusterChunks {
                 need: g.min_copies,
                 secret: self.secret.clone(),
                 timeout: self.timeout,
+                rt: self.rt.clone(),
             };
             return Ok(ChunkWriter::remote(location, extras, Box::new(sink)));
         }
