@@ -182,7 +182,12 @@ async fn a_get_whose_nodes_all_fail_mid_body_ends_in_an_error_not_a_short_body()
             .send()
             .await
             .unwrap();
-        parts.push(CompletedPart::builder().part_number(n).e_tag(r.e_tag().unwrap()).build());
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(r.e_tag().unwrap())
+                .build(),
+        );
     }
     c.complete_multipart_upload()
         .bucket("clu")
@@ -199,7 +204,11 @@ async fn a_get_whose_nodes_all_fail_mid_body_ends_in_an_error_not_a_short_body()
     a.kill9();
     b.kill9();
     let body = answer.body.collect().await;
-    assert!(body.is_err(), "a body of {} bytes ended cleanly", body.map(|b| b.into_bytes().len()).unwrap_or(0));
+    assert!(
+        body.is_err(),
+        "a body of {} bytes ended cleanly",
+        body.map(|b| b.into_bytes().len()).unwrap_or(0)
+    );
 }
 
 #[tokio::test]

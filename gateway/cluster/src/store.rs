@@ -575,7 +575,9 @@ impl ChunkSink for FanOut {
                 .collect();
             let mut made = HashSet::new();
             while made.len() < self.need {
-                let Some((position, ok)) = pending.next().await else { break };
+                let Some((position, ok)) = pending.next().await else {
+                    break;
+                };
                 under_way.remove(&position);
                 if ok {
                     made.insert(position);

@@ -154,7 +154,10 @@ async fn a_node_lists_its_chunks_in_ascending_pages_after_a_cursor() {
     }
     assert_eq!(listed, all);
     assert_eq!(client.list_page(Some(&all[4]), 100).await.unwrap(), &all[5..]);
-    assert_eq!(client.list_page(Some(&all[6]), 100).await.unwrap(), Vec::<ChunkHash>::new());
+    assert_eq!(
+        client.list_page(Some(&all[6]), 100).await.unwrap(),
+        Vec::<ChunkHash>::new()
+    );
 
     // The cursor a gateway merges lists with walks the same pages.
     let mut pages = client.chunks().pages_of(2);

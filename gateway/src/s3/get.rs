@@ -1,7 +1,7 @@
 //! GetObject and HeadObject: conditional requests, ranges, `partNumber`, checksums.
 
-use fastgate_model::{ObjectReader, StorageError};
 use fastgate_model::records::ObjectRecord;
+use fastgate_model::{ObjectReader, StorageError};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
