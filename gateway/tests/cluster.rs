@@ -112,6 +112,106 @@ async fn writes_land_on_both_nodes_and_reads_fail_over_when_one_is_killed() {
 }
 
 #[tokio::test]
+async fn a_get_no_node_of_the_group_can_serve_is_slow_down_before_any_byte() {
+    let mut a = StorageNode::start();
+    let mut b = StorageNode::start();
+    let gw = Server::with_config(&cluster_toml(&[("g1", vec![a.url(), b.url()])], ""));
+    let c = gw.client();
+    create_bucket(&c, "clu").await;
+    let lost = data(100_000, 60);
+    let kept = data(100_000, 61);
+    put(&c, "clu", "lost", &lost).await;
+    put(&c, "clu", "kept", &kept).await;
+
+    // Every node answers, and each lacks the chunk: 503, not a 200 cut off at once.
+    let name = sha256_hex(&lost);
+    for node in [&a, &b] {
+        for f in files_under(&node.data_dir().join("M00").join("data")) {
+            if f.file_name().and_then(|n| n.to_str()) == Some(name.as_str()) {
+                std::fs::remove_file(f).unwrap();
+            }
+        }
+    }
+    let err = c.get_object().bucket("clu").key("lost").send().await.unwrap_err();
+    assert_eq!(sdk_error(&err), (Some("SlowDown".to_owned()), Some(503)), "{err:?}");
+
+    // Every node down, before and after the heartbeat notices.
+    a.kill9();
+    b.kill9();
+    for _ in 0..2 {
+        let started = Instant::now();
+        let err = c.get_object().bucket("clu").key("kept").send().await.unwrap_err();
+        assert_eq!(sdk_error(&err), (Some("SlowDown".to_owned()), Some(503)), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_get_whose_nodes_all_fail_mid_body_ends_in_an_error_not_a_short_body() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+
+    let mut a = StorageNode::start();
+    let mut b = StorageNode::start();
+    let gw = Server::with_config(&cluster_toml(&[("g1", vec![a.url(), b.url()])], ""));
+    let c = gw.client();
+    create_bucket(&c, "clu").await;
+    // Two chunks; the first larger than the socket buffers between node, gateway and
+    // client can hold, so that the read is still on it (or not yet on the second)
+    // when the nodes die.
+    let (p1, p2) = (data(24 << 20, 62), data(1000, 63));
+    let id = c
+        .create_multipart_upload()
+        .bucket("clu")
+        .key("mp")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    let mut parts = Vec::new();
+    for (n, body) in [(1, &p1), (2, &p2)] {
+        let r = c
+            .upload_part()
+            .bucket("clu")
+            .key("mp")
+            .upload_id(&id)
+            .part_number(n)
+            .body(body.clone().into())
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(r.e_tag().unwrap())
+                .build(),
+        );
+    }
+    c.complete_multipart_upload()
+        .bucket("clu")
+        .key("mp")
+        .upload_id(&id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .unwrap();
+
+    // The head is sent (its first piece was read); then every node of the group dies.
+    let answer = c.get_object().bucket("clu").key("mp").send().await.unwrap();
+    assert_eq!(answer.content_length(), Some((p1.len() + p2.len()) as i64));
+    a.kill9();
+    b.kill9();
+    let body = answer.body.collect().await;
+    assert!(
+        body.is_err(),
+        "a body of {} bytes ended cleanly",
+        body.map(|b| b.into_bytes().len()).unwrap_or(0)
+    );
+}
+
+#[tokio::test]
 async fn with_every_node_down_a_put_gets_slow_down_quickly() {
     let mut a = StorageNode::start();
     let mut b = StorageNode::start();
@@ -134,6 +234,46 @@ async fn with_every_node_down_a_put_gets_slow_down_quickly() {
         assert_eq!(sdk_error(&err), (Some("SlowDown".to_owned()), Some(503)), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_put_is_answered_at_min_copies_while_a_slow_node_still_gets_its_copy() {
+    let a = StorageNode::start();
+    let b = StorageNode::start();
+    // A timeout far above the answers expected: a write that waited for the slow node
+    // would take all of it.
+    let toml = cluster_toml(&[("g1", vec![a.url(), b.url()])], "min_copies = 1")
+        .replace("timeout_ms = 2000", "timeout_ms = 10000");
+    let gw = Server::with_config(&toml);
+    let c = gw.client();
+    create_bucket(&c, "clu").await;
+    until_report(&gw, "both nodes active", |v| states(v) == ["active", "active"]).await;
+
+    b.pause();
+    let bodies: Vec<Vec<u8>> = (0..4u64).map(|i| data(4096, 70 + i)).collect();
+    for (i, body) in bodies.iter().enumerate() {
+        let started = Instant::now();
+        put(&c, "clu", &format!("k{i}"), body).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "put {i} waited for the slow node: {:?}",
+            started.elapsed()
+        );
+    }
+    let mut want: Vec<String> = bodies.iter().map(|b| sha256_hex(b)).collect();
+    want.sort();
+    assert_eq!(a.chunks(), want);
+
+    // The slow node's copies were still streaming: it has them once it moves again.
+    b.resume();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while b.chunks() != want {
+        assert!(Instant::now() < deadline, "the slow node's copies: {:?}", b.chunks());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (i, body) in bodies.iter().enumerate() {
+        assert_eq!(&get(&c, "clu", &format!("k{i}")).await, body);
     }
 }
 

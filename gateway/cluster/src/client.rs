@@ -2,6 +2,7 @@
 //! and bounded by a timeout, so that a dead or stalled node costs a request time, never
 //! a hang.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,7 +19,7 @@ use tokio::sync::mpsc;
 use crate::auth;
 use crate::body::NodeBody;
 use crate::error::ClusterError;
-use crate::node::{AGE, SIZE, SIZE_HINT};
+use crate::node::{AGE, LIST_PAGE, SIZE, SIZE_HINT};
 
 /// What `GET /v1/status` answers.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
@@ -225,9 +226,15 @@ impl NodeClient {
         }
     }
 
-    /// Every chunk the node has.
-    pub async fn list(&self) -> Result<Vec<ChunkHash>, ClusterError> {
-        let resp = self.call(Method::GET, "/v1/chunks", "").await?;
+    /// One page of the chunks the node has, in ascending order: at most `limit` (the
+    /// node caps it at [`LIST_PAGE`]) after `after`. A page shorter than `limit` is the
+    /// last.
+    pub async fn list_page(&self, after: Option<&ChunkHash>, limit: usize) -> Result<Vec<ChunkHash>, ClusterError> {
+        let query = match after {
+            Some(a) => format!("after={}&limit={limit}", a.to_hex()),
+            None => format!("limit={limit}"),
+        };
+        let resp = self.call(Method::GET, "/v1/chunks", &query).await?;
         let (status, body) = self.text(resp).await?;
         if status != StatusCode::OK {
             return Err(self.status_error(status, &body));
@@ -236,5 +243,64 @@ impl NodeClient {
             .lines()
             .filter_map(ChunkHash::from_hex)
             .collect())
+    }
+
+    /// Every chunk the node has, in ascending order, fetched a page at a time.
+    pub fn chunks(&self) -> ChunkPages<'_> {
+        ChunkPages {
+            client: self,
+            page: VecDeque::new(),
+            after: None,
+            done: false,
+            limit: LIST_PAGE,
+        }
+    }
+}
+
+/// A node's chunks in ascending order, a page at a time (see [`NodeClient::chunks`]):
+/// at most one page is held, and several of these merge in step (repair's set
+/// difference, the union of a group's lists).
+pub struct ChunkPages<'a> {
+    client: &'a NodeClient,
+    page: VecDeque<ChunkHash>,
+    after: Option<ChunkHash>,
+    done: bool,
+    limit: usize,
+}
+
+impl<'a> ChunkPages<'a> {
+    /// A list with nothing in it (a node's, left out of a merge).
+    pub fn empty(client: &'a NodeClient) -> Self {
+        Self {
+            client,
+            page: VecDeque::new(),
+            after: None,
+            done: true,
+            limit: LIST_PAGE,
+        }
+    }
+
+    /// Fetches pages of at most `limit` chunks (at most [`LIST_PAGE`]).
+    #[must_use]
+    pub fn pages_of(mut self, limit: usize) -> Self {
+        self.limit = limit.clamp(1, LIST_PAGE);
+        self
+    }
+
+    /// The next chunk, without taking it.
+    pub async fn peek(&mut self) -> Result<Option<ChunkHash>, ClusterError> {
+        if self.page.is_empty() && !self.done {
+            let page = self.client.list_page(self.after.as_ref(), self.limit).await?;
+            self.done = page.len() < self.limit;
+            self.after = page.last().copied();
+            self.page = page.into();
+        }
+        Ok(self.page.front().copied())
+    }
+
+    /// Takes the next chunk.
+    pub async fn next(&mut self) -> Result<Option<ChunkHash>, ClusterError> {
+        self.peek().await?;
+        Ok(self.page.pop_front())
     }
 }

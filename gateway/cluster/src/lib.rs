@@ -19,8 +19,14 @@
 //!   fails after its copies were made (a refused condition) leaves copies with no
 //!   record: the orphan sweep of garbage collection deletes them from every node. They
 //!   cannot be deleted on the spot: the same content may be another object's.
-//! - The gateway waits for every live copy (each bounded by the timeout), not only the
-//!   first `min_copies`, so a healthy group ends every write with all its copies.
+//! - The gateway answers once `min_copies` copies are fsynced; the others go on
+//!   streaming and are awaited in the background (each bounded by the timeout), so one
+//!   slow node does not set every write's latency. A copy that fails after the answer
+//!   is not recorded as owed (the object's transaction may be committed by then): its
+//!   node is marked as having missed a copy, and repair (below) gives it the chunk.
+//!   While the body streams, each piece still waits (up to the timeout) for every copy
+//!   to take it, since memory stays bounded: a node that stalls that long is dropped
+//!   from the write and owed the chunk.
 //! - Copies a write could not make are recorded as owed in the object's transaction
 //!   (`StagedChunk::missed`, written by the model's committer), for `admin cluster`;
 //!   repair does not work from them but from the node's state: a node that misses a

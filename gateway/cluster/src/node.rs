@@ -11,8 +11,9 @@
 //! - `HEAD /v1/chunks/<sha256>`: whether the node has it (`x-fastgate-size`: its size;
 //!   `x-fastgate-age-secs`: how long ago it was written).
 //! - `DELETE /v1/chunks/<sha256>`: 204, or 404 when it was not here.
-//! - `GET /v1/chunks`: every chunk the node has, one SHA-256 a line (for repair and
-//!   the orphan sweep).
+//! - `GET /v1/chunks?after=<sha256>&limit=N`: a page of the chunks the node has, in
+//!   ascending order, one SHA-256 a line, at most `N` (and at most [`LIST_PAGE`]) after
+//!   `after` (for repair and the orphan sweep). A page shorter than asked is the last.
 //! - `GET /v1/status`: JSON: chunks, free and total bytes of the store paths.
 //!
 //! Every chunk is a file of its own on a node (see `LocalChunks::publish_file`): the
@@ -44,6 +45,9 @@ pub const SIZE_HINT: &str = "x-fastgate-size-hint";
 pub const AGE: &str = "x-fastgate-age-secs";
 /// A chunk's size, in a `HEAD` answer (hyper may rewrite `content-length` there).
 pub const SIZE: &str = "x-fastgate-size";
+/// The most chunks one listing page holds (and what a page without `limit` holds): a
+/// node with millions of chunks is listed in bounded memory on both sides.
+pub const LIST_PAGE: usize = 10_000;
 /// Time a gateway has to send a request's headers (a dead one's connection is closed).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Temp files untouched this long belong to no live upload.
@@ -144,7 +148,7 @@ async fn handle(node: &Arc<Node>, req: Request<Incoming>, peer: SocketAddr) -> R
     }
     let result = match (&method, path.as_str()) {
         (&Method::PUT, "/v1/chunks") => put(node, req).await,
-        (&Method::GET, "/v1/chunks") => list(node).await,
+        (&Method::GET, "/v1/chunks") => list(node, &query).await,
         (&Method::GET, "/v1/status") => status(node).await,
         (m, p) => match p.strip_prefix("/v1/chunks/").and_then(ChunkHash::from_hex) {
             Some(hash) if *m == Method::GET => read(node, hash, &query).await,
@@ -300,14 +304,30 @@ async fn delete(node: &Arc<Node>, hash: ChunkHash) -> io::Result<Response<NodeBo
     }
 }
 
-async fn list(node: &Arc<Node>) -> io::Result<Response<NodeBody>> {
-    let text = blocking(node, |n| {
-        let mut out = String::new();
-        n.chunks.list(&mut |hash, _| {
+/// `after` and `limit` of a listing's query.
+fn page_query(query: &str) -> Option<(Option<ChunkHash>, usize)> {
+    let (mut after, mut limit) = (None, LIST_PAGE);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=')? {
+            ("after", v) => after = Some(ChunkHash::from_hex(v)?),
+            ("limit", v) => limit = v.parse::<usize>().ok()?.min(LIST_PAGE),
+            _ => return None,
+        }
+    }
+    Some((after, limit))
+}
+
+async fn list(node: &Arc<Node>, query: &str) -> io::Result<Response<NodeBody>> {
+    let Some((after, limit)) = page_query(query) else {
+        return Ok(answer(StatusCode::BAD_REQUEST, "bad listing query\n"));
+    };
+    let text = blocking(node, move |n| {
+        let page = n.chunks.list_page(after.as_ref(), limit)?;
+        let mut out = String::with_capacity(page.len() * 65);
+        for hash in page {
             out.push_str(&hash.to_hex());
             out.push('\n');
-            ControlFlow::Continue(())
-        })?;
+        }
         Ok(out)
     })
     .await?;

@@ -1,6 +1,6 @@
 //! [`ClusterChunks`]: the gateway's chunk layer over groups of storage nodes.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::io;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,13 +14,15 @@ use fastgate_chunk::{
     ChunkError, ChunkHash, ChunkLocation, ChunkSink, ChunkStore, ChunkWriter, ObjectReader, PublishBatch, SinkFuture,
     StagedChunk, TrunkId,
 };
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 use http_body_util::BodyExt as _;
 use serde::Serialize;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::auth;
-use crate::client::{NodeClient, NodeStatus, Upload};
+use crate::client::{ChunkPages, NodeClient, NodeStatus, Upload};
 use crate::config::ClusterConfig;
 use crate::error::ClusterError;
 
@@ -303,30 +305,39 @@ impl ClusterChunks {
     }
 
     async fn repair_pass(&self, g: &Group, target: &Arc<Node>) -> Result<u64, ClusterError> {
-        let have: HashSet<ChunkHash> = target.client.list().await?.into_iter().collect();
-        // What every other node that answers has (recovering ones too: a node new to a
-        // group starts recovering like the others), and who has it.
-        let mut lacking: Vec<(ChunkHash, &Arc<Node>)> = Vec::new();
-        let mut seen = HashSet::new();
-        for source in g.nodes.iter().filter(|n| !Arc::ptr_eq(n, target) && n.takes_writes()) {
-            for hash in source.client.list().await? {
-                if !have.contains(&hash) && seen.insert(hash) {
-                    lacking.push((hash, source));
-                }
-            }
+        // Every other node that answers (recovering ones too: a node new to a group
+        // starts recovering like the others).
+        let sources: Vec<&Arc<Node>> = g
+            .nodes
+            .iter()
+            .filter(|n| !Arc::ptr_eq(n, target) && n.takes_writes())
+            .collect();
+        // The sorted lists merge a page at a time, so a node with millions of chunks is
+        // repaired in bounded memory: first to count what the node lacks (its
+        // under-replicated chunks, for `admin cluster`), then to copy each.
+        let lacking = || Lacking {
+            target: target.client.chunks(),
+            sources: Merged::strict(&sources),
+        };
+        let mut pass = lacking();
+        let mut left = 0u64;
+        while pass.next().await?.is_some() {
+            left += 1;
         }
-        let mut left = lacking.len() as u64;
         target.health().lacking = Some(left);
         let mut copied = 0u64;
-        for (hash, source) in lacking {
+        let mut pass = lacking();
+        while let Some((hash, source)) = pass.next().await? {
             // Written there meanwhile (by a PUT), or collected at the source: skip.
             if target.client.head(&hash).await?.is_none() {
                 self.copy_chunk(&hash, source, target).await?;
                 copied += 1;
             }
-            left -= 1;
+            left = left.saturating_sub(1);
             target.health().lacking = Some(left);
         }
+        // It has what its group had when the pass began.
+        target.health().lacking = Some(0);
         Ok(copied)
     }
 
@@ -481,6 +492,8 @@ struct FanOut {
     need: usize,
     secret: String,
     timeout: Duration,
+    /// Where the copies still under way after the acknowledgement are awaited.
+    rt: Handle,
 }
 
 impl FanOut {
@@ -551,33 +564,25 @@ impl ChunkSink for FanOut {
                     u.answer.abort();
                 }
             }
-            // Every copy's answer, at once: each node fsyncs before it answers.
+            // Every copy's answer, at once: each node fsyncs before it answers. The write
+            // is acknowledged as soon as `need` of them did, so that one slow node does
+            // not set every write's latency.
             let timeout = self.timeout;
-            let results = futures::future::join_all(answers.into_iter().map(|(node, position, answer)| async move {
-                let abort = answer.abort_handle();
-                let r = match tokio::time::timeout(timeout, answer).await {
-                    Ok(Ok(r)) => r,
-                    Ok(Err(e)) => Err(ClusterError::Unreachable {
-                        node: node.client.url().to_owned(),
-                        reason: e.to_string(),
-                    }),
-                    Err(_) => {
-                        abort.abort();
-                        Err(ClusterError::Unreachable {
-                            node: node.client.url().to_owned(),
-                            reason: "no answer in time".into(),
-                        })
-                    }
+            let mut under_way: HashSet<u16> = answers.iter().map(|(_, position, _)| *position).collect();
+            let mut pending: FuturesUnordered<_> = answers
+                .into_iter()
+                .map(|(node, position, answer)| copy_answer(node, position, answer, timeout))
+                .collect();
+            let mut made = HashSet::new();
+            while made.len() < self.need {
+                let Some((position, ok)) = pending.next().await else {
+                    break;
                 };
-                node.saw(&r);
-                if let Err(e) = &r {
-                    tracing::warn!(error = %e, "a copy of a chunk failed");
-                    node.missed();
+                under_way.remove(&position);
+                if ok {
+                    made.insert(position);
                 }
-                r.is_ok().then_some(position)
-            }))
-            .await;
-            let made: HashSet<u16> = results.into_iter().flatten().collect();
+            }
             if made.len() < self.need {
                 return Err(unavailable(format!(
                     "group {}: {} copies made, {} needed",
@@ -586,9 +591,51 @@ impl ChunkSink for FanOut {
                     self.need
                 )));
             }
-            Ok((0..self.nodes).filter(|p| !made.contains(p)).collect())
+            // The other copies finish on their own, each bounded by the timeout. One
+            // that fails then is not recorded as owed (the object's transaction may be
+            // committed by then): its node is marked as having missed a copy, so it is
+            // `recovering` until repair has given it its group's set difference, which
+            // includes this chunk.
+            if !pending.is_empty() {
+                self.rt.spawn(async move { while pending.next().await.is_some() {} });
+            }
+            // Owed: the nodes with no copy made and none under way.
+            Ok((0..self.nodes)
+                .filter(|p| !made.contains(p) && !under_way.contains(p))
+                .collect())
         })
     }
+}
+
+/// Waits (bounded) for one copy's answer, and records it in its node's health: a copy
+/// that failed makes its node lack a chunk of its group until repair. `(position, made)`.
+async fn copy_answer(
+    node: Arc<Node>,
+    position: u16,
+    answer: tokio::task::JoinHandle<Result<(), ClusterError>>,
+    timeout: Duration,
+) -> (u16, bool) {
+    let abort = answer.abort_handle();
+    let r = match tokio::time::timeout(timeout, answer).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(ClusterError::Unreachable {
+            node: node.client.url().to_owned(),
+            reason: e.to_string(),
+        }),
+        Err(_) => {
+            abort.abort();
+            Err(ClusterError::Unreachable {
+                node: node.client.url().to_owned(),
+                reason: "no answer in time".into(),
+            })
+        }
+    };
+    node.saw(&r);
+    if let Err(e) = &r {
+        tracing::warn!(error = %e, "a copy of a chunk failed");
+        node.missed();
+    }
+    (position, r.is_ok())
 }
 
 impl ChunkStore for ClusterChunks {
@@ -628,6 +675,7 @@ impl ChunkStore for ClusterChunks {
                 need: g.min_copies,
                 secret: self.secret.clone(),
                 timeout: self.timeout,
+                rt: self.rt.clone(),
             };
             return Ok(ChunkWriter::remote(location, extras, Box::new(sink)));
         }
@@ -748,18 +796,13 @@ impl ChunkStore for ClusterChunks {
                 store_path: 0,
                 slot: None,
             };
-            let all: BTreeSet<ChunkHash> = self.block_on(async {
-                let mut all = BTreeSet::new();
-                for n in &g.nodes {
-                    let r = n.client.list().await;
-                    n.saw(&r);
-                    if let Ok(l) = r {
-                        all.extend(l);
-                    }
-                }
-                all
-            });
-            for hash in all {
+            // The union of the nodes' sorted lists, a page of each at a time; a node
+            // that fails is left out, as the orphan sweep can wait for its next run.
+            let mut all = Merged::tolerant(&g.nodes);
+            while let Some((hash, _)) = self
+                .block_on(all.next())
+                .map_err(|e| ChunkError::Unavailable(e.to_string()))?
+            {
                 if visit(hash, location).is_break() {
                     return Ok(());
                 }
@@ -807,6 +850,96 @@ impl ChunkStore for ClusterChunks {
         let g = self.group(location)?;
         let hex = hash.to_hex();
         Ok(format!("{}/M00/{}/{}/{}", g.name, &hex[0..2], &hex[2..4], hex))
+    }
+}
+
+/// Several nodes' chunk lists merged in ascending order, each hash once, with a node
+/// that has it; at most a page of each list is held.
+struct Merged<'a> {
+    lists: Vec<(ChunkPages<'a>, &'a Arc<Node>)>,
+    /// Whether a node whose list fails is left out (else the merge fails).
+    tolerant: bool,
+}
+
+impl<'a> Merged<'a> {
+    fn strict(nodes: &[&'a Arc<Node>]) -> Self {
+        Self {
+            lists: nodes.iter().map(|n| (n.client.chunks(), *n)).collect(),
+            tolerant: false,
+        }
+    }
+
+    fn tolerant(nodes: &'a [Arc<Node>]) -> Self {
+        Self {
+            lists: nodes.iter().map(|n| (n.client.chunks(), n)).collect(),
+            tolerant: true,
+        }
+    }
+
+    /// The next list's head, by position; a failed list is left out when tolerant.
+    async fn peek(&mut self, i: usize) -> Result<Option<ChunkHash>, ClusterError> {
+        let (list, node) = &mut self.lists[i];
+        let r = list.peek().await;
+        // Only a failure is news: most peeks fetch nothing, and answers reach the
+        // heartbeat anyway.
+        if r.is_err() {
+            node.saw(&r);
+        }
+        match r {
+            Err(e) if self.tolerant => {
+                tracing::warn!(error = %e, "a node's chunk list is left out");
+                let node: &'a Arc<Node> = self.lists[i].1;
+                self.lists[i].0 = ChunkPages::empty(&node.client);
+                Ok(None)
+            }
+            r => r,
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<(ChunkHash, &'a Arc<Node>)>, ClusterError> {
+        let mut min: Option<(ChunkHash, &'a Arc<Node>)> = None;
+        for i in 0..self.lists.len() {
+            if let Some(h) = self.peek(i).await?
+                && min.is_none_or(|(m, _)| h < m)
+            {
+                min = Some((h, self.lists[i].1));
+            }
+        }
+        if let Some((hash, _)) = min {
+            for i in 0..self.lists.len() {
+                if self.peek(i).await? == Some(hash) {
+                    self.lists[i].0.next().await?;
+                }
+            }
+        }
+        Ok(min)
+    }
+}
+
+/// The chunks some source has and the target lacks, in ascending order (repair's set
+/// difference), each with a source that has it.
+struct Lacking<'a> {
+    target: ChunkPages<'a>,
+    sources: Merged<'a>,
+}
+
+impl<'a> Lacking<'a> {
+    async fn next(&mut self) -> Result<Option<(ChunkHash, &'a Arc<Node>)>, ClusterError> {
+        while let Some((hash, source)) = self.sources.next().await? {
+            let has = loop {
+                match self.target.peek().await? {
+                    Some(t) if t < hash => {
+                        self.target.next().await?;
+                    }
+                    Some(t) => break t == hash,
+                    None => break false,
+                }
+            };
+            if !has {
+                return Ok(Some((hash, source)));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -76,7 +76,7 @@ async fn a_chunk_is_stored_once_verified_and_read_listed_and_deleted_by_hash() {
         client.head(&hash).await.unwrap().map(|(size, _)| size),
         Some(body.len() as u64)
     );
-    assert_eq!(client.list().await.unwrap(), vec![hash]);
+    assert_eq!(client.list_page(None, 10).await.unwrap(), vec![hash]);
 
     assert!(client.delete(&hash).await.unwrap());
     assert!(!client.delete(&hash).await.unwrap());
@@ -124,4 +124,50 @@ async fn bytes_that_do_not_match_their_sha256_or_trailer_leave_nothing() {
     let stranger = NodeClient::new(&url, "not-the-secret-0123456789", Duration::from_secs(5));
     let e = stranger.status().await.unwrap_err();
     assert!(matches!(e, ClusterError::Status { status, .. } if status == 403), "{e}");
+}
+
+#[tokio::test]
+async fn a_node_lists_its_chunks_in_ascending_pages_after_a_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = start(dir.path()).await;
+    let mut all = Vec::new();
+    for i in 0..7u8 {
+        let body = vec![i; 1000 + usize::from(i)];
+        let sha: [u8; 32] = Sha256::digest(&body).into();
+        upload(&client, &body, sha).await.unwrap();
+        all.push(ChunkHash(sha));
+    }
+    all.sort();
+
+    // Pages of 3: each sorted, each after the last one's end, the last one short.
+    let mut listed: Vec<ChunkHash> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = client.list_page(after.as_ref(), 3).await.unwrap();
+        assert!(page.len() <= 3, "{page:?}");
+        assert!(page.windows(2).all(|w| w[0] < w[1]), "{page:?}");
+        listed.extend(&page);
+        if page.len() < 3 {
+            break;
+        }
+        after = page.last().copied();
+    }
+    assert_eq!(listed, all);
+    assert_eq!(client.list_page(Some(&all[4]), 100).await.unwrap(), &all[5..]);
+    assert_eq!(
+        client.list_page(Some(&all[6]), 100).await.unwrap(),
+        Vec::<ChunkHash>::new()
+    );
+
+    // The cursor a gateway merges lists with walks the same pages.
+    let mut pages = client.chunks().pages_of(2);
+    let mut walked = Vec::new();
+    while let Some(h) = pages.next().await.unwrap() {
+        walked.push(h);
+    }
+    assert_eq!(walked, all);
+
+    // A limit past the node's page size is capped.
+    let capped = client.list_page(None, usize::MAX).await.unwrap();
+    assert_eq!(capped, all);
 }

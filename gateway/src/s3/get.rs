@@ -1,7 +1,7 @@
 //! GetObject and HeadObject: conditional requests, ranges, `partNumber`, checksums.
 
-use fastgate_model::ObjectReader;
 use fastgate_model::records::ObjectRecord;
+use fastgate_model::{ObjectReader, StorageError};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
@@ -133,10 +133,28 @@ fn invalid_part_number() -> S3Error {
     ApiError::InvalidPartNumber.into()
 }
 
-fn body_of(reader: ObjectReader) -> StreamingBlob {
-    StreamingBlob::wrap(futures::stream::unfold(reader, |mut r| async move {
-        r.next().await.map(|item| (item, r))
-    }))
+/// The body: `first` (already read), then the rest of `reader`. A read error after the
+/// head was sent ends the stream with that error, so hyper aborts the connection and
+/// the client sees a broken body, never a clean short one.
+fn body_of(first: Option<bytes::Bytes>, reader: ObjectReader) -> StreamingBlob {
+    use futures::StreamExt as _;
+    let rest = futures::stream::unfold(reader, |mut r| async move { r.next().await.map(|item| (item, r)) });
+    StreamingBlob::wrap(futures::stream::iter(first.map(Ok)).chain(rest))
+}
+
+/// Reads the first piece of a non-empty selection before the answer's head is sent: a
+/// chunk that no storage node (or no local file) can serve is then a status the client
+/// can retry on (503 SlowDown for unreachable nodes) rather than a 200 cut off at once.
+/// Storage nodes fail over within this read, so it fails only when all of them did.
+async fn first_piece(reader: &mut ObjectReader, len: u64) -> S3Result<Option<bytes::Bytes>> {
+    if len == 0 {
+        return Ok(None);
+    }
+    match reader.next().await {
+        Some(Ok(b)) => Ok(Some(b)),
+        Some(Err(e)) => Err(StorageError::from(e)).s3(),
+        None => Ok(None),
+    }
 }
 
 fn parts_count(rec: &ObjectRecord) -> Option<i32> {
@@ -158,13 +176,14 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
     let rec = gw.store.object(&input.bucket, &input.key).s3()?;
     check_conditions(&conditions!(input), &rec)?;
     let sel = select(&rec, input.range.as_ref(), input.part_number)?;
-    let reader = gw.store.read(&rec, sel.start, sel.end).s3()?;
+    let mut reader = gw.store.read(&rec, sel.start, sel.end).s3()?;
+    let first = first_piece(&mut reader, sel.end - sel.start).await?;
     let checksum_enabled = input
         .checksum_mode
         .as_ref()
         .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
     let mut out = GetObjectOutput {
-        body: Some(body_of(reader)),
+        body: Some(body_of(first, reader)),
         content_length: Some(i64::try_from(sel.end - sel.start).unwrap_or(i64::MAX)),
         tag_count: tag_count(&rec),
         ..Default::default()

@@ -771,6 +771,22 @@ impl StorageNode {
         }
     }
 
+    /// SIGSTOP the node: it keeps its connections but answers nothing (a slow node).
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT a node [`StorageNode::pause`] stopped.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("the node runs").id().to_string();
+        let status = Command::new("kill").args([sig, &pid]).status().expect("run kill");
+        assert!(status.success(), "kill {sig} {pid}");
+    }
+
     /// Starts again (after [`StorageNode::kill9`]) on the same data dir and address.
     pub fn restart(&mut self) {
         self.kill9();

@@ -12,7 +12,7 @@
 //! thousands of buffers to its writer, and each goes through a plain method call with no
 //! box. The trait's methods are called once per chunk or per batch.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::ops::ControlFlow;
@@ -147,6 +147,54 @@ impl LocalChunks {
         Ok(None)
     }
 
+    /// One page of the chunks held as files of their own (every chunk of a storage
+    /// node), in ascending order of SHA-256: at most `limit`, each after `after`. The
+    /// fan-out directories are named by a hash's first two bytes, so a page walks only
+    /// the directories from `after` on, stops at the first past a full page, and holds
+    /// no more than `limit` hashes: a node with millions of chunks is listed page by
+    /// page in bounded memory.
+    pub fn list_page(&self, after: Option<&ChunkHash>, limit: usize) -> Result<Vec<ChunkHash>> {
+        let after_hex = after.map(ChunkHash::to_hex);
+        let mut page = BTreeSet::new();
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        for group in self.tracker.groups() {
+            for sp in &group.paths {
+                let data = sp.data_dir();
+                for l1 in fan_out_dirs(&data, after_hex.as_deref().map(|h| &h[0..2]))? {
+                    if full_before(&page, limit, &l1) {
+                        break;
+                    }
+                    let from = after_hex.as_deref().filter(|h| h[0..2] == l1).map(|h| &h[2..4]);
+                    for l2 in fan_out_dirs(&data.join(&l1), from)? {
+                        if full_before(&page, limit, &format!("{l1}{l2}")) {
+                            break;
+                        }
+                        let files = match std::fs::read_dir(data.join(&l1).join(&l2)) {
+                            Ok(f) => f,
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                            Err(e) => return Err(e.into()),
+                        };
+                        for f in files.flatten() {
+                            let Some(hash) = f.file_name().to_str().and_then(ChunkHash::from_hex) else {
+                                continue;
+                            };
+                            if after.is_some_and(|a| hash <= *a) {
+                                continue;
+                            }
+                            page.insert(hash);
+                            if page.len() > limit {
+                                page.pop_last();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(page.into_iter().collect())
+    }
+
     /// Publishes a staged chunk as a file of its own, however small, renamed into place
     /// and its directory fsynced before this returns; dropped when the node has the
     /// content already. A storage node stores every chunk this way: a trunk slot is a
@@ -186,6 +234,30 @@ impl LocalChunks {
         sync_dir(&dir)?;
         Ok(())
     }
+}
+
+/// The fan-out directories (two hex digits) in `dir`, sorted, from `from` on; none when
+/// `dir` is gone (emptied and removed meanwhile).
+fn fan_out_dirs(dir: &std::path::Path, from: Option<&str>) -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|n| from.is_none_or(|f| n.as_str() >= f))
+        .collect();
+    names.sort_unstable();
+    Ok(names)
+}
+
+/// Whether `page` is full and its last hash sorts before every hash whose hex starts
+/// with `prefix`: nothing under that fan-out directory (or any after it) can enter.
+fn full_before(page: &BTreeSet<ChunkHash>, limit: usize, prefix: &str) -> bool {
+    page.len() >= limit && page.last().is_some_and(|l| &l.to_hex()[..prefix.len()] < prefix)
 }
 
 fn remove(path: &std::path::Path) -> Result<bool> {
