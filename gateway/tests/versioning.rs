@@ -5,8 +5,7 @@ mod common;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier,
-    VersioningConfiguration,
+    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, VersioningConfiguration,
 };
 use common::*;
 
@@ -112,45 +111,60 @@ async fn versioning_configuration_round_trips_and_refuses_anything_else() {
         "<VersioningConfiguration></VersioningConfiguration>",
     ] {
         let r = srv.signed("PUT", "/cfg?versioning", &[], body.as_bytes()).await;
-        assert_eq!((r.status, r.error_code().as_deref()), (400, Some("MalformedXML")), "{body}");
+        assert_eq!(
+            (r.status, r.error_code().as_deref()),
+            (400, Some("MalformedXML")),
+            "{body}"
+        );
     }
     let got = c.get_bucket_versioning().bucket("cfg").send().await.unwrap();
-    assert_eq!(got.status(), Some(&BucketVersioningStatus::Suspended), "a refused change changes nothing");
+    assert_eq!(
+        got.status(),
+        Some(&BucketVersioningStatus::Suspended),
+        "a refused change changes nothing"
+    );
 }
 
 #[tokio::test]
 async fn every_write_to_a_versioned_bucket_is_a_version_readable_by_its_id() {
     let srv = Server::start();
     let c = srv.client();
-    versioned(&c, "vb").await;
-    let v1 = put_version(&c, "vb", "k", b"first").await;
-    let v2 = put_version(&c, "vb", "k", b"second").await;
+    versioned(&c, "vbk").await;
+    let v1 = put_version(&c, "vbk", "k", b"first").await;
+    let v2 = put_version(&c, "vbk", "k", b"second").await;
     assert_ne!(v1, v2);
-    assert_eq!(get(&c, "vb", "k").await, b"second");
-    assert_eq!(get_version(&c, "vb", "k", &v1).await, b"first");
-    assert_eq!(get_version(&c, "vb", "k", &v2).await, b"second");
-    let head = c.head_object().bucket("vb").key("k").version_id(&v1).send().await.unwrap();
+    assert_eq!(get(&c, "vbk", "k").await, b"second");
+    assert_eq!(get_version(&c, "vbk", "k", &v1).await, b"first");
+    assert_eq!(get_version(&c, "vbk", "k", &v2).await, b"second");
+    let head = c
+        .head_object()
+        .bucket("vbk")
+        .key("k")
+        .version_id(&v1)
+        .send()
+        .await
+        .unwrap();
     assert_eq!((head.content_length(), head.version_id()), (Some(5), Some(v1.as_str())));
 
     // A copy of an old version is a new version.
     let copied = c
         .copy_object()
-        .bucket("vb")
+        .bucket("vbk")
         .key("copy")
-        .copy_source(format!("vb/k?versionId={v1}"))
+        .copy_source(format!("vbk/k?versionId={v1}"))
         .send()
         .await
         .unwrap();
     assert_eq!(copied.copy_source_version_id(), Some(v1.as_str()));
     let v3 = copied.version_id().expect("a copy answers its version id").to_owned();
-    assert_eq!(get_version(&c, "vb", "copy", &v3).await, b"first");
+    assert_eq!(get_version(&c, "vbk", "copy", &v3).await, b"first");
 
     // So is a completed multipart upload.
-    let up = c.create_multipart_upload().bucket("vb").key("k").send().await.unwrap();
+    let up = c.create_multipart_upload().bucket("vbk").key("k").send().await.unwrap();
     let id = up.upload_id().unwrap();
     let part = c
         .upload_part()
-        .bucket("vb")
+        .bucket("vbk")
         .key("k")
         .upload_id(id)
         .part_number(1)
@@ -160,29 +174,37 @@ async fn every_write_to_a_versioned_bucket_is_a_version_readable_by_its_id() {
         .unwrap();
     let done = c
         .complete_multipart_upload()
-        .bucket("vb")
+        .bucket("vbk")
         .key("k")
         .upload_id(id)
         .multipart_upload(
             CompletedMultipartUpload::builder()
-                .parts(CompletedPart::builder().part_number(1).e_tag(part.e_tag().unwrap()).build())
+                .parts(
+                    CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
                 .build(),
         )
         .send()
         .await
         .unwrap();
-    let v4 = done.version_id().expect("a completion answers its version id").to_owned();
-    assert_eq!(get_version(&c, "vb", "k", &v4).await, b"third");
-    assert_eq!(get_version(&c, "vb", "k", &v1).await, b"first");
+    let v4 = done
+        .version_id()
+        .expect("a completion answers its version id")
+        .to_owned();
+    assert_eq!(get_version(&c, "vbk", "k", &v4).await, b"third");
+    assert_eq!(get_version(&c, "vbk", "k", &v1).await, b"first");
 
     // An id of the right shape that names nothing, and one that cannot be an id.
     let unknown = format!("{:016x}{:016x}", 1, 1);
-    let got = c.get_object().bucket("vb").key("k").version_id(&unknown).send().await;
+    let got = c.get_object().bucket("vbk").key("k").version_id(&unknown).send().await;
     assert_eq!(assert_code(got, "NoSuchVersion"), 404);
-    let got = c.get_object().bucket("vb").key("k").version_id("bogus").send().await;
+    let got = c.get_object().bucket("vbk").key("k").version_id("bogus").send().await;
     assert_eq!(assert_code(got, "InvalidArgument"), 400);
     // The `null` version does not exist where every write had an id.
-    let got = c.get_object().bucket("vb").key("k").version_id("null").send().await;
+    let got = c.get_object().bucket("vbk").key("k").version_id("null").send().await;
     assert_eq!(assert_code(got, "NoSuchVersion"), 404);
 }
 
@@ -190,33 +212,43 @@ async fn every_write_to_a_versioned_bucket_is_a_version_readable_by_its_id() {
 async fn a_delete_writes_a_marker_that_hides_the_key_until_the_marker_is_removed() {
     let srv = Server::start();
     let c = srv.client();
-    versioned(&c, "dm").await;
-    let v1 = put_version(&c, "dm", "k", b"kept").await;
-    put_version(&c, "dm", "other", b"x").await;
-    let del = c.delete_object().bucket("dm").key("k").send().await.unwrap();
+    versioned(&c, "dmk").await;
+    let v1 = put_version(&c, "dmk", "k", b"kept").await;
+    put_version(&c, "dmk", "other", b"x").await;
+    let del = c.delete_object().bucket("dmk").key("k").send().await.unwrap();
     assert_eq!(del.delete_marker(), Some(true));
     let marker = del.version_id().expect("a marker has a version id").to_owned();
     assert_ne!(marker, v1);
 
-    let got = c.get_object().bucket("dm").key("k").send().await;
+    let got = c.get_object().bucket("dmk").key("k").send().await;
     assert_eq!(assert_code(got, "NoSuchKey"), 404);
-    let raw = srv.signed("GET", "/dm/k", &[], b"").await;
+    let raw = srv.signed("GET", "/dmk/k", &[], b"").await;
     assert_eq!(raw.status, 404);
     assert_eq!(raw.header("x-amz-delete-marker"), Some("true"));
     assert_eq!(raw.header("x-amz-version-id"), Some(marker.as_str()));
-    let raw = srv.signed("GET", &format!("/dm/k?versionId={marker}"), &[], b"").await;
+    let raw = srv.signed("GET", &format!("/dmk/k?versionId={marker}"), &[], b"").await;
     assert_eq!(raw.status, 405, "a marker named by its id is not an object");
     assert_eq!(raw.header("x-amz-delete-marker"), Some("true"));
 
-    let listed = c.list_objects_v2().bucket("dm").send().await.unwrap();
+    let listed = c.list_objects_v2().bucket("dmk").send().await.unwrap();
     let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, ["other"], "a deleted key is not listed");
-    assert_eq!(get_version(&c, "dm", "k", &v1).await, b"kept", "the old version stays");
+    assert_eq!(get_version(&c, "dmk", "k", &v1).await, b"kept", "the old version stays");
 
     // Removing the marker for good brings the previous version back.
-    let del = c.delete_object().bucket("dm").key("k").version_id(&marker).send().await.unwrap();
-    assert_eq!((del.delete_marker(), del.version_id()), (Some(true), Some(marker.as_str())));
-    assert_eq!(get(&c, "dm", "k").await, b"kept");
+    let del = c
+        .delete_object()
+        .bucket("dmk")
+        .key("k")
+        .version_id(&marker)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (del.delete_marker(), del.version_id()),
+        (Some(true), Some(marker.as_str()))
+    );
+    assert_eq!(get(&c, "dmk", "k").await, b"kept");
 }
 
 #[tokio::test]
@@ -226,8 +258,18 @@ async fn deleting_a_version_for_good_leaves_the_others_and_an_empty_bucket_can_g
     versioned(&c, "gone").await;
     let v1 = put_version(&c, "gone", "k", b"one").await;
     let v2 = put_version(&c, "gone", "k", b"two").await;
-    c.delete_object().bucket("gone").key("k").version_id(&v2).send().await.unwrap();
-    assert_eq!(get(&c, "gone", "k").await, b"one", "the previous version is current again");
+    c.delete_object()
+        .bucket("gone")
+        .key("k")
+        .version_id(&v2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&c, "gone", "k").await,
+        b"one",
+        "the previous version is current again"
+    );
     let got = c.get_object().bucket("gone").key("k").version_id(&v2).send().await;
     assert_eq!(assert_code(got, "NoSuchVersion"), 404);
 
@@ -240,30 +282,44 @@ async fn deleting_a_version_for_good_leaves_the_others_and_an_empty_bucket_can_g
     let versions = all_versions(&c, "gone", 1000).await;
     assert_eq!(versions.len(), 2);
     for (key, id, _, _) in &versions {
-        c.delete_object().bucket("gone").key(key).version_id(id).send().await.unwrap();
+        c.delete_object()
+            .bucket("gone")
+            .key(key)
+            .version_id(id)
+            .send()
+            .await
+            .unwrap();
     }
     assert!(all_versions(&c, "gone", 1000).await.is_empty());
-    assert!(versions.iter().any(|(_, id, latest, marker)| *id == v1 && !latest && !marker));
-    c.delete_bucket().bucket("gone").send().await.expect("an emptied bucket goes");
+    assert!(
+        versions
+            .iter()
+            .any(|(_, id, latest, marker)| *id == v1 && !latest && !marker)
+    );
+    c.delete_bucket()
+        .bucket("gone")
+        .send()
+        .await
+        .expect("an emptied bucket goes");
 }
 
 #[tokio::test]
 async fn list_object_versions_pages_through_versions_and_markers_in_order() {
     let srv = Server::start();
     let c = srv.client();
-    versioned(&c, "lv").await;
+    versioned(&c, "lvb").await;
     let a: Vec<String> = vec![
-        put_version(&c, "lv", "a", b"1").await,
-        put_version(&c, "lv", "a", b"2").await,
-        put_version(&c, "lv", "a", b"3").await,
+        put_version(&c, "lvb", "a", b"1").await,
+        put_version(&c, "lvb", "a", b"2").await,
+        put_version(&c, "lvb", "a", b"3").await,
     ];
-    let b1 = put_version(&c, "lv", "b", b"1").await;
-    let bm = c.delete_object().bucket("lv").key("b").send().await.unwrap();
+    let b1 = put_version(&c, "lvb", "b", b"1").await;
+    let bm = c.delete_object().bucket("lvb").key("b").send().await.unwrap();
     let bm = bm.version_id().unwrap().to_owned();
-    put_version(&c, "lv", "c/x", b"x").await;
-    put_version(&c, "lv", "c/y", b"y").await;
+    put_version(&c, "lvb", "c/x", b"x").await;
+    put_version(&c, "lvb", "c/y", b"y").await;
 
-    let all = all_versions(&c, "lv", 1000).await;
+    let all = all_versions(&c, "lvb", 1000).await;
     let want: Vec<(String, String, bool, bool)> = vec![
         ("a".into(), a[2].clone(), true, false),
         ("a".into(), a[1].clone(), false, false),
@@ -274,12 +330,12 @@ async fn list_object_versions_pages_through_versions_and_markers_in_order() {
     assert_eq!(all[..5], want[..]);
     assert_eq!(all.len(), 7);
     for max in [1, 2, 3] {
-        assert_eq!(all_versions(&c, "lv", max).await, all, "pages of {max}");
+        assert_eq!(all_versions(&c, "lvb", max).await, all, "pages of {max}");
     }
 
     let out = c
         .list_object_versions()
-        .bucket("lv")
+        .bucket("lvb")
         .delimiter("/")
         .send()
         .await
@@ -292,7 +348,7 @@ async fn list_object_versions_pages_through_versions_and_markers_in_order() {
     // From the middle of a key's versions.
     let out = c
         .list_object_versions()
-        .bucket("lv")
+        .bucket("lvb")
         .key_marker("a")
         .version_id_marker(&a[2])
         .max_keys(2)
@@ -331,7 +387,10 @@ async fn a_suspended_bucket_writes_and_replaces_the_null_version_and_keeps_the_o
     assert_eq!(get_version(&c, "sus", "k", &v1).await, b"versioned");
 
     let versions = all_versions(&c, "sus", 1000).await;
-    let ids: Vec<(&str, bool)> = versions.iter().map(|(_, id, latest, _)| (id.as_str(), *latest)).collect();
+    let ids: Vec<(&str, bool)> = versions
+        .iter()
+        .map(|(_, id, latest, _)| (id.as_str(), *latest))
+        .collect();
     assert_eq!(ids.len(), 2, "the first null version was replaced: {ids:?}");
     assert!(ids.contains(&("null", true)) && ids.contains(&(v1.as_str(), false)));
 
@@ -340,7 +399,11 @@ async fn a_suspended_bucket_writes_and_replaces_the_null_version_and_keeps_the_o
     assert_eq!((del.delete_marker(), del.version_id()), (Some(true), Some("null")));
     let versions = all_versions(&c, "sus", 1000).await;
     assert_eq!(versions.len(), 2);
-    assert!(versions.iter().any(|(_, id, latest, marker)| id == "null" && *latest && *marker));
+    assert!(
+        versions
+            .iter()
+            .any(|(_, id, latest, marker)| id == "null" && *latest && *marker)
+    );
 }
 
 #[tokio::test]
@@ -358,7 +421,13 @@ async fn delete_objects_removes_the_versions_it_names_and_marks_the_keys_it_does
             Delete::builder()
                 .objects(ObjectIdentifier::builder().key("a").version_id(&a1).build().unwrap())
                 .objects(ObjectIdentifier::builder().key("b").build().unwrap())
-                .objects(ObjectIdentifier::builder().key("c").version_id("bogus").build().unwrap())
+                .objects(
+                    ObjectIdentifier::builder()
+                        .key("c")
+                        .version_id("bogus")
+                        .build()
+                        .unwrap(),
+                )
                 .build()
                 .unwrap(),
         )

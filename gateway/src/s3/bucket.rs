@@ -191,7 +191,11 @@ pub async fn put_bucket_versioning(
     gw.authorize(&ctx, Action::PutBucketVersioning, Resource::bucket(&input.bucket))
         .await?;
     let cfg = input.versioning_configuration;
-    if cfg.mfa_delete.as_ref().is_some_and(|m| m.as_str() == MFADelete::ENABLED) {
+    if cfg
+        .mfa_delete
+        .as_ref()
+        .is_some_and(|m| m.as_str() == MFADelete::ENABLED)
+    {
         return Err(ApiError::NotImplemented("MFA delete is not supported").into());
     }
     let state = match cfg.status.as_ref().map(BucketVersioningStatus::as_str) {

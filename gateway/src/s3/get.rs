@@ -5,11 +5,11 @@ use fastgate_model::records::ObjectRecord;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
+use super::Gateway;
 use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, fill_object_headers, timestamp};
-use super::Gateway;
 
 /// The conditional request headers, as GET and HEAD share them.
 struct Conditions<'a> {
@@ -191,6 +191,10 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
         ..Default::default()
     };
     fill_object_headers!(out, &rec);
+    // A read that names the `null` version is answered with it, as S3 does.
+    if out.version_id.is_none() {
+        out.version_id.clone_from(&input.version_id);
+    }
     out.content_range = content_range(&rec, &sel, input.range.is_some());
     if checksum_enabled {
         let fields = checksum_fields(&rec, input.part_number, input.range.is_some());
@@ -240,6 +244,10 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
         ..Default::default()
     };
     fill_object_headers!(out, &rec);
+    // A read that names the `null` version is answered with it, as S3 does.
+    if out.version_id.is_none() {
+        out.version_id.clone_from(&input.version_id);
+    }
     out.content_range = content_range(&rec, &sel, input.range.is_some());
     if checksum_enabled {
         let fields = checksum_fields(&rec, input.part_number, input.range.is_some());

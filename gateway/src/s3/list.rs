@@ -1,8 +1,8 @@
 //! ListObjects (v1), ListObjectsV2 and ListObjectVersions over one storage listing.
 
 use base64::Engine as _;
-use fastgate_model::{ListPage, VersionPage};
 use fastgate_model::records::ObjectRecord;
+use fastgate_model::{ListPage, VersionPage};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -254,7 +254,14 @@ pub async fn list_object_versions(
         VersionPage::default()
     } else {
         gw.store
-            .list_versions(&i.bucket, &prefix, delimiter.as_deref(), key_marker, version_marker, max)
+            .list_versions(
+                &i.bucket,
+                &prefix,
+                delimiter.as_deref(),
+                key_marker,
+                version_marker,
+                max,
+            )
             .await
             .s3()?
     };

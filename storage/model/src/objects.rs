@@ -4,9 +4,9 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::error::{Result, StorageError};
+use crate::ids::VersionId;
 use crate::keys;
 use crate::meta::{TxError, Txn};
-use crate::ids::VersionId;
 use crate::records::{BucketRecord, ObjectRecord, decode, encode};
 use crate::store::{Store, refs};
 use crate::versions::{self, Deleted};
@@ -181,8 +181,10 @@ impl Store {
         owner: Option<String>,
     ) -> Result<Deleted> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.commit_with(Vec::new(), move |tx, _| delete_in(tx, &bucket, &key, &cond, owner.as_deref()))
-            .await
+        self.commit_with(Vec::new(), move |tx, _| {
+            delete_in(tx, &bucket, &key, &cond, owner.as_deref())
+        })
+        .await
     }
 
     /// Deletes several objects in one durable transaction; missing keys are fine. A key
@@ -260,9 +262,8 @@ impl Store {
             Err(StorageError::NoSuchBucket) => false,
             Err(e) => return Err(e),
         };
-        let is_marker = |k: &[u8], v: &[u8]| -> Result<bool> {
-            Ok(versioned && decode::<ObjectRecord>(k, v)?.is_delete_marker())
-        };
+        let is_marker =
+            |k: &[u8], v: &[u8]| -> Result<bool> { Ok(versioned && decode::<ObjectRecord>(k, v)?.is_delete_marker()) };
         let scan_end = keys::prefix_end(&full(prefix));
         let upper = || scan_end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
 

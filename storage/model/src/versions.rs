@@ -17,7 +17,7 @@ use crate::ids::{VersionId, now_ms};
 use crate::keys;
 use crate::meta::{TxError, Txn};
 use crate::objects::common_prefix;
-use crate::records::{BucketRecord, ObjectRecord, Versioning, VersionStamp, decode, encode};
+use crate::records::{BucketRecord, ObjectRecord, VersionStamp, Versioning, decode, encode};
 use crate::store::{Store, refs};
 
 type TxResult<T> = Result<T, TxError<StorageError>>;
@@ -179,10 +179,10 @@ pub(crate) fn delete_current(
 /// when it is the current version, else its version table key.
 fn locate(tx: &dyn Txn, bucket: &str, key: &str, id: VersionId) -> TxResult<Option<(Vec<u8>, ObjectRecord)>> {
     let okey = keys::object(bucket, key);
-    if let Some(cur) = get_record(tx, &okey)? {
-        if cur.version_id() == id {
-            return Ok(Some((okey, cur)));
-        }
+    if let Some(cur) = get_record(tx, &okey)?
+        && cur.version_id() == id
+    {
+        return Ok(Some((okey, cur)));
     }
     let vkey = match id {
         VersionId::Id { order, nonce } => keys::version(bucket, key, order, nonce),
@@ -209,13 +209,13 @@ pub(crate) fn delete_version(tx: &dyn Txn, bucket: &str, key: &str, id: VersionI
     release_all(tx, &rec)?;
     tx.delete(&at)?;
     let okey = keys::object(bucket, key);
-    if at == okey {
-        if let Some(next) = tx.keys_with_prefix(&keys::versions_of(bucket, key))?.into_iter().next() {
-            if let Some(v) = tx.get(&next)? {
-                tx.put(&okey, &v)?;
-            }
-            tx.delete(&next)?;
+    if at == okey
+        && let Some(next) = tx.keys_with_prefix(&keys::versions_of(bucket, key))?.into_iter().next()
+    {
+        if let Some(v) = tx.get(&next)? {
+            tx.put(&okey, &v)?;
         }
+        tx.delete(&next)?;
     }
     Ok(Some(rec))
 }
@@ -328,10 +328,7 @@ impl Store {
         if let Some(km) = key_marker.filter(|k| k.as_bytes() >= prefix.as_bytes()) {
             match delimiter.and_then(|d| common_prefix(prefix, km, d)) {
                 Some(cp) if cp == km => {
-                    match (
-                        keys::prefix_end(&with(&obase, cp)),
-                        keys::prefix_end(&with(&vbase, cp)),
-                    ) {
+                    match (keys::prefix_end(&with(&obase, cp)), keys::prefix_end(&with(&vbase, cp))) {
                         (Some(o), Some(v)) => {
                             o_start = Bound::Included(o);
                             v_start = Bound::Included(v);
@@ -391,7 +388,9 @@ impl Store {
                 } else {
                     version_name(&k, vbase.len())
                 };
-                let name = std::str::from_utf8(raw).map_err(|e| corrupt(&k, e.to_string()))?.to_owned();
+                let name = std::str::from_utf8(raw)
+                    .map_err(|e| corrupt(&k, e.to_string()))?
+                    .to_owned();
                 if count == max {
                     page.truncated = true;
                     break 'scan;

@@ -312,7 +312,6 @@ async fn multipart_completion_assembles_nothing_and_releases_unlisted_parts() {
         checksum_full_object: false,
         generation: 0,
         acl: None,
-        version: None,
     };
     let id = store.create_upload("bkt", "mp", up).await.unwrap();
     let five = 5 * 1024 * 1024;
@@ -368,7 +367,6 @@ async fn completion_checks_order_size_and_etags() {
         checksum_full_object: false,
         generation: 0,
         acl: None,
-        version: None,
     };
     let id = store.create_upload("bkt", "mp", up).await.unwrap();
     let p1 = part(&store, &id, 1, b"small").await;
@@ -559,7 +557,6 @@ async fn store_object_and_store_part_build_their_records_from_the_content() {
         checksum_full_object: false,
         generation: 0,
         acl: None,
-        version: None,
     };
     let mut w = store
         .chunk_writer(data.len() as u64, &[ChecksumAlgorithm::Sha1])
@@ -694,7 +691,11 @@ async fn an_old_version_keeps_its_chunk_until_that_version_is_deleted() {
     let old = put(&store, "bkt", "k", &vec![1u8; 300_000]).await;
     let new = put(&store, "bkt", "k", &vec![2u8; 300_000]).await;
     assert_ne!(old.version_id(), new.version_id());
-    assert_eq!(store.chunk(&old.parts[0].hash).unwrap().unwrap().refs, 1, "the old version holds its chunk");
+    assert_eq!(
+        store.chunk(&old.parts[0].hash).unwrap().unwrap().refs,
+        1,
+        "the old version holds its chunk"
+    );
     assert_eq!(store.collect_garbage().unwrap().chunks_deleted, 0);
 
     // A delete marker takes no reference and drops none.
@@ -707,7 +708,13 @@ async fn an_old_version_keeps_its_chunk_until_that_version_is_deleted() {
     assert_eq!(store.chunk(&old.parts[0].hash).unwrap().unwrap().refs, 0);
     assert_eq!(store.collect_garbage().unwrap().chunks_deleted, 1);
     assert_eq!(
-        read_all(&store, &store.object_version("bkt", "k", new.version_id()).await.unwrap(), 0, 3).await,
+        read_all(
+            &store,
+            &store.object_version("bkt", "k", new.version_id()).await.unwrap(),
+            0,
+            3
+        )
+        .await,
         [2, 2, 2]
     );
 }
