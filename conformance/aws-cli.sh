@@ -7,7 +7,9 @@
 #              copy-object, delete-objects, the multipart API by hand (create, upload-part,
 #              list-parts, list-multipart-uploads, complete, abort), and S3 error codes;
 #              bucket policy put/get/status/delete, an anonymous curl GET the policy allows,
-#              put/get/delete-public-access-block overriding it.
+#              put/get/delete-public-access-block overriding it; versioning:
+#              put/get-bucket-versioning, get-object --version-id, list-object-versions,
+#              delete markers and delete-object --version-id.
 # Every transfer is checked byte for byte (cmp + md5).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -406,6 +408,48 @@ test_access() {
     run awsx s3 rb "s3://$b" --force
 }
 
+test_versioning() {
+    step "aws s3api versioning: versions, delete markers, list-object-versions"
+    local b=awscli-versions out v1 v2 marker
+    run awsx s3 mb "s3://$b"
+    out="$(awsx s3api get-bucket-versioning --bucket "$b" --query Status --output text)" \
+        || fail "get-bucket-versioning"
+    assert_eq None "$out" "a bucket never versioned has no status"
+    run awsx s3api put-bucket-versioning --bucket "$b" --versioning-configuration Status=Enabled
+    out="$(awsx s3api get-bucket-versioning --bucket "$b" --query Status --output text)" \
+        || fail "get-bucket-versioning"
+    assert_eq Enabled "$out" "get-bucket-versioning"
+
+    printf 'first\n' >"$W/up/v1.txt"
+    printf 'second\n' >"$W/up/v2.txt"
+    v1="$(awsx s3api put-object --bucket "$b" --key k --body "$W/up/v1.txt" --query VersionId --output text)" \
+        || fail "put-object v1"
+    v2="$(awsx s3api put-object --bucket "$b" --key k --body "$W/up/v2.txt" --query VersionId --output text)" \
+        || fail "put-object v2"
+    [[ -n "$v1" && "$v1" != None && "$v1" != "$v2" ]] || fail "two writes, two version ids ($v1, $v2)"
+    run awsx s3api get-object --bucket "$b" --key k --version-id "$v1" "$W/down/v1.txt"
+    assert_same_file "$W/up/v1.txt" "$W/down/v1.txt"
+
+    marker="$(awsx s3api delete-object --bucket "$b" --key k --query VersionId --output text)" \
+        || fail "delete-object (delete marker)"
+    expect_error 404 awsx s3api head-object --bucket "$b" --key k
+    out="$(awsx s3api list-object-versions --bucket "$b" --query 'length(Versions)' --output text)" \
+        || fail "list-object-versions"
+    assert_eq 2 "$out" "list-object-versions: two versions"
+    out="$(awsx s3api list-object-versions --bucket "$b" --query 'DeleteMarkers[0].IsLatest' --output text)" \
+        || fail "list-object-versions"
+    assert_eq True "$out" "list-object-versions: the marker is the latest"
+    run awsx s3api delete-object --bucket "$b" --key k --version-id "$marker"
+    run awsx s3 cp "s3://$b/k" "$W/down/v2.txt"
+    assert_same_file "$W/up/v2.txt" "$W/down/v2.txt"
+
+    expect_error BucketNotEmpty awsx s3api delete-bucket --bucket "$b"
+    for v in "$v1" "$v2"; do
+        run awsx s3api delete-object --bucket "$b" --key k --version-id "$v"
+    done
+    run awsx s3api delete-bucket --bucket "$b"
+}
+
 main() {
     fg_setup
     make_local_files
@@ -420,6 +464,7 @@ main() {
     test_api_errors
     test_api_cors
     test_access
+    test_versioning
     fg_pass
 }
 

@@ -189,6 +189,7 @@ pub enum Action {
     ListBucketMultipartUploads,
     GetBucketLocation,
     GetBucketVersioning,
+    PutBucketVersioning,
     GetBucketAcl,
     PutBucketAcl,
     GetBucketPolicy,
@@ -233,6 +234,7 @@ impl Action {
             Self::ListBucketMultipartUploads => "s3:ListBucketMultipartUploads",
             Self::GetBucketLocation => "s3:GetBucketLocation",
             Self::GetBucketVersioning => "s3:GetBucketVersioning",
+            Self::PutBucketVersioning => "s3:PutBucketVersioning",
             Self::GetBucketAcl => "s3:GetBucketAcl",
             Self::PutBucketAcl => "s3:PutBucketAcl",
             Self::GetBucketPolicy => "s3:GetBucketPolicy",
@@ -666,6 +668,7 @@ mod tests {
             acl: Some(fastgate_model::records::ObjectAcl {
                 grants: vec![grant(AclGrantee::AuthenticatedUsers, AclPermission::Read)],
             }),
+            version: None,
         };
         let v = View {
             object: Some(&obj),

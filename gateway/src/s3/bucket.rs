@@ -1,6 +1,7 @@
 //! Bucket operations.
 
 use fastgate_model::StorageError;
+use fastgate_model::records::Versioning;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
@@ -157,13 +158,51 @@ pub async fn get_bucket_location(
     }))
 }
 
-/// Versioning is never enabled: every object is its one current version.
+/// A bucket never versioned answers an empty `VersioningConfiguration`, as S3 does.
 pub async fn get_bucket_versioning(
     gw: &Gateway,
     req: S3Request<GetBucketVersioningInput>,
 ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
     let ctx = RequestContext::of(&req)?;
-    gw.authorize(&ctx, Action::GetBucketVersioning, Resource::bucket(&req.input.bucket))
+    let b = gw
+        .authorize(&ctx, Action::GetBucketVersioning, Resource::bucket(&req.input.bucket))
         .await?;
-    Ok(S3Response::new(GetBucketVersioningOutput::default()))
+    let status = b.versioning.map(|v| {
+        BucketVersioningStatus::from_static(match v {
+            Versioning::Enabled => BucketVersioningStatus::ENABLED,
+            Versioning::Suspended => BucketVersioningStatus::SUSPENDED,
+        })
+    });
+    Ok(S3Response::new(GetBucketVersioningOutput {
+        status,
+        ..Default::default()
+    }))
+}
+
+/// `Enabled` or `Suspended`; anything else (a missing or unknown status) is
+/// MalformedXML, as S3 answers. MFA delete is not offered: asking for it is refused
+/// rather than ignored, since a client relying on it would be unprotected.
+pub async fn put_bucket_versioning(
+    gw: &Gateway,
+    req: S3Request<PutBucketVersioningInput>,
+) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+    let ctx = RequestContext::of(&req)?;
+    let input = req.input;
+    gw.authorize(&ctx, Action::PutBucketVersioning, Resource::bucket(&input.bucket))
+        .await?;
+    let cfg = input.versioning_configuration;
+    if cfg
+        .mfa_delete
+        .as_ref()
+        .is_some_and(|m| m.as_str() == MFADelete::ENABLED)
+    {
+        return Err(ApiError::NotImplemented("MFA delete is not supported").into());
+    }
+    let state = match cfg.status.as_ref().map(BucketVersioningStatus::as_str) {
+        Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
+        Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
+        _ => return Err(ApiError::MalformedXml.into()),
+    };
+    gw.store.set_versioning(&input.bucket, state).await.s3()?;
+    Ok(S3Response::new(PutBucketVersioningOutput::default()))
 }

@@ -11,7 +11,7 @@ use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, timestamp};
 use super::{Gateway, acl, check_key, unsupported};
 
-/// The source bucket and key of a copy, checked for access.
+/// The source of a copy (bucket, key and version), checked for access.
 pub(super) async fn source(gw: &Gateway, ctx: &RequestContext, src: &CopySource) -> S3Result<ObjectRecord> {
     let CopySource::Bucket {
         bucket,
@@ -21,12 +21,9 @@ pub(super) async fn source(gw: &Gateway, ctx: &RequestContext, src: &CopySource)
     else {
         return Err(ApiError::NotImplemented("Copying from an access point is not supported").into());
     };
-    if version_id.as_deref().is_some_and(|v| v != "null") {
-        return Err(ApiError::NoSuchVersion.into());
-    }
     gw.authorize(&ctx.for_copy_source(), Action::GetObject, Resource::object(bucket, key))
         .await?;
-    gw.store.object(bucket, key).s3()
+    super::get::read_version(gw, bucket, key, version_id.as_deref()).await
 }
 
 /// `x-amz-copy-source-if-*` preconditions.
@@ -85,6 +82,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
     if same && !replace && input.storage_class.is_none() && input.website_redirect_location.is_none() {
         return Err(ApiError::InvalidRequest("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.").into());
     }
+    let source_version_id = headers::version_id(&src);
     let mut rec = src.clone();
     // A copy is a new object: its owner and ACL are the request's, not the source's.
     rec.owner = owner;
@@ -102,8 +100,9 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
         rec.tags = headers::parse_tagging(input.tagging.as_deref())?;
     }
     let cond = super::put::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-    gw.store
-        .put_object(&input.bucket, &input.key, rec.clone(), Vec::new(), cond)
+    let rec = gw
+        .store
+        .put_object(&input.bucket, &input.key, rec, Vec::new(), cond)
         .await
         .s3()?;
     let fields = Fields::of(rec.checksum.as_ref());
@@ -116,6 +115,8 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
     set_checksums!(result, fields);
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(result),
+        copy_source_version_id: source_version_id,
+        version_id: headers::version_id(&rec),
         ..Default::default()
     }))
 }

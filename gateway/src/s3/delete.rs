@@ -1,6 +1,6 @@
 //! DeleteObject and DeleteObjects.
 
-use fastgate_model::DeleteCondition;
+use fastgate_model::{DeleteCondition, Deleted, VersionId};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
@@ -8,9 +8,15 @@ use super::access::{Action, RequestContext, Resource};
 use super::error::ApiError;
 use super::{Gateway, headers};
 
-/// S3 treats a version id of `null` as the (only) unversioned version.
-fn version_ok(v: Option<&str>) -> bool {
-    v.is_none_or(|v| v == "null")
+/// The `x-amz-version-id` and `x-amz-delete-marker` of a delete's answer.
+fn answer(d: &Deleted) -> (Option<String>, Option<bool>) {
+    (d.version_id.map(|v| v.to_string()), d.delete_marker.then_some(true))
+}
+
+/// Whether a version id's refusal says it names no version (rather than that it is
+/// malformed).
+fn names_nothing(e: &s3s::S3Error) -> bool {
+    *e.code() == s3s::S3ErrorCode::NoSuchVersion
 }
 
 /// An S3 ETag condition as the storage layer compares it.
@@ -29,19 +35,43 @@ pub async fn delete_object(
     let res = Resource::object(&req.input.bucket, &req.input.key);
     gw.authorize(&ctx, Action::DeleteObject, res).await?;
     let i = &req.input;
-    if version_ok(i.version_id.as_deref()) {
-        let cond = DeleteCondition {
-            if_match: i.if_match.as_ref().map(etag_condition),
-            last_modified_ms: i.if_match_last_modified_time.as_ref().map(headers::timestamp_ms),
-            size: i.if_match_size,
-        };
-        // Deleting a missing key succeeds, as on S3 (unless a condition names it).
-        gw.store
-            .delete_object_if(&i.bucket, &i.key, cond)
+    let version = match headers::parse_version_id(i.version_id.as_deref()) {
+        // An id of S3's shape that fastgate never gave names no version: nothing to
+        // remove, which is not an error.
+        Err(e) if names_nothing(&e) => {
+            return Ok(S3Response::new(DeleteObjectOutput {
+                version_id: i.version_id.clone(),
+                ..Default::default()
+            }));
+        }
+        r => r?,
+    };
+    let done = match version {
+        // Removing a version for good; one that does not exist is not an error.
+        Some(id) => gw
+            .store
+            .delete_object_version(&i.bucket, &i.key, id)
             .await
-            .map_err(super::to_s3)?;
-    }
-    Ok(S3Response::new(DeleteObjectOutput::default()))
+            .map_err(super::to_s3)?,
+        None => {
+            let cond = DeleteCondition {
+                if_match: i.if_match.as_ref().map(etag_condition),
+                last_modified_ms: i.if_match_last_modified_time.as_ref().map(headers::timestamp_ms),
+                size: i.if_match_size,
+            };
+            // Deleting a missing key succeeds, as on S3 (unless a condition names it).
+            gw.store
+                .delete_object_if(&i.bucket, &i.key, cond, Some(ctx.owner_id().to_owned()))
+                .await
+                .map_err(super::to_s3)?
+        }
+    };
+    let (version_id, delete_marker) = answer(&done);
+    Ok(S3Response::new(DeleteObjectOutput {
+        version_id,
+        delete_marker,
+        ..Default::default()
+    }))
 }
 
 pub async fn delete_objects(
@@ -76,43 +106,76 @@ pub async fn delete_objects(
             },
         );
     }
-    let keys: Vec<(String, DeleteCondition)> = objects
+    // A malformed version id is that key's error, one that names no version has nothing
+    // to delete; the others go on.
+    let mut nothing = vec![false; objects.len()];
+    for ((o, r), n) in objects.iter().zip(refused.iter_mut()).zip(nothing.iter_mut()) {
+        if r.is_none()
+            && let Err(e) = headers::parse_version_id(o.version_id.as_deref())
+        {
+            if names_nothing(&e) {
+                *n = true;
+            } else {
+                *r = Some(code_and_message(&e));
+            }
+        }
+    }
+    let keys: Vec<(String, Option<VersionId>, DeleteCondition)> = objects
         .iter()
         .zip(&refused)
-        .filter(|(o, r)| r.is_none() && version_ok(o.version_id.as_deref()))
-        .map(|(o, _)| {
+        .zip(&nothing)
+        .filter(|((_, r), n)| r.is_none() && !**n)
+        .map(|((o, _), _)| {
             let cond = DeleteCondition {
                 if_match: o.e_tag.as_ref().map(|e| e.value().to_owned()),
                 last_modified_ms: o.last_modified_time.as_ref().map(headers::timestamp_ms),
                 size: o.size,
             };
-            (o.key.clone(), cond)
+            let version = headers::parse_version_id(o.version_id.as_deref()).ok().flatten();
+            (o.key.clone(), version, cond)
         })
         .collect();
     // One transaction for the whole batch: one durable flush instead of one per key.
-    let (mut per_key, whole) = match gw.store.delete_objects(&req.input.bucket, keys).await {
+    let owner = Some(ctx.owner_id().to_owned());
+    let (mut per_key, whole) = match gw.store.delete_objects(&req.input.bucket, keys, owner).await {
         Ok(outcomes) => (outcomes.into_iter(), None),
         Err(e) => (Vec::new().into_iter(), Some(super::to_s3(e))),
     };
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
-    for (obj, refused) in objects.into_iter().zip(refused) {
-        let failed = match &whole {
-            _ if refused.is_some() => refused,
-            Some(e) => Some(code_and_message(e)),
-            // Keys with a version other than `null` were not sent: nothing to delete.
-            None if !version_ok(obj.version_id.as_deref()) => None,
-            None => per_key
-                .next()
-                .and_then(Result::err)
-                .map(|e| code_and_message(&super::to_s3(e))),
+    for ((obj, refused), nothing) in objects.into_iter().zip(refused).zip(nothing) {
+        let outcome = match &whole {
+            _ if refused.is_some() => Err(refused),
+            _ if nothing => Ok(None),
+            Some(e) => Err(Some(code_and_message(e))),
+            None => match per_key.next() {
+                Some(Ok(d)) => Ok(Some(d)),
+                Some(Err(e)) => Err(Some(code_and_message(&super::to_s3(e)))),
+                None => Ok(None),
+            },
+        };
+        let (done, failed) = match outcome {
+            Ok(d) => (d, None),
+            Err(f) => (None, f),
         };
         match failed {
-            None if !quiet => deleted.push(DeletedObject {
-                key: Some(obj.key),
-                version_id: obj.version_id,
-                ..Default::default()
-            }),
+            None if !quiet => {
+                let done = done.unwrap_or_default();
+                // A marker written answers its own version id; a version removed, the
+                // one named.
+                let (marker_version, delete_marker) = answer(&done);
+                let (version_id, delete_marker_version_id) = match (&obj.version_id, delete_marker) {
+                    (Some(v), _) => (Some(v.clone()), delete_marker.map(|_| v.clone())),
+                    (None, Some(_)) => (None, marker_version),
+                    (None, None) => (None, None),
+                };
+                deleted.push(DeletedObject {
+                    key: Some(obj.key),
+                    version_id,
+                    delete_marker,
+                    delete_marker_version_id,
+                })
+            }
             None => {}
             Some((code, message)) => errors.push(Error {
                 code: Some(code),

@@ -240,6 +240,7 @@ pub fn to_s3(e: StorageError) -> S3Error {
         ),
         StorageError::BucketNotEmpty => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
         StorageError::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
+        StorageError::NoSuchVersion => ApiError::NoSuchVersion.into(),
         StorageError::NoSuchUpload => ApiError::NoSuchUpload.into(),
         StorageError::InvalidPart(n) => s3_error!(
             InvalidPart,
@@ -310,6 +311,29 @@ pub fn not_stored() -> S3Error {
     );
     let mut h = http::HeaderMap::new();
     h.insert("x-fastgate-dedup", http::HeaderValue::from_static("miss"));
+    e.set_headers(h);
+    e
+}
+
+/// A read that found a delete marker: 404 NoSuchKey for the current version, 405
+/// MethodNotAllowed for a marker named by its version id, each with
+/// `x-amz-delete-marker: true` and the marker's version id, as S3 answers.
+pub fn delete_marker(version_id: &str, named: bool) -> S3Error {
+    let mut e = if named {
+        let mut e = S3Error::with_message(
+            S3ErrorCode::MethodNotAllowed,
+            "The specified method is not allowed against this resource.",
+        );
+        e.set_status_code(http::StatusCode::METHOD_NOT_ALLOWED);
+        e
+    } else {
+        s3_error!(NoSuchKey, "The specified key does not exist.")
+    };
+    let mut h = http::HeaderMap::new();
+    h.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+    if let Ok(v) = http::HeaderValue::from_str(version_id) {
+        h.insert("x-amz-version-id", v);
+    }
     e.set_headers(h);
     e
 }

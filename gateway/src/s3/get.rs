@@ -5,11 +5,11 @@ use fastgate_model::{ObjectReader, StorageError};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
+use super::Gateway;
 use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, fill_object_headers, timestamp};
-use super::{Gateway, unsupported};
 
 /// The conditional request headers, as GET and HEAD share them.
 struct Conditions<'a> {
@@ -167,13 +167,34 @@ fn tag_count(rec: &ObjectRecord) -> Option<i32> {
     (!rec.tags.is_empty()).then(|| i32::try_from(rec.tags.len()).unwrap_or(i32::MAX))
 }
 
+/// The version a read names by `versionId`, or the current one. A delete marker is
+/// answered as S3 answers it (see `error::delete_marker`).
+pub(super) async fn read_version(
+    gw: &Gateway,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> S3Result<ObjectRecord> {
+    let named = headers::parse_version_id(version_id)?;
+    let rec = match named {
+        None => gw.store.current_version(bucket, key).s3()?,
+        Some(id) => gw.store.object_version(bucket, key, id).await.s3()?,
+    };
+    if rec.is_delete_marker() {
+        return Err(super::error::delete_marker(
+            &rec.version_id().to_string(),
+            named.is_some(),
+        ));
+    }
+    Ok(rec)
+}
+
 pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
     let ctx = RequestContext::of(&req)?;
     let input = &req.input;
     gw.authorize(&ctx, Action::GetObject, Resource::object(&input.bucket, &input.key))
         .await?;
-    unsupported::check_version_id(input.version_id.as_deref())?;
-    let rec = gw.store.object(&input.bucket, &input.key).s3()?;
+    let rec = read_version(gw, &input.bucket, &input.key, input.version_id.as_deref()).await?;
     check_conditions(&conditions!(input), &rec)?;
     let sel = select(&rec, input.range.as_ref(), input.part_number)?;
     let mut reader = gw.store.read(&rec, sel.start, sel.end).s3()?;
@@ -189,6 +210,10 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
         ..Default::default()
     };
     fill_object_headers!(out, &rec);
+    // A read that names the `null` version is answered with it, as S3 does.
+    if out.version_id.is_none() {
+        out.version_id.clone_from(&input.version_id);
+    }
     out.content_range = content_range(&rec, &sel, input.range.is_some());
     if checksum_enabled {
         let fields = checksum_fields(&rec, input.part_number, input.range.is_some());
@@ -225,8 +250,7 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
     let input = &req.input;
     gw.authorize(&ctx, Action::GetObject, Resource::object(&input.bucket, &input.key))
         .await?;
-    unsupported::check_version_id(input.version_id.as_deref())?;
-    let rec = gw.store.object(&input.bucket, &input.key).s3()?;
+    let rec = read_version(gw, &input.bucket, &input.key, input.version_id.as_deref()).await?;
     check_conditions(&conditions!(input), &rec)?;
     let sel = select(&rec, input.range.as_ref(), input.part_number)?;
     let checksum_enabled = input
@@ -239,6 +263,10 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
         ..Default::default()
     };
     fill_object_headers!(out, &rec);
+    // A read that names the `null` version is answered with it, as S3 does.
+    if out.version_id.is_none() {
+        out.version_id.clone_from(&input.version_id);
+    }
     out.content_range = content_range(&rec, &sel, input.range.is_some());
     if checksum_enabled {
         let fields = checksum_fields(&rec, input.part_number, input.range.is_some());
@@ -256,8 +284,7 @@ pub async fn get_object_attributes(
     let i = &req.input;
     gw.authorize(&ctx, Action::GetObjectAttributes, Resource::object(&i.bucket, &i.key))
         .await?;
-    unsupported::check_version_id(i.version_id.as_deref())?;
-    let rec = gw.store.object(&i.bucket, &i.key).s3()?;
+    let rec = read_version(gw, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     // `x-amz-object-attributes` is one comma-separated header (`ETag,ObjectSize`, as
     // the SDKs send it) or several; s3s hands each header value over whole.
     let wants = |a: &str| {
@@ -268,6 +295,7 @@ pub async fn get_object_attributes(
     };
     let mut out = GetObjectAttributesOutput {
         last_modified: Some(timestamp(rec.last_modified_ms)),
+        version_id: headers::version_id(&rec),
         ..Default::default()
     };
     if wants(ObjectAttributes::ETAG) {

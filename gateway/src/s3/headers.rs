@@ -3,6 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use fastgate_model::VersionId;
 use fastgate_model::records::ObjectRecord;
 use s3s::S3Result;
 use s3s::dto::{ETag, Metadata, Timestamp};
@@ -16,6 +17,30 @@ pub fn timestamp(ms: i64) -> Timestamp {
 pub fn timestamp_ms(t: &Timestamp) -> i64 {
     let odt: time::OffsetDateTime = t.clone().into();
     i64::try_from(odt.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
+/// The `x-amz-version-id` a write or read answers: the version's id once its bucket
+/// has versioning (`null` for a write while suspended), none for a bucket never
+/// versioned, as S3 answers.
+pub fn version_id(rec: &ObjectRecord) -> Option<String> {
+    rec.version.map(|_| rec.version_id().to_string())
+}
+
+/// A request's `versionId`. S3 answers 400 for an id it cannot parse and 404 for one of
+/// its shape (32 characters of URL-safe text) that names no version, as an id that is
+/// not one of fastgate's does.
+pub fn parse_version_id(v: Option<&str>) -> S3Result<Option<VersionId>> {
+    let Some(v) = v else { return Ok(None) };
+    match VersionId::parse(v) {
+        Some(id) => Ok(Some(id)),
+        None if v.len() == 32
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') =>
+        {
+            Err(ApiError::NoSuchVersion.into())
+        }
+        None => Err(ApiError::InvalidArgument("Invalid version id specified").into()),
+    }
 }
 
 pub fn etag(value: &str) -> ETag {
@@ -114,6 +139,7 @@ macro_rules! fill_object_headers {
         $out.parts_count = rec
             .multipart
             .then(|| i32::try_from(rec.parts.len()).unwrap_or(i32::MAX));
+        $out.version_id = $crate::s3::headers::version_id(rec);
     }};
 }
 pub(crate) use fill_object_headers;

@@ -1,8 +1,8 @@
 //! ListObjects (v1), ListObjectsV2 and ListObjectVersions over one storage listing.
 
 use base64::Engine as _;
-use fastgate_model::ListPage;
 use fastgate_model::records::ObjectRecord;
+use fastgate_model::{ListPage, VersionPage};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -10,7 +10,7 @@ use s3s::{S3Request, S3Response, S3Result};
 use super::Gateway;
 use super::access::{Action, RequestContext, Resource};
 use super::error::{ApiError, StorageResultExt as _};
-use super::headers::{etag, timestamp};
+use super::headers::{self, etag, timestamp};
 
 /// What `encoding-type=url` leaves alone: unreserved characters and `/`.
 const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -226,7 +226,10 @@ pub async fn list_objects_v2(
     }))
 }
 
-/// Versioning is off: every object is its single current version `null`.
+/// Every version of the listed keys, delete markers included, each key's newest
+/// first. A bucket never versioned lists each object as its one version `null`.
+/// (s3s writes the `Version` and `DeleteMarker` elements as two runs, not interleaved:
+/// clients read them into two lists anyway.)
 pub async fn list_object_versions(
     gw: &Gateway,
     req: S3Request<ListObjectVersionsInput>,
@@ -241,23 +244,45 @@ pub async fn list_object_versions(
         delimiter,
         max,
     } = common!(i);
-    // With versions all `null`, a version-id marker past `null` means "after this key".
-    let p = page(
-        gw,
-        &i.bucket,
-        &prefix,
-        delimiter.as_deref(),
-        i.key_marker.as_deref().filter(|m| !m.is_empty()),
-        max,
-    )
-    .await?;
-    let versions: Vec<ObjectVersion> = p
-        .objects
-        .iter()
-        .map(|(k, r)| ObjectVersion {
+    let key_marker = i.key_marker.as_deref().filter(|m| !m.is_empty());
+    // A version-id marker means nothing without a key marker, as in S3.
+    let version_marker = match key_marker {
+        Some(_) => headers::parse_version_id(i.version_id_marker.as_deref().filter(|m| !m.is_empty()))?,
+        None => None,
+    };
+    let p = if max == 0 {
+        VersionPage::default()
+    } else {
+        gw.store
+            .list_versions(
+                &i.bucket,
+                &prefix,
+                delimiter.as_deref(),
+                key_marker,
+                version_marker,
+                max,
+            )
+            .await
+            .s3()?
+    };
+    let mut versions = Vec::new();
+    let mut markers = Vec::new();
+    for (k, r, latest) in &p.versions {
+        let version_id = Some(r.version_id().to_string());
+        if r.is_delete_marker() {
+            markers.push(DeleteMarkerEntry {
+                key: Some(enc.enc(k)),
+                version_id,
+                is_latest: Some(*latest),
+                last_modified: Some(timestamp(r.last_modified_ms)),
+                owner: Some(owner_of(r)),
+            });
+            continue;
+        }
+        versions.push(ObjectVersion {
             key: Some(enc.enc(k)),
-            version_id: Some("null".into()),
-            is_latest: Some(true),
+            version_id,
+            is_latest: Some(*latest),
             e_tag: Some(etag(&r.etag)),
             last_modified: Some(timestamp(r.last_modified_ms)),
             size: Some(i64::try_from(r.size).unwrap_or(i64::MAX)),
@@ -266,8 +291,12 @@ pub async fn list_object_versions(
             )),
             owner: Some(owner_of(r)),
             ..Default::default()
-        })
-        .collect();
+        });
+    }
+    let (next_key, next_version) = match (&p.next, p.truncated) {
+        (Some((k, v)), true) => (enc.opt(Some(k)), v.map(|v| v.to_string())),
+        _ => (None, None),
+    };
     Ok(S3Response::new(ListObjectVersionsOutput {
         name: Some(i.bucket),
         prefix: Some(enc.enc(&prefix)),
@@ -276,10 +305,18 @@ pub async fn list_object_versions(
         max_keys: Some(i32::try_from(max).unwrap_or(1000)),
         delimiter: enc.opt(delimiter.as_deref()),
         is_truncated: Some(p.truncated),
-        next_key_marker: if p.truncated { enc.opt(p.last.as_deref()) } else { None },
-        next_version_id_marker: if p.truncated { Some("null".into()) } else { None },
+        next_key_marker: next_key,
+        next_version_id_marker: next_version,
         versions: Some(versions),
-        common_prefixes: prefixes(&enc, &p),
+        delete_markers: (!markers.is_empty()).then_some(markers),
+        common_prefixes: (!p.common_prefixes.is_empty()).then(|| {
+            p.common_prefixes
+                .iter()
+                .map(|cp| CommonPrefix {
+                    prefix: Some(enc.enc(cp)),
+                })
+                .collect()
+        }),
         encoding_type: i.encoding_type,
         ..Default::default()
     }))

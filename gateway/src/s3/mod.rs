@@ -122,6 +122,9 @@ impl S3 for Gateway {
     async fn get_bucket_versioning(&self, req: Req<GetBucketVersioningInput>) -> Resp<GetBucketVersioningOutput> {
         bucket::get_bucket_versioning(self, req).await
     }
+    async fn put_bucket_versioning(&self, req: Req<PutBucketVersioningInput>) -> Resp<PutBucketVersioningOutput> {
+        bucket::put_bucket_versioning(self, req).await
+    }
     async fn put_bucket_lifecycle_configuration(
         &self,
         req: Req<PutBucketLifecycleConfigurationInput>,

@@ -366,6 +366,7 @@ pub async fn complete(
         key: Some(i.key),
         e_tag: Some(headers::etag(&rec.etag)),
         checksum_type: fields.checksum_type.clone(),
+        version_id: headers::version_id(&rec),
         ..Default::default()
     };
     set_checksums!(out, fields);

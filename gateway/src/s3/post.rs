@@ -220,6 +220,7 @@ pub async fn post_object(gw: &Gateway, req: S3Request<PostObjectInput>) -> S3Res
         parts: Vec::new(),
         multipart: false,
         acl,
+        version: None,
     };
     let incoming = body::Incoming {
         extensions: &extensions,
@@ -246,6 +247,9 @@ pub async fn post_object(gw: &Gateway, req: S3Request<PostObjectInput>) -> S3Res
     // the output: the ETag and checksum go in as S3 sends them.
     if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", record.etag)) {
         resp.headers.insert(http::header::ETAG, v);
+    }
+    if let Some(v) = headers::version_id(&record).and_then(|v| http::HeaderValue::from_str(&v).ok()) {
+        resp.headers.insert("x-amz-version-id", v);
     }
     let f = Fields::of(record.checksum.as_ref());
     for (name, value) in [

@@ -74,6 +74,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         parts: Vec::new(),
         multipart: false,
         acl,
+        version: None,
     };
 
     let mut resp_headers = http::HeaderMap::new();
@@ -127,6 +128,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
 
     let mut out = PutObjectOutput {
         e_tag: Some(headers::etag(&record.etag)),
+        version_id: headers::version_id(&record),
         ..Default::default()
     };
     let fields = Fields::of(record.checksum.as_ref());

@@ -1,5 +1,5 @@
 //! Protection a request asks for and fastgate does not give yet: object lock,
-//! server-side encryption, appends, object versions. (ACLs are `acl.rs`'s.)
+//! server-side encryption, and appends. (ACLs are `acl.rs`'s.)
 //!
 //! Storing the object and answering 200 would tell the client its data is locked or
 //! encrypted when it is not (and an append would replace the object with the
@@ -62,35 +62,4 @@ pub fn check_object_write(w: &ObjectWrite) -> S3Result<()> {
         .into());
     }
     Ok(())
-}
-
-/// Refuses a read of a version other than `null`: buckets are unversioned, so no other
-/// version exists. S3 answers 400 for an id it cannot parse and 404 for one it can.
-pub fn check_version_id(version_id: Option<&str>) -> S3Result<()> {
-    match version_id {
-        None | Some("null") => Ok(()),
-        Some(v) if looks_like_version_id(v) => Err(ApiError::NoSuchVersion.into()),
-        Some(_) => Err(ApiError::InvalidArgument("Invalid version id specified").into()),
-    }
-}
-
-/// S3's version ids are 32 characters of URL-safe text.
-fn looks_like_version_id(v: &str) -> bool {
-    v.len() == 32
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_null_and_absent_versions_are_readable() {
-        assert!(check_version_id(None).is_ok());
-        assert!(check_version_id(Some("null")).is_ok());
-        let code = |v| check_version_id(Some(v)).unwrap_err().code().as_str().to_owned();
-        assert_eq!(code("3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH"), "NoSuchVersion");
-        assert_eq!(code("nope"), "InvalidArgument");
-    }
 }

@@ -7,7 +7,7 @@ use crate::error::{Result, StorageError};
 use crate::ids::now_ms;
 use crate::keys;
 use crate::meta::{self, TxError};
-use crate::records::{BucketAccess, BucketRecord, CorsRule, LifecycleRule, decode, encode};
+use crate::records::{BucketAccess, BucketRecord, CorsRule, LifecycleRule, Versioning, decode, encode};
 use crate::store::Store;
 
 impl Store {
@@ -29,6 +29,7 @@ impl Store {
             created_ms: now_ms(),
             region: region.to_owned(),
             access,
+            versioning: None,
         };
         let (name, out) = (name.to_owned(), rec.clone());
         self.commit_with(Vec::new(), move |tx, _| {
@@ -84,11 +85,11 @@ impl Store {
             .is_some())
     }
 
-    /// Deletes a bucket without objects. Incomplete multipart uploads do not keep it
+    /// Deletes a bucket without objects, versions or delete markers. Incomplete multipart uploads do not keep it
     /// alive (tools that empty a bucket only delete objects): they are aborted.
     pub async fn delete_bucket(self: &Arc<Self>, name: &str) -> Result<()> {
         self.bucket(name)?;
-        if self.has_any(&keys::object_prefix(name))? {
+        if self.has_any(&keys::object_prefix(name))? || self.has_any(&keys::version_prefix(name))? {
             return Err(StorageError::BucketNotEmpty);
         }
         loop {
@@ -135,6 +136,23 @@ impl Store {
             let mut access = rec.access();
             f(&mut access);
             rec.access = Some(access);
+            tx.put(&key, &encode(&rec))?;
+            Ok(rec)
+        })
+        .await
+    }
+
+    /// Sets a bucket's versioning state. Versions already written stay whatever the
+    /// state becomes; only later writes follow it.
+    pub async fn set_versioning(self: &Arc<Self>, bucket: &str, state: Versioning) -> Result<BucketRecord> {
+        let bucket = bucket.to_owned();
+        self.commit_with(Vec::new(), move |tx, _| {
+            let key = keys::bucket(&bucket);
+            let Some(v) = tx.get(&key)? else {
+                return Err(TxError::Abort(StorageError::NoSuchBucket));
+            };
+            let mut rec: BucketRecord = decode(&key, &v)?;
+            rec.versioning = Some(state);
             tx.put(&key, &encode(&rec))?;
             Ok(rec)
         })

@@ -17,6 +17,8 @@ pub enum StorageError {
     BucketNotEmpty,
     #[error("no such key")]
     NoSuchKey,
+    #[error("no such version")]
+    NoSuchVersion,
     #[error("no such upload")]
     NoSuchUpload,
     #[error("part {0} was not uploaded or its ETag does not match")]

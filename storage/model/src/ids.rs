@@ -56,6 +56,42 @@ impl fmt::Display for UploadId {
     }
 }
 
+/// A version of a key, as S3 requests name it: the `null` version (written while the
+/// bucket was unversioned or suspended), or one written while versioning was enabled.
+/// An id is where the version sorts among its key's versions (see
+/// [`crate::records::VersionStamp`]), so that it locates its record with one point read;
+/// clients see it as 32 opaque hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum VersionId {
+    Null,
+    Id { order: u64, nonce: u64 },
+}
+
+impl VersionId {
+    /// Accepts `null` and the shape `Display` writes (32 lowercase hex digits, a
+    /// nonce other than zero, which is the `null` version's); `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        if s == "null" {
+            return Some(Self::Null);
+        }
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+            return None;
+        }
+        let order = u64::from_str_radix(&s[..16], 16).ok()?;
+        let nonce = u64::from_str_radix(&s[16..], 16).ok()?;
+        (nonce != 0).then_some(Self::Id { order, nonce })
+    }
+}
+
+impl fmt::Display for VersionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Null => f.write_str("null"),
+            Self::Id { order, nonce } => write!(f, "{order:016x}{nonce:016x}"),
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch, the one clock format in records.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -74,6 +110,16 @@ mod tests {
         assert!(PartNumber::new(10_001).is_none());
         assert!(PartNumber::new(-1).is_none());
         assert_eq!(PartNumber::new(10_000).map(PartNumber::get), Some(10_000));
+    }
+
+    #[test]
+    fn version_ids_round_trip_and_reject_junk() {
+        let id = VersionId::Id { order: 7, nonce: 9 };
+        assert_eq!(VersionId::parse(&id.to_string()), Some(id));
+        assert_eq!(VersionId::parse("null"), Some(VersionId::Null));
+        assert!(VersionId::parse(&"0".repeat(32)).is_none());
+        assert!(VersionId::parse(&"A".repeat(32)).is_none());
+        assert!(VersionId::parse("3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH").is_none());
     }
 
     #[test]

@@ -29,6 +29,13 @@ pub const LIFECYCLE: u8 = b'L';
 pub const CORS: u8 = b'c';
 /// Uploads completed lately, so that a retried completion gets the first answer.
 pub const COMPLETED: u8 = b'D';
+/// Noncurrent versions of objects, `V <bucket> \0 <key> \0 <order><nonce>` (both
+/// big-endian u64, see [`crate::records::VersionStamp`]): a key's versions newest first,
+/// one point read from a version id. The current version of a key stays in [`OBJECT`],
+/// so that reading and listing current objects cost what they cost without versioning.
+pub const VERSION: u8 = b'V';
+/// The bytes after a key's name in a [`VERSION`] key: NUL, order, nonce.
+pub const VERSION_SUFFIX: usize = 17;
 /// Copies owed to a cluster's storage node: group and node position (big-endian), then
 /// the chunk, so that one node's debts are one range.
 pub const OWED: u8 = b'W';
@@ -66,6 +73,28 @@ pub fn object_prefix(bucket: &str) -> Vec<u8> {
 
 pub fn object(bucket: &str, key: &str) -> Vec<u8> {
     join(OBJECT, &[bucket.as_bytes(), key.as_bytes()])
+}
+
+/// The prefix of every noncurrent version of `bucket`.
+pub fn version_prefix(bucket: &str) -> Vec<u8> {
+    let mut k = join(VERSION, &[bucket.as_bytes()]);
+    k.push(0);
+    k
+}
+
+/// The prefix of every noncurrent version of `bucket/key` (no other key's: keys hold
+/// no NUL).
+pub fn versions_of(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = join(VERSION, &[bucket.as_bytes(), key.as_bytes()]);
+    k.push(0);
+    k
+}
+
+pub fn version(bucket: &str, key: &str, order: u64, nonce: u64) -> Vec<u8> {
+    let mut k = versions_of(bucket, key);
+    k.extend_from_slice(&order.to_be_bytes());
+    k.extend_from_slice(&nonce.to_be_bytes());
+    k
 }
 
 pub fn chunk(hash: &ChunkHash) -> Vec<u8> {
@@ -166,5 +195,13 @@ mod tests {
         let p = object_prefix("ab");
         assert!(object("ab", "x").starts_with(&p));
         assert!(!object("abc", "x").starts_with(&p));
+    }
+
+    #[test]
+    fn versions_of_a_key_sort_with_their_key_and_newest_first() {
+        let (a, ab) = (version("b", "a", 5, 1), version("b", "a/b", 1, 1));
+        assert!(version("b", "a", 4, 9) < a && a < ab);
+        assert!(a.starts_with(&versions_of("b", "a")) && !ab.starts_with(&versions_of("b", "a")));
+        assert_eq!(a.len() - versions_of("b", "a").len() + 1, VERSION_SUFFIX);
     }
 }

@@ -24,6 +24,7 @@ mod multipart;
 mod objects;
 pub mod records;
 mod store;
+mod versions;
 pub mod write;
 
 /// The metadata layer, under the name the model has always used for it.
@@ -36,9 +37,10 @@ pub use fastgate_chunk::{ChunkError, ChunkStore, ChunkWriter, LocalChunks, Objec
 pub use config::{DedupIndex, DedupScope, StorageConfig};
 pub use error::{Result, StorageError};
 pub use gc::{GcReport, StoreStats};
-pub use ids::{ChunkHash, ChunkLocation, PartNumber, UploadId};
+pub use ids::{ChunkHash, ChunkLocation, PartNumber, UploadId, VersionId};
 pub use meta::MetaEngine;
 pub use multipart::{ListedPart, MIN_PART_SIZE, UploadEntry, UploadPage};
 pub use objects::{DeleteCondition, ListPage, WriteCondition, common_prefix};
 pub use store::Store;
+pub use versions::{Deleted, VersionPage};
 pub use write::Content;

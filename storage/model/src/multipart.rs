@@ -17,6 +17,7 @@ use crate::records::{
     CompletedUpload, ObjectChecksum, ObjectPart, ObjectRecord, PartRecord, UploadRecord, decode, encode,
 };
 use crate::store::{Store, refs};
+use crate::versions;
 use fastgate_chunk::StagedChunk;
 
 /// S3's minimum size of every part but the last.
@@ -239,11 +240,8 @@ impl Store {
                     let now: UploadRecord = decode(&ukey, &v)?;
                     if now.generation != seen_gen {
                         // A part landed after the scan: scan again.
-                        return Ok(false);
+                        return Ok(None);
                     }
-                    let okey = keys::object(&b, &k);
-                    let old: Option<ObjectRecord> = tx.get(&okey)?.map(|v| decode(&okey, &v)).transpose()?;
-                    cond.check(old.as_ref())?;
                     // Listed parts hand their reference over to the object; the rest
                     // release theirs.
                     for (n, p) in &all {
@@ -252,20 +250,16 @@ impl Store {
                             refs::release(tx, &p.hash)?;
                         }
                     }
-                    if let Some(old) = &old {
-                        for part in &old.parts {
-                            refs::release(tx, &part.hash)?;
-                        }
-                    }
                     tx.delete(&ukey)?;
-                    tx.put(&okey, &encode(&rec))?;
                     tx.put(&keys::completed(&b, &k, &uid), &encode(&done))?;
-                    Ok(true)
+                    // The bucket's versioning says what becomes of the version this replaces.
+                    let written = versions::install(tx, &b, &k, rec.clone(), false, |old| cond.check(old))?;
+                    Ok(Some(written))
                 })
                 .await;
             match res {
-                Ok(true) => return Ok(record),
-                Ok(false) => {}
+                Ok(Some(written)) => return Ok(written),
+                Ok(None) => {}
                 // Completed by a request that raced with this one.
                 Err(StorageError::NoSuchUpload) => return self.completed_before(bucket, key, id, &list),
                 Err(e) => return Err(e),
@@ -296,6 +290,7 @@ impl Store {
             parts: Vec::new(),
             multipart: true,
             acl: None,
+            version: None,
         })
     }
 
@@ -582,5 +577,6 @@ fn assemble(up: &UploadRecord, all: &[(PartNumber, PartRecord)], list: &[ListedP
         parts,
         multipart: true,
         acl: up.acl.clone(),
+        version: None,
     })
 }

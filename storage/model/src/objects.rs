@@ -4,10 +4,12 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::error::{Result, StorageError};
+use crate::ids::VersionId;
 use crate::keys;
 use crate::meta::{TxError, Txn};
-use crate::records::{ObjectRecord, decode, encode};
+use crate::records::{BucketRecord, ObjectRecord, decode, encode};
 use crate::store::{Store, refs};
+use crate::versions::{self, Deleted};
 use fastgate_chunk::StagedChunk;
 
 /// Conditions a write must meet against the object it replaces (S3 conditional writes).
@@ -87,7 +89,17 @@ pub struct ListPage {
 }
 
 impl Store {
+    /// The current version of `bucket/key`; `NoSuchKey` when it is a delete marker (see
+    /// [`Store::current_version`] for one that tells).
     pub fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
+        match self.current_version(bucket, key)? {
+            o if o.is_delete_marker() => Err(StorageError::NoSuchKey),
+            o => Ok(o),
+        }
+    }
+
+    /// The current version of `bucket/key`, a delete marker included.
+    pub fn current_version(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
         let k = keys::object(bucket, key);
         match self.meta.get(&k)? {
             Some(v) => decode(&k, &v),
@@ -99,6 +111,7 @@ impl Store {
     /// chunk in `record.parts` and releases those of the object it replaces, in one
     /// durable transaction. Parts not in `staged` must already be stored (instant
     /// upload, copy); if one was collected meanwhile this fails with `ChunkGone`.
+    /// Returns the record as written, with its version.
     pub async fn put_object(
         self: &Arc<Self>,
         bucket: &str,
@@ -106,14 +119,10 @@ impl Store {
         record: ObjectRecord,
         staged: Vec<StagedChunk>,
         cond: WriteCondition,
-    ) -> Result<()> {
+    ) -> Result<ObjectRecord> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         let index = self.dedup_index;
         self.commit_with(staged, move |tx, staged| {
-            Store::require_bucket(tx, &bucket)?;
-            let okey = keys::object(&bucket, &key);
-            let old: Option<ObjectRecord> = tx.get(&okey)?.map(|v| decode(&okey, &v)).transpose()?;
-            cond.check(old.as_ref())?;
             // Parts point where the chunk really is: a copy already stored elsewhere
             // wins over the staged one, and a trunk slot is known only once published.
             let mut record = record.clone();
@@ -124,13 +133,8 @@ impl Store {
                 };
                 part.location = chunk.location;
             }
-            if let Some(old) = &old {
-                for part in &old.parts {
-                    refs::release(tx, &part.hash)?;
-                }
-            }
-            tx.put(&okey, &encode(&record))?;
-            Ok(())
+            // The bucket's versioning says what becomes of the version this replaces.
+            versions::install(tx, &bucket, &key, record, false, |old| cond.check(old))
         })
         .await
     }
@@ -147,6 +151,9 @@ impl Store {
                 return Err(TxError::Abort(StorageError::NoSuchKey));
             };
             let mut rec: ObjectRecord = decode(&okey, &v)?;
+            if rec.is_delete_marker() {
+                return Err(TxError::Abort(StorageError::NoSuchKey));
+            }
             f(&mut rec);
             tx.put(&okey, &encode(&rec))?;
             Ok(rec)
@@ -154,37 +161,58 @@ impl Store {
         .await
     }
 
-    /// Deletes an object; returns whether there was one.
+    /// Deletes an object (as DeleteObject without a version id: on a versioned bucket,
+    /// a delete marker written as the bucket's owner); returns whether there was one.
     pub async fn delete_object(self: &Arc<Self>, bucket: &str, key: &str) -> Result<bool> {
-        self.delete_object_if(bucket, key, DeleteCondition::default()).await
+        Ok(self
+            .delete_object_if(bucket, key, DeleteCondition::default(), None)
+            .await?
+            .existed)
     }
 
-    /// Deletes an object if it meets `cond`, checked in the delete's transaction;
-    /// returns whether there was one.
-    pub async fn delete_object_if(self: &Arc<Self>, bucket: &str, key: &str, cond: DeleteCondition) -> Result<bool> {
+    /// Deletes an object if it meets `cond`, checked in the delete's transaction. On a
+    /// bucket that has versioning, writes a delete marker owned by `owner` (the bucket's
+    /// owner when `None`) instead.
+    pub async fn delete_object_if(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        cond: DeleteCondition,
+        owner: Option<String>,
+    ) -> Result<Deleted> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.commit_with(Vec::new(), move |tx, _| {
-            Store::require_bucket(tx, &bucket)?;
-            delete_in(tx, &bucket, &key, &cond)
+            delete_in(tx, &bucket, &key, &cond, owner.as_deref())
         })
         .await
     }
 
-    /// Deletes several objects in one durable transaction; missing keys are fine. Each
-    /// key's condition is checked on its own: the answer has one outcome per key, in
-    /// order, and a key whose condition fails stays while the others go.
+    /// Deletes several objects in one durable transaction; missing keys are fine. A key
+    /// with a version id removes that version for good; one without deletes as
+    /// [`Store::delete_object_if`]. Each key's condition is checked on its own: the
+    /// answer has one outcome per key, in order, and a key whose condition fails stays
+    /// while the others go.
     pub async fn delete_objects(
         self: &Arc<Self>,
         bucket: &str,
-        keys: Vec<(String, DeleteCondition)>,
-    ) -> Result<Vec<Result<()>>> {
+        keys: Vec<(String, Option<VersionId>, DeleteCondition)>,
+        owner: Option<String>,
+    ) -> Result<Vec<Result<Deleted>>> {
         let bucket = bucket.to_owned();
         self.commit_with(Vec::new(), move |tx, _| {
             Store::require_bucket(tx, &bucket)?;
             let mut outcomes = Vec::with_capacity(keys.len());
-            for (key, cond) in &keys {
-                match delete_in(tx, &bucket, key, cond) {
-                    Ok(_) => outcomes.push(Ok(())),
+            for (key, version, cond) in &keys {
+                let done = match version {
+                    Some(id) => versions::delete_version(tx, &bucket, key, *id).map(|gone| Deleted {
+                        existed: gone.is_some(),
+                        version_id: Some(*id),
+                        delete_marker: gone.is_some_and(|r| r.is_delete_marker()),
+                    }),
+                    None => delete_in(tx, &bucket, key, cond, owner.as_deref()),
+                };
+                match done {
+                    Ok(d) => outcomes.push(Ok(d)),
                     Err(TxError::Abort(e)) => outcomes.push(Err(e)),
                     Err(e) => return Err(e),
                 }
@@ -227,6 +255,15 @@ impl Store {
             v
         };
         let delimiter = delimiter.filter(|d| !d.is_empty());
+        // Only a bucket that has had versioning can hold delete markers, which a listing
+        // of objects skips: any other bucket's listing decodes what it returns only.
+        let versioned = match self.bucket(bucket) {
+            Ok(b) => b.versioning.is_some(),
+            Err(StorageError::NoSuchBucket) => false,
+            Err(e) => return Err(e),
+        };
+        let is_marker =
+            |k: &[u8], v: &[u8]| -> Result<bool> { Ok(versioned && decode::<ObjectRecord>(k, v)?.is_delete_marker()) };
         let scan_end = keys::prefix_end(&full(prefix));
         let upper = || scan_end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
 
@@ -264,6 +301,11 @@ impl Store {
                     key: String::from_utf8_lossy(&k).into_owned(),
                     reason: e.to_string(),
                 })?;
+                // A key whose current version is a delete marker is not listed, nor
+                // rolled up: a common prefix holding only such keys is not listed either.
+                if is_marker(&k, &v)? {
+                    continue;
+                }
                 if count == max {
                     page.truncated = true;
                     break 'scan;
@@ -292,19 +334,43 @@ impl Store {
     }
 }
 
-/// Deletes `bucket/key` inside a transaction if it meets `cond`, releasing its chunks;
-/// returns whether there was an object. A failed condition aborts with its error and
-/// changes nothing.
-fn delete_in(tx: &dyn Txn, bucket: &str, key: &str, cond: &DeleteCondition) -> Result<bool, TxError<StorageError>> {
+/// Deletes `bucket/key` inside a transaction if it meets `cond`, releasing its chunks,
+/// or on a bucket that has versioning writes a delete marker owned by `owner` (the
+/// bucket's owner when `None`). A failed condition aborts with its error and changes
+/// nothing.
+fn delete_in(
+    tx: &dyn Txn,
+    bucket: &str,
+    key: &str,
+    cond: &DeleteCondition,
+    owner: Option<&str>,
+) -> Result<Deleted, TxError<StorageError>> {
+    let bkey = keys::bucket(bucket);
+    let Some(b) = tx.get(&bkey)? else {
+        return Err(TxError::Abort(StorageError::NoSuchBucket));
+    };
+    let b: BucketRecord = decode(&bkey, &b)?;
     let okey = keys::object(bucket, key);
     let old: Option<ObjectRecord> = tx.get(&okey)?.map(|v| decode(&okey, &v)).transpose()?;
+    if b.versioning.is_some() {
+        let existed = old.as_ref().is_some_and(|o| !o.is_delete_marker());
+        let owner = owner.unwrap_or(&b.owner);
+        let mut done = versions::delete_current(tx, bucket, key, owner, |live| cond.check(live))?;
+        done.existed = existed;
+        return Ok(done);
+    }
     cond.check(old.as_ref())?;
-    let Some(old) = old else { return Ok(false) };
+    let Some(old) = old else {
+        return Ok(Deleted::default());
+    };
     for part in &old.parts {
         refs::release(tx, &part.hash)?;
     }
     tx.delete(&okey)?;
-    Ok(true)
+    Ok(Deleted {
+        existed: true,
+        ..Deleted::default()
+    })
 }
 
 /// The common prefix `key` rolls up into: `prefix` plus everything up to and including

@@ -6,15 +6,26 @@
 //! order and `None` as one zero byte, and ignores bytes after the value it reads, so a
 //! format 1 record is read as format 2 by appending that byte: every record written
 //! before stays readable, with the new field absent.
+//!
+//! Format 3 appended one more optional field the same way: the bucket record's
+//! `versioning` and the object record's `version`. A format 2 record gets one zero byte
+//! appended, a format 1 record two (records without a new field ignore them).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::checksum::{ChecksumAlgorithm, ChunkDigests};
 use crate::error::{Result, StorageError};
-use crate::ids::{ChunkHash, ChunkLocation};
+use crate::ids::{ChunkHash, ChunkLocation, VersionId};
 
-const FORMAT: u8 = 2;
+/// The order of a version stamped at `ms` milliseconds since the epoch.
+pub(crate) fn legacy_order(ms: i64) -> u64 {
+    u64::MAX - u64::try_from(ms).unwrap_or(0).saturating_mul(1000)
+}
+
+const FORMAT: u8 = 3;
+/// The layout before the optional trailing field of format 3.
+const FORMAT_2: u8 = 2;
 /// The layout before the optional trailing fields of format 2.
 const FORMAT_1: u8 = 1;
 
@@ -30,14 +41,16 @@ pub(crate) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T>
         key: String::from_utf8_lossy(key).into_owned(),
         reason,
     };
+    let absent = |rest: &[u8], fields: usize| {
+        let mut v = Vec::with_capacity(rest.len() + fields);
+        v.extend_from_slice(rest);
+        v.resize(rest.len() + fields, 0);
+        postcard::from_bytes(&v).map_err(|e| corrupt(e.to_string()))
+    };
     match bytes.split_first() {
         Some((&FORMAT, rest)) => postcard::from_bytes(rest).map_err(|e| corrupt(e.to_string())),
-        Some((&FORMAT_1, rest)) => {
-            let mut v2 = Vec::with_capacity(rest.len() + 1);
-            v2.extend_from_slice(rest);
-            v2.push(0);
-            postcard::from_bytes(&v2).map_err(|e| corrupt(e.to_string()))
-        }
+        Some((&FORMAT_2, rest)) => absent(rest, 1),
+        Some((&FORMAT_1, rest)) => absent(rest, 2),
         Some((v, _)) => Err(corrupt(format!("unknown record format {v}"))),
         None => Err(corrupt("empty record".into())),
     }
@@ -51,6 +64,18 @@ pub struct BucketRecord {
     /// Who else may do what: `None` for a bucket that never had any access
     /// configuration, which is [`BucketAccess::default`] (owner-only, ACLs disabled).
     pub access: Option<BucketAccess>,
+    /// `None` for a bucket whose versioning was never configured: every write replaces
+    /// its key's one `null` version, as before versioning existed.
+    pub versioning: Option<Versioning>,
+}
+
+/// A bucket's versioning state, once configured (S3 has no way back to "never").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Every write makes a new version; a delete without a version id writes a marker.
+    Enabled,
+    /// Writes make (and replace) the `null` version; versions made while enabled stay.
+    Suspended,
 }
 
 impl BucketRecord {
@@ -204,9 +229,52 @@ pub struct ObjectRecord {
     pub multipart: bool,
     /// The object's ACL; `None` is its owner's FULL_CONTROL alone.
     pub acl: Option<ObjectAcl>,
+    /// Which version of its key this is. `None` for a write to a bucket never
+    /// versioned: the `null` version, sorting by its modification time.
+    pub version: Option<VersionStamp>,
+}
+
+/// A version's place among the versions of its key, which is also its id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionStamp {
+    /// `u64::MAX` minus the write's time in microseconds, and always below the order of
+    /// the version it succeeds (clocks step back, writes share a microsecond): a key's
+    /// newest version sorts first.
+    pub order: u64,
+    /// Random and never zero for a version with an id; zero for the `null` version.
+    pub nonce: u64,
+    /// A delete marker: no data, and a key whose current version it is reads as absent.
+    pub delete_marker: bool,
 }
 
 impl ObjectRecord {
+    /// The version's id as S3 requests name it.
+    pub fn version_id(&self) -> VersionId {
+        match self.version {
+            Some(v) if v.nonce != 0 => VersionId::Id {
+                order: v.order,
+                nonce: v.nonce,
+            },
+            _ => VersionId::Null,
+        }
+    }
+
+    pub fn is_delete_marker(&self) -> bool {
+        self.version.is_some_and(|v| v.delete_marker)
+    }
+
+    /// Where the version sorts among its key's versions (lower is newer).
+    pub(crate) fn order(&self) -> u64 {
+        match self.version {
+            Some(v) => v.order,
+            None => legacy_order(self.last_modified_ms),
+        }
+    }
+
+    pub(crate) fn nonce(&self) -> u64 {
+        self.version.map_or(0, |v| v.nonce)
+    }
+
     pub(crate) fn spans(&self) -> Vec<(ChunkHash, ChunkLocation, u64)> {
         self.parts.iter().map(|p| (p.hash, p.location, p.size)).collect()
     }

@@ -81,8 +81,7 @@ impl Store {
             checksum: None,
         }];
         let staged = content.into_staged().into_iter().collect();
-        self.put_object(bucket, key, record.clone(), staged, cond).await?;
-        Ok(record)
+        self.put_object(bucket, key, record, staged, cond).await
     }
 
     /// Stores part `number` of an upload (UploadPart, UploadPartCopy). `algorithm` is the

@@ -54,6 +54,7 @@ fn record(owner: &str, staged: &StagedChunk) -> ObjectRecord {
         }],
         multipart: false,
         acl: None,
+        version: None,
     }
 }
 
@@ -678,4 +679,42 @@ async fn proofs_of_possession_go_with_their_chunk_and_their_bucket() {
     );
     assert_eq!(store.collect_garbage().unwrap().chunks_deleted, 1);
     assert!(!may(&store, DedupScope::Owner, "bob", "bobs"));
+}
+
+#[tokio::test]
+async fn an_old_version_keeps_its_chunk_until_that_version_is_deleted() {
+    use fastgate_model::records::Versioning;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Duration::ZERO);
+    store.create_bucket("bkt", "alice", "us-east-1").await.unwrap();
+    store.set_versioning("bkt", Versioning::Enabled).await.unwrap();
+    let old = put(&store, "bkt", "k", &vec![1u8; 300_000]).await;
+    let new = put(&store, "bkt", "k", &vec![2u8; 300_000]).await;
+    assert_ne!(old.version_id(), new.version_id());
+    assert_eq!(
+        store.chunk(&old.parts[0].hash).unwrap().unwrap().refs,
+        1,
+        "the old version holds its chunk"
+    );
+    assert_eq!(store.collect_garbage().unwrap().chunks_deleted, 0);
+
+    // A delete marker takes no reference and drops none.
+    assert!(store.delete_object("bkt", "k").await.unwrap());
+    assert!(matches!(store.object("bkt", "k"), Err(StorageError::NoSuchKey)));
+    assert_eq!(store.chunk(&new.parts[0].hash).unwrap().unwrap().refs, 1);
+
+    let gone = store.delete_object_version("bkt", "k", old.version_id()).await.unwrap();
+    assert!(gone.existed);
+    assert_eq!(store.chunk(&old.parts[0].hash).unwrap().unwrap().refs, 0);
+    assert_eq!(store.collect_garbage().unwrap().chunks_deleted, 1);
+    assert_eq!(
+        read_all(
+            &store,
+            &store.object_version("bkt", "k", new.version_id()).await.unwrap(),
+            0,
+            3
+        )
+        .await,
+        [2, 2, 2]
+    );
 }
