@@ -22,4 +22,7 @@ bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/fastgate"
 [ -x "$bin" ] || cargo build -p fastgate
 FASTGATE_BIN="$bin" bash conformance/run-all.sh
 echo "== conformance (real clients) again on the fjall metadata engine"
-FASTGATE_META_ENGINE=fjall FASTGATE_BIN="$bin" bash conformance/run-all.sh
+# The clients whose work is metadata (listings, multipart, versions, dedup); TLS, the
+# browser pages and cp's transport were just run, and the engine is not theirs to test.
+FASTGATE_META_ENGINE=fjall FASTGATE_BIN="$bin" bash conformance/run-all.sh \
+    aws-cli.sh boto3.sh rclone.sh s3cmd.sh restic.sh instant-upload.sh
