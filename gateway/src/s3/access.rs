@@ -669,6 +669,8 @@ mod tests {
                 grants: vec![grant(AclGrantee::AuthenticatedUsers, AclPermission::Read)],
             }),
             version: None,
+            lock: None,
+            encryption: None,
         };
         let v = View {
             object: Some(&obj),

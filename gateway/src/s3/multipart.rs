@@ -66,6 +66,8 @@ pub async fn create(
         checksum_full_object: full_object,
         generation: 0,
         acl,
+        lock: None,
+        encryption: None,
     };
     let id = gw.store.create_upload(&i.bucket, &i.key, rec).await.s3()?;
     Ok(S3Response::new(CreateMultipartUploadOutput {

@@ -221,6 +221,8 @@ pub async fn post_object(gw: &Gateway, req: S3Request<PostObjectInput>) -> S3Res
         multipart: false,
         acl,
         version: None,
+        lock: None,
+        encryption: None,
     };
     let incoming = body::Incoming {
         extensions: &extensions,

@@ -75,6 +75,8 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         multipart: false,
         acl,
         version: None,
+        lock: None,
+        encryption: None,
     };
 
     let mut resp_headers = http::HeaderMap::new();

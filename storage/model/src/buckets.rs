@@ -30,6 +30,8 @@ impl Store {
             region: region.to_owned(),
             access,
             versioning: None,
+            object_lock: None,
+            encryption: None,
         };
         let (name, out) = (name.to_owned(), rec.clone());
         self.commit_with(Vec::new(), move |tx, _| {

@@ -291,6 +291,8 @@ impl Store {
             multipart: true,
             acl: None,
             version: None,
+            lock: None,
+            encryption: None,
         })
     }
 
@@ -578,5 +580,7 @@ fn assemble(up: &UploadRecord, all: &[(PartNumber, PartRecord)], list: &[ListedP
         multipart: true,
         acl: up.acl.clone(),
         version: None,
+        lock: up.lock,
+        encryption: up.encryption.clone(),
     })
 }

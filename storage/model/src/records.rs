@@ -10,20 +10,28 @@
 //! Format 3 appended one more optional field the same way: the bucket record's
 //! `versioning` and the object record's `version`. A format 2 record gets one zero byte
 //! appended, a format 1 record two (records without a new field ignore them).
+//!
+//! Format 4 appended two optional fields to the bucket, object and upload records (object
+//! lock, then encryption) and one to the chunk record (its sealed data key): a format 3
+//! record gets two zero bytes, a format 2 record three, a format 1 record four.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::checksum::{ChecksumAlgorithm, ChunkDigests};
+use crate::encryption::{BucketEncryption, ObjectEncryption, SealedKey};
 use crate::error::{Result, StorageError};
 use crate::ids::{ChunkHash, ChunkLocation, VersionId};
+use crate::lock::{BucketObjectLock, ObjectLock};
 
 /// The order of a version stamped at `ms` milliseconds since the epoch.
 pub(crate) fn legacy_order(ms: i64) -> u64 {
     u64::MAX - u64::try_from(ms).unwrap_or(0).saturating_mul(1000)
 }
 
-const FORMAT: u8 = 3;
+const FORMAT: u8 = 4;
+/// The layout before the optional trailing fields of format 4.
+const FORMAT_3: u8 = 3;
 /// The layout before the optional trailing field of format 3.
 const FORMAT_2: u8 = 2;
 /// The layout before the optional trailing fields of format 2.
@@ -49,8 +57,9 @@ pub(crate) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T>
     };
     match bytes.split_first() {
         Some((&FORMAT, rest)) => postcard::from_bytes(rest).map_err(|e| corrupt(e.to_string())),
-        Some((&FORMAT_2, rest)) => absent(rest, 1),
-        Some((&FORMAT_1, rest)) => absent(rest, 2),
+        Some((&FORMAT_3, rest)) => absent(rest, 2),
+        Some((&FORMAT_2, rest)) => absent(rest, 3),
+        Some((&FORMAT_1, rest)) => absent(rest, 4),
         Some((v, _)) => Err(corrupt(format!("unknown record format {v}"))),
         None => Err(corrupt("empty record".into())),
     }
@@ -67,6 +76,10 @@ pub struct BucketRecord {
     /// `None` for a bucket whose versioning was never configured: every write replaces
     /// its key's one `null` version, as before versioning existed.
     pub versioning: Option<Versioning>,
+    /// Object lock, present only on a bucket created with it (it is never turned off).
+    pub object_lock: Option<BucketObjectLock>,
+    /// Default encryption of new objects; `None` is none configured.
+    pub encryption: Option<BucketEncryption>,
 }
 
 /// A bucket's versioning state, once configured (S3 has no way back to "never").
@@ -177,6 +190,8 @@ pub struct ChunkRecord {
     /// When `refs` last dropped to zero; garbage collection waits out the grace
     /// period from here.
     pub zero_since_ms: Option<i64>,
+    /// The chunk's data key, for a chunk encrypted on disk; `None` for plaintext.
+    pub sealed: Option<SealedKey>,
 }
 
 /// Standard headers stored with an object and returned on GET/HEAD.
@@ -232,6 +247,10 @@ pub struct ObjectRecord {
     /// Which version of its key this is. `None` for a write to a bucket never
     /// versioned: the `null` version, sorting by its modification time.
     pub version: Option<VersionStamp>,
+    /// The version's retention and legal hold; `None` is unprotected.
+    pub lock: Option<ObjectLock>,
+    /// How the object is encrypted at rest; `None` is not encrypted.
+    pub encryption: Option<ObjectEncryption>,
 }
 
 /// A version's place among the versions of its key, which is also its id.
@@ -296,6 +315,10 @@ pub struct UploadRecord {
     pub generation: u64,
     /// The ACL the completed object will have.
     pub acl: Option<ObjectAcl>,
+    /// The retention and legal hold the completed object will have.
+    pub lock: Option<ObjectLock>,
+    /// How the parts and the completed object are encrypted.
+    pub encryption: Option<ObjectEncryption>,
 }
 
 /// What a completed upload answered, kept for a while after the completion so that a

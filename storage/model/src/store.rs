@@ -235,6 +235,7 @@ pub(crate) mod refs {
                 digests: digests.clone(),
                 refs: 1,
                 zero_since_ms: None,
+                sealed: None,
             },
         };
         tx.put(&keys::chunk(&hash), &encode(&rec))?;

@@ -155,6 +155,8 @@ fn marker(owner: &str) -> ObjectRecord {
         multipart: false,
         acl: None,
         version: None,
+        lock: None,
+        encryption: None,
     }
 }
 

@@ -55,6 +55,8 @@ fn record(owner: &str, staged: &StagedChunk) -> ObjectRecord {
         multipart: false,
         acl: None,
         version: None,
+        lock: None,
+        encryption: None,
     }
 }
 
@@ -312,6 +314,8 @@ async fn multipart_completion_assembles_nothing_and_releases_unlisted_parts() {
         checksum_full_object: false,
         generation: 0,
         acl: None,
+        lock: None,
+        encryption: None,
     };
     let id = store.create_upload("bkt", "mp", up).await.unwrap();
     let five = 5 * 1024 * 1024;
@@ -367,6 +371,8 @@ async fn completion_checks_order_size_and_etags() {
         checksum_full_object: false,
         generation: 0,
         acl: None,
+        lock: None,
+        encryption: None,
     };
     let id = store.create_upload("bkt", "mp", up).await.unwrap();
     let p1 = part(&store, &id, 1, b"small").await;
@@ -557,6 +563,8 @@ async fn store_object_and_store_part_build_their_records_from_the_content() {
         checksum_full_object: false,
         generation: 0,
         acl: None,
+        lock: None,
+        encryption: None,
     };
     let mut w = store
         .chunk_writer(data.len() as u64, &[ChecksumAlgorithm::Sha1])
