@@ -535,7 +535,7 @@ class Suite:
         expect_client_error({"InvalidAccessKeyId"}, bad.list_objects_v2, Bucket=self.bucket)
 
     def t_s3_details(self):
-        # Answers client libraries rely on (issue 19); each pinned in gateway/tests/s3_details.rs.
+        # Answers client libraries rely on (issue 19); each pinned in gateway/tests/it/s3_details.rs.
         s3, b = self.s3, self.bucket
         # The list_buckets paginator follows ContinuationToken.
         pages = list(s3.get_paginator("list_buckets").paginate(PaginationConfig={"PageSize": 1}))
@@ -710,7 +710,7 @@ class Suite:
 
     def t_access(self):
         # Bucket policy, anonymous reads, Block Public Access, a public-read ACL (issue 17);
-        # each pinned in gateway/tests/access.rs. A bucket of its own: a policy there
+        # each pinned in gateway/tests/it/access.rs. A bucket of its own: a policy there
         # must not change what the other checks see.
         s3, b = self.s3, self.bucket + "-access"
         endpoint = os.environ["FG_ENDPOINT"]

@@ -4,7 +4,7 @@
 //!
 //! The `fastgate` binary (`main.rs`) is only its command line, with the admin client
 //! (`admin_cli.rs`, which talks to a server over HTTP like any client). Being a library
-//! lets tests start a server inside the test process (`tests/in_process.rs`) where no
+//! lets tests start a server inside the test process (`tests/it/in_process.rs`) where no
 //! process boundary is under test; the process tests in `tests/` remain for kill, restart
 //! and real clients.
 

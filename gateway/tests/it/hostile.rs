@@ -2,7 +2,7 @@
 //! full disks, slow or idle connections, metrics scraped by strangers, and proofs of
 //! possession that outlive what they prove.
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, Delete, ObjectCannedAcl, ObjectIdentifier, ObjectLockMode,

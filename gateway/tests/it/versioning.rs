@@ -1,7 +1,7 @@
 //! Bucket versioning through a real client: versions on every write, reads and deletes
 //! by version id, delete markers, ListObjectVersions, suspended buckets.
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{

@@ -1,7 +1,7 @@
 //! Storage groups across machines: `fastgate storage` nodes and a gateway with a
 //! `[cluster]`, as real processes on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! S3 details that client libraries trip on (issue 19): each test pins an answer to
 //! what AWS S3 gives (status, error code, XML element names, headers).
 
-mod common;
+use crate::common;
 
 use common::*;
 

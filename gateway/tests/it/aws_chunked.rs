@@ -1,7 +1,7 @@
 //! aws-chunked uploads with a trailing checksum (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`),
 //! what aws cli v2 and boto3 >= 1.36 send over HTTPS.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::*;

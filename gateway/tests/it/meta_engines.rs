@@ -1,7 +1,7 @@
 //! The metadata engines from a user's side: a data dir keeps the engine it was created
 //! with, and `fastgate convert-meta` moves a stopped server's catalog to the other one.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

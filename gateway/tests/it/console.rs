@@ -3,7 +3,7 @@
 //! itself (signing in the browser, cloud-drive uploads, the dedup page) is driven in
 //! headless Chromium by `conformance/console.sh`.
 
-mod common;
+use crate::common;
 
 use std::time::SystemTime;
 

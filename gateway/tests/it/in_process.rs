@@ -2,7 +2,7 @@
 //! aws-sdk-s3: the pattern for protocol behaviour where no process boundary is under test
 //! (kill, restart and real clients keep their process tests).
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use common::{ACCESS_KEY, REGION, SECRET_KEY, assert_code, create_bucket, get, put};

@@ -1,7 +1,7 @@
 //! POST Object: HTML form uploads with a SigV4-signed policy, built by hand the way
 //! boto3's `generate_presigned_post` builds them, and their refusals.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::*;

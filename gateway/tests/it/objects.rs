@@ -1,7 +1,7 @@
 //! Object operations: put/get/head/delete, metadata, ranges, conditions, copy, keys,
 //! integrity checks, checksums and presigned URLs.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

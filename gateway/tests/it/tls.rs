@@ -5,7 +5,7 @@
 //! Each test makes its own CA and server certificates with rcgen; clients trust that CA
 //! only.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -454,7 +454,7 @@ async fn a_bucket_policy_sees_requests_over_tls_as_secure_transport() {
     let sdk = pki.sdk(&srv);
     create_bucket(&sdk, "tls-only").await;
     put(&sdk, "tls-only", "page", b"over tls").await;
-    // Anyone may read, over TLS only (`aws:SecureTransport`; tests/access.rs shows the
+    // Anyone may read, over TLS only (`aws:SecureTransport`; tests/it/access.rs shows the
     // same key false over plain HTTP).
     let policy = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",
         "Resource":"arn:aws:s3:::tls-only/*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}"#;

@@ -8,7 +8,7 @@
 //! request as an unaware server reads it, refused for the same reason: the declared
 //! hashes do not match the empty body.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Bucket operations and authentication.
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::types::BucketVersioningStatus;
 use common::*;

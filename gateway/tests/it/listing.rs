@@ -1,6 +1,6 @@
 //! ListObjectsV2, ListObjects (v1) and ListObjectVersions.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! Multipart uploads: parts, listing, completion rules, part reads, copy, resumption
 //! after a crash, and lifecycle rules.
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, CompletedMultipartUpload, CompletedPart,

@@ -1,7 +1,7 @@
 //! CORS: the bucket's rules, preflights answered before authentication, and the
 //! `Access-Control-*` headers of actual responses (errors included).
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
 use common::*;

@@ -3,7 +3,7 @@
 //! and sent by fastgate-client, the admin CLI's and the bench's client) for what the SDK
 //! cannot express.
 //!
-//! Every test file includes this module, and not every file uses every helper.
+//! Every test module uses it, and not every module uses every helper.
 #![allow(dead_code)]
 
 use std::io::Read as _;

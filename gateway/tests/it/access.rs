@@ -2,7 +2,7 @@
 //! bucket policies, Block Public Access and `x-amz-expected-bucket-owner`, with the
 //! root user as bucket owner, a second user, and plain unsigned HTTP as curl sends it.
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::types::{
     AccessControlPolicy, BucketCannedAcl, Grant, Grantee, ObjectCannedAcl, ObjectOwnership, OwnershipControls,

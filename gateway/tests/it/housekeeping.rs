@@ -1,7 +1,7 @@
 //! Housekeeping through the running server: expiry of incomplete uploads, disk usage
 //! after deletes and garbage collection, a full disk, and virtual-hosted-style requests.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};

@@ -1,6 +1,6 @@
 //! ACLs, absent bucket configurations and GetObjectAttributes, as tools probe them.
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketCannedAcl, CompletedMultipartUpload, CompletedPart, ObjectAttributes, ObjectCannedAcl};

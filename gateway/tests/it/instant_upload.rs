@@ -4,7 +4,7 @@
 //! These tests speak HTTP/1.1 by hand over a `TcpStream`, so that they can see whether a
 //! `100 Continue` arrives and can withhold the body.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

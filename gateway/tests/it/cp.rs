@@ -4,7 +4,7 @@
 //! and against s3s-fs, a server without the instant-upload probe, as a plain resumable
 //! multipart uploader.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
