@@ -1,6 +1,6 @@
 //! The admin surface under `/_fastgate/` (a path no bucket can have: bucket names
-//! cannot contain `_`): metrics, garbage collection, upload expiry and the cluster's
-//! storage nodes, for the root user only, and the dedup savings (`GET /_fastgate/dedup`)
+//! cannot contain `_`): metrics, garbage collection, upload expiry, the cluster's
+//! storage nodes and the stored users (`user_admin`), for the root user only, and the dedup savings (`GET /_fastgate/dedup`)
 //! for every user, each seeing what [`dedup_json`] allows. Requests are authenticated by
 //! s3s like any other. Metrics for anyone
 //! who can reach it are on the separate metrics listener (see [`serve_metrics`]),
@@ -25,6 +25,8 @@ pub struct AdminRoute {
     pub root_access_key: String,
     /// The storage nodes, when this gateway has a `[cluster]`.
     pub cluster: Option<Arc<ClusterChunks>>,
+    /// Users and access keys of the metadata store.
+    pub users: Arc<crate::user_admin::UserAdmin>,
 }
 
 /// Renders the counters and the store gauges, and each storage node's state when the
@@ -297,6 +299,7 @@ impl S3Route for AdminRoute {
                 Metrics::add(&self.metrics.uploads_expired, n as u64);
                 Ok(text(StatusCode::OK, format!("uploads_expired {n}\n")))
             }
+            (_, crate::user_admin::USERS | crate::user_admin::KEYS) => self.users.call(&req).await,
             _ => Err(ApiError::NoSuchAdminOperation.into()),
         }
     }

@@ -38,6 +38,40 @@ pub enum AdminCommand {
     /// chunks, chunks it lacks by its last repair and copies recorded as owed to it
     /// (its under-replicated chunks), last contact (root credentials).
     Cluster,
+    /// Users kept in the metadata, shared by every gateway over it (root credentials).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Access keys of those users (root credentials).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user with a first access key; prints the key and its secret, which is
+    /// shown this once.
+    Add {
+        /// The user's name: its id as owner and in policies (`arn:aws:iam::...:user/NAME`).
+        name: String,
+        /// The address ACL grants by email resolve to this user by.
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// List the users and their access keys (never the secrets).
+    List,
+    /// Remove a user and every access key it has; what it owns stays.
+    Remove { name: String },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Give a user another access key (to replace one without downtime); prints it and
+    /// its secret, shown this once.
+    Add { user: String },
+    /// Remove an access key: requests signed with it are refused from then on, on
+    /// every gateway. (Not named `access_key`: clap would take it for the global
+    /// `--access-key` that signs the request.)
+    Remove { key: String },
 }
 
 async fn request(args: &AdminArgs, method: http::Method, path: &str, signed: bool) -> anyhow::Result<String> {
@@ -76,9 +110,66 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Gc => request(&args, http::Method::POST, "/_fastgate/gc", true).await?,
         AdminCommand::ExpireUploads => request(&args, http::Method::POST, "/_fastgate/expire-uploads", true).await?,
         AdminCommand::Cluster => cluster_table(&request(&args, http::Method::GET, "/_fastgate/cluster", true).await?)?,
+        AdminCommand::User(UserCommand::Add { ref name, ref email }) => {
+            let mut path = format!("/_fastgate/users?name={}", urlencoding::encode(name));
+            if let Some(e) = email {
+                path.push_str(&format!("&email={}", urlencoding::encode(e)));
+            }
+            new_key_text(&request(&args, http::Method::POST, &path, true).await?)?
+        }
+        AdminCommand::User(UserCommand::List) => {
+            users_table(&request(&args, http::Method::GET, "/_fastgate/users", true).await?)?
+        }
+        AdminCommand::User(UserCommand::Remove { ref name }) => {
+            let path = format!("/_fastgate/users?name={}", urlencoding::encode(name));
+            let v: serde_json::Value = serde_json::from_str(&request(&args, http::Method::DELETE, &path, true).await?)?;
+            let keys = v["access_keys_removed"].as_array().map_or(0, Vec::len);
+            format!("removed user {name} and its {keys} access key(s)\n")
+        }
+        AdminCommand::Key(KeyCommand::Add { ref user }) => {
+            let path = format!("/_fastgate/keys?user={}", urlencoding::encode(user));
+            new_key_text(&request(&args, http::Method::POST, &path, true).await?)?
+        }
+        AdminCommand::Key(KeyCommand::Remove { ref key }) => {
+            let path = format!("/_fastgate/keys?access_key={}", urlencoding::encode(key));
+            request(&args, http::Method::DELETE, &path, true).await?;
+            format!("removed access key {key}\n")
+        }
     };
     print!("{out}");
     Ok(())
+}
+
+/// A new key as `admin user add` and `admin key add` print it.
+fn new_key_text(json: &str) -> anyhow::Result<String> {
+    let v: serde_json::Value = serde_json::from_str(json).context("the answer")?;
+    Ok(format!(
+        "user        {}\naccess key  {}\nsecret key  {}\n(the secret key is not shown again)\n",
+        v["name"].as_str().unwrap_or("?"),
+        v["access_key"].as_str().unwrap_or("?"),
+        v["secret_key"].as_str().unwrap_or("?"),
+    ))
+}
+
+/// `admin user list`'s table.
+fn users_table(json: &str) -> anyhow::Result<String> {
+    let users: Vec<serde_json::Value> = serde_json::from_str(json).context("the user list")?;
+    let mut out = format!("{:<24} {:<32} ACCESS KEYS\n", "USER", "EMAIL");
+    for u in &users {
+        let keys: Vec<&str> = u["access_keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k.as_str())
+            .collect();
+        out.push_str(&format!(
+            "{:<24} {:<32} {}\n",
+            u["name"].as_str().unwrap_or("?"),
+            u["email"].as_str().unwrap_or("-"),
+            keys.join(" ")
+        ));
+    }
+    Ok(out)
 }
 
 /// `admin cluster`'s table, from the gateway's JSON report.

@@ -222,6 +222,16 @@ fn listener_or_off(addr: String) -> Option<String> {
     Some(addr).filter(|a| !a.trim().eq_ignore_ascii_case("off"))
 }
 
+/// A new access key: `FG` and 18 characters of base32, as AWS's are 20 characters.
+pub(crate) fn new_access_key() -> String {
+    format!("FG{}", random_key(18, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"))
+}
+
+/// A new secret key: 40 alphanumeric characters (238 bits), as AWS's.
+pub(crate) fn new_secret_key() -> String {
+    random_key(40, b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+}
+
 fn random_key(len: usize, alphabet: &[u8]) -> String {
     (0..len)
         .map(|_| char::from(alphabet[rand::random_range(0..alphabet.len())]))
@@ -252,8 +262,8 @@ impl Settings {
             ),
             (None, None) => (
                 UserConfig {
-                    access_key: format!("FG{}", random_key(18, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")),
-                    secret_key: random_key(40, b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
+                    access_key: new_access_key(),
+                    secret_key: new_secret_key(),
                     email: None,
                 },
                 true,

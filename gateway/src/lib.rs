@@ -18,3 +18,4 @@ mod metrics;
 mod s3;
 pub mod server;
 pub mod tls;
+mod user_admin;

@@ -118,13 +118,20 @@ async fn serve_ready(
     // A form upload's file is refused (EntityTooLarge) before it is read past this.
     cfg.post_object_max_file_size = settings.max_object_size;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(cfg))));
-    builder.set_auth(Users::new(&settings.root, &settings.users));
-    builder.set_access(crate::s3::DecidedByHandlers);
+    let users = Arc::new(crate::user_admin::UserAdmin::new(store.clone(), &settings));
+    users.check_seal()?;
+    builder.set_auth(Users::new(&settings.root, &settings.users, store.clone()));
+    builder.set_access(crate::auth::Identities::new(
+        &settings.root,
+        &settings.users,
+        store.clone(),
+    ));
     builder.set_route(AdminRoute {
         store: store.clone(),
         metrics: metrics.clone(),
         root_access_key: settings.root.access_key.clone(),
         cluster: cluster.clone(),
+        users,
     });
     if !settings.domains.is_empty() {
         let host = s3s::host::MultiDomain::new(&settings.domains).map_err(|e| anyhow::anyhow!("bad domain: {e}"))?;

@@ -34,24 +34,12 @@ pub const ANONYMOUS_ID: &str = "65a011a29cdf8ec533ec3d1ccaae921c";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// s3s's access hook refuses every unsigned request before a handler runs. fastgate
-/// lets every request through to its handler, which decides with
-/// [`Gateway::authorize`]: an anonymous request may be allowed by a policy or an ACL.
-pub struct DecidedByHandlers;
-
-#[async_trait::async_trait]
-impl s3s::access::S3Access for DecidedByHandlers {
-    async fn check(&self, _cx: &mut s3s::access::S3AccessContext<'_>) -> S3Result<()> {
-        Ok(())
-    }
-}
-
 /// Who is asking. s3s has verified the signature of a signed request before a handler
 /// runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    /// A configured user, named by its access key (the id buckets and objects record as
-    /// their owner).
+    /// A user, by its id (the id buckets and objects record as their owner): a config
+    /// user's access key, or a stored user's name.
     User(String),
     /// A request without a signature.
     Anonymous,
@@ -98,7 +86,13 @@ impl RequestContext {
     /// values its conditions may name, from its headers, query and connection.
     pub fn of<T>(req: &S3Request<T>) -> S3Result<Self> {
         let principal = match &req.credentials {
-            Some(c) => Principal::User(c.access_key.clone()),
+            // The user the key signs for (see `auth::Identities`); a config user's id is
+            // its access key.
+            Some(c) => Principal::User(
+                req.extensions
+                    .get::<crate::auth::UserId>()
+                    .map_or_else(|| c.access_key.clone(), |u| u.0.clone()),
+            ),
             None => Principal::Anonymous,
         };
         let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());

@@ -25,8 +25,10 @@ pub async fn put_bucket_policy(
     let policy = Policy::parse(&i.policy, &i.bucket).map_err(|e| ApiError::MalformedPolicy(e.0))?;
     // As S3 refuses a principal that names no account: a typo must not pass for a
     // grant that silently grants nothing.
-    if let Some(who) = policy.named_users().find(|id| !gw.users.ids.contains(*id)) {
-        return Err(ApiError::MalformedPolicy(format!("Invalid principal in policy: {who}")).into());
+    for who in policy.named_users() {
+        if !gw.is_user(who)? {
+            return Err(ApiError::MalformedPolicy(format!("Invalid principal in policy: {who}")).into());
+        }
     }
     let blocks = b.access().public_access_block.is_some_and(|p| p.block_public_policy);
     if blocks && policy.is_public() {

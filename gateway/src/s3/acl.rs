@@ -158,7 +158,7 @@ impl Gateway {
     }
 
     fn grantee_by_id(&self, id: &str) -> S3Result<AclGrantee> {
-        if self.users.ids.contains(id) {
+        if self.is_user(id)? {
             Ok(AclGrantee::User(id.to_owned()))
         } else {
             Err(ApiError::InvalidArgument("Invalid id").into())
@@ -166,8 +166,8 @@ impl Gateway {
     }
 
     fn grantee_by_email(&self, email: &str) -> S3Result<AclGrantee> {
-        match self.users.by_email.get(&email.to_ascii_lowercase()) {
-            Some(id) => Ok(AclGrantee::User(id.clone())),
+        match self.user_by_email(email)? {
+            Some(id) => Ok(AclGrantee::User(id)),
             None => Err(ApiError::UnresolvableGrantByEmailAddress.into()),
         }
     }

@@ -268,6 +268,28 @@ pub fn to_s3(e: StorageError) -> S3Error {
             "No store path has room for new data.",
         ),
         StorageError::PreconditionFailed => ApiError::PreconditionFailed.into(),
+        // Admin API answers, in IAM's words.
+        StorageError::UserExists => custom(
+            "EntityAlreadyExists",
+            http::StatusCode::CONFLICT,
+            "The user exists already.",
+        ),
+        StorageError::AccessKeyExists => custom(
+            "EntityAlreadyExists",
+            http::StatusCode::CONFLICT,
+            "The access key exists already.",
+        ),
+        StorageError::EmailInUse => custom(
+            "EntityAlreadyExists",
+            http::StatusCode::CONFLICT,
+            "Another user has that email address.",
+        ),
+        StorageError::NoSuchUser => custom("NoSuchEntity", http::StatusCode::NOT_FOUND, "The user does not exist."),
+        StorageError::NoSuchAccessKey => custom(
+            "NoSuchEntity",
+            http::StatusCode::NOT_FOUND,
+            "The access key does not exist.",
+        ),
         // S3's answer for "not now, try again": SDKs retry it with backoff.
         StorageError::Unavailable(ref m) => {
             tracing::warn!(reason = %m, "storage unavailable");

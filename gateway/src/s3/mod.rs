@@ -39,7 +39,7 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 use crate::config::{InstantUploadConfig, Settings};
 use crate::metrics::Metrics;
 
-pub use access::{ClientAddr, DecidedByHandlers};
+pub use access::ClientAddr;
 pub use error::{ApiError, to_s3, with_request_id};
 
 /// Shared state of every request.
@@ -54,11 +54,27 @@ pub struct Gateway {
     policies: access::PolicyCache,
 }
 
-/// The users ACL grants may name: by id (access key), or by email where one is set.
+/// The users ACL grants and policies may name: by id (a config user's access key, a
+/// stored user's name), or by email where one is set.
 #[derive(Default)]
 pub struct Users {
     pub ids: std::collections::HashSet<String>,
     pub by_email: HashMap<String, String>,
+}
+
+impl Gateway {
+    /// Whether `id` names a user, of the config or of the store.
+    pub(crate) fn is_user(&self, id: &str) -> S3Result<bool> {
+        Ok(self.users.ids.contains(id) || self.store.user(id).map_err(to_s3)?.is_some())
+    }
+
+    /// The id of the user whose email is `email` (any case), of the config or the store.
+    pub(crate) fn user_by_email(&self, email: &str) -> S3Result<Option<String>> {
+        match self.users.by_email.get(&email.to_ascii_lowercase()) {
+            Some(id) => Ok(Some(id.clone())),
+            None => self.store.user_by_email(email).map_err(to_s3),
+        }
+    }
 }
 
 impl Gateway {

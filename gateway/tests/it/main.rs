@@ -24,4 +24,5 @@ mod post_object;
 mod probe;
 mod s3_details;
 mod tls;
+mod users;
 mod versioning;

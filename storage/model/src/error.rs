@@ -55,6 +55,16 @@ pub enum StorageError {
     /// answers: retry later.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    #[error("the user exists already")]
+    UserExists,
+    #[error("another user has that email address")]
+    EmailInUse,
+    #[error("no such user")]
+    NoSuchUser,
+    #[error("the access key exists already")]
+    AccessKeyExists,
+    #[error("no such access key")]
+    NoSuchAccessKey,
 }
 
 /// A file system that fills up during a write (or a quota that runs out) is the same

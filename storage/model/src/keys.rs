@@ -39,6 +39,14 @@ pub const VERSION_SUFFIX: usize = 17;
 /// Copies owed to a cluster's storage node: group and node position (big-endian), then
 /// the chunk, so that one node's debts are one range.
 pub const OWED: u8 = b'W';
+/// Users of the metadata store, by name.
+pub const USER: u8 = b'I';
+/// Access keys of those users, by access key: what a signature check reads.
+pub const ACCESS_KEY: u8 = b'K';
+/// The same keys by user, `k <user> \0 <access key>`: a user's keys are one range.
+pub const USER_KEY: u8 = b'k';
+/// Those users by lowercased email, for ACL grants by email.
+pub const USER_EMAIL: u8 = b'E';
 
 fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
@@ -50,6 +58,40 @@ fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
         k.extend_from_slice(p);
     }
     k
+}
+
+pub fn user(name: &str) -> Vec<u8> {
+    join(USER, &[name.as_bytes()])
+}
+
+pub fn user_email(email: &str) -> Vec<u8> {
+    join(USER_EMAIL, &[email.to_ascii_lowercase().as_bytes()])
+}
+
+pub fn access_key(access_key: &str) -> Vec<u8> {
+    join(ACCESS_KEY, &[access_key.as_bytes()])
+}
+
+pub fn user_key(user: &str, access_key: &str) -> Vec<u8> {
+    join(USER_KEY, &[user.as_bytes(), access_key.as_bytes()])
+}
+
+/// Where the gateway's seal probe for stored secrets is kept (see `users`).
+pub fn user_seal_probe() -> Vec<u8> {
+    join(MARKER, &[b"user-seal-probe"])
+}
+
+/// The prefix of every [`user_key`] of `user`.
+pub fn user_key_prefix(user: &str) -> Vec<u8> {
+    let mut k = join(USER_KEY, &[user.as_bytes()]);
+    k.push(0);
+    k
+}
+
+/// The access key a [`user_key`] names: what follows its last NUL.
+pub fn user_key_access_key(key: &[u8]) -> &str {
+    let at = key.iter().rposition(|&b| b == 0).map_or(key.len(), |i| i + 1);
+    std::str::from_utf8(&key[at..]).unwrap_or_default()
 }
 
 pub fn bucket(name: &str) -> Vec<u8> {

@@ -26,6 +26,7 @@ mod multipart;
 mod objects;
 pub mod records;
 mod store;
+pub mod users;
 mod versions;
 pub mod write;
 
