@@ -252,13 +252,18 @@ impl S3Route for AdminRoute {
                 metrics_text(&self.store, &self.metrics, self.cluster.as_deref()),
             )),
             (Method::GET, DEDUP) => {
-                let user = req
+                let key = req
                     .credentials
                     .as_ref()
                     .map(|c| c.access_key.as_str())
                     .unwrap_or_default();
-                let root = user == self.root_access_key;
-                let mut resp = S3Response::new(Body::from(dedup_json(&self.store, &self.metrics, user, root)));
+                let root = key == self.root_access_key;
+                // Hits are counted by user id: a stored user's is its name, not its key.
+                let user = match self.store.access_key(key).map_err(crate::s3::to_s3)? {
+                    Some(rec) => rec.user,
+                    None => key.to_owned(),
+                };
+                let mut resp = S3Response::new(Body::from(dedup_json(&self.store, &self.metrics, &user, root)));
                 resp.headers.insert(
                     http::header::CONTENT_TYPE,
                     http::HeaderValue::from_static("application/json"),
