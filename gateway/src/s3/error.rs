@@ -291,9 +291,14 @@ pub fn to_s3(e: StorageError) -> S3Error {
             "The access key does not exist.",
         ),
         // S3's answer for "not now, try again": SDKs retry it with backoff.
+        // `Retry-After` for clients that read it; SDKs back off on the code alone.
         StorageError::Unavailable(ref m) => {
             tracing::warn!(reason = %m, "storage unavailable");
-            s3_error!(SlowDown, "Please reduce your request rate.")
+            let mut e = s3_error!(SlowDown, "Please reduce your request rate.");
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            e.set_headers(h);
+            e
         }
         StorageError::ChunkGone(_)
         | StorageError::Io(_)

@@ -108,6 +108,8 @@ async fn writes_land_on_both_nodes_and_reads_fail_over_when_one_is_killed() {
         .await
         .unwrap_err();
     assert_eq!(sdk_error(&err), (Some("SlowDown".to_owned()), Some(503)));
+    let retry_after = err.raw_response().and_then(|r| r.headers().get("retry-after"));
+    assert_eq!(retry_after, Some("1"));
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
@@ -386,6 +388,11 @@ async fn a_node_that_comes_back_or_joins_is_repaired_and_then_serves_alone() {
     .await;
     assert_eq!(fresh.chunks(), a.chunks());
     put(&c, "clu", "k3", &bodies[3]).await;
+    // The PUT was answered at min_copies (2 of 3): the third copy may land a moment later.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fresh.chunks().len() < 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(fresh.chunks().len(), 4);
     a.kill9();
     b.kill9();
