@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # rclone (Debian package) against fastgate: mkdir, copy up (a ~30 MiB file goes multipart
 # thanks to --s3-upload-cutoff 5M --s3-chunk-size 5M), check (sizes + MD5s), lsf, copy down,
-# cat, sync with changes and deletions, delete with a filter, purge.
+# cat, sync with changes and deletions, delete with a filter, a versioned bucket (old versions
+# listed and read by time, kept after a delete, cleaned up), purge.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -71,6 +72,33 @@ media/" "$out" "lsf top level"
     out="$(rc lsf -R --files-only "$REMOTE/tree")" || fail "lsf after delete"
     assert_not_contains "$out" ".dat" "no .dat left after delete --include '*.dat'"
     assert_contains "$out" "docs/f1.txt" "other files kept by filtered delete"
+
+    step "rclone on a versioned bucket (backend versioning, --s3-versions, --s3-version-at, cleanup-hidden)"
+    local vb="fg:rclone-versions" between
+    run rc mkdir "$vb"
+    run rc backend versioning "$vb" Enabled
+    assert_eq "Enabled" "$(rc backend versioning "$vb")" "versioning state read back"
+    printf 'first\n' >"$FG_TMP/v.txt"
+    run rc copyto "$FG_TMP/v.txt" "$vb/v.txt"
+    # --s3-version-at has a resolution of a second: stand clear of both writes.
+    sleep 1.2
+    between="$(date -u +'%Y-%m-%d %H:%M:%S')"
+    sleep 1.2
+    printf 'second!\n' >"$FG_TMP/v.txt"
+    run rc copyto "$FG_TMP/v.txt" "$vb/v.txt"
+    out="$(rc lsf --s3-versions "$vb")" || fail "rclone lsf --s3-versions"
+    assert_eq 2 "$(wc -l <<<"$out")" "both versions listed: $out"
+    assert_contains "$out" "v-v" "the old version under rclone's version name"
+    assert_eq "first" "$(rc cat --s3-version-at "$between" "$vb/v.txt")" "the version at a time between the writes"
+    assert_eq "second!" "$(rc cat "$vb/v.txt")" "the current version"
+    run rc deletefile "$vb/v.txt"
+    assert_eq "" "$(rc lsf "$vb")" "a deleted key is hidden (delete marker)"
+    out="$(rc lsf --s3-versions "$vb")" || fail "rclone lsf --s3-versions after delete"
+    assert_eq 2 "$(wc -l <<<"$out")" "both versions kept after the delete: $out"
+    assert_eq "first" "$(rc cat --s3-version-at "$between" "$vb/v.txt")" "an old version read after the delete"
+    run rc backend cleanup-hidden "$vb"
+    assert_eq "" "$(rc lsf --s3-versions "$vb")" "cleanup-hidden removed every version"
+    run rc rmdir "$vb"
 
     step "rclone purge"
     run rc purge "$REMOTE"
