@@ -4,6 +4,8 @@
 #   gateway/bench/matrix.sh            # the standard matrix
 #   FULL=1 gateway/bench/matrix.sh     # + list over 100000 keys
 #   MEMORY=0 gateway/bench/matrix.sh   # without the memory run (64 concurrent 256MiB PUTs, 16GiB of disk)
+#   CLUSTER=1 gateway/bench/matrix.sh  # the cluster rows instead: a gateway over two storage nodes
+#                                      # (fastgate-cluster) beside two garage nodes with replication_factor 2
 #
 # Env: FASTGATE_BIN (default target/release/fastgate, built when missing), OUT (results dir, default
 # target/bench-matrix), REUPLOAD_BIG (size of the large reupload, default 1GiB), PEERS (default "garage s3s-fs"),
@@ -18,6 +20,10 @@ OUT=${OUT:-$ROOT/target/bench-matrix}
 REUPLOAD_BIG=${REUPLOAD_BIG:-1GiB}
 PEERS=${PEERS:-"garage s3s-fs"}
 ENGINES=${ENGINES:-"sled fjall"}
+if [ "${CLUSTER:-0}" = 1 ]; then
+    # Two copies of every write on both sides; the memory run would measure the gateway only.
+    PEERS="fastgate-cluster garage-2" ENGINES="" MEMORY=0 OUT=${OUT%/}-cluster
+fi
 # shellcheck source=servers.sh
 . "$(dirname "$0")/servers.sh"
 

@@ -1,8 +1,12 @@
 # Servers on loopback for the benchmark scripts (sourced by matrix.sh and crosscheck.sh): fastgate in a fresh
-# data dir, and the peers garage (single node, replication_factor 1, sqlite) and s3s-fs. Each start_* sets
-# SERVER_PID, ENDPOINT, KEY_ID and KEY_SECRET, and leaves the bucket $BUCKET to the client (garage's is made
-# here: its keys cannot create buckets). Expects ROOT, BIN and OUT to be set; stop_server stops the current one,
-# and the EXIT trap stops it and removes WORK. each_server runs a function against every server in turn.
+# data dir, and the peers garage (single node, replication_factor 1, sqlite) and s3s-fs; and for the cluster
+# rows, fastgate-cluster (a gateway over one group of two `fastgate storage` nodes, min_copies 2) and garage-2
+# (two garage nodes, replication_factor 2, data and metadata fsync on: every write durable on both copies, as
+# fastgate's). Each start_* sets SERVER_PID (the process that answers S3, whose memory is sampled),
+# SERVER_PIDS (every process it started), ENDPOINT, KEY_ID and KEY_SECRET, and leaves the bucket $BUCKET to the
+# client (garage's is made here: its keys cannot create buckets). Expects ROOT, BIN and OUT to be set;
+# stop_server stops the current one, and the EXIT trap stops it and removes WORK. each_server runs a function
+# against every server in turn.
 
 AK=fastgatebenchkey
 SK=fastgatebenchsecret0123456789
@@ -14,13 +18,17 @@ fi
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 SERVER_PID=""
+SERVER_PIDS=()
 
 stop_server() {
-    if [ -n "$SERVER_PID" ]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=""
-    fi
+    local p
+    for p in "$SERVER_PID" "${SERVER_PIDS[@]}"; do
+        [ -n "$p" ] || continue
+        kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    SERVER_PID=""
+    SERVER_PIDS=()
 }
 cleanup() {
     stop_server
@@ -53,6 +61,100 @@ start_fastgate() {
     SERVER_PID=$!
     wait_port "$port"
     ENDPOINT="http://127.0.0.1:$port" KEY_ID=$AK KEY_SECRET=$SK
+}
+
+# ---- fastgate-cluster: a gateway over one group of two storage nodes (min_copies 2) ----------------------
+start_fastgate_cluster() {
+    local name=$1 d=$WORK/$1 secret n1 n2 gw p
+    secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+    n1=$(free_port) n2=$(free_port) gw=$(free_port)
+    for p in $n1 $n2; do
+        mkdir -p "$d/node-$p"
+        FASTGATE_LISTEN="127.0.0.1:$p" FASTGATE_DATA_DIR="$d/node-$p" FASTGATE_CLUSTER_SECRET=$secret \
+            "$BIN" storage >"$OUT/$name-node-$p.log" 2>&1 &
+        SERVER_PIDS+=($!)
+        wait_port "$p"
+    done
+    mkdir -p "$d/gateway"
+    cat >"$d/gateway.toml" <<TOML
+[cluster]
+secret = "$secret"
+min_copies = 2
+
+[[cluster.groups]]
+name = "g1"
+nodes = ["http://127.0.0.1:$n1", "http://127.0.0.1:$n2"]
+TOML
+    FASTGATE_CONFIG="$d/gateway.toml" FASTGATE_DATA_DIR="$d/gateway" FASTGATE_LISTEN="127.0.0.1:$gw" \
+        FASTGATE_METRICS_LISTEN=off FASTGATE_CONSOLE_LISTEN=off FASTGATE_ACCESS_KEY=$AK FASTGATE_SECRET_KEY=$SK \
+        "$BIN" serve >"$OUT/$name-server.log" 2>&1 &
+    SERVER_PID=$!
+    wait_port "$gw"
+    ENDPOINT="http://127.0.0.1:$gw" KEY_ID=$AK KEY_SECRET=$SK
+    # Both nodes active (the first heartbeat and repair pass) before the first write.
+    for _ in $(seq 1 100); do
+        if FASTGATE_ACCESS_KEY=$AK FASTGATE_SECRET_KEY=$SK "$BIN" admin cluster --endpoint "$ENDPOINT" 2>/dev/null |
+            grep -c ' active ' | grep -qx 2; then return 0; fi
+        sleep 0.1
+    done
+    echo "the storage nodes did not become active" >&2
+    return 1
+}
+
+# ---- garage-2: two nodes, replication_factor 2, fsync of data and metadata --------------------------------
+start_garage2() {
+    local d=$WORK/garage2 secret i rpc s3 admin cfg node keyout
+    local -a rpcs s3s cfgs nodes
+    secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+    for i in 1 2; do
+        mkdir -p "$d/$i/meta" "$d/$i/data"
+        rpc=$(free_port) s3=$(free_port) admin=$(free_port)
+        cfg=$d/$i/garage.toml
+        cat >"$cfg" <<TOML
+metadata_dir = "$d/$i/meta"
+data_dir = "$d/$i/data"
+db_engine = "lmdb"
+replication_factor = 2
+data_fsync = true
+metadata_fsync = true
+rpc_bind_addr = "127.0.0.1:$rpc"
+rpc_public_addr = "127.0.0.1:$rpc"
+rpc_secret = "$secret"
+
+[s3_api]
+s3_region = "us-east-1"
+api_bind_addr = "127.0.0.1:$s3"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:$admin"
+TOML
+        garage -c "$cfg" server >"$OUT/garage-2-node$i.log" 2>&1 &
+        if [ "$i" = 1 ]; then SERVER_PID=$!; else SERVER_PIDS+=($!); fi
+        wait_port "$rpc"
+        wait_port "$s3"
+        rpcs+=("$rpc") s3s+=("$s3") cfgs+=("$cfg")
+    done
+    for i in 0 1; do
+        nodes+=("$(garage -c "${cfgs[$i]}" node id -q 2>/dev/null | cut -d@ -f1)")
+    done
+    garage -c "${cfgs[0]}" node connect "${nodes[1]}@127.0.0.1:${rpcs[1]}" >/dev/null
+    garage -c "${cfgs[0]}" layout assign -z dc1 -c 10G "${nodes[0]}" >/dev/null
+    garage -c "${cfgs[0]}" layout assign -z dc2 -c 10G "${nodes[1]}" >/dev/null
+    garage -c "${cfgs[0]}" layout apply --version 1 >/dev/null
+    keyout=$(garage -c "${cfgs[0]}" key create fastgate-bench)
+    KEY_ID=$(echo "$keyout" | awk -F': *' '/Key ID/ {print $2; exit}')
+    KEY_SECRET=$(echo "$keyout" | awk -F': *' '/Secret key/ {print $2; exit}')
+    garage -c "${cfgs[0]}" bucket create "$BUCKET" >/dev/null
+    garage -c "${cfgs[0]}" bucket allow --read --write --owner "$BUCKET" --key fastgate-bench >/dev/null
+    ENDPOINT="http://127.0.0.1:${s3s[0]}"
+    for _ in $(seq 1 100); do
+        if "$BIN" bench put --size 1 --count 1 --quiet --endpoint "$ENDPOINT" --access-key "$KEY_ID" \
+            --secret-key "$KEY_SECRET" --bucket "$BUCKET" >/dev/null 2>&1; then return 0; fi
+        sleep 0.2
+    done
+    echo "garage-2 did not become ready" >&2
+    return 1
 }
 
 # ---- garage (single node, replication_factor 1, sqlite metadata) ----------------------------------------
@@ -128,13 +230,17 @@ each_server() {
         SERVERS+=("$name")
     done
     for peer in $PEERS; do
-        if ! command -v "$peer" >/dev/null 2>&1; then
+        local cmd=${peer%-2}
+        [ "$peer" = fastgate-cluster ] && cmd=$BIN
+        if ! command -v "$cmd" >/dev/null 2>&1; then
             echo "== $peer not installed: skipped" >&2
             rm -rf "${OUT:?}/$peer"
             continue
         fi
         case $peer in
             garage) start_garage || { stop_server; continue; } ;;
+            garage-2) start_garage2 || { stop_server; continue; } ;;
+            fastgate-cluster) start_fastgate_cluster "$peer" || { stop_server; continue; } ;;
             s3s-fs) start_s3s_fs || { stop_server; continue; } ;;
             *) echo "unknown peer $peer" >&2; continue ;;
         esac
