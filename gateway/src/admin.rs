@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use fastgate_cluster::{ClusterChunks, GroupReport, NodeReport, NodeState};
+use fastgate_cluster::{ClusterChunks, GroupReport, NodeReport, NodeState, join};
 use fastgate_model::Store;
 use http::{Extensions, HeaderMap, Method, StatusCode, Uri};
 use s3s::route::S3Route;
@@ -27,6 +27,8 @@ pub struct AdminRoute {
     pub cluster: Option<Arc<ClusterChunks>>,
     /// Users and access keys of the metadata store.
     pub users: Arc<crate::user_admin::UserAdmin>,
+    /// The cluster secret, which signs a storage node's registration (`--join`).
+    pub cluster_secret: Option<String>,
 }
 
 /// Renders the counters and the store gauges, and each storage node's state when the
@@ -230,6 +232,65 @@ fn text(status: StatusCode, body: String) -> S3Response<Body> {
     resp
 }
 
+impl AdminRoute {
+    /// A storage node's registration or lease renewal (see `fastgate_cluster::join`):
+    /// recorded in the metadata, for every gateway, and taken into this gateway's group
+    /// at once.
+    async fn register_node(&self, query: &str) -> S3Result<S3Response<Body>> {
+        let cluster = self
+            .cluster
+            .as_ref()
+            .ok_or(ApiError::InvalidRequest("This gateway has no [cluster]"))?;
+        let (group, url) = join::parse_query(query).ok_or(ApiError::InvalidArgument("group and url are needed"))?;
+        if let Err(why) = join::check_url(&url) {
+            tracing::warn!(reason = why, "a node registration was refused");
+            return Err(ApiError::InvalidArgument("A node's URL is http://HOST:PORT").into());
+        }
+        if !cluster.has_group(&group) {
+            return Err(ApiError::InvalidArgument("No such group in this gateway's [cluster]").into());
+        }
+        let rec = self
+            .store
+            .renew_node(&group, &url, join::LEASE)
+            .await
+            .map_err(crate::s3::to_s3)?;
+        let until =
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(rec.lease_until_ms).unwrap_or(0));
+        cluster
+            .add_node(&group, &url, until)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(text(StatusCode::OK, format!("lease_secs {}\n", join::LEASE.as_secs())))
+    }
+}
+
+/// Keeps this gateway's groups up to date with the storage nodes that registered with
+/// any gateway over the same metadata: every few seconds, each registered node this
+/// gateway does not have yet joins its group here, in the order they first registered.
+/// Holds the store weakly: it ends when the server does.
+pub async fn follow_registered_nodes(store: std::sync::Weak<Store>, cluster: Arc<ClusterChunks>) {
+    let mut warned = std::collections::HashSet::new();
+    loop {
+        let Some(store) = store.upgrade() else { return };
+        let nodes = store.registered_nodes().await;
+        drop(store);
+        match nodes {
+            Ok(nodes) => {
+                for n in nodes {
+                    let until = std::time::UNIX_EPOCH
+                        + std::time::Duration::from_millis(u64::try_from(n.lease_until_ms).unwrap_or(0));
+                    if let Err(e) = cluster.add_node(&n.group, &n.url, until)
+                        && warned.insert((n.group.clone(), n.url.clone()))
+                    {
+                        tracing::warn!(group = n.group, node = n.url, error = %e, "a registered node is left out");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the registered nodes"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
 #[async_trait::async_trait]
 impl S3Route for AdminRoute {
     fn is_match(&self, _method: &Method, uri: &Uri, _headers: &HeaderMap, _ext: &mut Extensions) -> bool {
@@ -237,6 +298,15 @@ impl S3Route for AdminRoute {
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        // A storage node's registration is signed with the cluster secret, not SigV4.
+        if req.uri.path() == join::PATH && req.method == Method::POST {
+            let secret = self.cluster_secret.as_deref().ok_or(ApiError::AccessDenied)?;
+            let query = req.uri.query().unwrap_or("");
+            return fastgate_cluster::auth::verify(secret, "POST", join::PATH, query, &req.headers).map_err(|why| {
+                tracing::warn!(reason = why, "a node registration was refused");
+                ApiError::AccessDenied.into()
+            });
+        }
         match &req.credentials {
             Some(c) if c.access_key == self.root_access_key => Ok(()),
             // Every user may read their own dedup savings.
@@ -305,6 +375,20 @@ impl S3Route for AdminRoute {
                 Ok(text(StatusCode::OK, format!("uploads_expired {n}\n")))
             }
             (_, crate::user_admin::USERS | crate::user_admin::KEYS) => self.users.call(&req).await,
+            (Method::POST, join::PATH) => self.register_node(req.uri.query().unwrap_or("")).await,
+            (Method::DELETE, join::PATH) => {
+                let (group, url) = join::parse_query(req.uri.query().unwrap_or(""))
+                    .ok_or(ApiError::InvalidArgument("group and url are needed"))?;
+                let known = self.store.forget_node(&group, &url).await.map_err(crate::s3::to_s3)?;
+                if !known {
+                    return Err(ApiError::InvalidArgument("no such registered node").into());
+                }
+                tracing::info!(group, node = url, "registered node forgotten");
+                Ok(text(
+                    StatusCode::OK,
+                    "forgotten: gateways drop it from their groups at their next start\n".into(),
+                ))
+            }
             _ => Err(ApiError::NoSuchAdminOperation.into()),
         }
     }

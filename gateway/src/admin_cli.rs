@@ -38,6 +38,14 @@ pub enum AdminCommand {
     /// chunks, chunks it lacks by its last repair and copies recorded as owed to it
     /// (its under-replicated chunks), last contact (root credentials).
     Cluster,
+    /// Forget a storage node that joined at run time (`fastgate storage --join`) and was
+    /// taken out of service; gateways drop it at their next start (root credentials).
+    ForgetNode {
+        /// Its group.
+        group: String,
+        /// Its URL, as it registered.
+        url: String,
+    },
     /// Users kept in the metadata, shared by every gateway over it (root credentials).
     #[command(subcommand)]
     User(UserCommand),
@@ -110,6 +118,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Gc => request(&args, http::Method::POST, "/_fastgate/gc", true).await?,
         AdminCommand::ExpireUploads => request(&args, http::Method::POST, "/_fastgate/expire-uploads", true).await?,
         AdminCommand::Cluster => cluster_table(&request(&args, http::Method::GET, "/_fastgate/cluster", true).await?)?,
+        AdminCommand::ForgetNode { ref group, ref url } => {
+            let path = format!("/_fastgate/cluster/nodes?{}", fastgate_cluster::join::query(group, url));
+            request(&args, http::Method::DELETE, &path, true).await?
+        }
         AdminCommand::User(UserCommand::Add { ref name, ref email }) => {
             let mut path = format!("/_fastgate/users?name={}", urlencoding::encode(name));
             if let Some(e) = email {
@@ -181,8 +193,8 @@ fn cluster_table(json: &str) -> anyhow::Result<String> {
     let mib = |v: &serde_json::Value| v.as_u64().map_or_else(|| "-".to_owned(), |b| format!("{}", b >> 20));
     let num = |v: &serde_json::Value| v.as_u64().map_or_else(|| "-".to_owned(), |n| n.to_string());
     let mut out = format!(
-        "{:<12} {:<28} {:<10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>13}\n",
-        "GROUP", "NODE", "STATE", "FREE_MIB", "TOTAL_MIB", "CHUNKS", "LACKING", "OWED", "LAST_CONTACT"
+        "{:<12} {:<28} {:<10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>13} {:>9}\n",
+        "GROUP", "NODE", "STATE", "FREE_MIB", "TOTAL_MIB", "CHUNKS", "LACKING", "OWED", "LAST_CONTACT", "LEASE"
     );
     for g in &groups {
         let name = g["name"].as_str().unwrap_or("?");
@@ -195,8 +207,14 @@ fn cluster_table(json: &str) -> anyhow::Result<String> {
             let contact = n["last_contact_secs"]
                 .as_u64()
                 .map_or_else(|| "never".to_owned(), |s| format!("{s}s ago"));
+            // A node of the config has no lease; one that joined shows what is left of it.
+            let lease = match n["lease_secs_left"].as_u64() {
+                None => "config".to_owned(),
+                Some(0) => "expired".to_owned(),
+                Some(s) => format!("{s}s"),
+            };
             out.push_str(&format!(
-                "{:<12} {:<28} {:<10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>13}\n",
+                "{:<12} {:<28} {:<10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>13} {:>9}\n",
                 name,
                 n["url"].as_str().unwrap_or("?"),
                 n["state"].as_str().unwrap_or("?"),
@@ -205,7 +223,8 @@ fn cluster_table(json: &str) -> anyhow::Result<String> {
                 num(&n["chunks"]),
                 num(&n["lacking_chunks"]),
                 num(&n["owed_chunks"]),
-                contact
+                contact,
+                lease
             ));
         }
         out.push_str(&format!("{name}: min_copies {}{writable}\n", num(&g["min_copies"])));

@@ -128,6 +128,19 @@ struct StorageArgs {
     /// The secret the cluster's gateways sign every request with (at least 16 characters).
     #[arg(long, env = "FASTGATE_CLUSTER_SECRET", hide_env_values = true)]
     cluster_secret: Option<String>,
+    /// Join the cluster at run time through these gateways (`http://HOST:PORT`, comma
+    /// separated; the first that answers takes the registration, which every gateway over
+    /// the same metadata then sees), instead of being listed in their `[cluster]` config.
+    /// Needs `--group`.
+    #[arg(long, env = "FASTGATE_JOIN", value_delimiter = ',')]
+    join: Vec<String>,
+    /// The group to join (one of the gateways' `[[cluster.groups]]`).
+    #[arg(long, env = "FASTGATE_GROUP")]
+    group: Option<String>,
+    /// The URL gateways reach this node at (default: `http://` and the listen address,
+    /// which must then not be a wildcard address).
+    #[arg(long, env = "FASTGATE_ADVERTISE")]
+    advertise: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -189,12 +202,30 @@ async fn storage(a: StorageArgs) -> anyhow::Result<()> {
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
         .with_context(|| format!("{} is used by another storage node", s.data_dir.display()))?;
     let chunks = fastgate_model::LocalChunks::open(&s.chunks).context("opening the store paths")?;
-    let node = fastgate_cluster::node::Node::new(chunks, s.secret).context("counting the chunks")?;
+    let node = fastgate_cluster::node::Node::new(chunks, s.secret.clone()).context("counting the chunks")?;
     let listener = tokio::net::TcpListener::bind(&s.listen)
         .await
         .with_context(|| format!("binding {}", s.listen))?;
+    let addr = listener.local_addr()?;
+    if !a.join.is_empty() {
+        let group = a.group.context("--join needs --group: the group this node joins")?;
+        let advertise = match a.advertise {
+            Some(url) => url,
+            None if addr.ip().is_unspecified() => {
+                anyhow::bail!("--join with a wildcard --listen address needs --advertise http://HOST:PORT")
+            }
+            None => format!("http://{addr}"),
+        };
+        fastgate_cluster::join::check_url(&advertise).map_err(|e| anyhow::anyhow!("--advertise {e}"))?;
+        tokio::spawn(fastgate_cluster::join::keep_joined(
+            a.join,
+            group,
+            advertise,
+            s.secret.clone(),
+        ));
+    }
     // Scripts and the tests read the address from this line.
-    println!("fastgate storage listening on http://{}", listener.local_addr()?);
+    println!("fastgate storage listening on http://{addr}");
     println!("  data dir:   {}", s.data_dir.display());
     fastgate_cluster::node::serve(node, listener, server::shutdown_signal()).await;
     drop(lock);

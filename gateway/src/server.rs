@@ -132,7 +132,11 @@ async fn serve_ready(
         root_access_key: settings.root.access_key.clone(),
         cluster: cluster.clone(),
         users,
+        cluster_secret: settings.cluster.as_ref().map(|c| c.secret.clone()),
     });
+    if let Some(c) = &cluster {
+        tokio::spawn(crate::admin::follow_registered_nodes(Arc::downgrade(&store), c.clone()));
+    }
     if !settings.domains.is_empty() {
         let host = s3s::host::MultiDomain::new(&settings.domains).map_err(|e| anyhow::anyhow!("bad domain: {e}"))?;
         builder.set_host(host);

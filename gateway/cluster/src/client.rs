@@ -119,6 +119,17 @@ impl NodeClient {
         }
     }
 
+    /// A bodiless call and its whole (small) answer, bounded by the timeout.
+    pub async fn call_text(
+        &self,
+        method: Method,
+        path: &str,
+        query: &str,
+    ) -> Result<(StatusCode, Bytes), ClusterError> {
+        let resp = self.call(method, path, query).await?;
+        self.text(resp).await
+    }
+
     /// A whole (small) answer body, bounded by the timeout too.
     async fn text(&self, resp: Response<Incoming>) -> Result<(StatusCode, Bytes), ClusterError> {
         let status = resp.status();

@@ -43,6 +43,7 @@ mod body;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod join;
 pub mod node;
 mod store;
 

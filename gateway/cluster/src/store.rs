@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::io;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -52,6 +52,9 @@ struct Health {
     /// Chunks of its group the node lacks, as its last repair pass found them (and
     /// counted down as it copied them): its under-replicated chunks.
     lacking: Option<u64>,
+    /// When the lease of a node that joined at run time runs out (`None` for a node
+    /// of the config).
+    lease_until: Option<SystemTime>,
 }
 
 struct Node {
@@ -119,10 +122,37 @@ impl Node {
 
 struct Group {
     name: String,
-    nodes: Vec<Arc<Node>>,
+    /// The config's nodes, then those that joined at run time, in the order they first
+    /// registered ([`ClusterChunks::add_node`]); never reordered, since a node's place
+    /// is how owed copies name it.
+    nodes: RwLock<Vec<Arc<Node>>>,
     min_copies: usize,
     /// Where the next read starts in `nodes`, to spread reads across the group.
     next_read: AtomicUsize,
+}
+
+impl Group {
+    /// The group's nodes now (a node may join at any time).
+    fn nodes(&self) -> Vec<Arc<Node>> {
+        self.nodes.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+fn new_node(url: &str, secret: &str, timeout: Duration) -> Arc<Node> {
+    Arc::new(Node {
+        client: NodeClient::new(url, secret, timeout),
+        // Recovering until a first repair pass shows it holds what its group's other
+        // nodes hold (it may be new, or have been down).
+        health: Mutex::new(Health {
+            state: NodeState::Recovering,
+            status: None,
+            last_contact: None,
+            repairing: false,
+            misses: 0,
+            lacking: None,
+            lease_until: None,
+        }),
+    })
 }
 
 /// One node's line in `admin cluster`.
@@ -141,6 +171,12 @@ pub struct NodeReport {
     pub owed_chunks: Option<u64>,
     /// Seconds since the node last answered, if it ever did.
     pub last_contact_secs: Option<u64>,
+    /// Whether the node joined at run time (`fastgate storage --join`) rather than
+    /// being listed in the config.
+    pub joined: bool,
+    /// For a node that joined: seconds until its lease runs out unless renewed (0 once
+    /// it has; the node then stays in its group, shown so, until it is forgotten).
+    pub lease_secs_left: Option<u64>,
 }
 
 /// One group in `admin cluster`.
@@ -185,25 +221,7 @@ impl ClusterChunks {
             .iter()
             .map(|g| Group {
                 name: g.name.clone(),
-                nodes: g
-                    .nodes
-                    .iter()
-                    .map(|u| {
-                        Arc::new(Node {
-                            client: NodeClient::new(u, &config.secret, timeout),
-                            // Recovering until a first repair pass shows it holds what its
-                            // group's other nodes hold (it may be new, or have been down).
-                            health: Mutex::new(Health {
-                                state: NodeState::Recovering,
-                                status: None,
-                                last_contact: None,
-                                repairing: false,
-                                misses: 0,
-                                lacking: None,
-                            }),
-                        })
-                    })
-                    .collect(),
+                nodes: RwLock::new(g.nodes.iter().map(|u| new_node(u, &config.secret, timeout)).collect()),
                 min_copies: config.min_copies_of(g),
                 next_read: AtomicUsize::new(0),
             })
@@ -246,11 +264,46 @@ impl ClusterChunks {
         let _ = self.on_repaired.set(hook);
     }
 
+    /// Whether this gateway has a group of that name.
+    pub fn has_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g.name == group)
+    }
+
+    /// Adds node `url` to group `group` (a node that joined at run time), unless the
+    /// group has it already, and records its lease. It starts `recovering`: the next
+    /// heartbeat repairs it, then it serves reads. `Ok(true)` when it was new here.
+    pub fn add_node(&self, group: &str, url: &str, lease_until: SystemTime) -> Result<bool, ClusterError> {
+        let g = self
+            .groups
+            .iter()
+            .find(|g| g.name == group)
+            .ok_or_else(|| ClusterError::Config(format!("no group {group} in this gateway's [cluster]")))?;
+        let url = url.trim_end_matches('/');
+        let mut nodes = g.nodes.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = nodes.iter().find(|n| n.client.url().trim_end_matches('/') == url) {
+            let mut h = n.health();
+            // A config node has no lease to keep.
+            if h.lease_until.is_some() {
+                h.lease_until = Some(lease_until);
+            }
+            return Ok(false);
+        }
+        if nodes.len() >= usize::from(u16::MAX) {
+            return Err(ClusterError::Config(format!("group {group} is full")));
+        }
+        let node = new_node(url, &self.secret, self.timeout);
+        node.health().lease_until = Some(lease_until);
+        nodes.push(node);
+        tracing::info!(group, node = url, "storage node joined: recovering");
+        Ok(true)
+    }
+
     /// Asks every node for its status now, and starts the repair of every recovering
     /// node that answers.
     async fn check_all(self: &Arc<Self>) {
-        let calls = self.groups.iter().enumerate().flat_map(|(gi, g)| {
-            g.nodes.iter().enumerate().map(move |(ni, n)| async move {
+        let snapshot: Vec<Vec<Arc<Node>>> = self.groups.iter().map(Group::nodes).collect();
+        let calls = snapshot.iter().enumerate().flat_map(|(gi, nodes)| {
+            nodes.iter().enumerate().map(move |(ni, n)| async move {
                 match n.client.status().await {
                     Ok(s) => {
                         n.answered(Some(s));
@@ -280,7 +333,10 @@ impl ClusterChunks {
     /// and goes with the next orphan sweep.
     async fn repair(self: Arc<Self>, gi: usize, ni: usize) {
         let g = &self.groups[gi];
-        let target = &g.nodes[ni];
+        let Some(target) = g.nodes().get(ni).cloned() else {
+            return;
+        };
+        let target = &target;
         let misses = target.health().misses;
         let outcome = self.repair_pass(g, target).await;
         let mut h = target.health();
@@ -307,8 +363,8 @@ impl ClusterChunks {
     async fn repair_pass(&self, g: &Group, target: &Arc<Node>) -> Result<u64, ClusterError> {
         // Every other node that answers (recovering ones too: a node new to a group
         // starts recovering like the others).
-        let sources: Vec<&Arc<Node>> = g
-            .nodes
+        let nodes = g.nodes();
+        let sources: Vec<&Arc<Node>> = nodes
             .iter()
             .filter(|n| !Arc::ptr_eq(n, target) && n.takes_writes())
             .collect();
@@ -382,12 +438,12 @@ impl ClusterChunks {
         let now = SystemTime::now();
         self.groups
             .iter()
-            .map(|g| GroupReport {
+            .map(|g| (g, g.nodes()))
+            .map(|(g, nodes)| GroupReport {
                 name: g.name.clone(),
                 min_copies: g.min_copies,
-                writable: g.nodes.iter().filter(|n| n.takes_writes()).count() >= g.min_copies,
-                nodes: g
-                    .nodes
+                writable: nodes.iter().filter(|n| n.takes_writes()).count() >= g.min_copies,
+                nodes: nodes
                     .iter()
                     .map(|n| {
                         let h = n.health();
@@ -402,6 +458,10 @@ impl ClusterChunks {
                             last_contact_secs: h
                                 .last_contact
                                 .map(|t| now.duration_since(t).unwrap_or_default().as_secs()),
+                            joined: h.lease_until.is_some(),
+                            lease_secs_left: h
+                                .lease_until
+                                .map(|t| t.duration_since(now).unwrap_or_default().as_secs()),
                         }
                     })
                     .collect(),
@@ -420,9 +480,10 @@ impl ClusterChunks {
     /// rotating place to spread the load, then the others (a recovering node may lack
     /// the chunk, a down one may be back).
     fn read_order(g: &Group) -> Vec<Arc<Node>> {
-        let n = g.nodes.len();
+        let nodes = g.nodes();
+        let n = nodes.len();
         let start = g.next_read.fetch_add(1, Ordering::Relaxed);
-        let rotated: Vec<Arc<Node>> = (0..n).map(|k| Arc::clone(&g.nodes[(start + k) % n])).collect();
+        let rotated: Vec<Arc<Node>> = (0..n).map(|k| Arc::clone(&nodes[(start + k) % n])).collect();
         let (mut active, down): (Vec<_>, Vec<_>) = rotated.into_iter().partition(|n| n.is_active());
         active.extend(down);
         active
@@ -438,7 +499,7 @@ impl ClusterChunks {
                     .map(|i| {
                         // A group has the room of its fullest live node: every node takes a copy.
                         let room = self.groups[i]
-                            .nodes
+                            .nodes()
                             .iter()
                             .filter(|x| x.takes_writes())
                             .filter_map(|x| x.health().status.map(|s| s.free_bytes))
@@ -642,7 +703,8 @@ impl ChunkStore for ClusterChunks {
     fn writer(&self, size_hint: u64, extras: &[ChecksumAlgorithm]) -> fastgate_chunk::Result<ChunkWriter> {
         for gi in self.placement_order(size_hint) {
             let g = &self.groups[gi];
-            let live: Vec<(usize, &Arc<Node>)> = g.nodes.iter().enumerate().filter(|(_, n)| n.takes_writes()).collect();
+            let nodes = g.nodes();
+            let live: Vec<(usize, &Arc<Node>)> = nodes.iter().enumerate().filter(|(_, n)| n.takes_writes()).collect();
             if live.len() < g.min_copies {
                 continue;
             }
@@ -670,7 +732,7 @@ impl ChunkStore for ClusterChunks {
             };
             let sink = FanOut {
                 group: g.name.clone(),
-                nodes: u16::try_from(g.nodes.len()).unwrap_or(u16::MAX),
+                nodes: u16::try_from(nodes.len()).unwrap_or(u16::MAX),
                 copies,
                 need: g.min_copies,
                 secret: self.secret.clone(),
@@ -753,9 +815,9 @@ impl ChunkStore for ClusterChunks {
     }
 
     fn has(&self, hash: &ChunkHash, location: ChunkLocation, size: u64) -> fastgate_chunk::Result<bool> {
-        let g = self.group(location)?;
+        let nodes = self.group(location)?.nodes();
         Ok(self.block_on(async {
-            for n in &g.nodes {
+            for n in &nodes {
                 let r = n.client.head(hash).await;
                 n.saw(&r);
                 if let Ok(Some((len, _))) = r
@@ -771,9 +833,9 @@ impl ChunkStore for ClusterChunks {
     /// Deletes a chunk on every node of its group. A node that cannot be reached keeps
     /// its copy until the orphan sweep finds it there (that copy has no record).
     fn delete(&self, hash: &ChunkHash, location: ChunkLocation) -> fastgate_chunk::Result<bool> {
-        let g = self.group(location)?;
+        let nodes = self.group(location)?.nodes();
         Ok(self.block_on(async {
-            let calls = g.nodes.iter().map(|n| async move {
+            let calls = nodes.iter().map(|n| async move {
                 let r = n.client.delete(hash).await;
                 n.saw(&r);
                 match r {
@@ -798,7 +860,8 @@ impl ChunkStore for ClusterChunks {
             };
             // The union of the nodes' sorted lists, a page of each at a time; a node
             // that fails is left out, as the orphan sweep can wait for its next run.
-            let mut all = Merged::tolerant(&g.nodes);
+            let nodes = g.nodes();
+            let mut all = Merged::tolerant(&nodes);
             while let Some((hash, _)) = self
                 .block_on(all.next())
                 .map_err(|e| ChunkError::Unavailable(e.to_string()))?
@@ -814,10 +877,10 @@ impl ChunkStore for ClusterChunks {
     /// The youngest copy's age: a chunk just written on one node may still be on its
     /// way to its record.
     fn age(&self, hash: &ChunkHash, location: ChunkLocation) -> Option<Duration> {
-        let g = self.group(location).ok()?;
+        let nodes = self.group(location).ok()?.nodes();
         self.block_on(async {
             let mut youngest: Option<Duration> = None;
-            for n in &g.nodes {
+            for n in &nodes {
                 let r = n.client.head(hash).await;
                 n.saw(&r);
                 if let Ok(Some((_, age))) = r {

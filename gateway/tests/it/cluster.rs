@@ -642,3 +642,67 @@ async fn concurrent_puts_and_gets_through_a_gateway_are_byte_exact_on_every_node
     assert_eq!(a.chunks(), want);
     assert_eq!(b.chunks(), want);
 }
+
+#[tokio::test]
+async fn a_node_that_joins_at_run_time_is_filled_by_repair_takes_writes_and_is_remembered() {
+    let a = StorageNode::start();
+    let mut gw = Server::with_config(&cluster_toml(&[("g1", vec![a.url()])], "min_copies = 1\n"));
+    let c = gw.client();
+    create_bucket(&c, "join").await;
+    let before = data(5000, 31);
+    put(&c, "join", "before", &before).await;
+
+    // A node with the wrong secret is refused, and nothing joins.
+    let stranger = StorageNode::start_with_env(&[
+        ("FASTGATE_JOIN", &gw.endpoint()),
+        ("FASTGATE_GROUP", "g1"),
+        ("FASTGATE_CLUSTER_SECRET", "another-cluster-secret-0123456789"),
+    ]);
+    // A node naming a group the gateway does not have is refused too.
+    let lost = StorageNode::start_with_env(&[("FASTGATE_JOIN", &gw.endpoint()), ("FASTGATE_GROUP", "g9")]);
+
+    let b = StorageNode::start_with_env(&[("FASTGATE_JOIN", &gw.endpoint()), ("FASTGATE_GROUP", "g1")]);
+    until_report(&gw, "the joined node repaired", |v| states(v) == ["active", "active"]).await;
+    assert_eq!(b.chunks(), a.chunks(), "repair gave the new node what its group holds");
+    let after = data(6000, 32);
+    put(&c, "join", "after", &after).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.chunks().len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(b.chunks().len(), 2, "the joined node takes new chunks");
+    let report = until_report(&gw, "two nodes", |v| states(v).len() == 2).await;
+    let joined = &report[0]["nodes"][1];
+    assert_eq!(joined["url"], b.url());
+    assert_eq!(joined["joined"], true);
+    assert!(joined["lease_secs_left"].as_u64().unwrap() > 0, "{joined}");
+    assert_eq!(report[0]["nodes"][0]["joined"], false);
+    assert!(!stranger.log().contains("joined the cluster"));
+    assert!(lost.log().contains("registration refused"), "{}", lost.log());
+
+    // The registration is in the metadata: after a restart the gateway has the node
+    // before it renews, and reads what only it holds once the first node is gone.
+    drop(a);
+    gw.restart();
+    let c = gw.client();
+    let report = until_report(&gw, "the joined node remembered", |v| {
+        v[0]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["url"] == b.url().as_str() && n["state"] == "active")
+    })
+    .await;
+    assert_eq!(report[0]["nodes"].as_array().unwrap().len(), 2);
+    assert_eq!(get(&c, "join", "before").await, before);
+    assert_eq!(get(&c, "join", "after").await, after);
+
+    // `admin forget-node` takes it out of the metadata (gateways drop it at their next start).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fastgate"))
+        .args(["admin", "forget-node", "g1", &b.url(), "--endpoint", &gw.endpoint()])
+        .env("FASTGATE_ACCESS_KEY", ACCESS_KEY)
+        .env("FASTGATE_SECRET_KEY", SECRET_KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

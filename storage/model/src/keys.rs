@@ -39,6 +39,8 @@ pub const VERSION_SUFFIX: usize = 17;
 /// Copies owed to a cluster's storage node: group and node position (big-endian), then
 /// the chunk, so that one node's debts are one range.
 pub const OWED: u8 = b'W';
+/// Storage nodes that registered at run time, `n <group> \0 <url>`.
+pub const NODE: u8 = b'n';
 /// Users of the metadata store, by name.
 pub const USER: u8 = b'I';
 /// Access keys of those users, by access key: what a signature check reads.
@@ -58,6 +60,10 @@ fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
         k.extend_from_slice(p);
     }
     k
+}
+
+pub fn node(group: &str, url: &str) -> Vec<u8> {
+    join(NODE, &[group.as_bytes(), url.as_bytes()])
 }
 
 pub fn user(name: &str) -> Vec<u8> {

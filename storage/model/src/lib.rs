@@ -23,6 +23,7 @@ pub mod ids;
 mod keys;
 pub mod lock;
 mod multipart;
+pub mod nodes;
 mod objects;
 pub mod records;
 mod store;

@@ -686,11 +686,18 @@ pub struct StorageNode {
     pub addr: SocketAddr,
     /// Holds `data/` (FASTGATE_DATA_DIR) and `node.log`.
     pub root: tempfile::TempDir,
+    /// Environment over the defaults (`FASTGATE_JOIN`, another secret, ...).
+    env: Vec<(String, String)>,
 }
 
 impl StorageNode {
     /// A node with [`CLUSTER_SECRET`] on a free port of 127.0.0.1.
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// A node started with `env` over the defaults.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
         let root = tempfile::Builder::new()
             .prefix("fastgate-node-")
             .tempdir()
@@ -699,6 +706,7 @@ impl StorageNode {
             child: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             root,
+            env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
         };
         n.spawn();
         n
@@ -739,6 +747,7 @@ impl StorageNode {
             .env("FASTGATE_DATA_DIR", self.data_dir())
             .env("FASTGATE_CLUSTER_SECRET", CLUSTER_SECRET)
             .env_remove("FASTGATE_CONFIG")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
