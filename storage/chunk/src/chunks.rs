@@ -28,6 +28,7 @@ use crate::dir::sync_dir;
 use crate::error::Result;
 use crate::ids::{ChunkHash, ChunkLocation};
 use crate::placement::Tracker;
+use crate::seal::{Key256, Sealed};
 
 /// A trunk file: (group, store path, trunk id).
 pub type TrunkId = (u16, u16, u32);
@@ -37,7 +38,7 @@ pub type TrunkId = (u16, u16, u32);
 /// trunks took appends (synced once for the batch by [`ChunkStore::sync`]).
 #[derive(Debug, Default)]
 pub struct PublishBatch {
-    published: HashMap<ChunkHash, ChunkLocation>,
+    published: HashMap<ChunkHash, (ChunkLocation, Option<Sealed>)>,
     trunks_touched: Vec<ChunkLocation>,
 }
 
@@ -61,6 +62,35 @@ pub trait ChunkStore: Send + Sync + 'static {
 
     /// Streams `[start, end)` of the concatenation of `parts` (hash, location, size).
     fn read(&self, parts: &[(ChunkHash, ChunkLocation, u64)], start: u64, end: u64) -> Result<ObjectReader>;
+
+    /// [`ChunkStore::read`] of parts some of which are sealed: `keys[i]` is the data
+    /// key of `parts[i]`, `None` for plaintext. A range decrypts only the segments it
+    /// returns. Refused by a chunk layer that cannot store sealed chunks.
+    fn read_sealed(
+        &self,
+        parts: &[(ChunkHash, ChunkLocation, u64)],
+        keys: &[Option<Key256>],
+        start: u64,
+        end: u64,
+    ) -> Result<ObjectReader> {
+        if keys.iter().any(Option::is_some) {
+            return Err(unsealable());
+        }
+        self.read(parts, start, end)
+    }
+
+    /// [`ChunkStore::checksum`] of a sealed chunk, from its plaintext. Blocking.
+    fn checksum_sealed(
+        &self,
+        hash: &ChunkHash,
+        location: ChunkLocation,
+        size: u64,
+        alg: ChecksumAlgorithm,
+        key: &Key256,
+    ) -> Result<Vec<u8>> {
+        let _ = (hash, location, size, alg, key);
+        Err(unsealable())
+    }
 
     /// A checksum of a stored chunk of `size` bytes, computed from its bytes. Blocking.
     fn checksum(&self, hash: &ChunkHash, location: ChunkLocation, size: u64, alg: ChecksumAlgorithm)
@@ -96,6 +126,11 @@ pub trait ChunkStore: Send + Sync + 'static {
 
     /// The file id of a chunk, FastDFS style: `group1/M00/3f/a2/<sha256>`.
     fn file_id(&self, hash: &ChunkHash, location: ChunkLocation) -> Result<String>;
+}
+
+/// What a chunk layer without sealed chunks (a cluster's) answers for one.
+fn unsealable() -> crate::error::ChunkError {
+    crate::error::ChunkError::Config("encryption at rest is not available on a cluster gateway".into())
 }
 
 /// The chunks of this node: its store paths, their trunks, and placement among them.
@@ -287,24 +322,28 @@ impl ChunkStore for LocalChunks {
 
     fn publish(&self, c: &mut StagedChunk, stored: bool, batch: &mut PublishBatch) -> Result<()> {
         let hash = c.hash();
-        let earlier = batch.published.get(&hash).copied();
+        let earlier = batch.published.get(&hash).cloned();
         match c.take_pending() {
             Pending::Published => {}
             Pending::Memory(_) if stored => {}
             Pending::File(tmp) if stored => std::fs::remove_file(&tmp)?,
-            Pending::Memory(bytes) => match earlier {
-                Some(loc) => c.location = loc,
-                None => {
-                    let (slot, guard) = self.tracker.path(c.location)?.trunks.append(bytes)?;
-                    c.location.slot = Some(slot);
-                    c.guard = Some(guard);
-                    batch.trunks_touched.push(c.location);
-                    batch.published.insert(hash, c.location);
-                }
-            },
-            Pending::File(tmp) if earlier.is_some() => {
+            // The copy published earlier in the batch is the one on disk: a sealed one
+            // takes its data key too, which opens those bytes (its own would not).
+            Pending::Memory(_) if let Some((loc, sealed)) = earlier => {
+                c.location = loc;
+                c.sealed = sealed;
+            }
+            Pending::Memory(bytes) => {
+                let (slot, guard) = self.tracker.path(c.location)?.trunks.append(bytes)?;
+                c.location.slot = Some(slot);
+                c.guard = Some(guard);
+                batch.trunks_touched.push(c.location);
+                batch.published.insert(hash, (c.location, c.sealed.clone()));
+            }
+            Pending::File(tmp) if let Some((loc, sealed)) = earlier => {
                 std::fs::remove_file(&tmp)?;
-                c.location = earlier.unwrap_or(c.location);
+                c.location = loc;
+                c.sealed = sealed;
             }
             Pending::File(tmp) => {
                 let dest: PathBuf = self.tracker.path(c.location)?.chunk_path(&hash);
@@ -315,7 +354,7 @@ impl ChunkStore for LocalChunks {
                     return Err(e.into());
                 }
                 sync_dir(&dir)?;
-                batch.published.insert(hash, c.location);
+                batch.published.insert(hash, (c.location, c.sealed.clone()));
             }
         }
         Ok(())
@@ -336,8 +375,41 @@ impl ChunkStore for LocalChunks {
     }
 
     fn read(&self, parts: &[(ChunkHash, ChunkLocation, u64)], start: u64, end: u64) -> Result<ObjectReader> {
-        let spans = crate::chunk_io::spans(&self.tracker, parts, start, end)?;
+        let spans = crate::chunk_io::spans(&self.tracker, parts, None, start, end)?;
         Ok(ObjectReader::spawn(spans))
+    }
+
+    fn read_sealed(
+        &self,
+        parts: &[(ChunkHash, ChunkLocation, u64)],
+        keys: &[Option<Key256>],
+        start: u64,
+        end: u64,
+    ) -> Result<ObjectReader> {
+        let spans = crate::chunk_io::spans(&self.tracker, parts, Some(keys), start, end)?;
+        Ok(ObjectReader::spawn(spans))
+    }
+
+    fn checksum_sealed(
+        &self,
+        hash: &ChunkHash,
+        location: ChunkLocation,
+        size: u64,
+        alg: ChecksumAlgorithm,
+        key: &Key256,
+    ) -> Result<Vec<u8>> {
+        let (path, offset) = self.tracker.path(location)?.locate(&location, hash);
+        let span = ReadSpan {
+            path,
+            offset,
+            len: size,
+            sealed: Some(crate::chunk_io::SealedSpan {
+                key: key.clone(),
+                plain: size,
+                from: 0,
+            }),
+        };
+        Ok(crate::chunk_io::checksum_file(&span, alg)?)
     }
 
     fn checksum(
@@ -352,6 +424,7 @@ impl ChunkStore for LocalChunks {
             path,
             offset,
             len: size,
+            sealed: None,
         };
         Ok(crate::chunk_io::checksum_file(&span, alg)?)
     }
