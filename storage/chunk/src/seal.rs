@@ -256,8 +256,7 @@ pub fn open_segments(data_key: &Key256, plain: u64, first: u64, buf: &mut [u8]) 
     let cipher = data_key.cipher();
     let total = segments(plain);
     let mut out = Vec::with_capacity(buf.len());
-    let mut index = first;
-    for piece in buf.chunks_mut(SEGMENT + TAG) {
+    for (index, piece) in (first..).zip(buf.chunks_mut(SEGMENT + TAG)) {
         if piece.len() < TAG {
             return Err(SealError("a segment is cut short"));
         }
@@ -267,7 +266,6 @@ pub fn open_segments(data_key: &Key256, plain: u64, first: u64, buf: &mut [u8]) 
             .decrypt_inout_detached(&nonce(index, index + 1 == total), &[], body.into(), &Tag::from(tag))
             .map_err(|_| SealError("a segment does not authenticate"))?;
         out.extend_from_slice(body);
-        index += 1;
     }
     Ok(out)
 }
@@ -287,7 +285,15 @@ mod tests {
     #[test]
     fn every_range_of_a_sealed_chunk_opens_to_its_plaintext_whatever_the_write_pieces() {
         let key = Key256::random();
-        for size in [0usize, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 3 * SEGMENT, 3 * SEGMENT + 100] {
+        for size in [
+            0usize,
+            1,
+            SEGMENT - 1,
+            SEGMENT,
+            SEGMENT + 1,
+            3 * SEGMENT,
+            3 * SEGMENT + 100,
+        ] {
             let plain: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
             let mut streamed = Vec::new();
             let mut s = Sealer::new(&key);
@@ -304,7 +310,10 @@ mod tests {
                     continue;
                 }
                 let (f, t) = (from as u64, to as u64);
-                assert_eq!(open_range(&key, &streamed, size as u64, f, t).unwrap(), &plain[from..to]);
+                assert_eq!(
+                    open_range(&key, &streamed, size as u64, f, t).unwrap(),
+                    &plain[from..to]
+                );
                 assert_eq!(open_range(&key, &whole, size as u64, f, t).unwrap(), &plain[from..to]);
             }
             // A flipped byte fails.

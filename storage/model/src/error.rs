@@ -55,6 +55,9 @@ pub enum StorageError {
     /// answers: retry later.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A key for encryption at rest is missing or does not open what it should.
+    #[error("encryption key: {0}")]
+    Key(#[from] crate::encryption::KeyError),
 }
 
 /// A file system that fills up during a write (or a quota that runs out) is the same

@@ -39,6 +39,11 @@ pub const VERSION_SUFFIX: usize = 17;
 /// Copies owed to a cluster's storage node: group and node position (big-endian), then
 /// the chunk, so that one node's debts are one range.
 pub const OWED: u8 = b'W';
+/// Keys that wrap data keys of sealed chunks, by name (`E <name>`): what the server
+/// must have to read what it stores, checked at start without a scan of the chunks.
+/// Kept conservatively: an entry stays after the last chunk under its key is collected,
+/// and goes only with a rotation away from that key.
+pub const SEALED_BY: u8 = b'E';
 
 fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
@@ -95,6 +100,10 @@ pub fn version(bucket: &str, key: &str, order: u64, nonce: u64) -> Vec<u8> {
     k.extend_from_slice(&order.to_be_bytes());
     k.extend_from_slice(&nonce.to_be_bytes());
     k
+}
+
+pub fn sealed_by(key_id: &str) -> Vec<u8> {
+    join(SEALED_BY, &[key_id.as_bytes()])
 }
 
 pub fn chunk(hash: &ChunkHash) -> Vec<u8> {
