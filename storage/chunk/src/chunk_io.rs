@@ -559,12 +559,12 @@ fn read_sealed_span(span: &ReadSpan, s: &SealedSpan, mut emit: impl FnMut(Bytes)
         let (start, end, _) = seal::sealed_range(s.plain, index * seg, (upto * seg).min(s.plain));
         let mut buf = vec![0u8; usize::try_from(end - start).map_err(io::Error::other)?];
         file.read_exact_at(&mut buf, span.offset + start)?;
-        let plain = seal::open_segments(&s.key, s.plain, index, &mut buf)?;
-        // The wanted part of these segments.
+        seal::open_in_place(&s.key, s.plain, index, &mut buf)?;
+        // The wanted part of these segments, handed on without a copy.
         let base = index * seg;
         let lo = usize::try_from(from.max(base) - base).map_err(io::Error::other)?;
-        let hi = usize::try_from(to.min(base + plain.len() as u64) - base).map_err(io::Error::other)?;
-        if lo < hi && !emit(Bytes::copy_from_slice(&plain[lo..hi])) {
+        let hi = usize::try_from(to.min(base + buf.len() as u64) - base).map_err(io::Error::other)?;
+        if lo < hi && !emit(Bytes::from(buf).slice(lo..hi)) {
             return Ok(());
         }
         index = upto;

@@ -250,24 +250,34 @@ pub fn sealed_range(plain: u64, from: u64, to: u64) -> (u64, u64, u64) {
     (start, end, first)
 }
 
-/// Opens the sealed segments of `buf` (as [`sealed_range`] chose them, starting with
-/// segment `first` of a chunk of `plain` bytes) in place, and returns the plaintext.
-pub fn open_segments(data_key: &Key256, plain: u64, first: u64, buf: &mut [u8]) -> Result<Vec<u8>, SealError> {
+/// Opens the sealed segments in `buf` (as [`sealed_range`] chose them, starting with
+/// segment `first` of a chunk of `plain` bytes) in place: `buf` is left holding their
+/// plaintext alone, with no copy of the data made.
+pub fn open_in_place(data_key: &Key256, plain: u64, first: u64, buf: &mut Vec<u8>) -> Result<(), SealError> {
     let cipher = data_key.cipher();
     let total = segments(plain);
-    let mut out = Vec::with_capacity(buf.len());
-    for (index, piece) in (first..).zip(buf.chunks_mut(SEGMENT + TAG)) {
-        if piece.len() < TAG {
+    let (mut read, mut written) = (0usize, 0usize);
+    for index in first.. {
+        if read == buf.len() {
+            break;
+        }
+        let len = (buf.len() - read).min(SEGMENT + TAG);
+        if len < TAG {
             return Err(SealError("a segment is cut short"));
         }
-        let (body, tag) = piece.split_at_mut(piece.len() - TAG);
+        let body_len = len - TAG;
+        let (body, tag) = buf[read..read + len].split_at_mut(body_len);
         let tag: [u8; TAG] = (&*tag).try_into().map_err(|_| SealError("tag"))?;
         cipher
             .decrypt_inout_detached(&nonce(index, index + 1 == total), &[], body.into(), &Tag::from(tag))
             .map_err(|_| SealError("a segment does not authenticate"))?;
-        out.extend_from_slice(body);
+        // Close the gap the tags before this segment left.
+        buf.copy_within(read..read + body_len, written);
+        written += body_len;
+        read += len;
     }
-    Ok(out)
+    buf.truncate(written);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -277,9 +287,9 @@ mod tests {
     fn open_range(key: &Key256, sealed: &[u8], plain: u64, from: u64, to: u64) -> Result<Vec<u8>, SealError> {
         let (s, e, first) = sealed_range(plain, from, to);
         let mut buf = sealed[s as usize..e as usize].to_vec();
-        let opened = open_segments(key, plain, first, &mut buf)?;
+        open_in_place(key, plain, first, &mut buf)?;
         let skip = (from - first * SEGMENT as u64) as usize;
-        Ok(opened[skip..skip + (to - from) as usize].to_vec())
+        Ok(buf[skip..skip + (to - from) as usize].to_vec())
     }
 
     #[test]
@@ -331,11 +341,11 @@ mod tests {
         // Claimed shorter by one segment: its last segment is not marked last.
         let two = (2 * (SEGMENT + TAG)) as u64;
         let mut cut = sealed[..two as usize].to_vec();
-        assert!(open_segments(&key, 2 * SEGMENT as u64, 0, &mut cut).is_err());
+        assert!(open_in_place(&key, 2 * SEGMENT as u64, 0, &mut cut).is_err());
         let mut swapped = sealed[SEGMENT + TAG..].to_vec();
         swapped.extend_from_slice(&sealed[..SEGMENT + TAG]);
-        assert!(open_segments(&key, plain.len() as u64, 0, &mut swapped).is_err());
-        assert!(open_segments(&Key256::random(), plain.len() as u64, 0, &mut sealed.clone()).is_err());
+        assert!(open_in_place(&key, plain.len() as u64, 0, &mut swapped).is_err());
+        assert!(open_in_place(&Key256::random(), plain.len() as u64, 0, &mut sealed.clone()).is_err());
     }
 
     #[test]
