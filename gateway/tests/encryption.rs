@@ -667,11 +667,18 @@ async fn rotation_rewraps_every_key_without_rewriting_chunks_and_the_new_key_alo
         .expect("put kms");
     let before = chunk_files(&srv);
 
-    let r = srv
-        .signed("POST", "/_fastgate/rotate-key?from=old&to=new", &[], b"")
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert!(r.text().contains("rewrapped 3"), "{}", r.text());
+    let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_fastgate"))
+        .args(["admin", "--endpoint", &srv.endpoint(), "--access-key", ACCESS_KEY])
+        .args(["--secret-key", SECRET_KEY, "rotate-key", "--from", "old", "--to", "new"])
+        .output()
+        .expect("fastgate admin rotate-key");
+    let said = String::from_utf8_lossy(&rotated.stdout);
+    assert!(
+        rotated.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    assert!(said.contains("rewrapped 3"), "{said}");
     assert_eq!(chunk_files(&srv), before, "no chunk was rewritten");
 
     // The old key leaves the key file; the new one is the master key.

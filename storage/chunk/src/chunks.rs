@@ -627,6 +627,82 @@ mod tests {
         );
     }
 
+    async fn stage_sealed(chunks: &dyn ChunkStore, data: &[u8], spec: &crate::seal::SealSpec) -> StagedChunk {
+        let mut w = chunks.writer(data.len() as u64, &[]).unwrap();
+        w.seal(spec.clone()).unwrap();
+        for piece in data.chunks(100_000) {
+            w.write(Bytes::copy_from_slice(piece)).await.unwrap();
+        }
+        w.finish().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn sealed_chunks_are_stored_apart_from_their_plaintext_and_read_back_with_their_key() {
+        use crate::seal::{Key256, SealSpec, unwrap};
+        let dir = tempfile::tempdir().unwrap();
+        let chunks = open(dir.path());
+        let spec = SealSpec {
+            key_id: "k".into(),
+            kek: Key256::random(),
+            id_key: Key256([3; 32]),
+        };
+        let large: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+        let small = b"a small sealed chunk".to_vec();
+        let mut batch = PublishBatch::default();
+        let mut big = stage_sealed(&*chunks, &large, &spec).await;
+        let mut little = stage_sealed(&*chunks, &small, &spec).await;
+        // The same content again in the batch, under a data key of its own.
+        let mut twin = stage_sealed(&*chunks, &small, &spec).await;
+        let mut plain = stage(&*chunks, &small).await;
+        assert_ne!(twin.sealed, little.sealed);
+        for c in [&mut big, &mut little, &mut twin, &mut plain] {
+            chunks.publish(c, false, &mut batch).unwrap();
+        }
+        chunks.sync(&batch).unwrap();
+        assert_eq!(big.hash(), spec.chunk_id(&big.digests.sha256));
+        assert_ne!(
+            little.hash(),
+            plain.hash(),
+            "a sealed chunk is not its plaintext's chunk"
+        );
+        assert_eq!(twin.location, little.location);
+        assert_eq!(twin.sealed, little.sealed, "the copy on disk comes with its own key");
+
+        let key = |c: &StagedChunk| {
+            let s = c.sealed.as_ref().unwrap();
+            Some(unwrap(&spec.kek, &s.key_id, &s.id, &s.wrapped).unwrap())
+        };
+        let parts = [
+            (big.hash(), big.location, large.len() as u64),
+            (twin.hash(), twin.location, small.len() as u64),
+            (plain.hash(), plain.location, small.len() as u64),
+        ];
+        let keys = [key(&big), key(&twin), None];
+        let mut whole = large.clone();
+        whole.extend_from_slice(&small);
+        whole.extend_from_slice(&small);
+        let read_sealed = |start: u64, end: u64| {
+            let mut r = chunks.read_sealed(&parts, &keys, start, end).unwrap();
+            async move {
+                let mut out = Vec::new();
+                while let Some(b) = r.next().await {
+                    out.extend_from_slice(&b.unwrap());
+                }
+                out
+            }
+        };
+        assert_eq!(read_sealed(0, whole.len() as u64).await, whole);
+        assert_eq!(read_sealed(65_530, 700_010).await, whole[65_530..700_010]);
+        let crc = ChecksumAlgorithm::Crc32;
+        let k = key(&big).unwrap();
+        assert_eq!(
+            chunks
+                .checksum_sealed(&big.hash(), big.location, large.len() as u64, crc, &k)
+                .unwrap(),
+            crc.digest(&large)
+        );
+    }
+
     #[tokio::test]
     async fn content_already_stored_is_not_written_again() {
         let dir = tempfile::tempdir().unwrap();
