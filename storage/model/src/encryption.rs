@@ -1,5 +1,30 @@
 //! Encryption at rest, as records keep it: how an object (or an upload's parts) is
-//! encrypted, a bucket's default, and a chunk's data key wrapped under a master key.
+//! encrypted, a bucket's default, and a chunk's data key wrapped under a master key;
+//! and the operator's keys ([`Keyring`]).
+//!
+//! # Keys
+//! - Every sealed chunk has a random 256-bit data key of its own (drawn by the chunk
+//!   writer; the segment format is `fastgate_chunk::seal`'s). Its record keeps it wrapped
+//!   (AES-256-GCM, the key's name and the chunk's id authenticated) under a
+//!   key-encryption key, and names that key ([`SealedKey::key_id`]).
+//! - SSE-S3 wraps under the master key, SSE-KMS under the named key the request gives;
+//!   both come from the key file or `FASTGATE_KMS_KEYS`, never from the data dir. A
+//!   rotation ([`crate::Store::rotate_key`]) rewraps records and rewrites no chunk.
+//! - SSE-C wraps under a key HKDF-SHA256 derives from the customer's key (key id
+//!   [`CUSTOMER_KEY_ID`]); the server keeps only the customer key's MD5, as AWS answers
+//!   it. The data key is random and wrapped rather than derived from the customer key and
+//!   the chunk id because the id is known only once the plaintext is hashed, while its
+//!   bytes are sealed as they stream in (one pass, bounded memory).
+//!
+//! # Identity and dedup
+//! A sealed chunk's id is `HMAC-SHA256(id_key, SHA-256(plaintext))` with an `id_key` per
+//! scope: SSE-S3 (whatever its master key, so that dedup survives a rotation), one KMS
+//! key, or one customer key (derived from it, so that the id reveals nothing to whoever
+//! lacks the key). Chunks deduplicate within a scope and never across scopes or with
+//! plaintext: an encrypted object's bytes never sit in a plaintext chunk, and a
+//! plaintext write never claims sealed bytes. Instant upload derives the same id from
+//! the client's SHA-256 for SSE-S3 and SSE-KMS writes; SSE-C writes never take one (the
+//! gateway's `sse` module says why).
 
 use fastgate_chunk::seal::{self, Key256, SealSpec};
 use serde::{Deserialize, Serialize};
