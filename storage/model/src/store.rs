@@ -288,13 +288,43 @@ impl Store {
                 None => break,
             }
         }
-        // Every record is rewrapped: the old key is no longer needed.
-        let from_c = from.to_owned();
-        self.commit_with(Vec::new(), move |tx, _| {
-            tx.delete(&keys::sealed_by(&from_c))?;
-            Ok(())
-        })
-        .await?;
+        // The last pass as the store's only writer: chunks sealed under `from` by writes
+        // that committed while the pages above were rewrapped are rewrapped too, and only
+        // then is `from` forgotten (a write still in flight that commits later records it
+        // again, and the start-up check then asks for it). Writes wait for one scan of
+        // the chunk table, once per rotation.
+        let (from_c, to_c) = (from.to_owned(), to.to_owned());
+        done += self
+            .off_worker(move |s| {
+                let _gate = s.write_gate();
+                let mut writes = crate::meta::WriteBatch::default();
+                let mut n = 0u64;
+                let (lo, hi) = ([keys::CHUNK], [keys::CHUNK + 1]);
+                for kv in s
+                    .meta
+                    .range(std::ops::Bound::Included(&lo[..]), std::ops::Bound::Excluded(&hi[..]))
+                {
+                    let (k, v) = kv?;
+                    let mut rec: ChunkRecord = decode(&k, &v)?;
+                    let Some(sealed) = rec.sealed.as_ref().filter(|x| x.key_id == from_c) else {
+                        continue;
+                    };
+                    let Some(hash) = k.get(1..33).and_then(|h| <[u8; 32]>::try_from(h).ok()) else {
+                        continue;
+                    };
+                    rec.sealed = Some(s.keyring.rewrap(&ChunkHash(hash), sealed, &to_c)?);
+                    writes.put(&k, &encode(&rec));
+                    n += 1;
+                }
+                writes.put(&keys::sealed_by(&to_c), &[]);
+                writes.delete(&keys::sealed_by(&from_c));
+                let delta = Gauges::delta(&*s.meta, &writes);
+                s.meta.apply(writes)?;
+                s.gauges.apply(&delta);
+                s.meta.flush()?;
+                Ok(n)
+            })
+            .await?;
         Ok(done)
     }
 }
