@@ -393,6 +393,14 @@ async fn an_sse_c_object_reads_back_only_with_its_key_and_by_ranges() {
     assert_eq!(head.sse_customer_key_md5(), Some(md5.as_str()));
     let head = c.head_object().bucket(B).key("c").send().await;
     assert!(head.is_err(), "a HEAD without the key is refused");
+    let attributes = c
+        .get_object_attributes()
+        .bucket(B)
+        .key("c")
+        .object_attributes(aws_sdk_s3::types::ObjectAttributes::ObjectSize)
+        .send()
+        .await;
+    assert_code(attributes, "InvalidRequest");
 }
 
 #[tokio::test]

@@ -289,6 +289,8 @@ pub async fn get_object_attributes(
     gw.authorize(&ctx, Action::GetObjectAttributes, Resource::object(&i.bucket, &i.key))
         .await?;
     let rec = read_version(gw, &i.bucket, &i.key, i.version_id.as_deref()).await?;
+    // An SSE-C object's attributes are its key holder's, as its HEAD is.
+    sse::for_read(gw, &rec, &sse::customer!(i), sse::secure(&req.extensions))?;
     // `x-amz-object-attributes` is one comma-separated header (`ETag,ObjectSize`, as
     // the SDKs send it) or several; s3s hands each header value over whole.
     let wants = |a: &str| {
