@@ -9,7 +9,9 @@
 #              bucket policy put/get/status/delete, an anonymous curl GET the policy allows,
 #              put/get/delete-public-access-block overriding it; versioning:
 #              put/get-bucket-versioning, get-object --version-id, list-object-versions,
-#              delete markers and delete-object --version-id.
+#              delete markers and delete-object --version-id; encryption at rest:
+#              put/get/delete-bucket-encryption, s3 cp --sse AES256 (single and
+#              multipart), --sse-c with a customer key (refused without it).
 # Every transfer is checked byte for byte (cmp + md5).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -450,8 +452,52 @@ test_versioning() {
     run awsx s3api delete-bucket --bucket "$b"
 }
 
+test_encryption() {
+    step "encryption: put/get-bucket-encryption, cp --sse AES256, --sse-c"
+    local b=awscli-sse out
+    run awsx s3 mb "s3://$b"
+    expect_error ServerSideEncryptionConfigurationNotFoundError awsx s3api get-bucket-encryption --bucket "$b"
+    run awsx s3api put-bucket-encryption --bucket "$b" --server-side-encryption-configuration \
+        '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'
+    out="$(awsx s3api get-bucket-encryption --bucket "$b" \
+        --query 'ServerSideEncryptionConfiguration.Rules[0].ApplyServerSideEncryptionByDefault.SSEAlgorithm' \
+        --output text)" || fail "get-bucket-encryption"
+    assert_eq AES256 "$out" "the bucket default is AES256"
+    run awsx s3 cp "$W/up/small.txt" "s3://$b/default.txt"
+    out="$(awsx s3api head-object --bucket "$b" --key default.txt --query ServerSideEncryption --output text)" \
+        || fail "head-object default.txt"
+    assert_eq AES256 "$out" "an object without --sse takes the bucket default"
+    run awsx s3api delete-bucket-encryption --bucket "$b"
+    expect_error ServerSideEncryptionConfigurationNotFoundError awsx s3api get-bucket-encryption --bucket "$b"
+
+    local f
+    for f in small.txt medium.bin; do
+        run awsx s3 cp --sse AES256 "$W/up/$f" "s3://$b/sse/$f"
+        out="$(awsx s3api head-object --bucket "$b" --key "sse/$f" --query ServerSideEncryption --output text)" \
+            || fail "head-object sse/$f"
+        assert_eq AES256 "$out" "cp --sse AES256 stored $f encrypted"
+        run awsx s3 cp "s3://$b/sse/$f" "$W/down/sse-$f"
+        assert_same_file "$W/up/$f" "$W/down/sse-$f"
+    done
+    # A multipart upload under SSE-S3 (the 8 MiB threshold lowered for a few-MiB file).
+    aws configure set default.s3.multipart_threshold 1MB
+    aws configure set default.s3.multipart_chunksize 1MB
+    run awsx s3 cp --sse AES256 "$W/up/medium.bin" "s3://$b/sse/multipart.bin"
+    aws configure set default.s3.multipart_threshold 8MB
+    aws configure set default.s3.multipart_chunksize 8MB
+    run awsx s3 cp "s3://$b/sse/multipart.bin" "$W/down/sse-multipart.bin"
+    assert_same_file "$W/up/medium.bin" "$W/down/sse-multipart.bin"
+
+    head -c 32 /dev/urandom >"$FG_TMP/customer.key"
+    run awsx s3 cp --sse-c AES256 --sse-c-key "fileb://$FG_TMP/customer.key" "$W/up/medium.bin" "s3://$b/ssec/medium.bin"
+    run awsx s3 cp --sse-c AES256 --sse-c-key "fileb://$FG_TMP/customer.key" "s3://$b/ssec/medium.bin" "$W/down/ssec.bin"
+    assert_same_file "$W/up/medium.bin" "$W/down/ssec.bin"
+    expect_error 400 awsx s3api head-object --bucket "$b" --key ssec/medium.bin
+    run awsx s3 rb --force "s3://$b"
+}
+
 main() {
-    fg_setup
+    fg_setup_with_keys
     make_local_files
     test_mb_and_cp
     test_ls_prefixes
@@ -465,6 +511,7 @@ main() {
     test_api_cors
     test_access
     test_versioning
+    test_encryption
     fg_pass
 }
 

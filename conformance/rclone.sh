@@ -2,7 +2,9 @@
 # rclone (Debian package) against fastgate: mkdir, copy up (a ~30 MiB file goes multipart
 # thanks to --s3-upload-cutoff 5M --s3-chunk-size 5M), check (sizes + MD5s), lsf, copy down,
 # cat, sync with changes and deletions, delete with a filter, a versioned bucket (old versions
-# listed and read by time, kept after a delete, cleaned up), purge.
+# listed and read by time, kept after a delete, cleaned up), purge; encryption at rest:
+# copy with --s3-server-side-encryption AES256 and with --s3-sse-customer-key (check and
+# copy down with the key, refused without it).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -24,8 +26,50 @@ make_tree() {
     printf 'spaces and ünicode\n' >"$d/docs/with space ü.txt"
 }
 
+test_encryption() {
+    local src="$1" dst="$FG_TMP/dst-sse" out
+    step "rclone --s3-server-side-encryption AES256"
+    run rc mkdir fg:rclone-sse
+    run rc copy --s3-server-side-encryption AES256 "$src/docs" fg:rclone-sse/s3
+    run rc copy --s3-server-side-encryption AES256 "$src/media" fg:rclone-sse/s3big
+    out="$(awsx s3api head-object --bucket rclone-sse --key s3big/big.bin --query ServerSideEncryption --output text)" \
+        || fail "head-object of an SSE-S3 rclone object"
+    assert_eq AES256 "$out" "rclone stored big.bin under SSE-S3"
+    run rc check "$src/docs" fg:rclone-sse/s3
+    run rc copy fg:rclone-sse/s3big "$dst/media"
+    assert_same_file "$src/media/big.bin" "$dst/media/big.bin"
+
+    step "rclone --s3-sse-customer-key (over HTTPS)"
+    # rclone sends customer keys over HTTPS only: the same server and data, restarted with a
+    # self-signed certificate that rclone and the aws cli are told to trust.
+    local certs="$FG_TMP/certs"
+    mkdir -p "$certs"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -keyout "$certs/server.key" -out "$certs/server.pem" -subj /CN=localhost \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null \
+        || fail "openssl could not make a certificate"
+    FG_SCHEME=https fg_restart --config "$FG_KEYS_DIR/fastgate.toml" \
+        --tls-cert "$certs/server.pem" --tls-key "$certs/server.key"
+    fg_config_rclone
+    RC_FLAGS+=(--ca-cert "$certs/server.pem")
+    export AWS_CA_BUNDLE="$certs/server.pem"
+    local key sse_c
+    key="$(head -c 24 /dev/urandom | base64)" # 32 characters: the 256-bit key itself
+    sse_c=(--s3-sse-customer-algorithm AES256 --s3-sse-customer-key "$key")
+    run rc copy "${sse_c[@]}" "$src/docs/nested" fg:rclone-sse/c
+    run rc copy "${sse_c[@]}" fg:rclone-sse/c "$dst/nested"
+    assert_same_tree "$src/docs/nested" "$dst/nested"
+    expect_error 400 awsx s3api head-object --bucket rclone-sse --key c/n1.dat
+    # Without the key rclone cannot even see the object (its HEAD is refused).
+    rc cat fg:rclone-sse/c/n1.dat >"$FG_TMP/nokey.out" 2>/dev/null || true
+    if cmp -s "$src/docs/nested/n1.dat" "$FG_TMP/nokey.out"; then
+        fail "an SSE-C object was read without its key"
+    fi
+    run rc purge fg:rclone-sse
+}
+
 main() {
-    fg_setup
+    fg_setup_with_keys
     local src="$FG_TMP/src" dst="$FG_TMP/dst" out
     make_tree "$src"
 
@@ -99,6 +143,8 @@ media/" "$out" "lsf top level"
     run rc backend cleanup-hidden "$vb"
     assert_eq "" "$(rc lsf --s3-versions "$vb")" "cleanup-hidden removed every version"
     run rc rmdir "$vb"
+
+    test_encryption "$src"
 
     step "rclone purge"
     run rc purge "$REMOTE"

@@ -369,6 +369,21 @@ impl S3Route for AdminRoute {
                 );
                 Ok(resp)
             }
+            (Method::POST, "/_fastgate/rotate-key") => {
+                // `?from=<key>&to=<key>`: key names are plain (letters, digits, `._-`).
+                let query = req.uri.query().unwrap_or_default();
+                let arg = |name: &str| {
+                    query
+                        .split('&')
+                        .find_map(|p| p.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_owned()))
+                };
+                let (Some(from), Some(to)) = (arg("from"), arg("to")) else {
+                    return Err(ApiError::InvalidArgument("rotate-key takes ?from=<key>&to=<key>").into());
+                };
+                let n = self.store.rotate_key(&from, &to).await.map_err(crate::s3::to_s3)?;
+                tracing::info!(from, to, rewrapped = n, "encryption key rotated");
+                Ok(text(StatusCode::OK, format!("rewrapped {n}\n")))
+            }
             (Method::POST, "/_fastgate/expire-uploads") => {
                 let n = self.store.expire_uploads(None).await.map_err(crate::s3::to_s3)?;
                 Metrics::add(&self.metrics.uploads_expired, n as u64);

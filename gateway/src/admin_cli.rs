@@ -34,6 +34,16 @@ pub enum AdminCommand {
     Gc,
     /// Abort incomplete multipart uploads that are due now (root credentials).
     ExpireUploads,
+    /// Rewrap the data key of every chunk sealed under key FROM under key TO (root
+    /// credentials). Both keys must be in the server's key file; no chunk is rewritten.
+    /// Afterwards FROM may leave the key file (make TO the `master_key` first if FROM
+    /// was the master key).
+    RotateKey {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
     /// Show each storage group and node of a gateway's `[cluster]`: state, free space,
     /// chunks, chunks it lacks by its last repair and copies recorded as owed to it
     /// (its under-replicated chunks), last contact (root credentials).
@@ -117,6 +127,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Gc => request(&args, http::Method::POST, "/_fastgate/gc", true).await?,
         AdminCommand::ExpireUploads => request(&args, http::Method::POST, "/_fastgate/expire-uploads", true).await?,
+        AdminCommand::RotateKey { ref from, ref to } => {
+            let path = format!("/_fastgate/rotate-key?from={from}&to={to}");
+            request(&args, http::Method::POST, &path, true).await?
+        }
         AdminCommand::Cluster => cluster_table(&request(&args, http::Method::GET, "/_fastgate/cluster", true).await?)?,
         AdminCommand::ForgetNode { ref group, ref url } => {
             let path = format!("/_fastgate/cluster/nodes?{}", fastgate_cluster::join::query(group, url));

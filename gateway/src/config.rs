@@ -8,6 +8,7 @@ use anyhow::{Context as _, bail};
 use fastgate_cluster::ClusterConfig;
 use fastgate_model::config::ChunkConfig;
 use fastgate_model::config::{GroupConfig, PlacementConfig};
+use fastgate_model::encryption::Keyring;
 use fastgate_model::{DedupIndex, DedupScope, MetaEngine, StorageConfig};
 use serde::Deserialize;
 
@@ -115,6 +116,43 @@ pub struct TlsConfig {
     pub key: Option<PathBuf>,
 }
 
+/// `[encryption]`: the operator's keys for encryption at rest, and SSE-C's transport.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncryptionConfig {
+    /// A file of keys, `name:base64-of-32-bytes` one a line (MinIO's single-key KMS
+    /// format); `FASTGATE_KMS_KEYS` (same format, comma-separated) adds to it. It must
+    /// not be under the data dir: the keys never sit next to the data they open.
+    pub key_file: Option<PathBuf>,
+    /// The key SSE-S3 seals new objects under; default: the first key.
+    pub master_key: Option<String>,
+    /// Accept SSE-C over plain HTTP (AWS refuses it: the key would cross the network in
+    /// the clear). For tests, and behind a proxy that terminates TLS.
+    pub allow_sse_c_over_http: bool,
+}
+
+/// The keyring of `[encryption]` and `FASTGATE_KMS_KEYS` (empty without either), with a
+/// key file under the data dir refused.
+fn keyring(enc: &EncryptionConfig, data_dir: &Path) -> anyhow::Result<Keyring> {
+    let mut text = String::new();
+    if let Some(path) = &enc.key_file {
+        let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        if abs(path).starts_with(abs(data_dir)) {
+            bail!(
+                "[encryption] key_file {} is under the data dir {}: keep keys apart from the data they open",
+                path.display(),
+                data_dir.display()
+            );
+        }
+        text = std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?;
+    }
+    if let Ok(env) = std::env::var("FASTGATE_KMS_KEYS") {
+        text.push('\n');
+        text.push_str(&env);
+    }
+    Keyring::parse(&text, enc.master_key.as_deref()).map_err(|e| anyhow::anyhow!("encryption keys: {e}"))
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetadataConfig {
@@ -145,6 +183,7 @@ pub struct FileConfig {
     pub metadata: MetadataConfig,
     pub connections: ConnectionsConfig,
     pub tls: TlsConfig,
+    pub encryption: EncryptionConfig,
     /// Largest single PUT body in bytes (S3: 5 GiB).
     pub max_object_size: Option<u64>,
     /// Large chunks bypass the page cache when written (default on).
@@ -188,6 +227,8 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// A gateway over storage nodes (`[cluster]`); this machine's store paths when `None`.
     pub cluster: Option<ClusterConfig>,
+    /// SSE-C is accepted over plain HTTP (`[encryption] allow_sse_c_over_http`).
+    pub allow_sse_c_over_http: bool,
 }
 
 pub struct Overrides {
@@ -280,6 +321,7 @@ impl Settings {
         storage.chunks = chunks;
         storage.meta_engine = o.meta_engine.unwrap_or(file.metadata.engine);
         storage.gc_grace = Duration::from_secs(file.gc.grace_period_secs);
+        storage.keyring = keyring(&file.encryption, &data_dir)?;
         let mut cluster = file.cluster;
         if let (Some(c), Some(s)) = (&mut cluster, o.cluster_secret.filter(|s| !s.is_empty())) {
             c.secret = s;
@@ -320,6 +362,7 @@ impl Settings {
             connections: file.connections,
             tls,
             cluster,
+            allow_sse_c_over_http: file.encryption.allow_sse_c_over_http,
         })
     }
 }

@@ -138,6 +138,11 @@ pub struct BenchArgs {
     /// No once-a-second progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
+
+    /// PUT with `x-amz-server-side-encryption: AES256` (SSE-S3): objects encrypted at rest,
+    /// and GETs of them decrypted (the server needs a master key).
+    #[arg(long)]
+    pub sse: bool,
 }
 
 /// Operation mix for the `mixed` workload, in relative weights.

@@ -77,6 +77,7 @@ pub fn write_json(args: &BenchArgs, size: u64, seed: u64, hash_ref: f64, phases:
             "keys_per_dir": args.keys_per_dir,
             "ratio": args.ratio.to_string(),
             "verify": args.verify,
+            "sse": args.sse,
         },
         "hash_reference_mib_s": hash_ref,
         "phases": phases,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use fastgate_model::checksum::ChecksumAlgorithm;
+use fastgate_model::seal::SealSpec;
 use fastgate_model::{ChunkWriter, Content, StagedChunk, Store};
 use futures::StreamExt as _;
 use s3s::dto::StreamingBlob;
@@ -70,18 +71,23 @@ pub fn payload(
     }
 }
 
-/// Streams `body` into a new chunk on the store path the tracker picks, and returns the
-/// writer once every byte has arrived (see [`finish`]).
+/// Streams `body` into a new chunk on the store path the tracker picks (sealed as
+/// `seal` says, if at all), and returns the writer once every byte has arrived (see
+/// [`finish`]).
 pub async fn receive(
     gw: &Gateway,
     body: Option<StreamingBlob>,
     size_hint: u64,
     extras: &[ChecksumAlgorithm],
     verified_sha256: Option<[u8; 32]>,
+    seal: Option<SealSpec>,
 ) -> S3Result<ChunkWriter> {
     let mut writer = gw.store.chunk_writer(size_hint, extras).s3()?;
     if let Some(s) = verified_sha256 {
         writer.trust_verified_sha256(s);
+    }
+    if let Some(spec) = seal {
+        writer.seal(spec).map_err(|e| super::to_s3(e.into()))?;
     }
     // A body without Content-Length (`Transfer-Encoding: chunked`) was not checked
     // against the size limits before it was read: bound it here.
@@ -120,6 +126,8 @@ pub struct Incoming<'a> {
     /// The announced length (0 when unknown): a size hint, checked against limits by
     /// the handler.
     pub length: u64,
+    /// How the chunk is sealed (encryption at rest); `None` is plaintext.
+    pub seal: Option<SealSpec>,
 }
 
 /// The body half of the write path, shared by PutObject and UploadPart: receives the
@@ -139,9 +147,10 @@ where
         uri,
         trailing,
         length,
+        seal,
     } = incoming;
     let (payload, verified) = payload(extensions, body, headers, uri, &declared);
-    let writer = receive(gw, payload, length, &declared.extras(), verified).await?;
+    let writer = receive(gw, payload, length, &declared.extras(), verified, seal).await?;
     let trailing = trailing.and_then(|t| t.take());
     let (store, metrics) = (gw.store.clone(), gw.metrics.clone());
     detached(async move {

@@ -1,6 +1,6 @@
-//! Bucket configurations fastgate does not keep (encryption, tagging, website,
+//! Bucket configurations fastgate does not keep (tagging, website,
 //! replication, object lock; the policy and ownership controls are in
-//! `access_config.rs`, CORS in `cors.rs`). Reads answer what S3 answers
+//! `access_config.rs`, CORS in `cors.rs`, encryption in `sse.rs`). Reads answer what S3 answers
 //! for a bucket without that configuration, so tools that probe them (rclone, SDK
 //! helpers, terraform) carry on; writes are refused by s3s as NotImplemented.
 
@@ -23,13 +23,6 @@ macro_rules! absent {
     };
 }
 
-absent!(
-    get_bucket_encryption,
-    GetEncryptionConfiguration,
-    GetBucketEncryptionInput,
-    GetBucketEncryptionOutput,
-    ApiError::NoEncryptionConfiguration.into()
-);
 absent!(
     get_bucket_tagging,
     GetBucketTagging,

@@ -1,4 +1,6 @@
-//! CopyObject: a copy references the source's chunks; no bytes move.
+//! CopyObject: a copy references the source's chunks; no bytes move, unless the copy
+//! is encrypted otherwise than its source: then its bytes are read (opened with the
+//! source's key) and written again, sealed as the copy asks.
 
 use fastgate_model::ids::now_ms;
 use fastgate_model::records::ObjectRecord;
@@ -9,7 +11,9 @@ use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, timestamp};
-use super::{Gateway, acl, check_key, unsupported};
+use super::{Gateway, acl, check_key, sse, unsupported};
+use fastgate_model::Content;
+use fastgate_model::encryption::ObjectEncryption;
 
 /// The source of a copy (bucket, key and version), checked for access.
 pub(super) async fn source(gw: &Gateway, ctx: &RequestContext, src: &CopySource) -> S3Result<ObjectRecord> {
@@ -60,13 +64,20 @@ pub(super) fn check_source_conditions(
 
 pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
     let ctx = RequestContext::of(&req)?;
+    let secure = sse::secure(&req.extensions);
     let input = req.input;
     let res = Resource::object(&input.bucket, &input.key);
     let bucket = gw.authorize(&ctx, Action::PutObject, res).await?;
     check_key(&input.key)?;
-    unsupported::check_object_write(&unsupported::object_write!(input))?;
+    let mut asked = unsupported::object_write!(input);
+    // Encryption is `sse`'s, checked here.
+    let encryption_asked = asked.encryption;
+    asked.encryption = false;
+    unsupported::check_object_write(&asked)?;
+    let protection = sse::for_write(gw, &sse::asked!(input), &bucket, secure)?;
     let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))?;
     let src = source(gw, &ctx, &input.copy_source).await?;
+    let src_key = sse::for_read(gw, &src, &sse::copy_source_customer!(input), secure)?;
     check_source_conditions(
         &src,
         input.copy_source_if_match.as_ref(),
@@ -79,7 +90,12 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
         .as_ref()
         .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
     let same = matches!(&input.copy_source, CopySource::Bucket { bucket, key, .. } if **bucket == *input.bucket && **key == *input.key);
-    if same && !replace && input.storage_class.is_none() && input.website_redirect_location.is_none() {
+    if same
+        && !replace
+        && !encryption_asked
+        && input.storage_class.is_none()
+        && input.website_redirect_location.is_none()
+    {
         return Err(ApiError::InvalidRequest("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.").into());
     }
     let source_version_id = headers::version_id(&src);
@@ -100,11 +116,35 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
         rec.tags = headers::parse_tagging(input.tagging.as_deref())?;
     }
     let cond = super::put::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-    let rec = gw
-        .store
-        .put_object(&input.bucket, &input.key, rec, Vec::new(), cond)
-        .await
-        .s3()?;
+    let shares = ObjectEncryption::shares_chunks_with(src.encryption.as_ref(), protection.encryption.as_ref());
+    rec.encryption.clone_from(&protection.encryption);
+    let rec = if shares {
+        gw.store
+            .put_object(&input.bucket, &input.key, rec, Vec::new(), cond)
+            .await
+            .s3()?
+    } else {
+        // Re-encrypted into one new chunk. A composite checksum was of the source's
+        // parts, which the copy no longer has.
+        if rec.checksum.as_ref().is_some_and(|c| c.parts.is_some()) {
+            rec.checksum = None;
+        }
+        let extras: Vec<_> = rec.checksum.as_ref().map(|c| c.algorithm).into_iter().collect();
+        let mut reader = gw.store.read(&src, 0, src.size, src_key.as_ref()).s3()?;
+        let mut writer = gw.store.chunk_writer(src.size, &extras).s3()?;
+        if let Some(spec) = protection.spec.clone() {
+            writer.seal(spec).map_err(|e| super::to_s3(e.into()))?;
+        }
+        while let Some(b) = reader.next().await {
+            let b = b.map_err(|e| super::to_s3(e.into()))?;
+            writer.write(b).await.map_err(|e| super::to_s3(e.into()))?;
+        }
+        let staged = writer.finish().await.map_err(|e| super::to_s3(e.into()))?;
+        gw.store
+            .store_object(&input.bucket, &input.key, rec, Content::Staged(staged), cond)
+            .await
+            .s3()?
+    };
     let fields = Fields::of(rec.checksum.as_ref());
     let mut result = CopyObjectResult {
         e_tag: Some(headers::etag(&rec.etag)),
@@ -113,10 +153,13 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
         ..Default::default()
     };
     set_checksums!(result, fields);
-    Ok(S3Response::new(CopyObjectOutput {
+    let mut out = CopyObjectOutput {
         copy_object_result: Some(result),
         copy_source_version_id: source_version_id,
         version_id: headers::version_id(&rec),
         ..Default::default()
-    }))
+    };
+    let a = sse::answer!(out, rec.encryption.as_ref());
+    out.ssekms_encryption_context = a.context;
+    Ok(S3Response::new(out))
 }

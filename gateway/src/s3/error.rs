@@ -4,6 +4,7 @@
 //! an S3 error code or status.
 
 use fastgate_model::StorageError;
+use fastgate_model::encryption::KeyError;
 use s3s::{S3Error, S3ErrorCode, s3_error};
 
 /// Failures the S3 front end itself decides, shared by several handlers. `?` turns one
@@ -153,6 +154,15 @@ pub enum ApiError {
     /// A path under the admin prefix that names no admin operation.
     #[error("No such admin operation")]
     NoSuchAdminOperation,
+    /// An SSE-C algorithm other than AES256.
+    #[error("The encryption request you specified is not valid. The valid value is AES256.")]
+    InvalidEncryptionAlgorithm,
+    /// An SSE-KMS key id (named here) that is none of the operator's keys.
+    #[error("Invalid keyId {0}")]
+    KmsKeyNotFound(String),
+    /// An SSE-C object read (or copied from) with a key other than its own.
+    #[error("The provided customer key does not match the key the object was encrypted with.")]
+    CustomerKeyMismatch,
     /// A failure of fastgate itself that is no storage error; the message says what.
     #[error("{0}")]
     Internal(String),
@@ -222,6 +232,13 @@ impl From<ApiError> for S3Error {
             ApiError::InvalidAccessKeyId => C::InvalidAccessKeyId,
             ApiError::NoSuchAdminOperation => C::MethodNotAllowed,
             ApiError::Internal(_) => C::InternalError,
+            ApiError::InvalidEncryptionAlgorithm => C::InvalidEncryptionAlgorithmError,
+            ApiError::CustomerKeyMismatch => C::AccessDenied,
+            ApiError::KmsKeyNotFound(_) => {
+                let mut s3 = S3Error::with_message(C::Custom("KMS.NotFoundException".into()), e.to_string());
+                s3.set_status_code(http::StatusCode::BAD_REQUEST);
+                return s3;
+            }
         };
         S3Error::with_message(code, e.to_string())
     }
@@ -300,7 +317,13 @@ pub fn to_s3(e: StorageError) -> S3Error {
             e.set_headers(h);
             e
         }
+        StorageError::Key(KeyError::Unknown(name)) => ApiError::KmsKeyNotFound(name).into(),
+        StorageError::Key(KeyError::NoMaster) => ApiError::NotImplemented(
+            "Server-side encryption needs a master key, which this server is not configured with ([encryption] key_file)",
+        )
+        .into(),
         StorageError::ChunkGone(_)
+        | StorageError::Key(_)
         | StorageError::Io(_)
         | StorageError::Meta(_)
         | StorageError::Corrupt { .. }

@@ -5,11 +5,11 @@ use fastgate_model::{ObjectReader, StorageError};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use super::Gateway;
 use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, fill_object_headers, timestamp};
+use super::{Gateway, sse};
 
 /// The conditional request headers, as GET and HEAD share them.
 struct Conditions<'a> {
@@ -196,8 +196,9 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
         .await?;
     let rec = read_version(gw, &input.bucket, &input.key, input.version_id.as_deref()).await?;
     check_conditions(&conditions!(input), &rec)?;
+    let customer = sse::for_read(gw, &rec, &sse::customer!(input), sse::secure(&req.extensions))?;
     let sel = select(&rec, input.range.as_ref(), input.part_number)?;
-    let mut reader = gw.store.read(&rec, sel.start, sel.end).s3()?;
+    let mut reader = gw.store.read(&rec, sel.start, sel.end, customer.as_ref()).s3()?;
     let first = first_piece(&mut reader, sel.end - sel.start).await?;
     let checksum_enabled = input
         .checksum_mode
@@ -210,6 +211,7 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
         ..Default::default()
     };
     fill_object_headers!(out, &rec);
+    sse::answer!(out, rec.encryption.as_ref());
     // A read that names the `null` version is answered with it, as S3 does.
     if out.version_id.is_none() {
         out.version_id.clone_from(&input.version_id);
@@ -252,6 +254,7 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
         .await?;
     let rec = read_version(gw, &input.bucket, &input.key, input.version_id.as_deref()).await?;
     check_conditions(&conditions!(input), &rec)?;
+    sse::for_read(gw, &rec, &sse::customer!(input), sse::secure(&req.extensions))?;
     let sel = select(&rec, input.range.as_ref(), input.part_number)?;
     let checksum_enabled = input
         .checksum_mode
@@ -263,6 +266,7 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
         ..Default::default()
     };
     fill_object_headers!(out, &rec);
+    sse::answer!(out, rec.encryption.as_ref());
     // A read that names the `null` version is answered with it, as S3 does.
     if out.version_id.is_none() {
         out.version_id.clone_from(&input.version_id);
@@ -285,6 +289,8 @@ pub async fn get_object_attributes(
     gw.authorize(&ctx, Action::GetObjectAttributes, Resource::object(&i.bucket, &i.key))
         .await?;
     let rec = read_version(gw, &i.bucket, &i.key, i.version_id.as_deref()).await?;
+    // An SSE-C object's attributes are its key holder's, as its HEAD is.
+    sse::for_read(gw, &rec, &sse::customer!(i), sse::secure(&req.extensions))?;
     // `x-amz-object-attributes` is one comma-separated header (`ETag,ObjectSize`, as
     // the SDKs send it) or several; s3s hands each header value over whole.
     let wants = |a: &str| {

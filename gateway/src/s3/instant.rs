@@ -96,6 +96,7 @@ pub async fn probe(
     owner: &str,
     bucket: &str,
     probe_size: Option<u64>,
+    seal: Option<&fastgate_model::seal::SealSpec>,
 ) -> s3s::S3Result<Option<Content>> {
     let asks = probe_size.is_some() || expects_continue(headers);
     if !gw.instant.enabled || !asks || declared.trailer.is_some() {
@@ -110,13 +111,18 @@ pub async fn probe(
         .find(|(a, _)| *a == fastgate_model::checksum::ChecksumAlgorithm::Sha256)
         .and_then(|(_, v)| <[u8; 32]>::try_from(v.as_slice()).ok());
     let mut hash = declared.content_sha256.or(from_checksum).map(ChunkHash);
+    // The MD5 index leads to plaintext chunks only.
     if hash.is_none()
+        && seal.is_none()
         && gw.instant.trust_md5
         && let Some(md5) = declared.md5
     {
         hash = gw.store.sha256_for_md5(&md5).s3()?;
     }
     let Some(hash) = hash else { return Ok(None) };
+    // A sealed write claims the sealed chunk of that content under its scope, never
+    // the plaintext one.
+    let hash = seal.map_or(hash, |s| s.chunk_id(&hash.0));
     let Some(chunk) = gw.store.instant_lookup(&hash, gw.instant.scope, owner, bucket).s3()? else {
         return Ok(None);
     };

@@ -26,6 +26,7 @@ mod policy;
 pub(crate) mod post;
 mod put;
 pub(crate) mod raw_body;
+pub(crate) mod sse;
 mod tagging;
 mod unsupported;
 
@@ -52,6 +53,10 @@ pub struct Gateway {
     /// Every user id, and the ids by lowercased email, for ACL grants that name users.
     pub users: Users,
     policies: access::PolicyCache,
+    /// SSE-C over plain HTTP is accepted (`[encryption] allow_sse_c_over_http`).
+    pub sse_c_over_http: bool,
+    /// Chunks are on a cluster's storage nodes, where encryption is refused.
+    pub cluster: bool,
 }
 
 /// The users ACL grants and policies may name: by id (a config user's access key, a
@@ -96,6 +101,8 @@ impl Gateway {
                     .collect(),
             },
             policies: access::PolicyCache::default(),
+            sse_c_over_http: settings.allow_sse_c_over_http,
+            cluster: settings.cluster.is_some(),
         }
     }
 }
@@ -217,7 +224,16 @@ impl S3 for Gateway {
         cors::delete(self, req).await
     }
     async fn get_bucket_encryption(&self, req: Req<GetBucketEncryptionInput>) -> Resp<GetBucketEncryptionOutput> {
-        bucket_config::get_bucket_encryption(self, req).await
+        sse::get_bucket_encryption(self, req).await
+    }
+    async fn put_bucket_encryption(&self, req: Req<PutBucketEncryptionInput>) -> Resp<PutBucketEncryptionOutput> {
+        sse::put_bucket_encryption(self, req).await
+    }
+    async fn delete_bucket_encryption(
+        &self,
+        req: Req<DeleteBucketEncryptionInput>,
+    ) -> Resp<DeleteBucketEncryptionOutput> {
+        sse::delete_bucket_encryption(self, req).await
     }
     async fn get_bucket_tagging(&self, req: Req<GetBucketTaggingInput>) -> Resp<GetBucketTaggingOutput> {
         bucket_config::get_bucket_tagging(self, req).await

@@ -1,6 +1,7 @@
 //! Multipart upload: S3's resume protocol, on durable chunks.
 
 use fastgate_model::checksum::ChecksumAlgorithm as Alg;
+use fastgate_model::encryption::ObjectEncryption;
 use fastgate_model::ids::now_ms;
 use fastgate_model::records::UploadRecord;
 use fastgate_model::{Content, ListedPart, PartNumber as Pn, StorageError, UploadId};
@@ -11,7 +12,7 @@ use super::access::{Action, RequestContext, Resource};
 use super::checksums::{self, Declared, Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, timestamp};
-use super::{Gateway, acl, body, check_key, copy, instant, unsupported};
+use super::{Gateway, acl, body, check_key, copy, instant, sse, unsupported};
 use crate::metrics::Metrics;
 
 fn upload_id(s: &str) -> S3Result<UploadId> {
@@ -41,7 +42,11 @@ pub async fn create(
         .authorize(&ctx, Action::PutObject, Resource::object(&i.bucket, &i.key))
         .await?;
     check_key(&i.key)?;
-    unsupported::check_object_write(&unsupported::object_write!(i))?;
+    let mut asked = unsupported::object_write!(i);
+    // Encryption is `sse`'s, checked here.
+    asked.encryption = false;
+    unsupported::check_object_write(&asked)?;
+    let protection = sse::for_write(gw, &sse::asked!(i), &bucket, sse::secure(&req.extensions))?;
     let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(i))?;
     let alg = match &i.checksum_algorithm {
         Some(a) => {
@@ -67,10 +72,10 @@ pub async fn create(
         generation: 0,
         acl,
         lock: None,
-        encryption: None,
+        encryption: protection.encryption.clone(),
     };
     let id = gw.store.create_upload(&i.bucket, &i.key, rec).await.s3()?;
-    Ok(S3Response::new(CreateMultipartUploadOutput {
+    let mut out = CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
         upload_id: Some(id.to_string()),
@@ -83,7 +88,10 @@ pub async fn create(
             })
         }),
         ..Default::default()
-    }))
+    };
+    let a = sse::answer!(out, protection.encryption.as_ref());
+    out.ssekms_encryption_context = a.context;
+    Ok(S3Response::new(out))
 }
 
 pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
@@ -101,6 +109,12 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     let n = part_number(input.part_number)?;
     let id = upload_id(&input.upload_id)?;
     let up = gw.store.upload(&input.bucket, &input.key, &id).s3()?;
+    let protection = sse::for_part(
+        gw,
+        up.encryption.as_ref(),
+        &sse::customer!(input),
+        sse::secure(&extensions),
+    )?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
     let probe_size = instant::probe_size(&req_headers, &uri)?;
     if length.max(probe_size.unwrap_or(0)) > 5 << 30 {
@@ -113,8 +127,11 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     let mut resp_headers = http::HeaderMap::new();
     let mut part = None;
     let claim = match ctx.claimant() {
-        Some(claimant) => instant::probe(gw, &req_headers, &declared, claimant, &input.bucket, probe_size).await?,
-        None => None,
+        Some(claimant) if protection.allows_instant() => {
+            let seal = protection.spec.as_ref();
+            instant::probe(gw, &req_headers, &declared, claimant, &input.bucket, probe_size, seal).await?
+        }
+        _ => None,
     };
     if let Some(content) = claim {
         let size = content.digests().size;
@@ -145,6 +162,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
                 uri: &uri,
                 trailing: trailing_headers.as_ref(),
                 length,
+                seal: protection.spec.clone(),
             };
             let (bucket, key, alg) = (input.bucket.clone(), input.key.clone(), up.checksum_algorithm);
             body::store_body(gw, incoming, declared, move |store, content, _| async move {
@@ -158,6 +176,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
         e_tag: Some(headers::etag(&part.etag())),
         ..Default::default()
     };
+    sse::answer!(out, up.encryption.as_ref());
     if let Some((a, v)) = &part.checksum {
         set_checksums!(out, Fields::of_part(*a, v));
     }
@@ -193,7 +212,10 @@ pub async fn upload_part_copy(
     let n = part_number(i.part_number)?;
     let id = upload_id(&i.upload_id)?;
     let up = gw.store.upload(&i.bucket, &i.key, &id).s3()?;
+    let secure = sse::secure(&req.extensions);
+    let protection = sse::for_part(gw, up.encryption.as_ref(), &sse::customer!(i), secure)?;
     let src = copy::source(gw, &ctx, &i.copy_source).await?;
+    let src_key = sse::for_read(gw, &src, &sse::copy_source_customer!(i), secure)?;
     copy::check_source_conditions(
         &src,
         i.copy_source_if_match.as_ref(),
@@ -205,10 +227,12 @@ pub async fn upload_part_copy(
         Some(r) => copy_range(r, src.size)?,
         None => (0, src.size),
     };
-    // A range that is exactly one of the source's chunks becomes a reference to it.
+    // A range that is exactly one of the source's chunks becomes a reference to it,
+    // where the part's chunks are sealed as the source's are (or both are plaintext).
     let mut offset = 0u64;
     let mut whole = None;
-    for p in &src.parts {
+    let shares = ObjectEncryption::shares_chunks_with(src.encryption.as_ref(), up.encryption.as_ref());
+    for p in src.parts.iter().filter(|_| shares) {
         if offset == start && offset + p.size == end {
             whole = Some(p.clone());
             break;
@@ -227,8 +251,11 @@ pub async fn upload_part_copy(
         }
         None => {
             let extras: Vec<Alg> = up.checksum_algorithm.into_iter().collect();
-            let mut reader = gw.store.read(&src, start, end).s3()?;
+            let mut reader = gw.store.read(&src, start, end, src_key.as_ref()).s3()?;
             let mut writer = gw.store.chunk_writer(end - start, &extras).s3()?;
+            if let Some(spec) = protection.spec.clone() {
+                writer.seal(spec).map_err(|e| super::to_s3(e.into()))?;
+            }
             while let Some(b) = reader.next().await {
                 let b = b.map_err(|e| super::to_s3(e.into()))?;
                 writer.write(b).await.map_err(|e| super::to_s3(e.into()))?;
@@ -249,10 +276,12 @@ pub async fn upload_part_copy(
     if let Some((a, v)) = &rec.checksum {
         set_checksums!(result, Fields::of_part(*a, v));
     }
-    Ok(S3Response::new(UploadPartCopyOutput {
+    let mut out = UploadPartCopyOutput {
         copy_part_result: Some(result),
         ..Default::default()
-    }))
+    };
+    sse::answer!(out, up.encryption.as_ref());
+    Ok(S3Response::new(out))
 }
 
 pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
@@ -372,6 +401,7 @@ pub async fn complete(
         ..Default::default()
     };
     set_checksums!(out, fields);
+    sse::answer_server!(out, rec.encryption.as_ref());
     Ok(S3Response::new(out))
 }
 

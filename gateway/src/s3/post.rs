@@ -199,7 +199,11 @@ pub async fn post_object(gw: &Gateway, req: S3Request<PostObjectInput>) -> S3Res
         .authorize(&ctx, Action::PutObject, Resource::object(&input.bucket, &input.key))
         .await?;
     check_key(&input.key)?;
-    unsupported::check_object_write(&unsupported::object_write!(input))?;
+    let mut asked = unsupported::object_write!(input);
+    // Encryption is `sse`'s, checked here before the body is read.
+    asked.encryption = false;
+    unsupported::check_object_write(&asked)?;
+    let protection = super::sse::for_write(gw, &super::sse::asked!(input), &bucket, super::sse::secure(&extensions))?;
     let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
     if length > gw.max_object_size {
@@ -222,7 +226,7 @@ pub async fn post_object(gw: &Gateway, req: S3Request<PostObjectInput>) -> S3Res
         acl,
         version: None,
         lock: None,
-        encryption: None,
+        encryption: protection.encryption.clone(),
     };
     let incoming = body::Incoming {
         extensions: &extensions,
@@ -231,6 +235,7 @@ pub async fn post_object(gw: &Gateway, req: S3Request<PostObjectInput>) -> S3Res
         uri: &uri,
         trailing: None,
         length,
+        seal: protection.spec.clone(),
     };
     let (bucket, key) = (input.bucket.clone(), input.key.clone());
     let record = body::store_body(gw, incoming, declared, move |store, content, declared| async move {

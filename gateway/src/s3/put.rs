@@ -9,7 +9,7 @@ use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Declared, Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers;
-use super::{Gateway, acl, body, check_key, instant, unsupported};
+use super::{Gateway, acl, body, check_key, instant, sse, unsupported};
 use crate::metrics::Metrics;
 
 /// S3 conditional writes: `If-None-Match: *` (create only) and `If-Match: <etag>`.
@@ -51,7 +51,10 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
     check_key(&input.key)?;
     let mut asked = unsupported::object_write!(input);
     asked.append = input.write_offset_bytes.is_some();
+    // Encryption is `sse`'s, checked below before the body is read.
+    asked.encryption = false;
     unsupported::check_object_write(&asked)?;
+    let protection = sse::for_write(gw, &sse::asked!(input), &bucket, sse::secure(&extensions))?;
     let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
     let probe_size = instant::probe_size(&req_headers, &uri)?;
@@ -76,14 +79,17 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         acl,
         version: None,
         lock: None,
-        encryption: None,
+        encryption: protection.encryption.clone(),
     };
 
     let mut resp_headers = http::HeaderMap::new();
     let mut written = None;
     let claim = match ctx.claimant() {
-        Some(claimant) => instant::probe(gw, &req_headers, &declared, claimant, &input.bucket, probe_size).await?,
-        None => None,
+        Some(claimant) if protection.allows_instant() => {
+            let seal = protection.spec.as_ref();
+            instant::probe(gw, &req_headers, &declared, claimant, &input.bucket, probe_size, seal).await?
+        }
+        _ => None,
     };
     if let Some(content) = claim {
         let size = content.digests().size;
@@ -116,6 +122,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
                 uri: &uri,
                 trailing: trailing_headers.as_ref(),
                 length,
+                seal: protection.spec.clone(),
             };
             let (bucket, key) = (input.bucket.clone(), input.key.clone());
             body::store_body(gw, incoming, declared, move |store, content, declared| async move {
@@ -133,6 +140,8 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         version_id: headers::version_id(&record),
         ..Default::default()
     };
+    let a = sse::answer!(out, record.encryption.as_ref());
+    out.ssekms_encryption_context = a.context;
     let fields = Fields::of(record.checksum.as_ref());
     out.checksum_type = fields.checksum_type.clone();
     set_checksums!(out, fields);

@@ -1,5 +1,6 @@
-//! Protection a request asks for and fastgate does not give yet: object lock,
-//! server-side encryption, and appends. (ACLs are `acl.rs`'s.)
+//! Protection a request asks for and fastgate does not give yet: object lock and
+//! appends. (ACLs are `acl.rs`'s; server-side encryption is `sse.rs`'s, and each
+//! handler that supports it clears `encryption` before calling this.)
 //!
 //! Storing the object and answering 200 would tell the client its data is locked or
 //! encrypted when it is not (and an append would replace the object with the

@@ -706,3 +706,34 @@ async fn a_node_that_joins_at_run_time_is_filled_by_repair_takes_writes_and_is_r
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test]
+async fn a_cluster_gateway_refuses_encrypted_writes_and_stores_nothing() {
+    let a = StorageNode::start();
+    let b = StorageNode::start();
+    // Keys given: the refusal is the cluster's, not a missing master key's.
+    let keys = tempfile::tempdir().expect("tempdir");
+    std::fs::write(keys.path().join("keys"), format!("m:{}\n", "A".repeat(43) + "=")).expect("keys");
+    let enc = format!(
+        "[encryption]\nkey_file = \"{}\"\nallow_sse_c_over_http = true\n",
+        keys.path().join("keys").display()
+    );
+    let gw = Server::with_config(&format!(
+        "{enc}\n{}",
+        cluster_toml(&[("g1", vec![a.url(), b.url()])], "")
+    ));
+    let c = gw.client();
+    create_bucket(&c, "clu").await;
+    let sealed = c
+        .put_object()
+        .bucket("clu")
+        .key("k")
+        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+        .body(b"secret".to_vec().into())
+        .send()
+        .await;
+    assert_eq!(assert_code(sealed, "NotImplemented"), 501);
+    assert!(c.head_object().bucket("clu").key("k").send().await.is_err());
+    put(&c, "clu", "plain", b"plain").await;
+    assert_eq!(get(&c, "clu", "plain").await, b"plain");
+}

@@ -12,6 +12,7 @@ mod cluster;
 mod console;
 mod cors;
 mod cp;
+mod encryption;
 mod hostile;
 mod housekeeping;
 mod in_process;

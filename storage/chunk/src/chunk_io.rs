@@ -23,6 +23,7 @@ use crate::direct_io::{AlignedBuf, DirectFile};
 use crate::ids::{ChunkHash, ChunkLocation};
 use crate::placement::Tracker;
 use crate::read_ahead::ReadAhead;
+use crate::seal::{self, Key256, SealSpec, Sealed, Sealer};
 
 /// Bodies up to this size are written with a single blocking call.
 pub const SMALL_CHUNK: usize = 256 * 1024;
@@ -61,11 +62,19 @@ pub struct StagedChunk {
     /// nodes that did not take a copy. The commit records them as owed, in the same
     /// transaction as the object. Empty for a local chunk.
     pub missed: Vec<u16>,
+    /// For a chunk encrypted on disk: its id (not its plaintext's SHA-256) and its data
+    /// key, wrapped, for its record.
+    pub sealed: Option<Sealed>,
 }
 
 impl StagedChunk {
+    /// The chunk's id: its SHA-256, or for a sealed chunk the id derived from it (see
+    /// [`crate::seal`]).
     pub fn hash(&self) -> ChunkHash {
-        ChunkHash(self.digests.sha256)
+        match &self.sealed {
+            Some(s) => s.id,
+            None => ChunkHash(self.digests.sha256),
+        }
     }
 
     pub(crate) fn take_pending(&mut self) -> Pending {
@@ -187,6 +196,7 @@ impl Remote {
             pending: Pending::Published,
             guard: None,
             missed,
+            sealed: None,
         })
     }
 }
@@ -201,6 +211,8 @@ pub struct ChunkWriter {
     direct: bool,
     budget: BufferBudget,
     state: State,
+    /// How the chunk is sealed, and its fresh data key; `None` writes plaintext.
+    seal: Option<(SealSpec, Key256)>,
 }
 
 /// Bytes of a streamed chunk after which its dirty pages are handed to the disk. The
@@ -257,6 +269,7 @@ impl ChunkWriter {
             direct,
             budget,
             state: State::Buffering(BytesMut::new()),
+            seal: None,
         }
     }
 
@@ -277,6 +290,7 @@ impl ChunkWriter {
                 hasher: None,
                 hashing: None,
             })),
+            seal: None,
         }
     }
 
@@ -286,6 +300,36 @@ impl ChunkWriter {
     /// and a mismatch still commits nothing because the write never finishes cleanly.
     pub fn trust_verified_sha256(&mut self, sha256: [u8; 32]) {
         self.verified_sha256 = Some(sha256);
+    }
+
+    /// Seals the chunk on disk under a fresh data key, wrapped as `spec` says (see
+    /// [`crate::seal`]). Called before the first write. A remote writer refuses: a
+    /// storage node verifies the SHA-256 of what it receives, and a sealed chunk's bytes
+    /// are not its plaintext.
+    pub fn seal(&mut self, spec: SealSpec) -> io::Result<()> {
+        match &self.state {
+            State::Buffering(b) if b.is_empty() => {
+                self.seal = Some((spec, Key256::random()));
+                Ok(())
+            }
+            State::Remote(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "encryption at rest is not available on a cluster gateway",
+            )),
+            _ => Err(io::Error::other("a chunk is sealed before its first byte")),
+        }
+    }
+
+    /// What a sealed chunk's record keeps, once its plaintext SHA-256 is known.
+    fn sealed_for(seal: Option<&(SealSpec, Key256)>, sha256: &[u8; 32]) -> Option<Sealed> {
+        seal.map(|(spec, key)| {
+            let id = spec.chunk_id(sha256);
+            Sealed {
+                id,
+                key_id: spec.key_id.clone(),
+                wrapped: seal::wrap(&spec.kek, &spec.key_id, &id, key),
+            }
+        })
     }
 
     fn hasher(&self) -> ContentHasher {
@@ -333,6 +377,7 @@ impl ChunkWriter {
         let tmp = tmp_name(&self.tmp_dir);
         // Large chunks hash their MD5 on the shared engine, alongside other uploads.
         let mut hasher = self.hasher().with_shared_engines();
+        let seal = self.seal.clone();
         let task = tokio::task::spawn_blocking(move || {
             let mut file = DirectFile::create(&tmp, direct)?;
             let mut guard = StagedChunk {
@@ -341,13 +386,22 @@ impl ChunkWriter {
                 pending: Pending::File(tmp),
                 guard: None,
                 missed: Vec::new(),
+                sealed: None,
             };
+            let mut sealer = seal.as_ref().map(|(_, key)| (Sealer::new(key), Vec::new()));
             let mut handed = 0u64;
             loop {
                 match rx.blocking_recv() {
                     Some(Msg::Data(b)) => {
                         hasher.update_bytes(&b);
-                        file.append(&b)?;
+                        match &mut sealer {
+                            Some((s, out)) => {
+                                out.clear();
+                                s.push(&b, out);
+                                file.append(out)?;
+                            }
+                            None => file.append(&b)?,
+                        }
                         let written = file.len();
                         // Direct writes are on the disk already when they return.
                         if !file.is_direct() && written - handed >= WRITEBACK_WINDOW {
@@ -355,12 +409,20 @@ impl ChunkWriter {
                             handed = written;
                         }
                     }
-                    Some(Msg::Finish) => break,
+                    Some(Msg::Finish) => {
+                        if let Some((s, mut out)) = sealer.take() {
+                            out.clear();
+                            s.finish(&mut out);
+                            file.append(&out)?;
+                        }
+                        break;
+                    }
                     // The request went away mid-body: `guard` removes the temp file.
                     None => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "upload broke off")),
                 }
             }
             guard.digests = hasher.finish_while(|| file.file().sync_data())?;
+            guard.sealed = Self::sealed_for(seal.as_ref(), &guard.digests.sha256);
             Ok(guard)
         });
         // `first` (at most SMALL_CHUNK bytes) fits in one buffer.
@@ -413,14 +475,22 @@ impl ChunkWriter {
                 // (or skips the write when the content is already stored).
                 let (location, mut hasher, buf) = (self.location, self.hasher(), buf.freeze());
                 let inline = buf.len() <= INLINE_HASH;
+                let seal = self.seal.take();
                 let hash = move || {
                     hasher.update(&buf);
+                    let digests = hasher.finish()?;
+                    let sealed = Self::sealed_for(seal.as_ref(), &digests.sha256);
+                    let pending = match &seal {
+                        Some((_, key)) => Bytes::from(Sealer::seal_all(key, &buf)),
+                        None => buf,
+                    };
                     Ok(StagedChunk {
                         location,
-                        digests: hasher.finish()?,
-                        pending: Pending::Memory(buf),
+                        digests,
+                        pending: Pending::Memory(pending),
                         guard: None,
                         missed: Vec::new(),
+                        sealed,
                     })
                 };
                 if inline {
@@ -457,6 +527,49 @@ pub struct ReadSpan {
     pub path: PathBuf,
     pub offset: u64,
     pub len: u64,
+    /// For a sealed chunk: `offset` is where the chunk starts in its file, and this
+    /// says how to open it and which plaintext bytes (from `offset` + `from`) are
+    /// wanted.
+    pub sealed: Option<SealedSpan>,
+}
+
+/// How to read a sealed chunk: its data key, its plaintext size, and where in its
+/// plaintext the wanted bytes start.
+#[derive(Clone, Debug)]
+pub struct SealedSpan {
+    pub key: Key256,
+    pub plain: u64,
+    pub from: u64,
+}
+
+/// Segments of a sealed chunk opened per read: about one read buffer.
+const SEGMENTS_PER_READ: u64 = (READ_BUFFER / seal::SEGMENT) as u64;
+
+/// Reads the wanted plaintext of a sealed span, opening only the segments it covers,
+/// a few at a time, and hands each piece to `emit` (which stops the read with `false`).
+fn read_sealed_span(span: &ReadSpan, s: &SealedSpan, mut emit: impl FnMut(Bytes) -> bool) -> io::Result<()> {
+    let (from, to) = (s.from, s.from + span.len);
+    let (_, disk_end, first) = seal::sealed_range(s.plain, from, to);
+    let seg = seal::SEGMENT as u64;
+    let last = if to == 0 { 0 } else { (to - 1) / seg };
+    let mut file = ReadAhead::new(File::open(&span.path)?, span.offset + disk_end);
+    let mut index = first;
+    while index <= last {
+        let upto = (index + SEGMENTS_PER_READ).min(last + 1);
+        let (start, end, _) = seal::sealed_range(s.plain, index * seg, (upto * seg).min(s.plain));
+        let mut buf = vec![0u8; usize::try_from(end - start).map_err(io::Error::other)?];
+        file.read_exact_at(&mut buf, span.offset + start)?;
+        seal::open_in_place(&s.key, s.plain, index, &mut buf)?;
+        // The wanted part of these segments, handed on without a copy.
+        let base = index * seg;
+        let lo = usize::try_from(from.max(base) - base).map_err(io::Error::other)?;
+        let hi = usize::try_from(to.min(base + buf.len() as u64) - base).map_err(io::Error::other)?;
+        if lo < hi && !emit(Bytes::from(buf).slice(lo..hi)) {
+            return Ok(());
+        }
+        index = upto;
+    }
+    Ok(())
 }
 
 /// A stream of an object's bytes, produced by a blocking reader thread.
@@ -497,6 +610,10 @@ fn read_span(span: &ReadSpan, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Resul
     if span.len == 0 {
         return Ok(());
     }
+    if let Some(s) = &span.sealed {
+        // A send error means the client went away.
+        return read_sealed_span(span, s, |b| tx.blocking_send(Ok(b)).is_ok());
+    }
     let end = span.offset + span.len;
     let mut file = ReadAhead::new(File::open(&span.path)?, end);
     let mut left = span.len;
@@ -515,6 +632,14 @@ fn read_span(span: &ReadSpan, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Resul
 
 /// Reads a whole chunk into a checksummer, for checksums a chunk was not written with.
 pub(crate) fn checksum_file(span: &ReadSpan, alg: ChecksumAlgorithm) -> io::Result<Vec<u8>> {
+    if let Some(s) = &span.sealed {
+        let mut h = crate::checksum::Checksummer::new(alg);
+        read_sealed_span(span, s, |b| {
+            h.update(&b);
+            true
+        })?;
+        return Ok(h.finish());
+    }
     let mut file = File::open(&span.path)?;
     file.seek(SeekFrom::Start(span.offset))?;
     let mut h = crate::checksum::Checksummer::new(alg);
@@ -529,16 +654,18 @@ pub(crate) fn checksum_file(span: &ReadSpan, alg: ChecksumAlgorithm) -> io::Resu
     Ok(h.finish())
 }
 
-/// Resolves object parts to file paths and byte spans for the range `[start, end)`.
+/// Resolves object parts to file paths and byte spans for the range `[start, end)`;
+/// `keys`, where given, are the data keys of sealed parts, in the order of `parts`.
 pub(crate) fn spans(
     tracker: &Arc<Tracker>,
     parts: &[(ChunkHash, ChunkLocation, u64)],
+    keys: Option<&[Option<Key256>]>,
     start: u64,
     end: u64,
 ) -> crate::error::Result<Vec<ReadSpan>> {
     let mut out = Vec::new();
     let mut pos = 0u64;
-    for (hash, loc, size) in parts {
+    for (i, (hash, loc, size)) in parts.iter().enumerate() {
         let (cs, ce) = (pos, pos + size);
         pos = ce;
         if ce <= start || cs >= end {
@@ -547,10 +674,24 @@ pub(crate) fn spans(
         let from = start.max(cs) - cs;
         let to = end.min(ce) - cs;
         let (path, base) = tracker.path(*loc)?.locate(loc, hash);
-        out.push(ReadSpan {
-            path,
-            offset: base + from,
-            len: to - from,
+        let key = keys.and_then(|k| k.get(i)).cloned().flatten();
+        out.push(match key {
+            Some(key) => ReadSpan {
+                path,
+                offset: base,
+                len: to - from,
+                sealed: Some(SealedSpan {
+                    key,
+                    plain: *size,
+                    from,
+                }),
+            },
+            None => ReadSpan {
+                path,
+                offset: base + from,
+                len: to - from,
+                sealed: None,
+            },
         });
     }
     Ok(out)

@@ -28,6 +28,7 @@ use crate::dir::sync_dir;
 use crate::error::Result;
 use crate::ids::{ChunkHash, ChunkLocation};
 use crate::placement::Tracker;
+use crate::seal::{Key256, Sealed};
 
 /// A trunk file: (group, store path, trunk id).
 pub type TrunkId = (u16, u16, u32);
@@ -37,7 +38,7 @@ pub type TrunkId = (u16, u16, u32);
 /// trunks took appends (synced once for the batch by [`ChunkStore::sync`]).
 #[derive(Debug, Default)]
 pub struct PublishBatch {
-    published: HashMap<ChunkHash, ChunkLocation>,
+    published: HashMap<ChunkHash, (ChunkLocation, Option<Sealed>)>,
     trunks_touched: Vec<ChunkLocation>,
 }
 
@@ -61,6 +62,35 @@ pub trait ChunkStore: Send + Sync + 'static {
 
     /// Streams `[start, end)` of the concatenation of `parts` (hash, location, size).
     fn read(&self, parts: &[(ChunkHash, ChunkLocation, u64)], start: u64, end: u64) -> Result<ObjectReader>;
+
+    /// [`ChunkStore::read`] of parts some of which are sealed: `keys[i]` is the data
+    /// key of `parts[i]`, `None` for plaintext. A range decrypts only the segments it
+    /// returns. Refused by a chunk layer that cannot store sealed chunks.
+    fn read_sealed(
+        &self,
+        parts: &[(ChunkHash, ChunkLocation, u64)],
+        keys: &[Option<Key256>],
+        start: u64,
+        end: u64,
+    ) -> Result<ObjectReader> {
+        if keys.iter().any(Option::is_some) {
+            return Err(unsealable());
+        }
+        self.read(parts, start, end)
+    }
+
+    /// [`ChunkStore::checksum`] of a sealed chunk, from its plaintext. Blocking.
+    fn checksum_sealed(
+        &self,
+        hash: &ChunkHash,
+        location: ChunkLocation,
+        size: u64,
+        alg: ChecksumAlgorithm,
+        key: &Key256,
+    ) -> Result<Vec<u8>> {
+        let _ = (hash, location, size, alg, key);
+        Err(unsealable())
+    }
 
     /// A checksum of a stored chunk of `size` bytes, computed from its bytes. Blocking.
     fn checksum(&self, hash: &ChunkHash, location: ChunkLocation, size: u64, alg: ChecksumAlgorithm)
@@ -96,6 +126,11 @@ pub trait ChunkStore: Send + Sync + 'static {
 
     /// The file id of a chunk, FastDFS style: `group1/M00/3f/a2/<sha256>`.
     fn file_id(&self, hash: &ChunkHash, location: ChunkLocation) -> Result<String>;
+}
+
+/// What a chunk layer without sealed chunks (a cluster's) answers for one.
+fn unsealable() -> crate::error::ChunkError {
+    crate::error::ChunkError::Config("encryption at rest is not available on a cluster gateway".into())
 }
 
 /// The chunks of this node: its store paths, their trunks, and placement among them.
@@ -287,24 +322,28 @@ impl ChunkStore for LocalChunks {
 
     fn publish(&self, c: &mut StagedChunk, stored: bool, batch: &mut PublishBatch) -> Result<()> {
         let hash = c.hash();
-        let earlier = batch.published.get(&hash).copied();
+        let earlier = batch.published.get(&hash).cloned();
         match c.take_pending() {
             Pending::Published => {}
             Pending::Memory(_) if stored => {}
             Pending::File(tmp) if stored => std::fs::remove_file(&tmp)?,
-            Pending::Memory(bytes) => match earlier {
-                Some(loc) => c.location = loc,
-                None => {
-                    let (slot, guard) = self.tracker.path(c.location)?.trunks.append(bytes)?;
-                    c.location.slot = Some(slot);
-                    c.guard = Some(guard);
-                    batch.trunks_touched.push(c.location);
-                    batch.published.insert(hash, c.location);
-                }
-            },
-            Pending::File(tmp) if earlier.is_some() => {
+            // The copy published earlier in the batch is the one on disk: a sealed one
+            // takes its data key too, which opens those bytes (its own would not).
+            Pending::Memory(_) if let Some((loc, sealed)) = earlier => {
+                c.location = loc;
+                c.sealed = sealed;
+            }
+            Pending::Memory(bytes) => {
+                let (slot, guard) = self.tracker.path(c.location)?.trunks.append(bytes)?;
+                c.location.slot = Some(slot);
+                c.guard = Some(guard);
+                batch.trunks_touched.push(c.location);
+                batch.published.insert(hash, (c.location, c.sealed.clone()));
+            }
+            Pending::File(tmp) if let Some((loc, sealed)) = earlier => {
                 std::fs::remove_file(&tmp)?;
-                c.location = earlier.unwrap_or(c.location);
+                c.location = loc;
+                c.sealed = sealed;
             }
             Pending::File(tmp) => {
                 let dest: PathBuf = self.tracker.path(c.location)?.chunk_path(&hash);
@@ -315,7 +354,7 @@ impl ChunkStore for LocalChunks {
                     return Err(e.into());
                 }
                 sync_dir(&dir)?;
-                batch.published.insert(hash, c.location);
+                batch.published.insert(hash, (c.location, c.sealed.clone()));
             }
         }
         Ok(())
@@ -336,8 +375,41 @@ impl ChunkStore for LocalChunks {
     }
 
     fn read(&self, parts: &[(ChunkHash, ChunkLocation, u64)], start: u64, end: u64) -> Result<ObjectReader> {
-        let spans = crate::chunk_io::spans(&self.tracker, parts, start, end)?;
+        let spans = crate::chunk_io::spans(&self.tracker, parts, None, start, end)?;
         Ok(ObjectReader::spawn(spans))
+    }
+
+    fn read_sealed(
+        &self,
+        parts: &[(ChunkHash, ChunkLocation, u64)],
+        keys: &[Option<Key256>],
+        start: u64,
+        end: u64,
+    ) -> Result<ObjectReader> {
+        let spans = crate::chunk_io::spans(&self.tracker, parts, Some(keys), start, end)?;
+        Ok(ObjectReader::spawn(spans))
+    }
+
+    fn checksum_sealed(
+        &self,
+        hash: &ChunkHash,
+        location: ChunkLocation,
+        size: u64,
+        alg: ChecksumAlgorithm,
+        key: &Key256,
+    ) -> Result<Vec<u8>> {
+        let (path, offset) = self.tracker.path(location)?.locate(&location, hash);
+        let span = ReadSpan {
+            path,
+            offset,
+            len: size,
+            sealed: Some(crate::chunk_io::SealedSpan {
+                key: key.clone(),
+                plain: size,
+                from: 0,
+            }),
+        };
+        Ok(crate::chunk_io::checksum_file(&span, alg)?)
     }
 
     fn checksum(
@@ -352,6 +424,7 @@ impl ChunkStore for LocalChunks {
             path,
             offset,
             len: size,
+            sealed: None,
         };
         Ok(crate::chunk_io::checksum_file(&span, alg)?)
     }
@@ -551,6 +624,82 @@ mod tests {
         assert!(
             !chunks.delete(&little.hash(), little.location).unwrap(),
             "a slot goes with its trunk"
+        );
+    }
+
+    async fn stage_sealed(chunks: &dyn ChunkStore, data: &[u8], spec: &crate::seal::SealSpec) -> StagedChunk {
+        let mut w = chunks.writer(data.len() as u64, &[]).unwrap();
+        w.seal(spec.clone()).unwrap();
+        for piece in data.chunks(100_000) {
+            w.write(Bytes::copy_from_slice(piece)).await.unwrap();
+        }
+        w.finish().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn sealed_chunks_are_stored_apart_from_their_plaintext_and_read_back_with_their_key() {
+        use crate::seal::{Key256, SealSpec, unwrap};
+        let dir = tempfile::tempdir().unwrap();
+        let chunks = open(dir.path());
+        let spec = SealSpec {
+            key_id: "k".into(),
+            kek: Key256::random(),
+            id_key: Key256([3; 32]),
+        };
+        let large: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+        let small = b"a small sealed chunk".to_vec();
+        let mut batch = PublishBatch::default();
+        let mut big = stage_sealed(&*chunks, &large, &spec).await;
+        let mut little = stage_sealed(&*chunks, &small, &spec).await;
+        // The same content again in the batch, under a data key of its own.
+        let mut twin = stage_sealed(&*chunks, &small, &spec).await;
+        let mut plain = stage(&*chunks, &small).await;
+        assert_ne!(twin.sealed, little.sealed);
+        for c in [&mut big, &mut little, &mut twin, &mut plain] {
+            chunks.publish(c, false, &mut batch).unwrap();
+        }
+        chunks.sync(&batch).unwrap();
+        assert_eq!(big.hash(), spec.chunk_id(&big.digests.sha256));
+        assert_ne!(
+            little.hash(),
+            plain.hash(),
+            "a sealed chunk is not its plaintext's chunk"
+        );
+        assert_eq!(twin.location, little.location);
+        assert_eq!(twin.sealed, little.sealed, "the copy on disk comes with its own key");
+
+        let key = |c: &StagedChunk| {
+            let s = c.sealed.as_ref().unwrap();
+            Some(unwrap(&spec.kek, &s.key_id, &s.id, &s.wrapped).unwrap())
+        };
+        let parts = [
+            (big.hash(), big.location, large.len() as u64),
+            (twin.hash(), twin.location, small.len() as u64),
+            (plain.hash(), plain.location, small.len() as u64),
+        ];
+        let keys = [key(&big), key(&twin), None];
+        let mut whole = large.clone();
+        whole.extend_from_slice(&small);
+        whole.extend_from_slice(&small);
+        let read_sealed = |start: u64, end: u64| {
+            let mut r = chunks.read_sealed(&parts, &keys, start, end).unwrap();
+            async move {
+                let mut out = Vec::new();
+                while let Some(b) = r.next().await {
+                    out.extend_from_slice(&b.unwrap());
+                }
+                out
+            }
+        };
+        assert_eq!(read_sealed(0, whole.len() as u64).await, whole);
+        assert_eq!(read_sealed(65_530, 700_010).await, whole[65_530..700_010]);
+        let crc = ChecksumAlgorithm::Crc32;
+        let k = key(&big).unwrap();
+        assert_eq!(
+            chunks
+                .checksum_sealed(&big.hash(), big.location, large.len() as u64, crc, &k)
+                .unwrap(),
+            crc.digest(&large)
         );
     }
 

@@ -26,6 +26,7 @@ mod lanes;
 mod placement;
 mod read_ahead;
 mod room;
+pub mod seal;
 mod store_path;
 mod trunk;
 

@@ -161,6 +161,27 @@ impl Store {
         .await
     }
 
+    /// Sets (or with `None`, removes) a bucket's default encryption. Objects already
+    /// written keep theirs; only later writes that ask for none take the default.
+    pub async fn set_bucket_encryption(
+        self: &Arc<Self>,
+        bucket: &str,
+        encryption: Option<crate::encryption::BucketEncryption>,
+    ) -> Result<BucketRecord> {
+        let bucket = bucket.to_owned();
+        self.commit_with(Vec::new(), move |tx, _| {
+            let key = keys::bucket(&bucket);
+            let Some(v) = tx.get(&key)? else {
+                return Err(TxError::Abort(StorageError::NoSuchBucket));
+            };
+            let mut rec: BucketRecord = decode(&key, &v)?;
+            rec.encryption.clone_from(&encryption);
+            tx.put(&key, &encode(&rec))?;
+            Ok(rec)
+        })
+        .await
+    }
+
     pub fn lifecycle(&self, bucket: &str) -> Result<Option<Vec<LifecycleRule>>> {
         let key = keys::lifecycle(bucket);
         self.meta.get(&key)?.map(|v| decode(&key, &v)).transpose()

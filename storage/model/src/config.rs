@@ -84,6 +84,9 @@ pub struct StorageConfig {
     pub gc_grace: Duration,
     /// Which dedup proofs and lookups commits record (see `DedupIndex`).
     pub dedup_index: DedupIndex,
+    /// The operator's keys for encryption at rest (SSE-S3, SSE-KMS); empty without
+    /// them. Never stored under the data dir.
+    pub keyring: crate::encryption::Keyring,
 }
 
 impl StorageConfig {
@@ -95,6 +98,7 @@ impl StorageConfig {
             chunks: ChunkConfig::single(data_dir),
             gc_grace: Duration::from_secs(24 * 3600),
             dedup_index: DedupIndex::default(),
+            keyring: crate::encryption::Keyring::default(),
         }
     }
 }

@@ -56,7 +56,18 @@ impl Store {
         if let Some(v) = rec.digests.checksum(alg) {
             return Ok(v.to_vec());
         }
-        Ok(self.chunks.checksum(hash, rec.location, rec.digests.size, alg)?)
+        match &rec.sealed {
+            // The checksum is of the plaintext. A customer's key is not at hand here:
+            // SSE-C chunks are never claimed by an instant upload, nor referenced by a
+            // copy (see the gateway's `sse`), so only server keys reach this.
+            Some(s) => {
+                let key = self.keyring.unwrap(hash, s, None)?;
+                Ok(self
+                    .chunks
+                    .checksum_sealed(hash, rec.location, rec.digests.size, alg, &key)?)
+            }
+            None => Ok(self.chunks.checksum(hash, rec.location, rec.digests.size, alg)?),
+        }
     }
 }
 

@@ -65,6 +65,9 @@ pub enum StorageError {
     AccessKeyExists,
     #[error("no such access key")]
     NoSuchAccessKey,
+    /// A key for encryption at rest is missing or does not open what it should.
+    #[error("encryption key: {0}")]
+    Key(#[from] crate::encryption::KeyError),
 }
 
 /// A file system that fills up during a write (or a quota that runs out) is the same

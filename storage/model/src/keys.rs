@@ -48,7 +48,12 @@ pub const ACCESS_KEY: u8 = b'K';
 /// The same keys by user, `k <user> \0 <access key>`: a user's keys are one range.
 pub const USER_KEY: u8 = b'k';
 /// Those users by lowercased email, for ACL grants by email.
-pub const USER_EMAIL: u8 = b'E';
+pub const USER_EMAIL: u8 = b'e';
+/// Keys that wrap data keys of sealed chunks, by name (`E <name>`): what the server
+/// must have to read what it stores, checked at start without a scan of the chunks.
+/// Kept conservatively: an entry stays after the last chunk under its key is collected,
+/// and goes only with a rotation away from that key.
+pub const SEALED_BY: u8 = b'E';
 
 fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
@@ -143,6 +148,10 @@ pub fn version(bucket: &str, key: &str, order: u64, nonce: u64) -> Vec<u8> {
     k.extend_from_slice(&order.to_be_bytes());
     k.extend_from_slice(&nonce.to_be_bytes());
     k
+}
+
+pub fn sealed_by(key_id: &str) -> Vec<u8> {
+    join(SEALED_BY, &[key_id.as_bytes()])
 }
 
 pub fn chunk(hash: &ChunkHash) -> Vec<u8> {

@@ -36,6 +36,8 @@ pub use fastgate_meta as meta;
 
 /// The chunk layer's digests, which records carry and the gateway checks.
 pub use fastgate_chunk::checksum;
+/// The chunk layer's sealing (encryption at rest): specs, keys, the format.
+pub use fastgate_chunk::seal;
 pub use fastgate_chunk::{ChunkError, ChunkStore, ChunkWriter, LocalChunks, ObjectReader, StagedChunk};
 
 pub use config::{DedupIndex, DedupScope, StorageConfig};

@@ -127,7 +127,7 @@ impl Store {
             };
             let mut up: UploadRecord = decode(&ukey, &v)?;
             let chunk = match staged.first() {
-                Some(s) => refs::add_staged(tx, s.location, &s.digests, &up.owner, &bucket, index)?,
+                Some(s) => refs::add_staged(tx, s, &up.owner, &bucket, index)?,
                 None => refs::add(tx, &part.hash)?,
             };
             let mut part = part.clone();

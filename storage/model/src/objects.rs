@@ -128,7 +128,7 @@ impl Store {
             let mut record = record.clone();
             for part in &mut record.parts {
                 let chunk = match staged.iter().find(|s| s.hash() == part.hash) {
-                    Some(s) => refs::add_staged(tx, s.location, &s.digests, &record.owner, &bucket, index)?,
+                    Some(s) => refs::add_staged(tx, s, &record.owner, &bucket, index)?,
                     None => refs::add(tx, &part.hash)?,
                 };
                 part.location = chunk.location;

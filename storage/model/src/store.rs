@@ -11,12 +11,14 @@ use crate::checksum::ChecksumAlgorithm;
 use crate::commit::{Body, Committer, Job, Shared, WriteGate};
 use crate::config::DedupIndex;
 use crate::config::StorageConfig;
+use crate::encryption::{CustomerKey, Keyring, ObjectEncryption, SealedKey};
 use crate::error::{Result, StorageError};
 use crate::gauges::Gauges;
 use crate::ids::{ChunkHash, now_ms};
 use crate::keys;
 use crate::meta::{MetaError, MetaStore, TxError, Txn};
 use crate::records::{ChunkRecord, ObjectRecord, decode, encode};
+use fastgate_chunk::seal::{Key256, SealSpec};
 
 pub struct Store {
     pub(crate) meta: Arc<dyn MetaStore>,
@@ -27,6 +29,7 @@ pub struct Store {
     pub(crate) gauges: Arc<Gauges>,
     pub(crate) gc_grace: Duration,
     pub(crate) dedup_index: DedupIndex,
+    pub(crate) keyring: Keyring,
 }
 
 impl Store {
@@ -51,6 +54,7 @@ impl Store {
         chunks: Arc<dyn ChunkStore>,
     ) -> Result<Arc<Self>> {
         crate::dedup::index_proofs_by_chunk(&*meta)?;
+        check_keys(&*meta, &config.keyring)?;
         let gate = Arc::new(WriteGate::default());
         // The one scan of the chunk table; writes keep the totals from here on.
         let gauges = Arc::new(Gauges::scan(&*meta)?);
@@ -68,7 +72,19 @@ impl Store {
             gauges,
             gc_grace: config.gc_grace,
             dedup_index: config.dedup_index,
+            keyring: config.keyring.clone(),
         }))
+    }
+
+    /// The operator's keys.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// How new chunks of an object encrypted as `enc` are sealed: what a chunk
+    /// writer's [`ChunkWriter::seal`] takes.
+    pub fn seal_spec(&self, enc: &ObjectEncryption, customer: Option<&CustomerKey>) -> Result<SealSpec> {
+        Ok(self.keyring.spec(enc, customer)?)
     }
 
     /// Makes the caller the store's only writer until the guard drops.
@@ -170,9 +186,168 @@ impl Store {
         .await
     }
 
-    /// Streams `[start, end)` of an object.
-    pub fn read(&self, obj: &ObjectRecord, start: u64, end: u64) -> Result<ObjectReader> {
-        Ok(self.chunks.read(&obj.spans(), start, end)?)
+    /// Streams `[start, end)` of an object; `customer` is the key of an SSE-C object.
+    /// An encrypted object's chunks in the range are opened with their data keys,
+    /// unwrapped from their records.
+    pub fn read(
+        &self,
+        obj: &ObjectRecord,
+        start: u64,
+        end: u64,
+        customer: Option<&CustomerKey>,
+    ) -> Result<ObjectReader> {
+        let spans = obj.spans();
+        if obj.encryption.is_none() {
+            return Ok(self.chunks.read(&spans, start, end)?);
+        }
+        let mut keys = Vec::with_capacity(spans.len());
+        let mut pos = 0u64;
+        for (hash, _, size) in &spans {
+            let wanted = pos < end && pos + size > start;
+            pos += size;
+            keys.push(match wanted {
+                true => self.data_key(hash, customer)?,
+                false => None,
+            });
+        }
+        Ok(self.chunks.read_sealed(&spans, &keys, start, end)?)
+    }
+
+    /// The data key of chunk `hash`, `None` for a plaintext chunk.
+    pub(crate) fn data_key(&self, hash: &ChunkHash, customer: Option<&CustomerKey>) -> Result<Option<Key256>> {
+        let rec = self
+            .chunk(hash)?
+            .ok_or_else(|| StorageError::ChunkGone(hash.to_hex()))?;
+        match &rec.sealed {
+            Some(s) => Ok(Some(self.keyring.unwrap(hash, s, customer)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Rewraps the data key of every chunk sealed under key `from` under key `to`
+    /// (both in the keyring), a thousand records per transaction: the chunks are not
+    /// touched. Returns how many were rewrapped. Once it returns, `from` may leave the
+    /// key file (and `to` become the master key, for SSE-S3).
+    pub async fn rotate_key(self: &Arc<Self>, from: &str, to: &str) -> Result<u64> {
+        use crate::encryption::KeyError;
+        for k in [from, to] {
+            if !self.keyring.has(k) {
+                return Err(KeyError::Unknown(k.to_owned()).into());
+            }
+        }
+        let mut done = 0u64;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            // One page of chunk records, read off the async workers.
+            let from_owned = from.to_owned();
+            let start = after.clone();
+            let page: Vec<(Vec<u8>, ChunkHash)> = self
+                .off_worker(move |s| {
+                    let lo = start.unwrap_or_else(|| vec![keys::CHUNK]);
+                    let hi = vec![keys::CHUNK + 1];
+                    let mut out = Vec::new();
+                    for kv in s
+                        .meta
+                        .range(std::ops::Bound::Excluded(&lo), std::ops::Bound::Excluded(&hi))
+                    {
+                        let (k, v) = kv?;
+                        let rec: ChunkRecord = decode(&k, &v)?;
+                        let Some(hash) = k.get(1..33).and_then(|h| <[u8; 32]>::try_from(h).ok()) else {
+                            continue;
+                        };
+                        if rec.sealed.as_ref().is_some_and(|s| s.key_id == from_owned) {
+                            out.push((k.clone(), ChunkHash(hash)));
+                        }
+                        if out.len() >= 1000 {
+                            break;
+                        }
+                    }
+                    Ok(out)
+                })
+                .await?;
+            let last = page.last().map(|(k, _)| k.clone());
+            let (from_c, to_c, ring) = (from.to_owned(), to.to_owned(), self.keyring.clone());
+            done += self
+                .commit_with(Vec::new(), move |tx, _| {
+                    let mut n = 0u64;
+                    for (_, hash) in &page {
+                        let Some(mut rec) = refs::get(tx, hash)? else { continue };
+                        let Some(sealed) = rec.sealed.as_ref().filter(|s| s.key_id == from_c) else {
+                            continue;
+                        };
+                        rec.sealed = Some(ring.rewrap(hash, sealed, &to_c).map_err(StorageError::from)?);
+                        tx.put(&keys::chunk(hash), &encode(&rec))?;
+                        n += 1;
+                    }
+                    tx.put(&keys::sealed_by(&to_c), &[])?;
+                    Ok(n)
+                })
+                .await?;
+            match last {
+                Some(k) => after = Some(k),
+                None => break,
+            }
+        }
+        // The last pass as the store's only writer: chunks sealed under `from` by writes
+        // that committed while the pages above were rewrapped are rewrapped too, and only
+        // then is `from` forgotten (a write still in flight that commits later records it
+        // again, and the start-up check then asks for it). Writes wait for one scan of
+        // the chunk table, once per rotation.
+        let (from_c, to_c) = (from.to_owned(), to.to_owned());
+        done += self
+            .off_worker(move |s| {
+                let _gate = s.write_gate();
+                let mut writes = crate::meta::WriteBatch::default();
+                let mut n = 0u64;
+                let (lo, hi) = ([keys::CHUNK], [keys::CHUNK + 1]);
+                for kv in s
+                    .meta
+                    .range(std::ops::Bound::Included(&lo[..]), std::ops::Bound::Excluded(&hi[..]))
+                {
+                    let (k, v) = kv?;
+                    let mut rec: ChunkRecord = decode(&k, &v)?;
+                    let Some(sealed) = rec.sealed.as_ref().filter(|x| x.key_id == from_c) else {
+                        continue;
+                    };
+                    let Some(hash) = k.get(1..33).and_then(|h| <[u8; 32]>::try_from(h).ok()) else {
+                        continue;
+                    };
+                    rec.sealed = Some(s.keyring.rewrap(&ChunkHash(hash), sealed, &to_c)?);
+                    writes.put(&k, &encode(&rec));
+                    n += 1;
+                }
+                writes.put(&keys::sealed_by(&to_c), &[]);
+                writes.delete(&keys::sealed_by(&from_c));
+                let delta = Gauges::delta(&*s.meta, &writes);
+                s.meta.apply(writes)?;
+                s.gauges.apply(&delta);
+                s.meta.flush()?;
+                Ok(n)
+            })
+            .await?;
+        Ok(done)
+    }
+}
+
+/// Refuses a data dir whose sealed chunks need a key the keyring lacks: without it they
+/// could not be read, and a server that started anyway would fail every such GET.
+fn check_keys(meta: &dyn MetaStore, ring: &Keyring) -> Result<()> {
+    let lo = [keys::SEALED_BY];
+    let hi = [keys::SEALED_BY + 1];
+    let mut missing = Vec::new();
+    for kv in meta.range(std::ops::Bound::Included(&lo[..]), std::ops::Bound::Excluded(&hi[..])) {
+        let (k, _) = kv?;
+        let name = String::from_utf8_lossy(&k[1..]).into_owned();
+        if name != crate::encryption::CUSTOMER_KEY_ID && !ring.has(&name) {
+            missing.push(name);
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StorageError::Config(format!(
+            "encrypted objects in this data dir need the key(s) {missing:?}, which the key file / FASTGATE_KMS_KEYS does not have; without them they cannot be read"
+        )))
     }
 }
 
@@ -206,15 +381,18 @@ pub(crate) mod refs {
     /// Adds a reference to a chunk that was just written, creating its record when it
     /// is new, and records what `index` asks for: that `owner` and `bucket` have shown
     /// its bytes, and its MD5.
+    /// A sealed chunk's record keeps its wrapped data key (the copy already stored
+    /// keeps its own), and is never indexed by MD5: that index leads a plaintext
+    /// instant upload to its chunk.
     pub fn add_staged(
         tx: &dyn Txn,
-        location: ChunkLocation,
-        digests: &ChunkDigests,
+        staged: &StagedChunk,
         owner: &str,
         bucket: &str,
         index: DedupIndex,
     ) -> Result<ChunkRecord, TxError<StorageError>> {
-        let hash = ChunkHash(digests.sha256);
+        let (location, digests): (ChunkLocation, &ChunkDigests) = (staged.location, &staged.digests);
+        let hash = staged.hash();
         let rec = match get(tx, &hash)? {
             Some(mut rec) => {
                 if rec.refs == 0 {
@@ -235,9 +413,15 @@ pub(crate) mod refs {
                 digests: digests.clone(),
                 refs: 1,
                 zero_since_ms: None,
-                sealed: None,
+                sealed: staged.sealed.as_ref().map(|s| SealedKey {
+                    key_id: s.key_id.clone(),
+                    wrapped: s.wrapped.clone(),
+                }),
             },
         };
+        if let Some(s) = &rec.sealed {
+            tx.put(&keys::sealed_by(&s.key_id), &[])?;
+        }
         tx.put(&keys::chunk(&hash), &encode(&rec))?;
         // Each proof with its reverse entry, so that it goes with the chunk.
         if index.owner {
@@ -248,7 +432,7 @@ pub(crate) mod refs {
             tx.put(&keys::bucket_has(bucket, &hash), &[])?;
             tx.put(&keys::has_by_chunk(&hash, keys::BY_BUCKET, bucket), &[])?;
         }
-        if index.md5 {
+        if index.md5 && staged.sealed.is_none() {
             tx.put(&keys::md5(&digests.md5), &hash.0)?;
         }
         Ok(rec)

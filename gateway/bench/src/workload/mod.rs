@@ -46,8 +46,13 @@ impl Ctx {
     }
 
     pub async fn put(&self, key: &str, payload: &Payload) -> Result<Reply> {
+        let sse: &[(&str, &str)] = if self.args.sse {
+            &[("x-amz-server-side-encryption", "AES256")]
+        } else {
+            &[]
+        };
         self.client
-            .call(Method::PUT, &self.path(key), &[], payload, BodyMode::Count)
+            .call(Method::PUT, &self.path(key), sse, payload, BodyMode::Count)
             .await
     }
 
