@@ -101,6 +101,10 @@ struct ServeArgs {
     /// directory must be opened with the engine that created it.
     #[arg(long, env = "FASTGATE_META_ENGINE")]
     meta_engine: Option<fastgate_model::MetaEngine>,
+    /// The database of the postgres engine, e.g.
+    /// `postgres://fastgate:secret@db:5432/fastgate` (also `[metadata] url`).
+    #[arg(long, env = "FASTGATE_META_URL")]
+    meta_url: Option<String>,
     /// Serve HTTPS with this PEM certificate chain (leaf first; also `[tls] cert`).
     /// SIGHUP reloads it and its key without dropping connections.
     #[arg(long, env = "FASTGATE_TLS_CERT")]
@@ -173,6 +177,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         domains: a.domains,
         region: a.region,
         meta_engine: a.meta_engine,
+        meta_url: a.meta_url,
         tls_cert: a.tls_cert,
         tls_key: a.tls_key,
         cluster_secret: a.cluster_secret,

@@ -37,6 +37,7 @@ async fn start() -> InProcess {
         meta_engine: std::env::var("FASTGATE_META_ENGINE")
             .ok()
             .map(|e| e.parse().expect("FASTGATE_META_ENGINE")),
+        meta_url: None,
         tls_cert: None,
         tls_key: None,
         cluster_secret: None,

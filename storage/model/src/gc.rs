@@ -60,9 +60,10 @@ impl Store {
             .filter_map(|(k, _)| <[u8; 32]>::try_from(&k[1..]).ok().map(ChunkHash))
             .collect();
         for some in candidates.chunks(GC_BATCH) {
-            // As the store's writer for this step: no PUT can link or reference one of
-            // these chunks between the check below and the file's removal.
-            let _gate = self.write_gate();
+            // As the store's writer for this step: no PUT (of any gateway over the same
+            // database) can link or reference one of these chunks between the check
+            // below and the file's removal.
+            let _gate = self.exclusive_gate()?;
             let mut writes = WriteBatch::default();
             let mut doomed: Vec<(ChunkHash, ChunkRecord)> = Vec::new();
             for hash in some {
@@ -104,7 +105,7 @@ impl Store {
             }
             // The records go first: a crash here leaves orphan files, which the sweep
             // below removes, never a record without its file.
-            let delta = crate::gauges::Gauges::delta(&*self.meta, &writes);
+            let delta = crate::gauges::Gauges::delta(&meta::Committed(&*self.meta), &writes);
             self.meta.apply(writes)?;
             self.gauges.apply(&delta);
             self.meta.flush()?;
@@ -174,7 +175,7 @@ impl Store {
                 if self.chunks.age(&hash, location).is_none_or(|a| a < min_age) {
                     return Ok(());
                 }
-                let _gate = self.write_gate();
+                let _gate = self.exclusive_gate()?;
                 if orphan()? && matches!(self.chunks.delete(&hash, location), Ok(true)) {
                     report.orphans_deleted += 1;
                 }

@@ -32,7 +32,7 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store described by `config`, with its metadata engine.
     pub fn open(config: &StorageConfig) -> Result<Arc<Self>> {
-        let meta = crate::meta::open(config.meta_engine, &config.meta_dir)?;
+        let meta = crate::meta::open_at(config.meta_engine, &config.meta_dir, config.meta_url.as_deref())?;
         Self::with_meta(config, meta)
     }
 
@@ -71,9 +71,13 @@ impl Store {
         }))
     }
 
-    /// Makes the caller the store's only writer until the guard drops.
-    pub(crate) fn write_gate(&self) -> MutexGuard<'_, ()> {
-        self.gate.lock()
+    /// Makes the caller the only writer of every process over the same metadata (the
+    /// in-process gate, then the engine's, which a database shared by several gateways
+    /// holds for all of them): what garbage collection needs to delete chunks.
+    pub(crate) fn exclusive_gate(&self) -> Result<(MutexGuard<'_, ()>, crate::meta::Gate)> {
+        let local = self.gate.lock();
+        let shared = self.meta.exclusive_gate()?;
+        Ok((local, shared))
     }
 
     /// Starts a new chunk on the store path the tracker picks for `size_hint` bytes,
