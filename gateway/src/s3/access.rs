@@ -371,7 +371,8 @@ impl Gateway {
         action: Action,
         resource: Resource<'_>,
     ) -> S3Result<BucketRecord> {
-        let bucket = self.store.bucket(resource.bucket).s3()?;
+        let name = resource.bucket.to_owned();
+        let bucket = self.store.point(move |s| s.bucket(&name)).await.s3()?;
         if ctx.expected_owner.as_ref().is_some_and(|e| *e != bucket.owner) {
             return Err(ApiError::AccessDenied.into());
         }
@@ -393,7 +394,10 @@ impl Gateway {
                     .as_ref()
                     .is_some_and(|p| p.mentions_key_prefix("s3:existingobjecttag/")));
         let object = match resource.key {
-            Some(key) if wants_object => match self.store.object(resource.bucket, key) {
+            Some(key) if wants_object => match {
+                let (b, k) = (resource.bucket.to_owned(), key.to_owned());
+                self.store.point(move |s| s.object(&b, &k)).await
+            } {
                 Ok(o) => Some(o),
                 Err(StorageError::NoSuchKey) => None,
                 Err(e) => return Err(super::to_s3(e)),

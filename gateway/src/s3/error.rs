@@ -269,6 +269,10 @@ pub fn to_s3(e: StorageError) -> S3Error {
         ),
         StorageError::PreconditionFailed => ApiError::PreconditionFailed.into(),
         // S3's answer for "not now, try again": SDKs retry it with backoff.
+        StorageError::Meta(ref m) if m.is_unavailable() => {
+            tracing::warn!(reason = %m, "metadata unavailable");
+            s3_error!(SlowDown, "Please reduce your request rate.")
+        }
         StorageError::Unavailable(ref m) => {
             tracing::warn!(reason = %m, "storage unavailable");
             s3_error!(SlowDown, "Please reduce your request rate.")

@@ -126,7 +126,8 @@ impl Store {
     /// 4KiB -c 8` (release, sled) ran 12k to 20k GETs/s with them inline and 7k to 10k
     /// with both through `spawn_blocking`. `block_in_place` would be
     /// cheap (about 0.3 µs more) but panics on a current-thread runtime, which the tests
-    /// and embedders use. A network engine will make these natively async instead.
+    /// and embedders use. A database server's reads are a network round trip: those
+    /// point reads go through [`Store::point`], which sends them here.
     pub(crate) async fn off_worker<T, F>(self: &Arc<Self>, read: F) -> Result<T>
     where
         T: Send + 'static,
@@ -136,6 +137,22 @@ impl Store {
         tokio::task::spawn_blocking(move || read(&store))
             .await
             .map_err(|e| StorageError::Meta(MetaError(format!("a metadata read did not finish: {e}"))))?
+    }
+
+    /// Runs a point read (`object`, `bucket`, `upload`, ...): inline on an embedded
+    /// engine, where it costs about a microsecond (see [`Store::off_worker`] for what
+    /// the hand-off would cost), and on tokio's blocking pool when the engine is a
+    /// database server, so that no async worker waits on the network.
+    pub async fn point<T, F>(self: &Arc<Self>, read: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+    {
+        if self.meta.reads_inline() {
+            read(self)
+        } else {
+            self.off_worker(read).await
+        }
     }
 
     /// How many copies are owed to each storage node (group, node position) of a
