@@ -60,9 +60,12 @@ struct ConvertMetaArgs {
     /// The server's TOML configuration file, to find its data dir.
     #[arg(long, env = "FASTGATE_CONFIG")]
     config: Option<PathBuf>,
-    /// The engine to convert to: sled or fjall.
+    /// The engine to convert to: sled, fjall or postgres (then with --meta-url).
     #[arg(long)]
     to: fastgate_model::MetaEngine,
+    /// The empty PostgreSQL database to move the metadata into, for `--to postgres`.
+    #[arg(long, env = "FASTGATE_META_URL")]
+    meta_url: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -217,6 +220,25 @@ fn convert_meta(a: ConvertMetaArgs) -> anyhow::Result<()> {
         .or(from_file)
         .unwrap_or_else(|| PathBuf::from("fastgate-data"));
     let meta_dir = fastgate_model::StorageConfig::single(&data_dir).meta_dir;
+    if a.to == fastgate_model::MetaEngine::Postgres {
+        let url = a
+            .meta_url
+            .filter(|u| !u.is_empty())
+            .context("--to postgres needs the database: --meta-url or FASTGATE_META_URL")?;
+        let done = fastgate_model::meta::convert_to_database(&meta_dir, &url)?;
+        println!(
+            "copied {} keys from {} ({}) into the postgres database",
+            done.keys,
+            meta_dir.display(),
+            done.from
+        );
+        println!(
+            "{} is left as it was (delete it once the server runs well)",
+            meta_dir.display()
+        );
+        println!("start the server with --meta-engine postgres --meta-url <the same URL>");
+        return Ok(());
+    }
     let done = fastgate_model::meta::convert(&meta_dir, a.to)?;
     println!(
         "converted {} keys in {} from {} to {}",

@@ -216,3 +216,37 @@ async fn the_same_new_content_through_two_gateways_at_once_is_stored_once() {
         assert_eq!(n.chunks(), [sha256_hex(&body)]);
     }
 }
+
+#[tokio::test]
+async fn a_single_nodes_metadata_moves_into_postgres_with_convert_meta() {
+    let mut srv = Server::with_meta_engine("sled");
+    let c = srv.client();
+    create_bucket(&c, "conv").await;
+    let body = random_data(50_000);
+    put(&c, "conv", "a", &body).await;
+    put(&c, "conv", "empty", b"").await;
+    srv.kill9();
+
+    let url = Postgres::get().new_database();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fastgate"))
+        .args(["convert-meta", "--to", "postgres", "--meta-url", &url, "--data-dir"])
+        .arg(srv.data_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Into an empty database only.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_fastgate"))
+        .args(["convert-meta", "--to", "postgres", "--meta-url", &url, "--data-dir"])
+        .arg(srv.data_dir())
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+
+    srv.start_again_on_database(&url);
+    let c = srv.client();
+    assert_eq!(get(&c, "conv", "a").await, body);
+    assert_eq!(get(&c, "conv", "empty").await, b"");
+    let (_, references, mismatches) = recount(&srv).await;
+    assert_eq!(references, 2);
+    assert!(mismatches.is_empty(), "{mismatches:?}");
+}

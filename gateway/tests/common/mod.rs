@@ -242,6 +242,15 @@ impl Server {
         self.spawn();
     }
 
+    /// Starts again (after [`Server::kill9`]) on the postgres engine over the database
+    /// at `url`, keeping its data dir (its chunks).
+    pub fn start_again_on_database(&mut self, url: &str) {
+        self.kill9();
+        self.meta_engine = Some("postgres".to_owned());
+        self.meta_url = Some(url.to_owned());
+        self.spawn();
+    }
+
     /// Starts again (after [`Server::kill9`]) on another metadata engine.
     pub fn start_again_on(&mut self, engine: &str) {
         self.kill9();

@@ -18,7 +18,7 @@ mod room;
 mod sled_engine;
 mod unapplied;
 
-pub use convert::{Converted, convert};
+pub use convert::{Converted, convert, convert_to_database};
 pub use engine::{MetaEngine, engine_of, open, open_at};
 pub use fjall_engine::FjallStore;
 pub use pg_engine::PgStore;

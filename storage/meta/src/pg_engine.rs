@@ -224,7 +224,9 @@ impl PgStore {
             let client = self.pool.get().await.map_err(pool_error)?;
             let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
             let rows = client.query(&stmt, &params).await.map_err(pg_error)?;
-            Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+            rows.iter()
+                .map(|r| Ok((r.try_get(0).map_err(pg_error)?, r.try_get(1).map_err(pg_error)?)))
+                .collect()
         })
     }
 
@@ -318,7 +320,7 @@ impl Reads for TxReads<'_> {
         let r = self.store.block(async {
             let stmt = self.tx.prepare_cached("SELECT v FROM fastgate_kv WHERE k = $1").await?;
             let row = self.tx.query_opt(&stmt, &[&key]).await?;
-            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+            row.map(|r| r.try_get::<_, Vec<u8>>(0)).transpose()
         });
         self.check(r)
     }
@@ -345,7 +347,7 @@ impl Reads for TxReads<'_> {
                     self.tx.query(&stmt, &[&prefix]).await?
                 }
             };
-            Ok(rows.into_iter().map(|r| r.get::<_, Vec<u8>>(0)).collect())
+            rows.iter().map(|r| r.try_get::<_, Vec<u8>>(0)).collect()
         });
         self.check(r)
     }
@@ -436,7 +438,7 @@ impl MetaStore for PgStore {
                 .await
                 .map_err(pg_error)?;
             let row = client.query_opt(&stmt, &[&key]).await.map_err(pg_error)?;
-            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+            row.map(|r| r.try_get::<_, Vec<u8>>(0)).transpose().map_err(pg_error)
         })
     }
 
