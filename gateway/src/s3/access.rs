@@ -394,14 +394,14 @@ impl Gateway {
                     .as_ref()
                     .is_some_and(|p| p.mentions_key_prefix("s3:existingobjecttag/")));
         let object = match resource.key {
-            Some(key) if wants_object => match {
+            Some(key) if wants_object => {
                 let (b, k) = (resource.bucket.to_owned(), key.to_owned());
-                self.store.point(move |s| s.object(&b, &k)).await
-            } {
-                Ok(o) => Some(o),
-                Err(StorageError::NoSuchKey) => None,
-                Err(e) => return Err(super::to_s3(e)),
-            },
+                match self.store.point(move |s| s.object(&b, &k)).await {
+                    Ok(o) => Some(o),
+                    Err(StorageError::NoSuchKey) => None,
+                    Err(e) => return Err(super::to_s3(e)),
+                }
+            }
             _ => None,
         };
         let view = View {
