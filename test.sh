@@ -7,6 +7,14 @@ cd "$(dirname "$0")"
 
 . scripts/toolchain.sh
 
+# PostgreSQL's server programs (Debian's package) for the postgres metadata engine's
+# tests: the tests start a server of their own in a temp dir and stop it at the end.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "== installing postgresql"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
@@ -15,6 +23,8 @@ echo "== cargo test"
 cargo test --workspace
 echo "== cargo test, integration tests again on the fjall metadata engine"
 FASTGATE_META_ENGINE=fjall cargo test --workspace --tests
+echo "== cargo test, integration tests again on the postgres metadata engine"
+FASTGATE_META_ENGINE=postgres cargo test -p fastgate --tests
 echo "== conformance (real clients)"
 # `cargo test` above built the server for the integration tests; a separate `cargo build`
 # would rebuild a dozen crates with other features for the same binary.

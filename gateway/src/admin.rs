@@ -384,6 +384,21 @@ impl S3Route for AdminRoute {
                 tracing::info!(from, to, rewrapped = n, "encryption key rotated");
                 Ok(text(StatusCode::OK, format!("rewrapped {n}\n")))
             }
+            (Method::GET, "/_fastgate/references") => {
+                // A recount of every chunk's references (see `Store::recount_references`):
+                // `chunks`, `references`, then one `mismatch <hash> <stored> <counted>`
+                // line per chunk whose count is wrong.
+                let store = self.store.clone();
+                let audit = tokio::task::spawn_blocking(move || store.recount_references())
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("recount task: {e}")))?
+                    .map_err(crate::s3::to_s3)?;
+                let mut out = format!("chunks {}\nreferences {}\n", audit.chunks, audit.references);
+                for (hash, stored, counted) in &audit.mismatches {
+                    out.push_str(&format!("mismatch {hash} {stored} {counted}\n"));
+                }
+                Ok(text(StatusCode::OK, out))
+            }
             (Method::POST, "/_fastgate/expire-uploads") => {
                 let n = self.store.expire_uploads(None).await.map_err(crate::s3::to_s3)?;
                 Metrics::add(&self.metrics.uploads_expired, n as u64);

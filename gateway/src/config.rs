@@ -156,8 +156,12 @@ fn keyring(enc: &EncryptionConfig, data_dir: &Path) -> anyhow::Result<Keyring> {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetadataConfig {
-    /// `sled` (default) or `fjall`. A data directory keeps the engine it was created with.
+    /// `sled` (default), `fjall` or `postgres`. A data directory keeps the engine it was
+    /// created with.
     pub engine: MetaEngine,
+    /// The database of the postgres engine, as a `postgres://` URL or libpq's
+    /// `key=value` form.
+    pub url: Option<String>,
 }
 
 /// The TOML file's shape. Every field is optional.
@@ -242,6 +246,8 @@ pub struct Overrides {
     pub domains: Vec<String>,
     pub region: Option<String>,
     pub meta_engine: Option<MetaEngine>,
+    /// The postgres engine's database, over `[metadata] url`.
+    pub meta_url: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     /// The cluster secret, over `[cluster] secret`.
@@ -320,6 +326,10 @@ impl Settings {
         let mut storage = StorageConfig::single(&data_dir);
         storage.chunks = chunks;
         storage.meta_engine = o.meta_engine.unwrap_or(file.metadata.engine);
+        storage.meta_url = o.meta_url.filter(|u| !u.is_empty()).or(file.metadata.url);
+        if storage.meta_engine == MetaEngine::Postgres && storage.meta_url.is_none() {
+            bail!("the postgres metadata engine needs its database: [metadata] url, --meta-url or FASTGATE_META_URL");
+        }
         storage.gc_grace = Duration::from_secs(file.gc.grace_period_secs);
         storage.keyring = keyring(&file.encryption, &data_dir)?;
         let mut cluster = file.cluster;
@@ -440,6 +450,7 @@ mod tests {
             domains: Vec::new(),
             region: None,
             meta_engine,
+            meta_url: None,
             tls_cert: None,
             tls_key: None,
             cluster_secret: None,

@@ -60,7 +60,8 @@ pub fn spawn(
 async fn expire_objects(store: &Arc<Store>) -> fastgate_model::Result<()> {
     let now = now_ms();
     for (bucket, _) in store.list_buckets().await? {
-        let Some(rules) = store.lifecycle(&bucket)? else {
+        let b = bucket.clone();
+        let Some(rules) = store.point(move |s| s.lifecycle(&b)).await? else {
             continue;
         };
         for rule in rules.iter().filter(|r| r.enabled) {

@@ -60,9 +60,12 @@ struct ConvertMetaArgs {
     /// The server's TOML configuration file, to find its data dir.
     #[arg(long, env = "FASTGATE_CONFIG")]
     config: Option<PathBuf>,
-    /// The engine to convert to: sled or fjall.
+    /// The engine to convert to: sled, fjall or postgres (then with --meta-url).
     #[arg(long)]
     to: fastgate_model::MetaEngine,
+    /// The empty PostgreSQL database to move the metadata into, for `--to postgres`.
+    #[arg(long, env = "FASTGATE_META_URL")]
+    meta_url: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -101,6 +104,10 @@ struct ServeArgs {
     /// directory must be opened with the engine that created it.
     #[arg(long, env = "FASTGATE_META_ENGINE")]
     meta_engine: Option<fastgate_model::MetaEngine>,
+    /// The database of the postgres engine, e.g.
+    /// `postgres://fastgate:secret@db:5432/fastgate` (also `[metadata] url`).
+    #[arg(long, env = "FASTGATE_META_URL")]
+    meta_url: Option<String>,
     /// Serve HTTPS with this PEM certificate chain (leaf first; also `[tls] cert`).
     /// SIGHUP reloads it and its key without dropping connections.
     #[arg(long, env = "FASTGATE_TLS_CERT")]
@@ -186,6 +193,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         domains: a.domains,
         region: a.region,
         meta_engine: a.meta_engine,
+        meta_url: a.meta_url,
         tls_cert: a.tls_cert,
         tls_key: a.tls_key,
         cluster_secret: a.cluster_secret,
@@ -243,6 +251,25 @@ fn convert_meta(a: ConvertMetaArgs) -> anyhow::Result<()> {
         .or(from_file)
         .unwrap_or_else(|| PathBuf::from("fastgate-data"));
     let meta_dir = fastgate_model::StorageConfig::single(&data_dir).meta_dir;
+    if a.to == fastgate_model::MetaEngine::Postgres {
+        let url = a
+            .meta_url
+            .filter(|u| !u.is_empty())
+            .context("--to postgres needs the database: --meta-url or FASTGATE_META_URL")?;
+        let done = fastgate_model::meta::convert_to_database(&meta_dir, &url)?;
+        println!(
+            "copied {} keys from {} ({}) into the postgres database",
+            done.keys,
+            meta_dir.display(),
+            done.from
+        );
+        println!(
+            "{} is left as it was (delete it once the server runs well)",
+            meta_dir.display()
+        );
+        println!("start the server with --meta-engine postgres --meta-url <the same URL>");
+        return Ok(());
+    }
     let done = fastgate_model::meta::convert(&meta_dir, a.to)?;
     println!(
         "converted {} keys in {} from {} to {}",

@@ -415,8 +415,12 @@ fn open_store(settings: &Settings) -> anyhow::Result<(Arc<Store>, Option<Arc<Clu
     let Some(c) = &settings.cluster else {
         return Ok((Store::open(&settings.storage).context("opening the store")?, None));
     };
-    let meta = fastgate_model::meta::open(settings.storage.meta_engine, &settings.storage.meta_dir)
-        .context("opening the metadata")?;
+    let meta = fastgate_model::meta::open_at(
+        settings.storage.meta_engine,
+        &settings.storage.meta_dir,
+        settings.storage.meta_url.as_deref(),
+    )
+    .context("opening the metadata")?;
     let chunks = ClusterChunks::start(c, settings.storage.chunks.placement.clone()).context("starting the cluster")?;
     let store = Store::with_layers(&settings.storage, meta, chunks.clone()).context("opening the store")?;
     // A repaired node holds what it was owed. Weak: the store owns the chunk layer.

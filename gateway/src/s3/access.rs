@@ -367,7 +367,8 @@ impl Gateway {
         action: Action,
         resource: Resource<'_>,
     ) -> S3Result<BucketRecord> {
-        let bucket = self.store.bucket(resource.bucket).s3()?;
+        let name = resource.bucket.to_owned();
+        let bucket = self.store.point(move |s| s.bucket(&name)).await.s3()?;
         if ctx.expected_owner.as_ref().is_some_and(|e| *e != bucket.owner) {
             return Err(ApiError::AccessDenied.into());
         }
@@ -389,11 +390,14 @@ impl Gateway {
                     .as_ref()
                     .is_some_and(|p| p.mentions_key_prefix("s3:existingobjecttag/")));
         let object = match resource.key {
-            Some(key) if wants_object => match self.store.object(resource.bucket, key) {
-                Ok(o) => Some(o),
-                Err(StorageError::NoSuchKey) => None,
-                Err(e) => return Err(super::to_s3(e)),
-            },
+            Some(key) if wants_object => {
+                let (b, k) = (resource.bucket.to_owned(), key.to_owned());
+                match self.store.point(move |s| s.object(&b, &k)).await {
+                    Ok(o) => Some(o),
+                    Err(StorageError::NoSuchKey) => None,
+                    Err(e) => return Err(super::to_s3(e)),
+                }
+            }
             _ => None,
         };
         let view = View {

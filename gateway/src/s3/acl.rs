@@ -357,7 +357,10 @@ pub async fn get_object_acl(
     let i = &req.input;
     gw.authorize(&ctx, Action::GetObjectAcl, Resource::object(&i.bucket, &i.key))
         .await?;
-    let rec = gw.store.object(&req.input.bucket, &req.input.key).s3()?;
+    let rec = {
+        let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
+        gw.store.point(move |s| s.object(&b, &k)).await.s3()?
+    };
     let grants = rec.acl.map(|a| a.grants).unwrap_or_default();
     let (owner, grants) = acl_dto(&rec.owner, &grants);
     Ok(S3Response::new(GetObjectAclOutput {
@@ -415,7 +418,10 @@ pub async fn put_object_acl(
     let b = gw
         .authorize(&ctx, Action::PutObjectAcl, Resource::object(&i.bucket, &i.key))
         .await?;
-    let rec = gw.store.object(&i.bucket, &i.key).s3()?;
+    let rec = {
+        let (b, k) = (i.bucket.clone(), i.key.clone());
+        gw.store.point(move |s| s.object(&b, &k)).await.s3()?
+    };
     let asked = acl_write_request!(i);
     let grants = gw.resolve_acl(&asked, &rec.owner, &b.owner)?;
     check_acl_write(&b.access(), &b.owner, &grants)?;

@@ -108,9 +108,10 @@ pub async fn receive(
 }
 
 /// Makes a received chunk durable in its temp place and hands it over for commit.
-pub async fn finish(store: &Store, metrics: &Metrics, writer: ChunkWriter) -> S3Result<StagedChunk> {
+pub async fn finish(store: &Arc<Store>, metrics: &Metrics, writer: ChunkWriter) -> S3Result<StagedChunk> {
     let staged = writer.finish().await.map_err(|e| super::to_s3(e.into()))?;
-    if store.chunk(&staged.hash()).s3()?.is_some() {
+    let hash = staged.hash();
+    if store.point(move |s| s.chunk(&hash)).await.s3()?.is_some() {
         Metrics::add(&metrics.dedup_bytes_not_stored, staged.digests.size);
     }
     Ok(staged)

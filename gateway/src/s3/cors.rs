@@ -100,9 +100,11 @@ pub async fn get(gw: &Gateway, req: S3Request<GetBucketCorsInput>) -> S3Result<S
     let ctx = RequestContext::of(&req)?;
     gw.authorize(&ctx, Action::GetBucketCors, Resource::bucket(&req.input.bucket))
         .await?;
+    let b = req.input.bucket.clone();
     let rules = gw
         .store
-        .cors(&req.input.bucket)
+        .point(move |s| s.cors(&b))
+        .await
         .s3()?
         .ok_or(ApiError::NoSuchCorsConfiguration)?;
     Ok(S3Response::new(GetBucketCorsOutput {

@@ -308,6 +308,16 @@ pub fn to_s3(e: StorageError) -> S3Error {
             "The access key does not exist.",
         ),
         // S3's answer for "not now, try again": SDKs retry it with backoff.
+        // The metadata database is down or restarting: nothing was done, and the
+        // client is told when to try again.
+        StorageError::Meta(ref m) if m.is_unavailable() => {
+            tracing::warn!(reason = %m, "metadata unavailable");
+            let mut err = s3_error!(SlowDown, "Please reduce your request rate.");
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            err.set_headers(headers);
+            err
+        }
         // `Retry-After` for clients that read it; SDKs back off on the code alone.
         StorageError::Unavailable(ref m) => {
             tracing::warn!(reason = %m, "storage unavailable");

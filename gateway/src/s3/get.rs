@@ -177,7 +177,10 @@ pub(super) async fn read_version(
 ) -> S3Result<ObjectRecord> {
     let named = headers::parse_version_id(version_id)?;
     let rec = match named {
-        None => gw.store.current_version(bucket, key).s3()?,
+        None => {
+            let (b, k) = (bucket.to_owned(), key.to_owned());
+            gw.store.point(move |s| s.current_version(&b, &k)).await.s3()?
+        }
         Some(id) => gw.store.object_version(bucket, key, id).await.s3()?,
     };
     if rec.is_delete_marker() {

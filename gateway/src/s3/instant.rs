@@ -117,13 +117,15 @@ pub async fn probe(
         && gw.instant.trust_md5
         && let Some(md5) = declared.md5
     {
-        hash = gw.store.sha256_for_md5(&md5).s3()?;
+        hash = gw.store.point(move |s| s.sha256_for_md5(&md5)).await.s3()?;
     }
     let Some(hash) = hash else { return Ok(None) };
     // A sealed write claims the sealed chunk of that content under its scope, never
     // the plaintext one.
     let hash = seal.map_or(hash, |s| s.chunk_id(&hash.0));
-    let Some(chunk) = gw.store.instant_lookup(&hash, gw.instant.scope, owner, bucket).s3()? else {
+    let (scope, o, b) = (gw.instant.scope, owner.to_owned(), bucket.to_owned());
+    let found = gw.store.point(move |s| s.instant_lookup(&hash, scope, &o, &b)).await;
+    let Some(chunk) = found.s3()? else {
         return Ok(None);
     };
     // Every other digest the client declared must agree with the stored content;

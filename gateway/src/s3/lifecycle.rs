@@ -105,9 +105,11 @@ pub async fn get(
         Resource::bucket(&req.input.bucket),
     )
     .await?;
+    let b = req.input.bucket.clone();
     let rules = gw
         .store
-        .lifecycle(&req.input.bucket)
+        .point(move |s| s.lifecycle(&b))
+        .await
         .s3()?
         .ok_or(ApiError::NoSuchLifecycleConfiguration)?;
     Ok(S3Response::new(GetBucketLifecycleConfigurationOutput {

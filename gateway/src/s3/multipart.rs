@@ -108,7 +108,10 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> S3Res
     gw.authorize(&ctx, Action::PutObject, res).await?;
     let n = part_number(input.part_number)?;
     let id = upload_id(&input.upload_id)?;
-    let up = gw.store.upload(&input.bucket, &input.key, &id).s3()?;
+    let up = {
+        let (b, k, id) = (input.bucket.clone(), input.key.clone(), id.clone());
+        gw.store.point(move |s| s.upload(&b, &k, &id)).await.s3()?
+    };
     let protection = sse::for_part(
         gw,
         up.encryption.as_ref(),
@@ -211,7 +214,10 @@ pub async fn upload_part_copy(
         .await?;
     let n = part_number(i.part_number)?;
     let id = upload_id(&i.upload_id)?;
-    let up = gw.store.upload(&i.bucket, &i.key, &id).s3()?;
+    let up = {
+        let (b, k, id) = (i.bucket.clone(), i.key.clone(), id.clone());
+        gw.store.point(move |s| s.upload(&b, &k, &id)).await.s3()?
+    };
     let secure = sse::secure(&req.extensions);
     let protection = sse::for_part(gw, up.encryption.as_ref(), &sse::customer!(i), secure)?;
     let src = copy::source(gw, &ctx, &i.copy_source).await?;
@@ -242,9 +248,11 @@ pub async fn upload_part_copy(
     let content = match whole {
         // A reference to the source's chunk: no bytes move.
         Some(p) => {
+            let hash = p.hash;
             let chunk = gw
                 .store
-                .chunk(&p.hash)
+                .point(move |s| s.chunk(&hash))
+                .await
                 .s3()?
                 .ok_or_else(|| ApiError::Internal("source chunk missing".to_owned()))?;
             Content::Stored { hash: p.hash, chunk }
@@ -290,7 +298,10 @@ pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> S3Resul
     let res = Resource::object(&i.bucket, &i.key);
     gw.authorize(&ctx, Action::ListMultipartUploadParts, res).await?;
     let id = upload_id(&i.upload_id)?;
-    let up = gw.store.upload(&i.bucket, &i.key, &id).s3()?;
+    let up = {
+        let (b, k, id) = (i.bucket.clone(), i.key.clone(), id.clone());
+        gw.store.point(move |s| s.upload(&b, &k, &id)).await.s3()?
+    };
     let max = match i.max_parts {
         None => 1000,
         Some(m) if m < 0 => return Err(ApiError::InvalidArgument("max-parts must be a non-negative integer").into()),

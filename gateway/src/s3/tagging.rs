@@ -11,7 +11,10 @@ pub async fn get(gw: &Gateway, req: S3Request<GetObjectTaggingInput>) -> S3Resul
     let ctx = RequestContext::of(&req)?;
     let res = Resource::object(&req.input.bucket, &req.input.key);
     gw.authorize(&ctx, Action::GetObjectTagging, res).await?;
-    let rec = gw.store.object(&req.input.bucket, &req.input.key).s3()?;
+    let rec = {
+        let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
+        gw.store.point(move |s| s.object(&b, &k)).await.s3()?
+    };
     let tag_set = rec
         .tags
         .into_iter()

@@ -719,6 +719,8 @@ async fn a_data_dir_whose_objects_need_a_key_the_server_lacks_is_refused_at_star
         .env("FASTGATE_ACCESS_KEY", ACCESS_KEY)
         .env("FASTGATE_SECRET_KEY", SECRET_KEY)
         .env("FASTGATE_CONFIG", srv.root.path().join("fastgate.toml"))
+        .env_remove("FASTGATE_META_URL")
+        .envs(srv.meta_env())
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run fastgate");
@@ -742,6 +744,8 @@ async fn a_key_file_under_the_data_dir_is_refused() {
         .arg("serve")
         .env("FASTGATE_LISTEN", "127.0.0.1:0")
         .env("FASTGATE_DATA_DIR", &data)
+        // The check is the key file's, before any metadata engine opens.
+        .env_remove("FASTGATE_META_ENGINE")
         .env("FASTGATE_CONFIG", root.path().join("fastgate.toml"))
         .env("FASTGATE_ACCESS_KEY", ACCESS_KEY)
         .env("FASTGATE_SECRET_KEY", SECRET_KEY)

@@ -37,6 +37,9 @@ async fn start() -> InProcess {
         meta_engine: std::env::var("FASTGATE_META_ENGINE")
             .ok()
             .map(|e| e.parse().expect("FASTGATE_META_ENGINE")),
+        // On postgres, a database of its own in the test process's server.
+        meta_url: (std::env::var("FASTGATE_META_ENGINE").as_deref() == Ok("postgres"))
+            .then(|| common::pg::Postgres::get().new_database()),
         tls_cert: None,
         tls_key: None,
         cluster_secret: None,

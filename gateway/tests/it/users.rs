@@ -182,6 +182,8 @@ async fn stored_users_refuse_a_start_under_other_root_credentials() {
         .env("FASTGATE_ACCESS_KEY", ACCESS_KEY)
         .env("FASTGATE_SECRET_KEY", "another-root-secret-key-0123456789abcdef")
         .env_remove("FASTGATE_CONFIG")
+        .env_remove("FASTGATE_META_URL")
+        .envs(s.meta_env())
         .output()
         .unwrap();
     assert!(!out.status.success());

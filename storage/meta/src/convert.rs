@@ -5,7 +5,7 @@
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-use super::{MetaEngine, MetaError, MetaStore, WriteBatch, engine_of, open, path_error};
+use super::{MetaEngine, MetaError, MetaStore, PgStore, WriteBatch, engine_of, open, path_error};
 
 /// Keys copied per write batch.
 const COPY_BATCH: usize = 4096;
@@ -22,6 +22,11 @@ pub struct Converted {
 /// Converts the metadata in `dir` to `to`. Needs the server stopped (the engines' locks
 /// make sure of it).
 pub fn convert(dir: &Path, to: MetaEngine) -> Result<Converted, MetaError> {
+    if !to.is_embedded() {
+        return Err(MetaError(format!(
+            "{to} keeps its metadata in a database: convert with its URL (--meta-url)"
+        )));
+    }
     let from = engine_of(dir)?.ok_or_else(|| MetaError(format!("{}: no metadata to convert", dir.display())))?;
     if from == to {
         return Err(MetaError(format!("{}: the metadata is already {to}'s", dir.display())));
@@ -56,6 +61,31 @@ pub fn convert(dir: &Path, to: MetaEngine) -> Result<Converted, MetaError> {
             .map_err(|e| path_error(parent, e))?;
     }
     Ok(Converted { from, keys, backup })
+}
+
+/// Copies the metadata in `dir` (a stopped single node's) into the empty PostgreSQL
+/// database at `url`, and compares it back. The directory is left as it was, as the
+/// backup: the conversion's `backup` is `dir` itself.
+pub fn convert_to_database(dir: &Path, url: &str) -> Result<Converted, MetaError> {
+    let from = engine_of(dir)?.ok_or_else(|| MetaError(format!("{}: no metadata to convert", dir.display())))?;
+    let src = open(from, dir)?;
+    let dst = PgStore::open(url)?;
+    // Merging two stores' metadata would mix their reference counts and chunk records.
+    if dst.range(Bound::Unbounded, Bound::Unbounded).next().is_some() {
+        return Err(MetaError(
+            "the database already holds metadata: convert into an empty one".into(),
+        ));
+    }
+    let keys = copy(&*src, &dst)?;
+    let checked = compare(&*src, &dst)?;
+    if checked != keys {
+        return Err(MetaError(format!("copied {keys} keys but read back {checked}")));
+    }
+    Ok(Converted {
+        from,
+        keys,
+        backup: dir.to_path_buf(),
+    })
 }
 
 fn copy(src: &dyn MetaStore, dst: &dyn MetaStore) -> Result<u64, MetaError> {

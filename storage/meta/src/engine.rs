@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{FjallStore, MetaError, MetaStore, SledStore, path_error};
+use super::{FjallStore, MetaError, MetaStore, PgStore, SledStore, path_error};
 
-/// The embedded metadata engines.
+/// The metadata engines: two embedded ones, and PostgreSQL for several gateways.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum MetaEngine {
@@ -19,16 +19,26 @@ pub enum MetaEngine {
     /// fjall (an LSM tree): a group commit is one journal append and one
     /// `fdatasync`, about half the CPU of sled per small write.
     Fjall,
+    /// A PostgreSQL database (`[metadata] url`), shared by every gateway over it.
+    Postgres,
 }
 
 impl MetaEngine {
+    /// The embedded engines, whose metadata lives in a directory.
     pub const ALL: [MetaEngine; 2] = [MetaEngine::Sled, MetaEngine::Fjall];
 
     pub fn name(self) -> &'static str {
         match self {
             MetaEngine::Sled => "sled",
             MetaEngine::Fjall => "fjall",
+            MetaEngine::Postgres => "postgres",
         }
+    }
+
+    /// Whether the metadata lives in a directory of this process (else in a database
+    /// server named by a URL).
+    pub fn is_embedded(self) -> bool {
+        self != MetaEngine::Postgres
     }
 }
 
@@ -41,10 +51,10 @@ impl std::fmt::Display for MetaEngine {
 impl std::str::FromStr for MetaEngine {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
+        [MetaEngine::Sled, MetaEngine::Fjall, MetaEngine::Postgres]
             .into_iter()
             .find(|e| e.name() == s)
-            .ok_or_else(|| format!("unknown metadata engine {s:?} (expected sled or fjall)"))
+            .ok_or_else(|| format!("unknown metadata engine {s:?} (expected sled, fjall or postgres)"))
     }
 }
 
@@ -73,6 +83,18 @@ pub fn engine_of(dir: &Path) -> Result<Option<MetaEngine>, MetaError> {
 /// Opens the metadata in `dir` with `engine`, or fails when `dir` was written by
 /// another engine.
 pub fn open(engine: MetaEngine, dir: &Path) -> Result<Arc<dyn MetaStore>, MetaError> {
+    open_at(engine, dir, None)
+}
+
+/// Opens the metadata of `engine`: in `dir` for an embedded engine, in the database at
+/// `url` for postgres.
+pub fn open_at(engine: MetaEngine, dir: &Path, url: Option<&str>) -> Result<Arc<dyn MetaStore>, MetaError> {
+    if engine == MetaEngine::Postgres {
+        let url = url.ok_or_else(|| {
+            MetaError("the postgres engine needs a URL: `[metadata] url`, --meta-url or FASTGATE_META_URL".into())
+        })?;
+        return Ok(Arc::new(PgStore::open(url)?));
+    }
     match engine_of(dir)? {
         Some(found) if found != engine => {
             return Err(MetaError(format!(
@@ -91,6 +113,7 @@ pub fn open(engine: MetaEngine, dir: &Path) -> Result<Arc<dyn MetaStore>, MetaEr
     Ok(match engine {
         MetaEngine::Sled => Arc::new(SledStore::open(dir)?),
         MetaEngine::Fjall => Arc::new(FjallStore::open(dir)?),
+        MetaEngine::Postgres => return Err(MetaError("postgres has no metadata directory".into())),
     })
 }
 
@@ -141,7 +164,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for engine in MetaEngine::ALL {
+        for engine in [MetaEngine::Sled, MetaEngine::Fjall, MetaEngine::Postgres] {
             assert_eq!(engine.name().parse::<MetaEngine>(), Ok(engine));
         }
         assert!("rocksdb".parse::<MetaEngine>().is_err());

@@ -2,8 +2,10 @@
 //!
 //! Everything above this crate talks to [`MetaStore`] only, so that another embedded
 //! engine or a server database can stand in without touching the catalog or the
-//! gateway. Two embedded engines are here: sled (the default) and fjall. The trait is deliberately narrow: point reads, ordered
-//! range scans and atomic write batches over one ordered keyspace.
+//! gateway. Two embedded engines are here, sled (the default) and fjall, and one
+//! server database, PostgreSQL, that several gateways share. The trait is deliberately
+//! narrow: point reads, ordered range scans, atomic write batches and transactions over
+//! one ordered keyspace.
 
 #![forbid(unsafe_code)]
 
@@ -11,13 +13,15 @@ mod convert;
 mod engine;
 mod fjall_engine;
 mod journal;
+mod pg_engine;
 mod room;
 mod sled_engine;
 mod unapplied;
 
-pub use convert::{Converted, convert};
-pub use engine::{MetaEngine, engine_of, open};
+pub use convert::{Converted, convert, convert_to_database};
+pub use engine::{MetaEngine, engine_of, open, open_at};
 pub use fjall_engine::FjallStore;
+pub use pg_engine::PgStore;
 pub use sled_engine::SledStore;
 
 use std::cell::RefCell;
@@ -29,6 +33,18 @@ use std::ops::Bound;
 #[derive(Debug, thiserror::Error)]
 #[error("metadata engine: {0}")]
 pub struct MetaError(pub String);
+
+/// The start of the message of a [`MetaError`] that says the engine cannot be reached
+/// right now (a database server down or restarting): the request may be retried later,
+/// and the gateway answers 503 rather than 500.
+pub const UNAVAILABLE: &str = "metadata unavailable: ";
+
+impl MetaError {
+    /// Whether the engine was out of reach rather than wrong (see [`UNAVAILABLE`]).
+    pub fn is_unavailable(&self) -> bool {
+        self.0.starts_with(UNAVAILABLE)
+    }
+}
 
 /// Why a transaction body stopped: an engine failure, or a reason of the caller's
 /// that must abort the whole transaction (and is handed back unchanged).
@@ -150,14 +166,50 @@ pub(crate) fn test_batch(writes: &[(&str, Option<&str>)]) -> WriteBatch {
     b
 }
 
+/// What a transaction reads beneath its own writes: the committed state of an embedded
+/// engine, or the server database's transaction.
+pub trait Reads {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError>;
+    /// Every key that starts with `prefix`, in order.
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError>;
+}
+
+/// The committed state of a store, as the base of a transaction of its single writer.
+pub struct Committed<'a, S: ?Sized>(pub &'a S);
+
+impl<S: MetaStore + ?Sized> Reads for Committed<'_, S> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+        self.0.get(key)
+    }
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError> {
+        let end = prefix_end(prefix);
+        let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        self.0
+            .range(Bound::Included(prefix), upper)
+            .map(|kv| kv.map(|(k, _)| k))
+            .collect()
+    }
+}
+
+/// A transaction run by [`MetaStore::transact`]: it reads through the given [`Reads`]
+/// and returns the writes to apply. It may be run more than once.
+pub type TransactBody<'a> = dyn FnMut(&dyn Reads) -> Result<WriteBatch, MetaError> + 'a;
+
+/// A held gate (see [`MetaStore::shared_gate`]); dropping it opens the gate.
+pub type Gate = Box<dyn Send>;
+
 /// An ordered key-value store with atomic batches: the only thing the storage layer
 /// asks of a metadata engine.
 ///
-/// There are no engine transactions. The store has one writer at a time (the committer
-/// thread, or garbage collection while it holds the write gate), which reads what it
-/// needs, stages its writes in a [`WriteBatch`] and applies the batch at once. That
-/// costs one atomic apply per group commit instead of one engine transaction per
-/// request, and any engine with an atomic write batch can serve it.
+/// On the embedded engines there are no engine transactions. The store has one writer
+/// at a time (the committer thread, or garbage collection while it holds the write
+/// gate), which reads what it needs, stages its writes in a [`WriteBatch`] and applies
+/// the batch at once. That costs one atomic apply per group commit instead of one
+/// engine transaction per request, and any engine with an atomic write batch can serve
+/// it. A database shared by several gateways has several writers: there each group
+/// commit is one real transaction of the database ([`MetaStore::transact`]), and the
+/// gates ([`MetaStore::shared_gate`], [`MetaStore::exclusive_gate`]) reach across
+/// processes.
 pub trait MetaStore: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError>;
 
@@ -174,12 +226,49 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Makes everything applied so far durable. Blocking; callers batch it (the
     /// committer flushes once per group commit).
     fn flush(&self) -> Result<(), MetaError>;
+
+    /// Runs `body` as one transaction and applies the writes it returns, atomically.
+    /// The embedded engines have one writer (the caller), so the body reads the
+    /// committed state and its batch is applied as it is. An engine with several
+    /// writers isolates the body's reads from theirs and, when the database reports a
+    /// conflict, runs the body again (bounded): a body must depend on nothing but
+    /// what it reads.
+    fn transact(&self, body: &mut TransactBody<'_>) -> Result<(), MetaError> {
+        let batch = body(&Committed(self))?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.apply(batch)
+    }
+
+    /// Whether a point read costs so little (an embedded engine: about a microsecond)
+    /// that an async task may make it inline. A server database answers over the
+    /// network, so its reads go to the blocking pool.
+    fn reads_inline(&self) -> bool {
+        true
+    }
+
+    /// Shares, with every other writer, the right to link chunk files and write
+    /// records that point at them; garbage collection takes it exclusively
+    /// ([`MetaStore::exclusive_gate`]) to delete chunks. In one process the store's
+    /// own write gate does this and the default holds nothing; several gateways over
+    /// one database need it held in the database.
+    fn shared_gate(&self) -> Result<Gate, MetaError> {
+        Ok(Box::new(()))
+    }
+
+    /// The right to delete chunks: no writer of any process holds the shared gate
+    /// meanwhile.
+    fn exclusive_gate(&self) -> Result<Gate, MetaError> {
+        Ok(Box::new(()))
+    }
 }
 
-/// A transaction of the single writer: reads fall through its own writes, then the
-/// writes staged earlier in the same batch (`below`), then the store.
+/// A transaction of one request: reads fall through its own writes, then the writes
+/// staged earlier in the same batch (`below`), then the base (the store, or the
+/// database's transaction).
 struct Overlay<'a> {
-    store: &'a dyn MetaStore,
+    store: &'a dyn Reads,
     below: &'a WriteBatch,
     own: RefCell<WriteBatch>,
 }
@@ -205,10 +294,7 @@ impl Txn for Overlay<'_> {
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError> {
         let end = prefix_end(prefix);
         let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-        let mut keys = std::collections::BTreeSet::new();
-        for kv in self.store.range(Bound::Included(prefix), upper) {
-            keys.insert(kv?.0);
-        }
+        let mut keys: std::collections::BTreeSet<Vec<u8>> = self.store.keys_with_prefix(prefix)?.into_iter().collect();
         // The batch below, then this transaction's own writes, over the store.
         let own = self.own.borrow();
         for batch in [self.below, &*own] {
@@ -234,8 +320,17 @@ pub fn stage<T, E>(
     below: &WriteBatch,
     body: impl FnOnce(&dyn Txn) -> Result<T, TxError<E>>,
 ) -> Result<(T, WriteBatch), TxError<E>> {
+    stage_over(&Committed(store), below, body)
+}
+
+/// [`stage`] over any base: inside [`MetaStore::transact`], the reads it is given.
+pub fn stage_over<T, E>(
+    base: &dyn Reads,
+    below: &WriteBatch,
+    body: impl FnOnce(&dyn Txn) -> Result<T, TxError<E>>,
+) -> Result<(T, WriteBatch), TxError<E>> {
     let tx = Overlay {
-        store,
+        store: base,
         below,
         own: RefCell::new(WriteBatch::default()),
     };

@@ -152,8 +152,24 @@ fn flush_loop(meta: &dyn MetaStore, rx: &mpsc::Receiver<Applied>) {
 /// flusher thread.
 fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
     // The only writer for the whole batch: garbage collection waits, and the
-    // transactions below read the store without engine isolation.
+    // transactions below read the store without engine isolation. On a database that
+    // other gateways write to, their garbage collection waits too (the shared gate).
     let gate = s.gate.lock();
+    let meta_gate = match s.meta.shared_gate() {
+        Ok(g) => g,
+        Err(e) => {
+            drop(gate);
+            let results = batch
+                .iter()
+                .map(|_| Err(StorageError::Meta(MetaError(e.0.clone()))))
+                .collect();
+            return Applied {
+                jobs: batch,
+                results,
+                wrote: false,
+            };
+        }
+    };
 
     // 1. Publish chunks. A chunk published earlier in this batch is reused, not written
     //    twice.
@@ -173,60 +189,74 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
         Err(e) => (Some(e.to_string()), matches!(e, fastgate_chunk::ChunkError::NoSpace)),
     };
     // 3. Each request's transaction, staged on top of the ones before it; a failure
-    //    stays with its request.
-    let mut writes = WriteBatch::default();
-    for (i, job) in batch.iter().enumerate() {
-        if results[i].is_some() {
-            continue;
-        }
-        if let Some(e) = &sync_error {
-            results[i] = Some(Err(if sync_no_space {
-                StorageError::NoSpace
-            } else {
-                StorageError::Io(std::io::Error::other(e.clone()))
-            }));
-            continue;
-        }
-        match meta::stage(&*s.meta, &writes, |tx| {
-            // Copies a new chunk lacks are owed to their nodes, in the same transaction
-            // as the record that makes the chunk live (a copy of content stored before
-            // is left to the orphan sweep: the record points elsewhere).
-            let fresh: Vec<bool> = job
-                .staged
-                .iter()
-                .map(|c| Ok(!c.missed.is_empty() && tx.get(&keys::chunk(&c.hash()))?.is_none()))
-                .collect::<Result<_, TxError<StorageError>>>()?;
-            let out = (job.body)(tx, &job.staged)?;
-            for (c, fresh) in job.staged.iter().zip(fresh) {
-                for node in c.missed.iter().filter(|_| fresh) {
-                    tx.put(&keys::owed(c.location.group, *node, &c.hash()), &[])?;
-                }
+    //    stays with its request. 4. Their writes applied at once, which must follow the
+    //    data sync: once applied, metadata may reach the disk at any moment. On a
+    //    database with several writers the two are one transaction of the database,
+    //    which it may run again on a conflict: each run starts from the bodies.
+    let mut wrote = false;
+    let mut delta = Vec::new();
+    let mut outcome: Vec<Option<Result<Output>>> = Vec::new();
+    let transacted = s.meta.transact(&mut |base| {
+        outcome = results.iter().map(|_| None).collect();
+        let mut writes = WriteBatch::default();
+        for (i, job) in batch.iter().enumerate() {
+            if results[i].is_some() {
+                continue;
             }
-            Ok(out)
-        }) {
-            Ok((out, own)) => {
-                writes.append(own);
-                results[i] = Some(Ok(out));
+            if let Some(e) = &sync_error {
+                outcome[i] = Some(Err(if sync_no_space {
+                    StorageError::NoSpace
+                } else {
+                    StorageError::Io(std::io::Error::other(e.clone()))
+                }));
+                continue;
             }
-            Err(e) => results[i] = Some(Err(e.into())),
-        }
-    }
-    // 4. One atomic apply for the batch. It must follow the data sync: once applied,
-    //    metadata may reach the disk at any moment.
-    let wrote = !writes.is_empty();
-    if wrote {
-        let delta = Gauges::delta(&*s.meta, &writes);
-        match s.meta.apply(writes) {
-            Ok(()) => s.gauges.apply(&delta),
-            Err(e) => {
-                for r in results.iter_mut() {
-                    if matches!(r, Some(Ok(_))) {
-                        *r = Some(Err(StorageError::Meta(MetaError(e.0.clone()))));
+            match meta::stage_over(base, &writes, |tx| {
+                // Copies a new chunk lacks are owed to their nodes, in the same transaction
+                // as the record that makes the chunk live (a copy of content stored before
+                // is left to the orphan sweep: the record points elsewhere).
+                let fresh: Vec<bool> = job
+                    .staged
+                    .iter()
+                    .map(|c| Ok(!c.missed.is_empty() && tx.get(&keys::chunk(&c.hash()))?.is_none()))
+                    .collect::<Result<_, TxError<StorageError>>>()?;
+                let out = (job.body)(tx, &job.staged)?;
+                for (c, fresh) in job.staged.iter().zip(fresh) {
+                    for node in c.missed.iter().filter(|_| fresh) {
+                        tx.put(&keys::owed(c.location.group, *node, &c.hash()), &[])?;
                     }
                 }
+                Ok(out)
+            }) {
+                Ok((out, own)) => {
+                    writes.append(own);
+                    outcome[i] = Some(Ok(out));
+                }
+                Err(e) => outcome[i] = Some(Err(e.into())),
+            }
+        }
+        wrote = !writes.is_empty();
+        delta = Gauges::delta(base, &writes);
+        Ok(writes)
+    });
+    match transacted {
+        Ok(()) => {
+            s.gauges.apply(&delta);
+            // A publish failure keeps its own error (its type says more than a message).
+            for (r, o) in results.iter_mut().zip(outcome) {
+                if r.is_none() {
+                    *r = o;
+                }
+            }
+        }
+        Err(e) => {
+            wrote = false;
+            for r in results.iter_mut().filter(|r| r.is_none()) {
+                *r = Some(Err(StorageError::Meta(MetaError(e.0.clone()))));
             }
         }
     }
+    drop(meta_gate);
     drop(gate);
     let results = results
         .into_iter()

@@ -77,6 +77,8 @@ pub struct StorageConfig {
     pub meta_dir: PathBuf,
     /// Which engine; a directory is always reopened with the one that wrote it.
     pub meta_engine: MetaEngine,
+    /// The database of the postgres engine (unused by the embedded ones).
+    pub meta_url: Option<String>,
     /// The chunk layer: store paths, placement, how chunks are written.
     pub chunks: ChunkConfig,
     /// How long a chunk nobody references stays on disk before garbage collection may
@@ -95,6 +97,7 @@ impl StorageConfig {
         Self {
             meta_dir: data_dir.join("meta"),
             meta_engine: MetaEngine::default(),
+            meta_url: None,
             chunks: ChunkConfig::single(data_dir),
             gc_grace: Duration::from_secs(24 * 3600),
             dedup_index: DedupIndex::default(),

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crate::error::Result;
 use crate::gc::StoreStats;
 use crate::keys;
-use crate::meta::{MetaStore, WriteBatch};
+use crate::meta::{MetaStore, Reads, WriteBatch};
 use crate::records::{ChunkRecord, decode};
 
 #[derive(Debug, Default)]
@@ -59,10 +59,11 @@ impl Gauges {
         self.unreferenced_bytes.fetch_add(sign * ub, Ordering::Relaxed);
     }
 
-    /// How applying `batch` over `meta` will move the totals: read before the apply,
-    /// added with [`Gauges::apply`] once it succeeded. A record that does not decode
-    /// counts as absent (the apply itself does not care).
-    pub fn delta(meta: &dyn MetaStore, batch: &WriteBatch) -> Delta {
+    /// How applying `batch` over `meta` will move the totals: read before the apply
+    /// (inside the transaction, where there is one), added with [`Gauges::apply`] once
+    /// it succeeded. A record that does not decode counts as absent (the apply itself
+    /// does not care).
+    pub fn delta(meta: &dyn Reads, batch: &WriteBatch) -> Delta {
         batch
             .entries_from(&[keys::CHUNK], &[keys::CHUNK + 1])
             .map(|(k, new)| {

@@ -42,7 +42,7 @@ pub use fastgate_chunk::{ChunkError, ChunkStore, ChunkWriter, LocalChunks, Objec
 
 pub use config::{DedupIndex, DedupScope, StorageConfig};
 pub use error::{Result, StorageError};
-pub use gc::{GcReport, StoreStats};
+pub use gc::{GcReport, ReferenceAudit, StoreStats};
 pub use ids::{ChunkHash, ChunkLocation, PartNumber, UploadId, VersionId};
 pub use meta::MetaEngine;
 pub use multipart::{ListedPart, MIN_PART_SIZE, UploadEntry, UploadPage};

@@ -35,7 +35,7 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store described by `config`, with its metadata engine.
     pub fn open(config: &StorageConfig) -> Result<Arc<Self>> {
-        let meta = crate::meta::open(config.meta_engine, &config.meta_dir)?;
+        let meta = crate::meta::open_at(config.meta_engine, &config.meta_dir, config.meta_url.as_deref())?;
         Self::with_meta(config, meta)
     }
 
@@ -87,9 +87,13 @@ impl Store {
         Ok(self.keyring.spec(enc, customer)?)
     }
 
-    /// Makes the caller the store's only writer until the guard drops.
-    pub(crate) fn write_gate(&self) -> MutexGuard<'_, ()> {
-        self.gate.lock()
+    /// Makes the caller the only writer of every process over the same metadata (the
+    /// in-process gate, then the engine's, which a database shared by several gateways
+    /// holds for all of them): what garbage collection needs to delete chunks.
+    pub(crate) fn exclusive_gate(&self) -> Result<(MutexGuard<'_, ()>, crate::meta::Gate)> {
+        let local = self.gate.lock();
+        let shared = self.meta.exclusive_gate()?;
+        Ok((local, shared))
     }
 
     /// Starts a new chunk on the store path the tracker picks for `size_hint` bytes,
@@ -138,7 +142,8 @@ impl Store {
     /// 4KiB -c 8` (release, sled) ran 12k to 20k GETs/s with them inline and 7k to 10k
     /// with both through `spawn_blocking`. `block_in_place` would be
     /// cheap (about 0.3 µs more) but panics on a current-thread runtime, which the tests
-    /// and embedders use. A network engine will make these natively async instead.
+    /// and embedders use. A database server's reads are a network round trip: those
+    /// point reads go through [`Store::point`], which sends them here.
     pub(crate) async fn off_worker<T, F>(self: &Arc<Self>, read: F) -> Result<T>
     where
         T: Send + 'static,
@@ -148,6 +153,22 @@ impl Store {
         tokio::task::spawn_blocking(move || read(&store))
             .await
             .map_err(|e| StorageError::Meta(MetaError(format!("a metadata read did not finish: {e}"))))?
+    }
+
+    /// Runs a point read (`object`, `bucket`, `upload`, ...): inline on an embedded
+    /// engine, where it costs about a microsecond (see [`Store::off_worker`] for what
+    /// the hand-off would cost), and on tokio's blocking pool when the engine is a
+    /// database server, so that no async worker waits on the network.
+    pub async fn point<T, F>(self: &Arc<Self>, read: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+    {
+        if self.meta.reads_inline() {
+            read(self)
+        } else {
+            self.off_worker(read).await
+        }
     }
 
     /// How many copies are owed to each storage node (group, node position) of a
@@ -296,7 +317,7 @@ impl Store {
         let (from_c, to_c) = (from.to_owned(), to.to_owned());
         done += self
             .off_worker(move |s| {
-                let _gate = s.write_gate();
+                let _gate = s.exclusive_gate()?;
                 let mut writes = crate::meta::WriteBatch::default();
                 let mut n = 0u64;
                 let (lo, hi) = ([keys::CHUNK], [keys::CHUNK + 1]);
@@ -318,7 +339,7 @@ impl Store {
                 }
                 writes.put(&keys::sealed_by(&to_c), &[]);
                 writes.delete(&keys::sealed_by(&from_c));
-                let delta = Gauges::delta(&*s.meta, &writes);
+                let delta = Gauges::delta(&crate::meta::Committed(&*s.meta), &writes);
                 s.meta.apply(writes)?;
                 s.gauges.apply(&delta);
                 s.meta.flush()?;

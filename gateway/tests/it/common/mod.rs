@@ -6,6 +6,8 @@
 //! Every test module uses it, and not every module uses every helper.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::io::Read as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +42,9 @@ pub struct Server {
     /// The metadata engine, when the test picks it (else FASTGATE_META_ENGINE from the
     /// environment applies, or the default).
     meta_engine: Option<String>,
+    /// The postgres engine's database, made for this server when it first starts on
+    /// postgres, or given by the test (gateways sharing one database).
+    meta_url: Option<String>,
     /// `http`, or `https` for a server configured with `[tls]`, as it announced itself.
     pub scheme: String,
 }
@@ -70,6 +75,46 @@ impl Server {
         Self::start_with(None, Some(engine))
     }
 
+    /// A gateway on the postgres engine over the database at `url`, which other
+    /// gateways may share, with `toml` as its configuration.
+    pub fn on_database(toml: &str, url: &str) -> Self {
+        let root = tempfile::Builder::new()
+            .prefix("fastgate-test-")
+            .tempdir()
+            .expect("tempdir");
+        let p = root.path().join("fastgate.toml");
+        std::fs::write(&p, toml).expect("write config");
+        let mut s = Self {
+            child: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            root,
+            config: Some(p),
+            meta_engine: Some("postgres".to_owned()),
+            meta_url: Some(url.to_owned()),
+            scheme: "http".to_owned(),
+        };
+        s.spawn();
+        s
+    }
+
+    /// The metadata engine this server starts on.
+    pub fn meta_engine(&self) -> String {
+        self.meta_engine
+            .clone()
+            .or_else(|| std::env::var("FASTGATE_META_ENGINE").ok())
+            .unwrap_or_else(|| "sled".to_owned())
+    }
+
+    /// The environment that selects this server's metadata (engine, and database on
+    /// postgres), for a test that starts `fastgate` over its data by hand.
+    pub fn meta_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![("FASTGATE_META_ENGINE".to_owned(), self.meta_engine())];
+        if let Some(url) = &self.meta_url {
+            env.push(("FASTGATE_META_URL".to_owned(), url.clone()));
+        }
+        env
+    }
+
     fn start_with_config(toml: Option<&str>) -> Self {
         Self::start_with(toml, None)
     }
@@ -92,6 +137,7 @@ impl Server {
             root,
             config,
             meta_engine: meta_engine.map(str::to_owned),
+            meta_url: None,
             scheme: "http".to_owned(),
         };
         s.spawn();
@@ -154,6 +200,14 @@ impl Server {
         if let Some(e) = &self.meta_engine {
             cmd.env("FASTGATE_META_ENGINE", e);
         }
+        cmd.env_remove("FASTGATE_META_URL");
+        if self.meta_engine() == "postgres" {
+            let url = self
+                .meta_url
+                .get_or_insert_with(|| pg::Postgres::get().new_database())
+                .clone();
+            cmd.env("FASTGATE_META_URL", url);
+        }
         let announced = self.log().matches(LISTENING).count();
         let mut child = cmd.spawn().expect("spawn fastgate");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -195,6 +249,15 @@ impl Server {
     /// SIGKILL, then start again on the same data dir, config and address.
     pub fn restart(&mut self) {
         self.kill9();
+        self.spawn();
+    }
+
+    /// Starts again (after [`Server::kill9`]) on the postgres engine over the database
+    /// at `url`, keeping its data dir (its chunks).
+    pub fn start_again_on_database(&mut self, url: &str) {
+        self.kill9();
+        self.meta_engine = Some("postgres".to_owned());
+        self.meta_url = Some(url.to_owned());
         self.spawn();
     }
 

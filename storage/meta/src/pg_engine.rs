@@ -1,0 +1,523 @@
+//! PostgreSQL: the metadata of several gateways in one database that its users already
+//! run, back up and make highly available.
+//!
+//! The keyspace is one table, `fastgate_kv (k bytea primary key, v bytea)`: `bytea`
+//! compares as `memcmp`, the order sled and fjall give, so every key layout and every
+//! range scan of the model works unchanged. Scans are paged by keyset (`k > $last ORDER
+//! BY k LIMIT n`), so a listing never loads a whole table and each page is an index
+//! range.
+//!
+//! **Transactions.** Each group commit of a gateway is one SERIALIZABLE transaction
+//! ([`MetaStore::transact`]): the requests' bodies read through it, their writes are
+//! applied in it, then COMMIT. PostgreSQL detects every read-modify-write that
+//! another gateway's transaction overlapped (a chunk's reference count, an object
+//! record, an upload's parts) and fails one of them with SQLSTATE 40001 (or 40P01 for a
+//! deadlock); the whole batch is then run again from its bodies, a bounded number of
+//! times with a growing, jittered pause. A body's own error still fails only its
+//! request, as on the embedded engines. `COMMIT` is durable (`synchronous_commit` as
+//! the server has it), so [`MetaStore::flush`] has nothing left to do, and PostgreSQL's
+//! own group commit of its WAL replaces ours.
+//!
+//! **Hot rows.** A chunk's reference count is one row, so writes that reference the
+//! same content at the same moment (the empty object, a popular file copied many
+//! times) conflict on it. Within one gateway they already share one transaction (the
+//! group commit), so they conflict only across gateways, at most once per batch each,
+//! and a conflict costs a retry of the batch, not a lost update. Splitting the count
+//! into per-gateway rows summed by garbage collection would remove even that; it is
+//! left for when a measurement asks for it.
+//!
+//! **Garbage collection** deletes a chunk's record and then its file. No gateway may
+//! link that file again, or decide it is already stored, in between: the gates
+//! ([`MetaStore::shared_gate`] for a group commit, from its first publish to its
+//! COMMIT, [`MetaStore::exclusive_gate`] for a collection step) are a PostgreSQL
+//! advisory lock, shared or exclusive, so they reach every gateway of the database.
+//!
+//! The trait is synchronous and is called from the committer thread and from tokio's
+//! blocking pool; the engine owns a small runtime that drives its connections, and
+//! those threads block on it. Point reads from an async task would block a worker, so
+//! the model sends them to the blocking pool when [`MetaStore::reads_inline`] says so.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::ops::Bound;
+use std::time::Duration;
+
+use deadpool_postgres::{ManagerConfig, Object, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts};
+use tokio::runtime::RuntimeFlavor;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{IsolationLevel, NoTls};
+
+use super::{Entry, Gate, MetaError, MetaStore, Reads, Scan, TransactBody, UNAVAILABLE, WriteBatch, prefix_end};
+
+/// Rows fetched per page of a range scan.
+const PAGE: i64 = 512;
+
+/// Connections per gateway: the committer's transaction and its gate, garbage
+/// collection, and the blocking pool's reads.
+const POOL_SIZE: usize = 16;
+
+/// How long a request waits for a connection, or for one to be made, before it is
+/// told the database is unavailable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs of one transaction at most, the first included, before a conflict is the
+/// caller's error.
+const MAX_RUNS: u32 = 12;
+
+/// The advisory lock key of the gates ("fastgate" in ASCII).
+const GATE_KEY: i64 = 0x6661_7374_6761_7465;
+
+/// The advisory lock key that makes the schema's creation one gateway's at a time.
+const SCHEMA_KEY: i64 = GATE_KEY + 1;
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS fastgate_kv (k bytea PRIMARY KEY, v bytea NOT NULL)";
+
+pub struct PgStore {
+    /// Drives the pool's connections; the engine's callers block on it. An `Option`
+    /// only so that `drop` can shut it down without waiting (a store may be dropped
+    /// on an async task, where a blocking shutdown panics).
+    rt: Option<tokio::runtime::Runtime>,
+    /// A handle of `rt`, which lives as long as the store.
+    handle: tokio::runtime::Handle,
+    pool: Pool,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Why a run of a transaction failed: a conflict worth running it again for, or not.
+enum Failure {
+    Conflict(MetaError),
+    Final(MetaError),
+}
+
+fn pg_error(e: tokio_postgres::Error) -> MetaError {
+    let unavailable = match e.code() {
+        // No SQLSTATE: the connection broke or could not be made.
+        None => true,
+        Some(c) => {
+            let c = c.code();
+            c.starts_with("08") || c.starts_with("57P")
+        }
+    };
+    if unavailable {
+        MetaError(format!("{UNAVAILABLE}{e}"))
+    } else {
+        MetaError(format!("postgres: {e}"))
+    }
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> MetaError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg_error(e),
+        e => MetaError(format!("{UNAVAILABLE}{e}")),
+    }
+}
+
+fn classify(e: tokio_postgres::Error) -> Failure {
+    let conflict = e
+        .code()
+        .is_some_and(|c| *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED);
+    if conflict {
+        Failure::Conflict(pg_error(e))
+    } else {
+        Failure::Final(pg_error(e))
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user:pass@host:port/db`, or
+    /// `host=/run/postgresql dbname=fastgate` key-value form) and creates the table
+    /// when it is missing.
+    pub fn open(url: &str) -> Result<Self, MetaError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("fastgate-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| MetaError(format!("postgres runtime: {e}")))?;
+        let cfg = deadpool_postgres::Config {
+            url: Some(url.to_owned()),
+            manager: Some(ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            }),
+            pool: Some(PoolConfig {
+                max_size: POOL_SIZE,
+                timeouts: Timeouts {
+                    wait: Some(CONNECT_TIMEOUT),
+                    create: Some(CONNECT_TIMEOUT),
+                    recycle: Some(CONNECT_TIMEOUT),
+                },
+                ..PoolConfig::default()
+            }),
+            ..deadpool_postgres::Config::default()
+        };
+        let pool = cfg
+            .create_pool(Some(Runtime::Tokio1), NoTls)
+            .map_err(|e| MetaError(format!("postgres {url:?}: {e}")))?;
+        let store = Self {
+            handle: rt.handle().clone(),
+            rt: Some(rt),
+            pool,
+        };
+        store.block(async {
+            let mut client = store.pool.get().await.map_err(pool_error)?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_KEY])
+                .await
+                .map_err(pg_error)?;
+            tx.batch_execute(SCHEMA).await.map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)
+        })?;
+        Ok(store)
+    }
+
+    /// Runs `f` on the engine's runtime and waits for it. On a worker of a
+    /// multi-threaded runtime the wait is announced with `block_in_place`, so that the
+    /// worker's other tasks move elsewhere; on a current-thread runtime it happens on
+    /// a thread of its own. Neither should be the common case: the model sends
+    /// metadata calls of async tasks to the blocking pool.
+    fn block<F>(&self, f: F) -> F::Output
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        match tokio::runtime::Handle::try_current() {
+            Err(_) => self.handle.block_on(f),
+            Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.handle.block_on(f))
+            }
+            Ok(_) => std::thread::scope(|s| match s.spawn(|| self.handle.block_on(f)).join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }),
+        }
+    }
+
+    fn client(&self) -> Result<Object, MetaError> {
+        self.block(self.pool.get()).map_err(pool_error)
+    }
+
+    /// One page of a scan: at most [`PAGE`] entries within the bounds, in order.
+    fn page(&self, lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>, rev: bool) -> Result<Vec<Entry>, MetaError> {
+        let mut sql = String::from("SELECT k, v FROM fastgate_kv WHERE true");
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        for (bound, incl, excl) in [(lower, ">=", ">"), (upper, "<=", "<")] {
+            let (op, key) = match bound {
+                Bound::Included(k) => (incl, k),
+                Bound::Excluded(k) => (excl, k),
+                Bound::Unbounded => continue,
+            };
+            params.push(key);
+            sql.push_str(&format!(" AND k {op} ${}", params.len()));
+        }
+        sql.push_str(if rev { " ORDER BY k DESC" } else { " ORDER BY k" });
+        sql.push_str(&format!(" LIMIT {PAGE}"));
+        self.block(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+            let rows = client.query(&stmt, &params).await.map_err(pg_error)?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0).map_err(pg_error)?, r.try_get(1).map_err(pg_error)?)))
+                .collect()
+        })
+    }
+
+    /// One run of a transaction: the body, its writes, COMMIT.
+    fn run_once(&self, body: &mut TransactBody<'_>) -> Result<(), Failure> {
+        let final_error = |e: MetaError| Failure::Final(e);
+        let mut client = self.client().map_err(final_error)?;
+        let tx = self
+            .block(
+                client
+                    .build_transaction()
+                    .isolation_level(IsolationLevel::Serializable)
+                    .start(),
+            )
+            .map_err(classify)?;
+        let reads = TxReads {
+            store: self,
+            tx: &tx,
+            broken: RefCell::new(None),
+        };
+        let out = body(&reads);
+        // A failed statement aborts the whole transaction, whatever the body made of
+        // the error: the transaction's fate is the database's.
+        if let Some(e) = reads.broken.into_inner() {
+            return Err(classify(e));
+        }
+        let batch = out.map_err(final_error)?;
+        self.block(async {
+            write_batch(&tx, batch).await?;
+            tx.commit().await
+        })
+        .map_err(classify)
+    }
+}
+
+/// The writes of `batch`, inside `tx`: one statement for the puts, one for the deletions.
+async fn write_batch(tx: &deadpool_postgres::Transaction<'_>, batch: WriteBatch) -> Result<(), tokio_postgres::Error> {
+    let mut keys = Vec::new();
+    let mut values = Vec::new();
+    let mut gone = Vec::new();
+    for (k, v) in batch {
+        match v {
+            Some(v) => {
+                keys.push(k);
+                values.push(v);
+            }
+            None => gone.push(k),
+        }
+    }
+    if !keys.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO fastgate_kv (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                 ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+            )
+            .await?;
+        tx.execute(&stmt, &[&keys, &values]).await?;
+    }
+    if !gone.is_empty() {
+        let stmt = tx
+            .prepare_cached("DELETE FROM fastgate_kv WHERE k = ANY($1::bytea[])")
+            .await?;
+        tx.execute(&stmt, &[&gone]).await?;
+    }
+    Ok(())
+}
+
+/// The reads of a transaction body, made inside the database's transaction. The first
+/// failure is kept: after it the transaction is aborted and the run must end.
+struct TxReads<'a> {
+    store: &'a PgStore,
+    tx: &'a deadpool_postgres::Transaction<'a>,
+    broken: RefCell<Option<tokio_postgres::Error>>,
+}
+
+impl TxReads<'_> {
+    fn check<T>(&self, r: Result<T, tokio_postgres::Error>) -> Result<T, MetaError> {
+        r.map_err(|e| {
+            let out = MetaError(format!("postgres: {e}"));
+            self.broken.borrow_mut().get_or_insert(e);
+            out
+        })
+    }
+}
+
+impl Reads for TxReads<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+        if self.broken.borrow().is_some() {
+            return Err(MetaError("postgres: the transaction is aborted".into()));
+        }
+        let r = self.store.block(async {
+            let stmt = self.tx.prepare_cached("SELECT v FROM fastgate_kv WHERE k = $1").await?;
+            let row = self.tx.query_opt(&stmt, &[&key]).await?;
+            row.map(|r| r.try_get::<_, Vec<u8>>(0)).transpose()
+        });
+        self.check(r)
+    }
+
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError> {
+        if self.broken.borrow().is_some() {
+            return Err(MetaError("postgres: the transaction is aborted".into()));
+        }
+        let end = prefix_end(prefix);
+        let r = self.store.block(async {
+            let rows = match &end {
+                Some(end) => {
+                    let stmt = self
+                        .tx
+                        .prepare_cached("SELECT k FROM fastgate_kv WHERE k >= $1 AND k < $2 ORDER BY k")
+                        .await?;
+                    self.tx.query(&stmt, &[&prefix, end]).await?
+                }
+                None => {
+                    let stmt = self
+                        .tx
+                        .prepare_cached("SELECT k FROM fastgate_kv WHERE k >= $1 ORDER BY k")
+                        .await?;
+                    self.tx.query(&stmt, &[&prefix]).await?
+                }
+            };
+            rows.iter().map(|r| r.try_get::<_, Vec<u8>>(0)).collect()
+        });
+        self.check(r)
+    }
+}
+
+/// A range scan, one page at a time.
+struct PgScan<'a> {
+    store: &'a PgStore,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    rev: bool,
+    page: VecDeque<Entry>,
+    done: bool,
+}
+
+impl Iterator for PgScan<'_> {
+    type Item = Result<Entry, MetaError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.page.is_empty() && !self.done {
+            match self.store.page(&self.lower, &self.upper, self.rev) {
+                Ok(rows) => {
+                    self.done = rows.len() < PAGE as usize;
+                    if let Some((last, _)) = rows.last() {
+                        // The next page starts past the last key seen (keyset paging).
+                        let past = Bound::Excluded(last.clone());
+                        if self.rev {
+                            self.upper = past;
+                        } else {
+                            self.lower = past;
+                        }
+                    }
+                    self.page = rows.into();
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        self.page.pop_front().map(Ok)
+    }
+}
+
+fn owned(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
+    super::owned_bound(b)
+}
+
+/// A gate held as a PostgreSQL advisory lock on a connection of its own.
+struct AdvisoryGate {
+    client: Option<Object>,
+    unlock: &'static str,
+    handle: tokio::runtime::Handle,
+}
+
+impl Drop for AdvisoryGate {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else { return };
+        let unlock = self.unlock;
+        // Unlocked in the background: dropping a gate must not block. A connection
+        // whose unlock failed is closed rather than pooled, which releases the lock.
+        self.handle.spawn(async move {
+            if client.execute(unlock, &[&GATE_KEY]).await.is_err() {
+                drop(Object::take(client));
+            }
+        });
+    }
+}
+
+impl PgStore {
+    fn gate(&self, lock: &str, unlock: &'static str) -> Result<Gate, MetaError> {
+        let client = self.client()?;
+        self.block(client.execute(lock, &[&GATE_KEY])).map_err(pg_error)?;
+        Ok(Box::new(AdvisoryGate {
+            client: Some(client),
+            unlock,
+            handle: self.handle.clone(),
+        }))
+    }
+}
+
+impl MetaStore for PgStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+        self.block(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached("SELECT v FROM fastgate_kv WHERE k = $1")
+                .await
+                .map_err(pg_error)?;
+            let row = client.query_opt(&stmt, &[&key]).await.map_err(pg_error)?;
+            row.map(|r| r.try_get::<_, Vec<u8>>(0)).transpose().map_err(pg_error)
+        })
+    }
+
+    fn range<'a>(&'a self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a> {
+        Box::new(PgScan {
+            store: self,
+            lower: owned(from),
+            upper: owned(to),
+            rev: false,
+            page: VecDeque::new(),
+            done: false,
+        })
+    }
+
+    fn range_rev<'a>(&'a self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a> {
+        Box::new(PgScan {
+            store: self,
+            lower: owned(from),
+            upper: owned(to),
+            rev: true,
+            page: VecDeque::new(),
+            done: false,
+        })
+    }
+
+    fn apply(&self, batch: WriteBatch) -> Result<(), MetaError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.block(async {
+            let mut client = self.pool.get().await.map_err(pool_error)?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            write_batch(&tx, batch).await.map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)
+        })
+    }
+
+    /// Every COMMIT is already durable.
+    fn flush(&self) -> Result<(), MetaError> {
+        Ok(())
+    }
+
+    fn transact(&self, body: &mut TransactBody<'_>) -> Result<(), MetaError> {
+        let mut pause = Duration::from_millis(2);
+        let mut runs = 0;
+        loop {
+            runs += 1;
+            match self.run_once(body) {
+                Ok(()) => return Ok(()),
+                Err(Failure::Final(e)) => return Err(e),
+                Err(Failure::Conflict(e)) if runs >= MAX_RUNS => {
+                    return Err(MetaError(format!(
+                        "{UNAVAILABLE}still conflicting after {runs} runs: {}",
+                        e.0
+                    )));
+                }
+                Err(Failure::Conflict(e)) => {
+                    tracing::debug!(runs, error = %e, "metadata transaction conflicted; running it again");
+                    // Jittered, so that the gateways that collided do not collide again.
+                    let jitter = rand::random_range(0..=pause.as_micros() as u64);
+                    std::thread::sleep(pause + Duration::from_micros(jitter));
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+
+    fn reads_inline(&self) -> bool {
+        false
+    }
+
+    fn shared_gate(&self) -> Result<Gate, MetaError> {
+        self.gate(
+            "SELECT pg_advisory_lock_shared($1)",
+            "SELECT pg_advisory_unlock_shared($1)",
+        )
+    }
+
+    fn exclusive_gate(&self) -> Result<Gate, MetaError> {
+        self.gate("SELECT pg_advisory_lock($1)", "SELECT pg_advisory_unlock($1)")
+    }
+}
