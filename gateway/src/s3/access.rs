@@ -205,6 +205,7 @@ pub enum Action {
     GetBucketWebsite,
     GetReplicationConfiguration,
     GetBucketObjectLockConfiguration,
+    PutBucketObjectLockConfiguration,
     GetBucketOwnershipControls,
     PutBucketOwnershipControls,
     GetLifecycleConfiguration,
@@ -220,6 +221,13 @@ pub enum Action {
     DeleteObject,
     ListMultipartUploadParts,
     AbortMultipartUpload,
+    GetObjectRetention,
+    PutObjectRetention,
+    GetObjectLegalHold,
+    PutObjectLegalHold,
+    /// Lifting or shortening a GOVERNANCE retention (with
+    /// `x-amz-bypass-governance-retention`); no ACL grants it.
+    BypassGovernanceRetention,
 }
 
 impl Action {
@@ -250,6 +258,7 @@ impl Action {
             Self::GetBucketWebsite => "s3:GetBucketWebsite",
             Self::GetReplicationConfiguration => "s3:GetReplicationConfiguration",
             Self::GetBucketObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
+            Self::PutBucketObjectLockConfiguration => "s3:PutBucketObjectLockConfiguration",
             Self::GetBucketOwnershipControls => "s3:GetBucketOwnershipControls",
             Self::PutBucketOwnershipControls => "s3:PutBucketOwnershipControls",
             Self::GetLifecycleConfiguration => "s3:GetLifecycleConfiguration",
@@ -265,6 +274,11 @@ impl Action {
             Self::DeleteObject => "s3:DeleteObject",
             Self::ListMultipartUploadParts => "s3:ListMultipartUploadParts",
             Self::AbortMultipartUpload => "s3:AbortMultipartUpload",
+            Self::GetObjectRetention => "s3:GetObjectRetention",
+            Self::PutObjectRetention => "s3:PutObjectRetention",
+            Self::GetObjectLegalHold => "s3:GetObjectLegalHold",
+            Self::PutObjectLegalHold => "s3:PutObjectLegalHold",
+            Self::BypassGovernanceRetention => "s3:BypassGovernanceRetention",
         }
     }
 

@@ -9,7 +9,7 @@ use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, timestamp};
-use super::{Gateway, acl, check_key, unsupported};
+use super::{Gateway, acl, check_key, lock, unsupported};
 
 /// The source of a copy (bucket, key and version), checked for access.
 pub(super) async fn source(gw: &Gateway, ctx: &RequestContext, src: &CopySource) -> S3Result<ObjectRecord> {
@@ -64,8 +64,14 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
     let res = Resource::object(&input.bucket, &input.key);
     let bucket = gw.authorize(&ctx, Action::PutObject, res).await?;
     check_key(&input.key)?;
-    unsupported::check_object_write(&unsupported::object_write!(input))?;
+    let mut asked = unsupported::object_write!(input);
+    // The lock headers are lock.rs's to check.
+    asked.lock = false;
+    unsupported::check_object_write(&asked)?;
     let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))?;
+    let lock = gw
+        .object_write_lock(&ctx, &input.bucket, &input.key, &bucket, &lock::lock_headers!(input))
+        .await?;
     let src = source(gw, &ctx, &input.copy_source).await?;
     check_source_conditions(
         &src,
@@ -87,6 +93,8 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
     // A copy is a new object: its owner and ACL are the request's, not the source's.
     rec.owner = owner;
     rec.acl = acl;
+    // Nor its lock: a copy is protected as its request (and its bucket's default) says.
+    rec.lock = lock;
     rec.last_modified_ms = now_ms();
     if replace {
         rec.headers = headers::object_headers!(input);

@@ -48,11 +48,15 @@ pub async fn delete_object(
     };
     let done = match version {
         // Removing a version for good; one that does not exist is not an error.
-        Some(id) => gw
-            .store
-            .delete_object_version(&i.bucket, &i.key, id)
-            .await
-            .map_err(super::to_s3)?,
+        Some(id) => {
+            let bypass = gw
+                .may_bypass_governance(&ctx, i.bypass_governance_retention, res)
+                .await?;
+            gw.store
+                .delete_object_version(&i.bucket, &i.key, id, bypass)
+                .await
+                .map_err(super::to_s3)?
+        }
         None => {
             let cond = DeleteCondition {
                 if_match: i.if_match.as_ref().map(etag_condition),
@@ -135,9 +139,13 @@ pub async fn delete_objects(
             (o.key.clone(), version, cond)
         })
         .collect();
+    // A bypass is asked for the whole batch and allowed on the bucket, as AWS checks it.
+    let bypass = gw
+        .may_bypass_governance(&ctx, req.input.bypass_governance_retention, Resource::bucket(bucket))
+        .await?;
     // One transaction for the whole batch: one durable flush instead of one per key.
     let owner = Some(ctx.owner_id().to_owned());
-    let (mut per_key, whole) = match gw.store.delete_objects(&req.input.bucket, keys, owner).await {
+    let (mut per_key, whole) = match gw.store.delete_objects(&req.input.bucket, keys, owner, bypass).await {
         Ok(outcomes) => (outcomes.into_iter(), None),
         Err(e) => (Vec::new().into_iter(), Some(super::to_s3(e))),
     };

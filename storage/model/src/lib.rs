@@ -44,5 +44,5 @@ pub use meta::MetaEngine;
 pub use multipart::{ListedPart, MIN_PART_SIZE, UploadEntry, UploadPage};
 pub use objects::{DeleteCondition, ListPage, WriteCondition, common_prefix};
 pub use store::Store;
-pub use versions::{Deleted, VersionPage};
+pub use versions::{Deleted, LockChange, VersionPage};
 pub use write::Content;

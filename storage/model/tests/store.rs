@@ -711,7 +711,10 @@ async fn an_old_version_keeps_its_chunk_until_that_version_is_deleted() {
     assert!(matches!(store.object("bkt", "k"), Err(StorageError::NoSuchKey)));
     assert_eq!(store.chunk(&new.parts[0].hash).unwrap().unwrap().refs, 1);
 
-    let gone = store.delete_object_version("bkt", "k", old.version_id()).await.unwrap();
+    let gone = store
+        .delete_object_version("bkt", "k", old.version_id(), false)
+        .await
+        .unwrap();
     assert!(gone.existed);
     assert_eq!(store.chunk(&old.parts[0].hash).unwrap().unwrap().refs, 0);
     assert_eq!(store.collect_garbage().unwrap().chunks_deleted, 1);
