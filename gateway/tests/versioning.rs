@@ -451,3 +451,144 @@ async fn delete_objects_removes_the_versions_it_names_and_marks_the_keys_it_does
     let got = c.get_object().bucket("batch").key("b").send().await;
     assert_eq!(assert_code(got, "NoSuchKey"), 404);
 }
+
+#[tokio::test]
+async fn tagging_and_acls_read_and_change_the_version_they_name() {
+    let srv = Server::start();
+    let c = srv.client();
+    versioned(&c, "tv1").await;
+    let old = put_version(&c, "tv1", "k", b"old").await;
+    let new = put_version(&c, "tv1", "k", b"new").await;
+    let tags = |k: &str, v: &str| {
+        aws_sdk_s3::types::Tagging::builder()
+            .tag_set(aws_sdk_s3::types::Tag::builder().key(k).value(v).build().expect("tag"))
+            .build()
+            .expect("tagging")
+    };
+    let out = c
+        .put_object_tagging()
+        .bucket("tv1")
+        .key("k")
+        .version_id(&old)
+        .tagging(tags("era", "old"))
+        .send()
+        .await
+        .expect("tag the old version");
+    assert_eq!(out.version_id(), Some(old.as_str()));
+    let read = |v: String| {
+        let c = c.clone();
+        async move {
+            let out = c
+                .get_object_tagging()
+                .bucket("tv1")
+                .key("k")
+                .version_id(&v)
+                .send()
+                .await
+                .expect("get tagging");
+            assert_eq!(out.version_id(), Some(v.as_str()));
+            out.tag_set()
+                .iter()
+                .map(|t| format!("{}={}", t.key(), t.value()))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(read(old.clone()).await, ["era=old"]);
+    assert!(
+        read(new.clone()).await.is_empty(),
+        "the current version's tags are its own"
+    );
+    c.delete_object_tagging()
+        .bucket("tv1")
+        .key("k")
+        .version_id(&old)
+        .send()
+        .await
+        .expect("delete tagging");
+    assert!(read(old.clone()).await.is_empty());
+
+    let acl = c
+        .get_object_acl()
+        .bucket("tv1")
+        .key("k")
+        .version_id(&old)
+        .send()
+        .await
+        .expect("acl of a version");
+    assert!(acl.owner().is_some());
+    c.put_object_acl()
+        .bucket("tv1")
+        .key("k")
+        .version_id(&old)
+        .acl(aws_sdk_s3::types::ObjectCannedAcl::Private)
+        .send()
+        .await
+        .expect("put acl of a version");
+    let res = c
+        .get_object_tagging()
+        .bucket("tv1")
+        .key("k")
+        .version_id("3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH")
+        .send()
+        .await;
+    assert_code(res, "NoSuchVersion");
+}
+
+#[tokio::test]
+async fn a_request_naming_a_version_needs_the_version_action_of_the_policy() {
+    let srv = Server::with_second_user("");
+    let (c, other) = (srv.client(), srv.client_as(USER2_ACCESS_KEY, USER2_SECRET_KEY));
+    versioned(&c, "pv1").await;
+    let v = put_version(&c, "pv1", "k", b"data").await;
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+        {{"Effect":"Allow","Principal":{{"AWS":"{USER2_ACCESS_KEY}"}},
+          "Action":["s3:GetObject","s3:DeleteObject"],"Resource":"arn:aws:s3:::pv1/*"}}]}}"#
+    );
+    c.put_bucket_policy()
+        .bucket("pv1")
+        .policy(policy)
+        .send()
+        .await
+        .expect("policy");
+    other
+        .get_object()
+        .bucket("pv1")
+        .key("k")
+        .send()
+        .await
+        .expect("s3:GetObject reads the current version");
+    let res = other.get_object().bucket("pv1").key("k").version_id(&v).send().await;
+    assert_code(res, "AccessDenied");
+    let res = other.delete_object().bucket("pv1").key("k").version_id(&v).send().await;
+    assert_code(res, "AccessDenied");
+    assert_eq!(get_version(&c, "pv1", "k", &v).await, b"data");
+
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+        {{"Effect":"Allow","Principal":{{"AWS":"{USER2_ACCESS_KEY}"}},
+          "Action":["s3:GetObjectVersion","s3:DeleteObjectVersion"],"Resource":"arn:aws:s3:::pv1/*"}}]}}"#
+    );
+    c.put_bucket_policy()
+        .bucket("pv1")
+        .policy(policy)
+        .send()
+        .await
+        .expect("policy");
+    other
+        .get_object()
+        .bucket("pv1")
+        .key("k")
+        .version_id(&v)
+        .send()
+        .await
+        .expect("s3:GetObjectVersion reads the version");
+    other
+        .delete_object()
+        .bucket("pv1")
+        .key("k")
+        .version_id(&v)
+        .send()
+        .await
+        .expect("s3:DeleteObjectVersion removes it");
+}

@@ -21,7 +21,8 @@ pub(super) async fn source(gw: &Gateway, ctx: &RequestContext, src: &CopySource)
     else {
         return Err(ApiError::NotImplemented("Copying from an access point is not supported").into());
     };
-    gw.authorize(&ctx.for_copy_source(), Action::GetObject, Resource::object(bucket, key))
+    let action = Action::GetObject.for_version(version_id.is_some());
+    gw.authorize(&ctx.for_copy_source(), action, Resource::object(bucket, key))
         .await?;
     super::get::read_version(gw, bucket, key, version_id.as_deref()).await
 }

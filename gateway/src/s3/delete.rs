@@ -33,7 +33,8 @@ pub async fn delete_object(
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let ctx = RequestContext::of(&req)?;
     let res = Resource::object(&req.input.bucket, &req.input.key);
-    gw.authorize(&ctx, Action::DeleteObject, res).await?;
+    let action = Action::DeleteObject.for_version(req.input.version_id.is_some());
+    gw.authorize(&ctx, action, res).await?;
     let i = &req.input;
     let version = match headers::parse_version_id(i.version_id.as_deref()) {
         // An id of S3's shape that fastgate never gave names no version: nothing to
@@ -89,7 +90,8 @@ pub async fn delete_objects(
     }
     let objects = req.input.delete.objects;
     let code_and_message = |e: &s3s::S3Error| (e.code().as_str().to_owned(), e.message().map(str::to_owned));
-    // Each key is authorized as its own DeleteObject, as S3 does: a policy may let a
+    // Each key is authorized as its own DeleteObject (DeleteObjectVersion where it names
+    // a version), as S3 does: a policy may let a
     // user delete some keys and not others. A key refused is an error entry of the
     // answer and is not deleted; a missing bucket fails the whole request.
     let bucket = &req.input.bucket;
@@ -101,7 +103,11 @@ pub async fn delete_objects(
     for o in &objects {
         refused.push(
             match gw
-                .authorize(&ctx, Action::DeleteObject, Resource::object(bucket, &o.key))
+                .authorize(
+                    &ctx,
+                    Action::DeleteObject.for_version(o.version_id.is_some()),
+                    Resource::object(bucket, &o.key),
+                )
                 .await
             {
                 Ok(_) => None,

@@ -192,7 +192,8 @@ pub(super) async fn read_version(
 pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
     let ctx = RequestContext::of(&req)?;
     let input = &req.input;
-    gw.authorize(&ctx, Action::GetObject, Resource::object(&input.bucket, &input.key))
+    let action = Action::GetObject.for_version(input.version_id.is_some());
+    gw.authorize(&ctx, action, Resource::object(&input.bucket, &input.key))
         .await?;
     let rec = read_version(gw, &input.bucket, &input.key, input.version_id.as_deref()).await?;
     check_conditions(&conditions!(input), &rec)?;
@@ -249,7 +250,8 @@ fn checksum_fields(rec: &ObjectRecord, part_number: Option<i32>, ranged: bool) -
 pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
     let ctx = RequestContext::of(&req)?;
     let input = &req.input;
-    gw.authorize(&ctx, Action::GetObject, Resource::object(&input.bucket, &input.key))
+    let action = Action::GetObject.for_version(input.version_id.is_some());
+    gw.authorize(&ctx, action, Resource::object(&input.bucket, &input.key))
         .await?;
     let rec = read_version(gw, &input.bucket, &input.key, input.version_id.as_deref()).await?;
     check_conditions(&conditions!(input), &rec)?;
@@ -284,8 +286,8 @@ pub async fn get_object_attributes(
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
     let ctx = RequestContext::of(&req)?;
     let i = &req.input;
-    gw.authorize(&ctx, Action::GetObjectAttributes, Resource::object(&i.bucket, &i.key))
-        .await?;
+    let action = Action::GetObjectAttributes.for_version(i.version_id.is_some());
+    gw.authorize(&ctx, action, Resource::object(&i.bucket, &i.key)).await?;
     let rec = read_version(gw, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     // `x-amz-object-attributes` is one comma-separated header (`ETag,ObjectSize`, as
     // the SDKs send it) or several; s3s hands each header value over whole.

@@ -338,6 +338,33 @@ impl Store {
         .await
     }
 
+    /// Replaces version `id` of `bucket/key`'s record without touching its chunks
+    /// (tagging, ACL of a named version), in one transaction. `NoSuchVersion` where
+    /// there is no such version or it is a delete marker.
+    pub async fn update_object_version<F>(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        id: VersionId,
+        f: F,
+    ) -> Result<ObjectRecord>
+    where
+        F: Fn(&mut ObjectRecord) + Send + 'static,
+    {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.commit_with(Vec::new(), move |tx, _| {
+            versioning(tx, &bucket)?;
+            let (at, mut rec) = locate(tx, &bucket, &key, id)?.ok_or(StorageError::NoSuchVersion)?;
+            if rec.is_delete_marker() {
+                return Err(TxError::Abort(StorageError::NoSuchVersion));
+            }
+            f(&mut rec);
+            tx.put(&at, &encode(&rec))?;
+            Ok(rec)
+        })
+        .await
+    }
+
     /// Changes the retention or legal hold of version `id` of `bucket/key` (the current
     /// version when `None`), as [`LockChange`] says, in one transaction: the bucket must
     /// have object lock, the version must exist and not be a delete marker, and a
