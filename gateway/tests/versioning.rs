@@ -592,3 +592,51 @@ async fn a_request_naming_a_version_needs_the_version_action_of_the_policy() {
         .await
         .expect("s3:DeleteObjectVersion removes it");
 }
+
+#[tokio::test]
+async fn a_retried_completion_answers_the_version_the_first_one_wrote() {
+    let srv = Server::start();
+    let c = srv.client();
+    versioned(&c, "rc1").await;
+    let id = c
+        .create_multipart_upload()
+        .bucket("rc1")
+        .key("k")
+        .send()
+        .await
+        .expect("create upload")
+        .upload_id()
+        .expect("upload id")
+        .to_owned();
+    let etag = c
+        .upload_part()
+        .bucket("rc1")
+        .key("k")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"part"))
+        .send()
+        .await
+        .expect("upload part")
+        .e_tag
+        .expect("part etag");
+    let complete = || {
+        c.complete_multipart_upload()
+            .bucket("rc1")
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .parts(CompletedPart::builder().part_number(1).e_tag(&etag).build())
+                    .build(),
+            )
+            .send()
+    };
+    let first = complete().await.expect("first completion");
+    let v = first.version_id().expect("a version id").to_owned();
+    // A later write makes that version noncurrent; a retry still names it.
+    put_version(&c, "rc1", "k", b"later").await;
+    let again = complete().await.expect("retried completion");
+    assert_eq!(again.version_id(), Some(v.as_str()));
+    assert_eq!(again.e_tag(), first.e_tag());
+}
