@@ -640,3 +640,68 @@ async fn a_retried_completion_answers_the_version_the_first_one_wrote() {
     assert_eq!(again.version_id(), Some(v.as_str()));
     assert_eq!(again.e_tag(), first.e_tag());
 }
+
+#[tokio::test]
+async fn conditional_deletes_of_a_named_version_compare_that_version() {
+    let srv = Server::start();
+    let c = srv.client();
+    versioned(&c, "cd1").await;
+    let old = put_version(&c, "cd1", "k", b"old!").await;
+    let old_etag = c
+        .head_object()
+        .bucket("cd1")
+        .key("k")
+        .version_id(&old)
+        .send()
+        .await
+        .expect("head")
+        .e_tag()
+        .expect("etag")
+        .to_owned();
+    let new = put_version(&c, "cd1", "k", b"new").await;
+
+    // The current version's size is 3, the named one's 4: the condition is on the latter.
+    let res = c
+        .delete_object()
+        .bucket("cd1")
+        .key("k")
+        .version_id(&old)
+        .if_match_size(3)
+        .send()
+        .await;
+    assert_eq!(assert_code(res, "PreconditionFailed"), 412);
+    let out = c
+        .delete_objects()
+        .bucket("cd1")
+        .delete(
+            Delete::builder()
+                .objects(
+                    ObjectIdentifier::builder()
+                        .key("k")
+                        .version_id(&new)
+                        .e_tag(&old_etag)
+                        .build()
+                        .expect("id"),
+                )
+                .build()
+                .expect("delete"),
+        )
+        .send()
+        .await
+        .expect("delete objects");
+    let errors: Vec<&str> = out.errors().iter().filter_map(|e| e.code()).collect();
+    assert_eq!(errors, ["PreconditionFailed"]);
+    assert_eq!(get_version(&c, "cd1", "k", &new).await, b"new");
+
+    c.delete_object()
+        .bucket("cd1")
+        .key("k")
+        .version_id(&old)
+        .if_match(&old_etag)
+        .if_match_size(4)
+        .send()
+        .await
+        .expect("delete with matching conditions");
+    let res = c.get_object().bucket("cd1").key("k").version_id(&old).send().await;
+    assert_code(res, "NoSuchVersion");
+}

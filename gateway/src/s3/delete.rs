@@ -47,6 +47,12 @@ pub async fn delete_object(
         }
         r => r?,
     };
+    // Conditions compare the version named, or the current one.
+    let cond = DeleteCondition {
+        if_match: i.if_match.as_ref().map(etag_condition),
+        last_modified_ms: i.if_match_last_modified_time.as_ref().map(headers::timestamp_ms),
+        size: i.if_match_size,
+    };
     let done = match version {
         // Removing a version for good; one that does not exist is not an error.
         Some(id) => {
@@ -54,16 +60,11 @@ pub async fn delete_object(
                 .may_bypass_governance(&ctx, i.bypass_governance_retention, res)
                 .await?;
             gw.store
-                .delete_object_version(&i.bucket, &i.key, id, bypass)
+                .delete_object_version(&i.bucket, &i.key, id, cond, bypass)
                 .await
                 .map_err(super::to_s3)?
         }
         None => {
-            let cond = DeleteCondition {
-                if_match: i.if_match.as_ref().map(etag_condition),
-                last_modified_ms: i.if_match_last_modified_time.as_ref().map(headers::timestamp_ms),
-                size: i.if_match_size,
-            };
             // Deleting a missing key succeeds, as on S3 (unless a condition names it).
             gw.store
                 .delete_object_if(&i.bucket, &i.key, cond, Some(ctx.owner_id().to_owned()))

@@ -206,7 +206,7 @@ impl Store {
             for (key, version, cond) in &keys {
                 let done = match version {
                     Some(id) => {
-                        versions::delete_version(tx, &bucket, key, *id, bypass_governance).map(|gone| Deleted {
+                        versions::delete_version(tx, &bucket, key, *id, cond, bypass_governance).map(|gone| Deleted {
                             existed: gone.is_some(),
                             version_id: Some(*id),
                             delete_marker: gone.is_some_and(|r| r.is_delete_marker()),

@@ -17,7 +17,7 @@ use crate::ids::{VersionId, now_ms};
 use crate::keys;
 use crate::lock::{self, ObjectLock, Retention};
 use crate::meta::{TxError, Txn};
-use crate::objects::common_prefix;
+use crate::objects::{DeleteCondition, common_prefix};
 use crate::records::{BucketRecord, ObjectRecord, VersionStamp, Versioning, decode, encode};
 use crate::store::{Store, refs};
 
@@ -248,17 +248,22 @@ fn locate(tx: &dyn Txn, bucket: &str, key: &str, id: VersionId) -> TxResult<Opti
 
 /// Removes version `id` of `bucket/key` for good, dropping its chunk references; when it
 /// was the current version, the newest noncurrent one becomes current. Returns the
-/// removed version (`None` when there was no such version). A version object lock keeps
-/// (see [`lock::may_remove`]) is refused with `ObjectLocked` and stays.
+/// removed version (`None` when there was no such version). A version that fails
+/// `cond` (conditional deletes compare the named version) fails the delete, and one
+/// object lock keeps (see [`lock::may_remove`]) is refused with `ObjectLocked`; either
+/// stays.
 pub(crate) fn delete_version(
     tx: &dyn Txn,
     bucket: &str,
     key: &str,
     id: VersionId,
+    cond: &DeleteCondition,
     bypass_governance: bool,
 ) -> TxResult<Option<ObjectRecord>> {
     versioning(tx, bucket)?;
-    let Some((at, rec)) = locate(tx, bucket, key, id)? else {
+    let found = locate(tx, bucket, key, id)?;
+    cond.check(found.as_ref().map(|(_, r)| r))?;
+    let Some((at, rec)) = found else {
         return Ok(None);
     };
     lock::may_remove(rec.lock.as_ref(), now_ms(), bypass_governance).map_err(|r| TxError::Abort(r.into()))?;
@@ -315,8 +320,9 @@ impl Store {
         }
     }
 
-    /// Removes version `id` of `bucket/key` for good (DeleteObject with a version id).
-    /// Removing a version that does not exist is not an error, as in S3; removing one
+    /// Removes version `id` of `bucket/key` for good (DeleteObject with a version id), if
+    /// it meets `cond`. Removing a version that does not exist is not an error, as in
+    /// S3 (unless a condition names it); removing one
     /// object lock keeps is `ObjectLocked` (`bypass_governance`: the request may lift a
     /// GOVERNANCE retention).
     pub async fn delete_object_version(
@@ -324,11 +330,12 @@ impl Store {
         bucket: &str,
         key: &str,
         id: VersionId,
+        cond: DeleteCondition,
         bypass_governance: bool,
     ) -> Result<Deleted> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.commit_with(Vec::new(), move |tx, _| {
-            let gone = delete_version(tx, &bucket, &key, id, bypass_governance)?;
+            let gone = delete_version(tx, &bucket, &key, id, &cond, bypass_governance)?;
             Ok(Deleted {
                 existed: gone.is_some(),
                 version_id: Some(id),
