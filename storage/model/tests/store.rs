@@ -712,7 +712,7 @@ async fn an_old_version_keeps_its_chunk_until_that_version_is_deleted() {
     assert_eq!(store.chunk(&new.parts[0].hash).unwrap().unwrap().refs, 1);
 
     let gone = store
-        .delete_object_version("bkt", "k", old.version_id(), false)
+        .delete_object_version("bkt", "k", old.version_id(), Default::default(), false)
         .await
         .unwrap();
     assert!(gone.existed);
