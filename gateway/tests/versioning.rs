@@ -705,3 +705,52 @@ async fn conditional_deletes_of_a_named_version_compare_that_version() {
     let res = c.get_object().bucket("cd1").key("k").version_id(&old).send().await;
     assert_code(res, "NoSuchVersion");
 }
+
+#[tokio::test]
+async fn lifecycle_rules_on_noncurrent_versions_are_refused_rather_than_ignored() {
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
+        NoncurrentVersionExpiration,
+    };
+    let srv = Server::start();
+    let c = srv.client();
+    versioned(&c, "lc1").await;
+    let rule = |r: aws_sdk_s3::types::builders::LifecycleRuleBuilder| {
+        BucketLifecycleConfiguration::builder()
+            .rules(
+                r.status(ExpirationStatus::Enabled)
+                    .filter(LifecycleRuleFilter::builder().prefix("").build())
+                    .build()
+                    .expect("rule"),
+            )
+            .build()
+            .expect("configuration")
+    };
+    let noncurrent = rule(
+        LifecycleRule::builder()
+            .noncurrent_version_expiration(NoncurrentVersionExpiration::builder().noncurrent_days(1).build()),
+    );
+    let res = c
+        .put_bucket_lifecycle_configuration()
+        .bucket("lc1")
+        .lifecycle_configuration(noncurrent)
+        .send()
+        .await;
+    assert_code(res, "NotImplemented");
+    let markers = rule(
+        LifecycleRule::builder().expiration(
+            LifecycleExpiration::builder()
+                .expired_object_delete_marker(true)
+                .build(),
+        ),
+    );
+    let res = c
+        .put_bucket_lifecycle_configuration()
+        .bucket("lc1")
+        .lifecycle_configuration(markers)
+        .send()
+        .await;
+    assert_code(res, "NotImplemented");
+    let res = c.get_bucket_lifecycle_configuration().bucket("lc1").send().await;
+    assert_code(res, "NoSuchLifecycleConfiguration");
+}

@@ -16,6 +16,18 @@ fn to_rule(r: LifecycleRule) -> S3Result<Rule> {
     {
         return Err(ApiError::NotImplemented("Lifecycle transitions are not supported").into());
     }
+    // Rules on noncurrent versions and delete markers are not applied yet: refused
+    // rather than stored and silently ignored.
+    if r.noncurrent_version_expiration.is_some()
+        || r.expiration
+            .as_ref()
+            .is_some_and(|e| e.expired_object_delete_marker.is_some())
+    {
+        return Err(ApiError::NotImplemented(
+            "Lifecycle rules on noncurrent versions and expired delete markers are not supported",
+        )
+        .into());
+    }
     if r.expiration.as_ref().is_some_and(|e| e.date.is_some()) {
         return Err(ApiError::NotImplemented("Lifecycle expiration by date is not supported; use Days").into());
     }
@@ -42,10 +54,7 @@ fn to_rule(r: LifecycleRule) -> S3Result<Rule> {
         ),
         expiration_days: days(r.expiration.and_then(|e| e.days)),
     };
-    if rule.abort_incomplete_after_days.is_none()
-        && rule.expiration_days.is_none()
-        && r.noncurrent_version_expiration.is_none()
-    {
+    if rule.abort_incomplete_after_days.is_none() && rule.expiration_days.is_none() {
         return Err(ApiError::LifecycleRuleWithoutAction.into());
     }
     Ok(rule)

@@ -729,3 +729,53 @@ async fn an_old_version_keeps_its_chunk_until_that_version_is_deleted() {
         [2, 2, 2]
     );
 }
+
+#[tokio::test]
+async fn lifecycle_expiration_and_gc_never_remove_a_locked_version() {
+    use fastgate_model::lock::{ObjectLock, Retention, RetentionMode};
+    use fastgate_model::records::LifecycleRule;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Duration::ZERO);
+    store
+        .create_bucket_full("worm", "alice", "us-east-1", None, true)
+        .await
+        .unwrap();
+    let rule = LifecycleRule {
+        id: None,
+        prefix: String::new(),
+        enabled: true,
+        abort_incomplete_after_days: None,
+        expiration_days: Some(1),
+    };
+    store.set_lifecycle("worm", Some(vec![rule])).await.unwrap();
+    let s = stage(&store, &vec![7u8; 1000]).await;
+    let mut rec = record("alice", &s);
+    let until = now_ms() + 86_400_000 * 30;
+    rec.lock = Some(ObjectLock {
+        retention: Some(Retention {
+            mode: RetentionMode::Compliance,
+            retain_until_ms: until,
+        }),
+        legal_hold: false,
+    });
+    let locked = store
+        .put_object("worm", "k", rec, vec![s], WriteCondition::default())
+        .await
+        .unwrap();
+
+    // Two days on, the rule expires the object: a delete marker, the version kept.
+    let expired = store.apply_expiration(now_ms() + 2 * 86_400_000).await.unwrap();
+    assert_eq!(expired, 1);
+    assert!(store.current_version("worm", "k").unwrap().is_delete_marker());
+    assert_eq!(store.collect_garbage().unwrap().chunks_deleted, 0);
+    let kept = store.object_version("worm", "k", locked.version_id()).await.unwrap();
+    assert_eq!(read_all(&store, &kept, 0, 3).await, [7, 7, 7]);
+    let refused = store
+        .delete_object_version("worm", "k", locked.version_id(), Default::default(), true)
+        .await;
+    assert!(matches!(refused, Err(StorageError::ObjectLocked(_))), "{refused:?}");
+    assert!(matches!(
+        store.delete_bucket("worm").await,
+        Err(StorageError::BucketNotEmpty)
+    ));
+}
