@@ -56,11 +56,11 @@ pub fn spawn(
     });
 }
 
-/// Deletes objects older than their bucket's `Expiration` rule (see
-/// `Store::apply_expiration`: on a versioned bucket that writes delete markers and
-/// never removes a version object lock keeps).
+/// Applies the buckets' lifecycle rules (see `Store::apply_lifecycle`: expiration
+/// writes delete markers on a versioned bucket, and no rule removes a version object
+/// lock keeps).
 async fn expire_objects(store: &Arc<Store>) -> fastgate_model::Result<()> {
-    let n = store.apply_expiration(now_ms()).await?;
+    let n = store.apply_lifecycle(now_ms()).await?;
     if n > 0 {
         tracing::info!(expired = n, "lifecycle expiration");
     }

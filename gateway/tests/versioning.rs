@@ -707,50 +707,94 @@ async fn conditional_deletes_of_a_named_version_compare_that_version() {
 }
 
 #[tokio::test]
-async fn lifecycle_rules_on_noncurrent_versions_are_refused_rather_than_ignored() {
+async fn lifecycle_rules_for_versions_and_filters_round_trip() {
     use aws_sdk_s3::types::{
-        BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
-        NoncurrentVersionExpiration,
+        BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleAndOperator,
+        LifecycleRuleFilter, NoncurrentVersionExpiration, Tag,
     };
     let srv = Server::start();
     let c = srv.client();
     versioned(&c, "lc1").await;
-    let rule = |r: aws_sdk_s3::types::builders::LifecycleRuleBuilder| {
-        BucketLifecycleConfiguration::builder()
-            .rules(
-                r.status(ExpirationStatus::Enabled)
-                    .filter(LifecycleRuleFilter::builder().prefix("").build())
-                    .build()
-                    .expect("rule"),
-            )
-            .build()
-            .expect("configuration")
-    };
-    let noncurrent = rule(
-        LifecycleRule::builder()
-            .noncurrent_version_expiration(NoncurrentVersionExpiration::builder().noncurrent_days(1).build()),
-    );
-    let res = c
-        .put_bucket_lifecycle_configuration()
-        .bucket("lc1")
-        .lifecycle_configuration(noncurrent)
-        .send()
-        .await;
-    assert_code(res, "NotImplemented");
-    let markers = rule(
-        LifecycleRule::builder().expiration(
+    let and = LifecycleRuleAndOperator::builder()
+        .prefix("logs/")
+        .tags(Tag::builder().key("tier").value("scratch").build().expect("tag"))
+        .object_size_greater_than(100)
+        .object_size_less_than(1_000_000)
+        .build();
+    let versions = LifecycleRule::builder()
+        .id("versions")
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().and(and).build())
+        .noncurrent_version_expiration(
+            NoncurrentVersionExpiration::builder()
+                .noncurrent_days(7)
+                .newer_noncurrent_versions(3)
+                .build(),
+        )
+        .build()
+        .expect("rule");
+    let markers = LifecycleRule::builder()
+        .id("markers")
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix("").build())
+        .expiration(
             LifecycleExpiration::builder()
                 .expired_object_delete_marker(true)
                 .build(),
-        ),
+        )
+        .build()
+        .expect("rule");
+    c.put_bucket_lifecycle_configuration()
+        .bucket("lc1")
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(versions)
+                .rules(markers)
+                .build()
+                .expect("configuration"),
+        )
+        .send()
+        .await
+        .expect("put lifecycle");
+    // Rules apply in the background; nothing here is old enough for them.
+    let v = put_version(&c, "lc1", "logs/a", &[0u8; 200]).await;
+    let got = c
+        .get_bucket_lifecycle_configuration()
+        .bucket("lc1")
+        .send()
+        .await
+        .expect("get lifecycle");
+    let rules = got.rules();
+    assert_eq!(rules.len(), 2);
+    let nc = rules[0].noncurrent_version_expiration().expect("noncurrent expiration");
+    assert_eq!(
+        (nc.noncurrent_days(), nc.newer_noncurrent_versions()),
+        (Some(7), Some(3))
     );
+    let and = rules[0].filter().and_then(|f| f.and()).expect("an And filter");
+    assert_eq!(and.prefix(), Some("logs/"));
+    assert_eq!(and.tags().len(), 1);
+    assert_eq!(
+        (and.object_size_greater_than(), and.object_size_less_than()),
+        (Some(100), Some(1_000_000))
+    );
+    assert_eq!(
+        rules[1].expiration().and_then(|e| e.expired_object_delete_marker()),
+        Some(true)
+    );
+    assert_eq!(get_version(&c, "lc1", "logs/a", &v).await, [0u8; 200]);
+
+    let bad = LifecycleRule::builder()
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix("").build())
+        .noncurrent_version_expiration(NoncurrentVersionExpiration::builder().noncurrent_days(0).build())
+        .build()
+        .expect("rule");
     let res = c
         .put_bucket_lifecycle_configuration()
         .bucket("lc1")
-        .lifecycle_configuration(markers)
+        .lifecycle_configuration(BucketLifecycleConfiguration::builder().rules(bad).build().expect("cfg"))
         .send()
         .await;
-    assert_code(res, "NotImplemented");
-    let res = c.get_bucket_lifecycle_configuration().bucket("lc1").send().await;
-    assert_code(res, "NoSuchLifecycleConfiguration");
+    assert_code(res, "InvalidArgument");
 }

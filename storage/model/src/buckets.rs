@@ -8,7 +8,9 @@ use crate::ids::now_ms;
 use crate::keys;
 use crate::lock::BucketObjectLock;
 use crate::meta::{self, TxError};
-use crate::records::{BucketAccess, BucketRecord, CorsRule, LifecycleRule, Versioning, decode, encode};
+use crate::records::{
+    BucketAccess, BucketRecord, CorsRule, LegacyLifecycleRule, LifecycleRule, Versioning, decode, encode,
+};
 use crate::store::Store;
 
 impl Store {
@@ -128,6 +130,7 @@ impl Store {
             }
             tx.delete(&keys::bucket(&name))?;
             tx.delete(&keys::lifecycle(&name))?;
+            tx.delete(&keys::lifecycle_rules(&name))?;
             tx.delete(&keys::cors(&name))?;
             // The bucket's proofs of possession go with it: whoever creates a bucket of
             // the same name later must not claim what this one held by its hash.
@@ -206,9 +209,16 @@ impl Store {
         .await
     }
 
+    /// A bucket's lifecycle rules; those stored before versioned lifecycle read with
+    /// its actions and filters absent.
     pub fn lifecycle(&self, bucket: &str) -> Result<Option<Vec<LifecycleRule>>> {
+        let key = keys::lifecycle_rules(bucket);
+        if let Some(v) = self.meta.get(&key)? {
+            return decode(&key, &v).map(Some);
+        }
         let key = keys::lifecycle(bucket);
-        self.meta.get(&key)?.map(|v| decode(&key, &v)).transpose()
+        let legacy: Option<Vec<LegacyLifecycleRule>> = self.meta.get(&key)?.map(|v| decode(&key, &v)).transpose()?;
+        Ok(legacy.map(|rules| rules.into_iter().map(LifecycleRule::from).collect()))
     }
 
     /// Replaces (or with `None`, removes) a bucket's lifecycle rules.
@@ -216,49 +226,14 @@ impl Store {
         self.bucket(bucket)?;
         let bucket = bucket.to_owned();
         self.commit_with(Vec::new(), move |tx, _| {
+            tx.delete(&keys::lifecycle(&bucket))?;
             match &rules {
-                Some(r) => tx.put(&keys::lifecycle(&bucket), &encode(r))?,
-                None => tx.delete(&keys::lifecycle(&bucket))?,
+                Some(r) => tx.put(&keys::lifecycle_rules(&bucket), &encode(r))?,
+                None => tx.delete(&keys::lifecycle_rules(&bucket))?,
             }
             Ok(())
         })
         .await
-    }
-
-    /// Applies every bucket's `Expiration` rules as of `now_ms` (the background task
-    /// passes the clock; the time is a parameter so that the decision can be tested
-    /// without waiting days). An object older than its rule's days is deleted as
-    /// DeleteObject without a version id deletes it: on a versioned bucket (every bucket
-    /// with object lock is one) that writes a delete marker and removes no version, so a
-    /// locked version is never touched. Returns how many objects were expired.
-    pub async fn apply_expiration(self: &Arc<Self>, now_ms: i64) -> Result<usize> {
-        let mut n = 0;
-        for (bucket, _) in self.list_buckets().await? {
-            let Some(rules) = self.lifecycle(&bucket)? else {
-                continue;
-            };
-            for rule in rules.iter().filter(|r| r.enabled) {
-                let Some(days) = rule.expiration_days else { continue };
-                let cutoff = now_ms - i64::from(days) * 86_400_000;
-                let mut after: Option<String> = None;
-                loop {
-                    let page = self
-                        .list_objects(&bucket, &rule.prefix, None, after.as_deref(), 1000)
-                        .await?;
-                    for (key, rec) in &page.objects {
-                        if rec.last_modified_ms <= cutoff {
-                            self.delete_object(&bucket, key).await?;
-                            n += 1;
-                        }
-                    }
-                    if !page.truncated {
-                        break;
-                    }
-                    after = page.last;
-                }
-            }
-        }
-        Ok(n)
     }
 
     /// A bucket's CORS rules (`None` without a configuration). A point read: preflights

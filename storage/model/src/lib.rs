@@ -21,6 +21,7 @@ mod gauges;
 mod gc;
 pub mod ids;
 mod keys;
+pub mod lifecycle;
 pub mod lock;
 mod multipart;
 mod objects;
