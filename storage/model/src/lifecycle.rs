@@ -240,6 +240,45 @@ mod tests {
         assert!(noncurrent_expired(&small, "tmp/k", &vs, NOW).is_empty());
     }
 
+    #[tokio::test]
+    async fn rules_stored_before_versioned_lifecycle_read_as_they_were() {
+        use crate::records::{LegacyLifecycleRule, encode};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&crate::StorageConfig::single(dir.path())).unwrap();
+        store.create_bucket("old", "o", "us-east-1").await.unwrap();
+        let legacy = vec![LegacyLifecycleRule {
+            id: Some("r".into()),
+            prefix: "tmp/".into(),
+            enabled: true,
+            abort_incomplete_after_days: Some(2),
+            expiration_days: Some(9),
+        }];
+        let key = crate::keys::lifecycle("old");
+        store
+            .commit_with(Vec::new(), move |tx, _| {
+                tx.put(&key, &encode(&legacy))?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let rules = store.lifecycle("old").unwrap().unwrap();
+        assert_eq!(
+            rules,
+            [LifecycleRule {
+                id: Some("r".into()),
+                prefix: "tmp/".into(),
+                enabled: true,
+                abort_incomplete_after_days: Some(2),
+                expiration_days: Some(9),
+                ..LifecycleRule::default()
+            }]
+        );
+        // Writing the rules again moves them to their new key.
+        store.set_lifecycle("old", Some(rules.clone())).await.unwrap();
+        assert!(store.meta.get(&crate::keys::lifecycle("old")).unwrap().is_none());
+        assert_eq!(store.lifecycle("old").unwrap().unwrap(), rules);
+    }
+
     #[test]
     fn only_a_delete_marker_alone_is_an_expired_marker() {
         let r = LifecycleRule {
