@@ -437,6 +437,13 @@ async fn a_governance_retention_yields_only_to_a_principal_allowed_to_bypass_it(
     let until = now_secs() + 3600;
     let v = put_retained(&c, "gov", "k", ObjectLockMode::Governance, DateTime::from_secs(until)).await;
 
+    // The lock headers are for who may read the retention: the owner, not the other user.
+    let seen = |h: &aws_sdk_s3::operation::head_object::HeadObjectOutput| h.object_lock_mode().cloned();
+    let own = c.head_object().bucket("gov").key("k").send().await.expect("head");
+    assert_eq!(seen(&own), Some(ObjectLockMode::Governance));
+    let theirs = other.head_object().bucket("gov").key("k").send().await.expect("head");
+    assert_eq!(seen(&theirs), None);
+
     let res = c.delete_object().bucket("gov").key("k").version_id(&v).send().await;
     assert_code(res, "AccessDenied");
     let res = other

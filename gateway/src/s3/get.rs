@@ -211,7 +211,12 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
         ..Default::default()
     };
     fill_object_headers!(out, &rec);
-    super::lock::fill_lock_headers!(out, &rec);
+    if gw
+        .may_see_lock(&ctx, &rec, Resource::object(&input.bucket, &input.key))
+        .await
+    {
+        super::lock::fill_lock_headers!(out, &rec);
+    }
     // A read that names the `null` version is answered with it, as S3 does.
     if out.version_id.is_none() {
         out.version_id.clone_from(&input.version_id);
@@ -266,7 +271,12 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
         ..Default::default()
     };
     fill_object_headers!(out, &rec);
-    super::lock::fill_lock_headers!(out, &rec);
+    if gw
+        .may_see_lock(&ctx, &rec, Resource::object(&input.bucket, &input.key))
+        .await
+    {
+        super::lock::fill_lock_headers!(out, &rec);
+    }
     // A read that names the `null` version is answered with it, as S3 does.
     if out.version_id.is_none() {
         out.version_id.clone_from(&input.version_id);

@@ -117,6 +117,17 @@ impl Gateway {
         Ok(Some(ObjectLock { retention, legal_hold }))
     }
 
+    /// Whether a read of `rec` answers its `x-amz-object-lock-*` headers: as AWS, only to
+    /// a principal allowed `s3:GetObjectRetention` or `s3:GetObjectLegalHold` (the bucket
+    /// owner is). A version without lock asks nothing more.
+    pub(super) async fn may_see_lock(&self, ctx: &RequestContext, rec: &ObjectRecord, resource: Resource<'_>) -> bool {
+        if rec.lock.is_none() {
+            return false;
+        }
+        self.authorize(ctx, Action::GetObjectRetention, resource).await.is_ok()
+            || self.authorize(ctx, Action::GetObjectLegalHold, resource).await.is_ok()
+    }
+
     /// Whether a request may lift or shorten a GOVERNANCE retention: it says so with
     /// `x-amz-bypass-governance-retention: true` and its principal is allowed
     /// `s3:BypassGovernanceRetention` (the bucket owner always is). A request that asks
