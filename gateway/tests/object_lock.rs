@@ -464,7 +464,38 @@ async fn a_governance_retention_yields_only_to_a_principal_allowed_to_bypass_it(
         put_retention(&c, "gov", "k", &v, sooner.clone(), false).await,
         Err("AccessDenied".into())
     );
-    // The owner may, saying so.
+    // The owner may, saying so: in a DeleteObjects batch too.
+    let v2 = put_retained(&c, "gov", "k2", ObjectLockMode::Governance, DateTime::from_secs(until)).await;
+    let batch = || {
+        Delete::builder()
+            .objects(
+                ObjectIdentifier::builder()
+                    .key("k2")
+                    .version_id(&v2)
+                    .build()
+                    .expect("id"),
+            )
+            .build()
+            .expect("delete")
+    };
+    let out = c
+        .delete_objects()
+        .bucket("gov")
+        .delete(batch())
+        .send()
+        .await
+        .expect("delete objects");
+    assert_eq!(out.errors().len(), 1, "no bypass asked: refused");
+    let out = c
+        .delete_objects()
+        .bucket("gov")
+        .delete(batch())
+        .bypass_governance_retention(true)
+        .send()
+        .await
+        .expect("delete objects");
+    assert!(out.errors().is_empty(), "{:?}", out.errors());
+    assert!(!version_exists(&c, "gov", "k2", &v2).await);
     assert_eq!(put_retention(&c, "gov", "k", &v, sooner, true).await, Ok(()));
     c.delete_object()
         .bucket("gov")

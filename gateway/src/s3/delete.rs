@@ -146,10 +146,17 @@ pub async fn delete_objects(
             (o.key.clone(), version, cond)
         })
         .collect();
-    // A bypass is asked for the whole batch and allowed on the bucket, as AWS checks it.
-    let bypass = gw
-        .may_bypass_governance(&ctx, req.input.bypass_governance_retention, Resource::bucket(bucket))
-        .await?;
+    // A bypass is asked for the whole batch; it holds where the principal may bypass on
+    // every key that names a version (the only deletes it can matter to).
+    let mut bypass = req.input.bypass_governance_retention == Some(true);
+    for o in objects.iter().filter(|o| o.version_id.is_some()) {
+        if !bypass {
+            break;
+        }
+        bypass = gw
+            .may_bypass_governance(&ctx, Some(true), Resource::object(bucket, &o.key))
+            .await?;
+    }
     // One transaction for the whole batch: one durable flush instead of one per key.
     let owner = Some(ctx.owner_id().to_owned());
     let (mut per_key, whole) = match gw.store.delete_objects(&req.input.bucket, keys, owner, bypass).await {
