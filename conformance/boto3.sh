@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# boto3 against fastgate: the API suite in boto3_client.py (one line per check), a
-# socket-level probe of connection reuse after an instant-upload hit, then the
+# boto3 against fastgate: the API suite in boto3_client.py (one line per check), the
+# call sequence of backup software on an object-locked bucket, a socket-level probe
+# of connection reuse after an instant-upload hit, then the
 # multipart RESUME scenario across two Python processes:
 #   1. process A creates a multipart upload of a 40 MiB file, uploads parts 1-3 of 8, exits;
 #      process B finds it with list_multipart_uploads, checks list_parts against the file,
@@ -65,9 +66,17 @@ check_after_restart() {
 
 run_awsx_bucket_for_probe() { run awsx s3 mb s3://boto3-probe; }
 
+# Backup software with immutability: object lock from bucket creation to expiry.
+run_immutable_backup() {
+    step "boto3 immutable backup (object lock)"
+    python3 "$PY" immutable-backup boto3-worm </dev/null \
+        || FAILED_PARTS+=("immutable backup sequence (object lock)")
+}
+
 main() {
     fg_setup
     run_suite
+    run_immutable_backup
     run_awsx_bucket_for_probe
     run_keepalive_probe
     resume_case plain true

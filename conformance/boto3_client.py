@@ -15,6 +15,9 @@ all set by lib.sh):
   keepalive-probe BUCKET [ROUNDS]   instant-upload hit + reuse of the connection, at socket level
   upload-file BUCKET KEY FILE       s3transfer's upload_file (what instant-upload.sh measures)
   download-file BUCKET KEY FILE     s3transfer's download_file
+  immutable-backup BUCKET           the call sequence of backup software with immutability (object
+                                    lock): lock-enabled bucket, default retention, writes, a refused
+                                    delete, retention extended, governance bypass, expiry
 
 Exit status is non-zero when any check fails.
 """
@@ -926,6 +929,124 @@ def resume_finish(bucket, key, path, part_size):
     return 0
 
 
+# ---------------------------------------------------------------------- immutable backups
+
+
+def immutable_backup(bucket):
+    """What Veeam, Kopia or restic-on-immutable-buckets do with object lock, in order.
+
+    A bucket made with object lock and a default GOVERNANCE retention; backup blocks written
+    (each protected by the default); a metadata object written with its own COMPLIANCE
+    retention a few seconds ahead; the delete a ransomware would try, refused; the retention of
+    the blocks extended (as a backup job does each run); the owner lifting a GOVERNANCE
+    retention with a bypass; and the COMPLIANCE object going once its date has passed.
+    """
+    import datetime
+    import time
+
+    s3 = client()
+    now = lambda: datetime.datetime.now(datetime.timezone.utc)  # noqa: E731
+
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    expect_eq("Enabled", s3.get_bucket_versioning(Bucket=bucket).get("Status"), "a lock bucket is versioned")
+    cfg = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    expect_eq("Enabled", cfg.get("ObjectLockEnabled"), "ObjectLockEnabled")
+    s3.put_object_lock_configuration(
+        Bucket=bucket,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}},
+        },
+    )
+    rule = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]["Rule"]
+    expect_eq({"Mode": "GOVERNANCE", "Days": 1}, rule["DefaultRetention"], "default retention")
+
+    # Backup blocks: each version gets the default retention.
+    blocks = {}
+    for i in range(3):
+        key = f"blocks/{i:04d}"
+        blocks[key] = s3.put_object(Bucket=bucket, Key=key, Body=os.urandom(64 * 1024))["VersionId"]
+    h = s3.head_object(Bucket=bucket, Key="blocks/0000")
+    expect_eq("GOVERNANCE", h.get("ObjectLockMode"), "default mode on a new version")
+    left = (h["ObjectLockRetainUntilDate"] - now()).total_seconds()
+    expect(86_000 < left <= 86_400, f"retained for a day ({left} s left)")
+
+    # The catalogue, protected in COMPLIANCE mode for a few seconds only.
+    until = now() + datetime.timedelta(seconds=4)
+    meta_v = s3.put_object(
+        Bucket=bucket,
+        Key="meta/catalog",
+        Body=b"catalog",
+        ObjectLockMode="COMPLIANCE",
+        ObjectLockRetainUntilDate=until,
+    )["VersionId"]
+
+    # What ransomware with the keys would try: both are refused, the data stays.
+    expect_client_error({"AccessDenied"}, s3.delete_object, Bucket=bucket, Key="blocks/0001", VersionId=blocks["blocks/0001"])
+    r = s3.delete_objects(
+        Bucket=bucket,
+        Delete={"Objects": [{"Key": k, "VersionId": v} for k, v in blocks.items()]},
+    )
+    expect_eq(3, len(r.get("Errors", [])), "delete_objects of locked versions: one error each")
+    expect_client_error(
+        {"AccessDenied"},
+        s3.delete_object,
+        Bucket=bucket,
+        Key="meta/catalog",
+        VersionId=meta_v,
+        BypassGovernanceRetention=True,
+    )
+    expect_client_error(
+        {"AccessDenied"},
+        s3.put_object_retention,
+        Bucket=bucket,
+        Key="meta/catalog",
+        VersionId=meta_v,
+        Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until - datetime.timedelta(seconds=2)},
+    )
+    # A delete without a version id only hides the key behind a marker.
+    s3.delete_object(Bucket=bucket, Key="blocks/0002")
+    s3.get_object(Bucket=bucket, Key="blocks/0002", VersionId=blocks["blocks/0002"])["Body"].read()
+
+    # The next backup run extends the retention of the blocks it still needs.
+    later = now() + datetime.timedelta(days=7)
+    for k, v in blocks.items():
+        s3.put_object_retention(
+            Bucket=bucket, Key=k, VersionId=v, Retention={"Mode": "GOVERNANCE", "RetainUntilDate": later}
+        )
+    got = s3.get_object_retention(Bucket=bucket, Key="blocks/0000", VersionId=blocks["blocks/0000"])["Retention"]
+    expect(abs((got["RetainUntilDate"] - later).total_seconds()) < 2, f"retention extended: {got}")
+    expect_client_error(
+        {"AccessDenied"},
+        s3.put_object_retention,
+        Bucket=bucket,
+        Key="blocks/0000",
+        VersionId=blocks["blocks/0000"],
+        Retention={"Mode": "GOVERNANCE", "RetainUntilDate": now() + datetime.timedelta(days=1)},
+    )
+
+    # Retention housekeeping by the owner: a GOVERNANCE retention lifted with a bypass.
+    for k, v in blocks.items():
+        s3.delete_object(Bucket=bucket, Key=k, VersionId=v, BypassGovernanceRetention=True)
+
+    # The COMPLIANCE object goes once its date has passed, and not before.
+    wait = (until - now()).total_seconds() + 1.5
+    if wait > 0:
+        time.sleep(wait)
+    s3.delete_object(Bucket=bucket, Key="meta/catalog", VersionId=meta_v)
+
+    # Empty the bucket (the delete markers left) and remove it.
+    versions = s3.list_object_versions(Bucket=bucket)
+    left = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions.get("Versions", [])]
+    expect_eq([], left, "no version left")
+    markers = [{"Key": m["Key"], "VersionId": m["VersionId"]} for m in versions.get("DeleteMarkers", [])]
+    if markers:
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": markers})
+    s3.delete_bucket(Bucket=bucket)
+    print("immutable backup sequence: ok", flush=True)
+    return 0
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -945,6 +1066,8 @@ def main(argv):
             # A few retries like a real user; instant-upload.sh measures the bytes anyway.
             client(retries=3).upload_file(args[2], args[0], args[1])
             return 0
+        if cmd == "immutable-backup":
+            return immutable_backup(args[0])
         if cmd == "download-file":
             client(retries=3).download_file(args[0], args[1], args[2])
             return 0

@@ -56,33 +56,13 @@ pub fn spawn(
     });
 }
 
-/// Deletes objects older than their bucket's `Expiration` rule.
+/// Applies the buckets' lifecycle rules (see `Store::apply_lifecycle`: expiration
+/// writes delete markers on a versioned bucket, and no rule removes a version object
+/// lock keeps).
 async fn expire_objects(store: &Arc<Store>) -> fastgate_model::Result<()> {
-    let now = now_ms();
-    for (bucket, _) in store.list_buckets().await? {
-        let b = bucket.clone();
-        let Some(rules) = store.point(move |s| s.lifecycle(&b)).await? else {
-            continue;
-        };
-        for rule in rules.iter().filter(|r| r.enabled) {
-            let Some(days) = rule.expiration_days else { continue };
-            let cutoff = now - i64::from(days) * 86_400_000;
-            let mut after: Option<String> = None;
-            loop {
-                let page = store
-                    .list_objects(&bucket, &rule.prefix, None, after.as_deref(), 1000)
-                    .await?;
-                for (key, rec) in &page.objects {
-                    if rec.last_modified_ms <= cutoff {
-                        store.delete_object(&bucket, key).await?;
-                    }
-                }
-                if !page.truncated {
-                    break;
-                }
-                after = page.last;
-            }
-        }
+    let n = store.apply_lifecycle(now_ms()).await?;
+    if n > 0 {
+        tracing::info!(expired = n, "lifecycle expiration");
     }
     Ok(())
 }

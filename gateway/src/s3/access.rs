@@ -200,6 +200,7 @@ pub enum Action {
     GetBucketWebsite,
     GetReplicationConfiguration,
     GetBucketObjectLockConfiguration,
+    PutBucketObjectLockConfiguration,
     GetBucketOwnershipControls,
     PutBucketOwnershipControls,
     GetLifecycleConfiguration,
@@ -215,6 +216,21 @@ pub enum Action {
     DeleteObject,
     ListMultipartUploadParts,
     AbortMultipartUpload,
+    GetObjectRetention,
+    PutObjectRetention,
+    GetObjectLegalHold,
+    PutObjectLegalHold,
+    /// Lifting or shortening a GOVERNANCE retention (with
+    /// `x-amz-bypass-governance-retention`); no ACL grants it.
+    BypassGovernanceRetention,
+    GetObjectVersion,
+    GetObjectVersionAttributes,
+    GetObjectVersionAcl,
+    PutObjectVersionAcl,
+    GetObjectVersionTagging,
+    PutObjectVersionTagging,
+    DeleteObjectVersionTagging,
+    DeleteObjectVersion,
 }
 
 impl Action {
@@ -246,6 +262,7 @@ impl Action {
             Self::GetBucketWebsite => "s3:GetBucketWebsite",
             Self::GetReplicationConfiguration => "s3:GetReplicationConfiguration",
             Self::GetBucketObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
+            Self::PutBucketObjectLockConfiguration => "s3:PutBucketObjectLockConfiguration",
             Self::GetBucketOwnershipControls => "s3:GetBucketOwnershipControls",
             Self::PutBucketOwnershipControls => "s3:PutBucketOwnershipControls",
             Self::GetLifecycleConfiguration => "s3:GetLifecycleConfiguration",
@@ -261,6 +278,39 @@ impl Action {
             Self::DeleteObject => "s3:DeleteObject",
             Self::ListMultipartUploadParts => "s3:ListMultipartUploadParts",
             Self::AbortMultipartUpload => "s3:AbortMultipartUpload",
+            Self::GetObjectRetention => "s3:GetObjectRetention",
+            Self::PutObjectRetention => "s3:PutObjectRetention",
+            Self::GetObjectLegalHold => "s3:GetObjectLegalHold",
+            Self::PutObjectLegalHold => "s3:PutObjectLegalHold",
+            Self::BypassGovernanceRetention => "s3:BypassGovernanceRetention",
+            Self::GetObjectVersion => "s3:GetObjectVersion",
+            Self::GetObjectVersionAttributes => "s3:GetObjectVersionAttributes",
+            Self::GetObjectVersionAcl => "s3:GetObjectVersionAcl",
+            Self::PutObjectVersionAcl => "s3:PutObjectVersionAcl",
+            Self::GetObjectVersionTagging => "s3:GetObjectVersionTagging",
+            Self::PutObjectVersionTagging => "s3:PutObjectVersionTagging",
+            Self::DeleteObjectVersionTagging => "s3:DeleteObjectVersionTagging",
+            Self::DeleteObjectVersion => "s3:DeleteObjectVersion",
+        }
+    }
+
+    /// The action a request that names a version (`versionId`) asks for instead, as
+    /// AWS authorizes it: GetObject on a named version is `s3:GetObjectVersion`,
+    /// DeleteObject `s3:DeleteObjectVersion`, and so on. The others are themselves.
+    pub fn for_version(self, named: bool) -> Self {
+        if !named {
+            return self;
+        }
+        match self {
+            Self::GetObject => Self::GetObjectVersion,
+            Self::GetObjectAttributes => Self::GetObjectVersionAttributes,
+            Self::GetObjectAcl => Self::GetObjectVersionAcl,
+            Self::PutObjectAcl => Self::PutObjectVersionAcl,
+            Self::GetObjectTagging => Self::GetObjectVersionTagging,
+            Self::PutObjectTagging => Self::PutObjectVersionTagging,
+            Self::DeleteObjectTagging => Self::DeleteObjectVersionTagging,
+            Self::DeleteObject => Self::DeleteObjectVersion,
+            other => other,
         }
     }
 
@@ -292,6 +342,13 @@ impl Action {
                 | Self::GetObjectTagging
                 | Self::PutObjectTagging
                 | Self::DeleteObjectTagging
+                | Self::GetObjectVersion
+                | Self::GetObjectVersionAttributes
+                | Self::GetObjectVersionAcl
+                | Self::PutObjectVersionAcl
+                | Self::GetObjectVersionTagging
+                | Self::PutObjectVersionTagging
+                | Self::DeleteObjectVersionTagging
         )
     }
 
@@ -299,9 +356,11 @@ impl Action {
     fn bucket_acl_permission(self) -> Option<AclPermission> {
         match self {
             Self::ListBucket | Self::ListBucketVersions | Self::ListBucketMultipartUploads => Some(AclPermission::Read),
-            Self::PutObject | Self::DeleteObject | Self::AbortMultipartUpload | Self::ListMultipartUploadParts => {
-                Some(AclPermission::Write)
-            }
+            Self::PutObject
+            | Self::DeleteObject
+            | Self::DeleteObjectVersion
+            | Self::AbortMultipartUpload
+            | Self::ListMultipartUploadParts => Some(AclPermission::Write),
             Self::GetBucketAcl => Some(AclPermission::ReadAcp),
             Self::PutBucketAcl => Some(AclPermission::WriteAcp),
             _ => None,
@@ -311,9 +370,11 @@ impl Action {
     /// The object ACL permission that grants this action.
     fn object_acl_permission(self) -> Option<AclPermission> {
         match self {
-            Self::GetObject | Self::GetObjectAttributes => Some(AclPermission::Read),
-            Self::GetObjectAcl => Some(AclPermission::ReadAcp),
-            Self::PutObjectAcl => Some(AclPermission::WriteAcp),
+            Self::GetObject | Self::GetObjectAttributes | Self::GetObjectVersion | Self::GetObjectVersionAttributes => {
+                Some(AclPermission::Read)
+            }
+            Self::GetObjectAcl | Self::GetObjectVersionAcl => Some(AclPermission::ReadAcp),
+            Self::PutObjectAcl | Self::PutObjectVersionAcl => Some(AclPermission::WriteAcp),
             _ => None,
         }
     }

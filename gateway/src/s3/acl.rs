@@ -355,12 +355,9 @@ pub async fn get_object_acl(
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
     let ctx = RequestContext::of(&req)?;
     let i = &req.input;
-    gw.authorize(&ctx, Action::GetObjectAcl, Resource::object(&i.bucket, &i.key))
-        .await?;
-    let rec = {
-        let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
-        gw.store.point(move |s| s.object(&b, &k)).await.s3()?
-    };
+    let action = Action::GetObjectAcl.for_version(i.version_id.is_some());
+    gw.authorize(&ctx, action, Resource::object(&i.bucket, &i.key)).await?;
+    let rec = super::get::read_version(gw, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     let grants = rec.acl.map(|a| a.grants).unwrap_or_default();
     let (owner, grants) = acl_dto(&rec.owner, &grants);
     Ok(S3Response::new(GetObjectAclOutput {
@@ -416,19 +413,23 @@ pub async fn put_object_acl(
     let ctx = RequestContext::of(&req)?;
     let i = &req.input;
     let b = gw
-        .authorize(&ctx, Action::PutObjectAcl, Resource::object(&i.bucket, &i.key))
+        .authorize(
+            &ctx,
+            Action::PutObjectAcl.for_version(i.version_id.is_some()),
+            Resource::object(&i.bucket, &i.key),
+        )
         .await?;
-    let rec = {
-        let (b, k) = (i.bucket.clone(), i.key.clone());
-        gw.store.point(move |s| s.object(&b, &k)).await.s3()?
-    };
+    let version = super::headers::parse_version_id(i.version_id.as_deref())?;
+    let rec = super::get::read_version(gw, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     let asked = acl_write_request!(i);
     let grants = gw.resolve_acl(&asked, &rec.owner, &b.owner)?;
     check_acl_write(&b.access(), &b.owner, &grants)?;
     let acl = (!grants.is_empty()).then_some(ObjectAcl { grants });
-    gw.store
-        .update_object(&i.bucket, &i.key, move |r| r.acl = acl.clone())
-        .await
-        .s3()?;
+    let set = move |r: &mut fastgate_model::records::ObjectRecord| r.acl = acl.clone();
+    match version {
+        Some(id) => gw.store.update_object_version(&i.bucket, &i.key, id, set).await,
+        None => gw.store.update_object(&i.bucket, &i.key, set).await,
+    }
+    .s3()?;
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }

@@ -78,14 +78,8 @@ pub async fn create_bucket(
     let ctx = RequestContext::of(&req)?;
     gw.authorize_account(&ctx, Action::CreateBucket)?;
     let owner = ctx.owner_id();
-    if req.input.object_lock_enabled_for_bucket == Some(true) {
-        // A bucket that says it locks objects would not: refuse it until object lock
-        // exists, rather than create a bucket that silently does not protect.
-        return Err(ApiError::NotImplemented(
-            "A header you provided implies functionality that is not implemented (object lock)",
-        )
-        .into());
-    }
+    // `x-amz-bucket-object-lock-enabled: true`: a versioned bucket with object lock.
+    let object_lock = req.input.object_lock_enabled_for_bucket == Some(true);
     let constraint = req
         .input
         .create_bucket_configuration
@@ -106,7 +100,7 @@ pub async fn create_bucket(
     let access = gw.new_bucket_access(owner, &req.input)?;
     match gw
         .store
-        .create_bucket_with(&req.input.bucket, owner, &gw.region, access)
+        .create_bucket_full(&req.input.bucket, owner, &gw.region, access, object_lock)
         .await
     {
         Ok(_) => {}

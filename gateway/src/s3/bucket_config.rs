@@ -1,6 +1,6 @@
-//! Bucket configurations fastgate does not keep (tagging, website,
-//! replication, object lock; the policy and ownership controls are in
-//! `access_config.rs`, CORS in `cors.rs`, encryption in `sse.rs`). Reads answer what S3 answers
+//! Bucket configurations fastgate does not keep (tagging, website, replication; object
+//! lock is `lock.rs`'s, encryption `sse.rs`'s, the policy and ownership controls are in
+//! `access_config.rs`, CORS in `cors.rs`). Reads answer what S3 answers
 //! for a bucket without that configuration, so tools that probe them (rclone, SDK
 //! helpers, terraform) carry on; writes are refused by s3s as NotImplemented.
 
@@ -43,11 +43,4 @@ absent!(
     GetBucketReplicationInput,
     GetBucketReplicationOutput,
     ApiError::NoReplicationConfiguration.into()
-);
-absent!(
-    get_object_lock_configuration,
-    GetBucketObjectLockConfiguration,
-    GetObjectLockConfigurationInput,
-    GetObjectLockConfigurationOutput,
-    ApiError::NoObjectLockConfiguration.into()
 );

@@ -11,7 +11,7 @@ use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, timestamp};
-use super::{Gateway, acl, check_key, sse, unsupported};
+use super::{Gateway, acl, check_key, lock, sse, unsupported};
 use fastgate_model::Content;
 use fastgate_model::encryption::ObjectEncryption;
 
@@ -25,7 +25,8 @@ pub(super) async fn source(gw: &Gateway, ctx: &RequestContext, src: &CopySource)
     else {
         return Err(ApiError::NotImplemented("Copying from an access point is not supported").into());
     };
-    gw.authorize(&ctx.for_copy_source(), Action::GetObject, Resource::object(bucket, key))
+    let action = Action::GetObject.for_version(version_id.is_some());
+    gw.authorize(&ctx.for_copy_source(), action, Resource::object(bucket, key))
         .await?;
     super::get::read_version(gw, bucket, key, version_id.as_deref()).await
 }
@@ -70,12 +71,16 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
     let bucket = gw.authorize(&ctx, Action::PutObject, res).await?;
     check_key(&input.key)?;
     let mut asked = unsupported::object_write!(input);
-    // Encryption is `sse`'s, checked here.
+    // Encryption is `sse`'s, checked here; the lock headers are lock.rs's to check.
     let encryption_asked = asked.encryption;
     asked.encryption = false;
+    asked.lock = false;
     unsupported::check_object_write(&asked)?;
     let protection = sse::for_write(gw, &sse::asked!(input), &bucket, secure)?;
     let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))?;
+    let lock = gw
+        .object_write_lock(&ctx, &input.bucket, &input.key, &bucket, &lock::lock_headers!(input))
+        .await?;
     let src = source(gw, &ctx, &input.copy_source).await?;
     let src_key = sse::for_read(gw, &src, &sse::copy_source_customer!(input), secure)?;
     check_source_conditions(
@@ -103,6 +108,8 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
     // A copy is a new object: its owner and ACL are the request's, not the source's.
     rec.owner = owner;
     rec.acl = acl;
+    // Nor its lock: a copy is protected as its request (and its bucket's default) says.
+    rec.lock = lock;
     rec.last_modified_ms = now_ms();
     if replace {
         rec.headers = headers::object_headers!(input);

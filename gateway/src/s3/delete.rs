@@ -33,7 +33,8 @@ pub async fn delete_object(
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let ctx = RequestContext::of(&req)?;
     let res = Resource::object(&req.input.bucket, &req.input.key);
-    gw.authorize(&ctx, Action::DeleteObject, res).await?;
+    let action = Action::DeleteObject.for_version(req.input.version_id.is_some());
+    gw.authorize(&ctx, action, res).await?;
     let i = &req.input;
     let version = match headers::parse_version_id(i.version_id.as_deref()) {
         // An id of S3's shape that fastgate never gave names no version: nothing to
@@ -46,19 +47,24 @@ pub async fn delete_object(
         }
         r => r?,
     };
+    // Conditions compare the version named, or the current one.
+    let cond = DeleteCondition {
+        if_match: i.if_match.as_ref().map(etag_condition),
+        last_modified_ms: i.if_match_last_modified_time.as_ref().map(headers::timestamp_ms),
+        size: i.if_match_size,
+    };
     let done = match version {
         // Removing a version for good; one that does not exist is not an error.
-        Some(id) => gw
-            .store
-            .delete_object_version(&i.bucket, &i.key, id)
-            .await
-            .map_err(super::to_s3)?,
+        Some(id) => {
+            let bypass = gw
+                .may_bypass_governance(&ctx, i.bypass_governance_retention, res)
+                .await?;
+            gw.store
+                .delete_object_version(&i.bucket, &i.key, id, cond, bypass)
+                .await
+                .map_err(super::to_s3)?
+        }
         None => {
-            let cond = DeleteCondition {
-                if_match: i.if_match.as_ref().map(etag_condition),
-                last_modified_ms: i.if_match_last_modified_time.as_ref().map(headers::timestamp_ms),
-                size: i.if_match_size,
-            };
             // Deleting a missing key succeeds, as on S3 (unless a condition names it).
             gw.store
                 .delete_object_if(&i.bucket, &i.key, cond, Some(ctx.owner_id().to_owned()))
@@ -85,7 +91,8 @@ pub async fn delete_objects(
     }
     let objects = req.input.delete.objects;
     let code_and_message = |e: &s3s::S3Error| (e.code().as_str().to_owned(), e.message().map(str::to_owned));
-    // Each key is authorized as its own DeleteObject, as S3 does: a policy may let a
+    // Each key is authorized as its own DeleteObject (DeleteObjectVersion where it names
+    // a version), as S3 does: a policy may let a
     // user delete some keys and not others. A key refused is an error entry of the
     // answer and is not deleted; a missing bucket fails the whole request.
     let bucket = &req.input.bucket;
@@ -97,7 +104,11 @@ pub async fn delete_objects(
     for o in &objects {
         refused.push(
             match gw
-                .authorize(&ctx, Action::DeleteObject, Resource::object(bucket, &o.key))
+                .authorize(
+                    &ctx,
+                    Action::DeleteObject.for_version(o.version_id.is_some()),
+                    Resource::object(bucket, &o.key),
+                )
                 .await
             {
                 Ok(_) => None,
@@ -135,9 +146,20 @@ pub async fn delete_objects(
             (o.key.clone(), version, cond)
         })
         .collect();
+    // A bypass is asked for the whole batch; it holds where the principal may bypass on
+    // every key that names a version (the only deletes it can matter to).
+    let mut bypass = req.input.bypass_governance_retention == Some(true);
+    for o in objects.iter().filter(|o| o.version_id.is_some()) {
+        if !bypass {
+            break;
+        }
+        bypass = gw
+            .may_bypass_governance(&ctx, Some(true), Resource::object(bucket, &o.key))
+            .await?;
+    }
     // One transaction for the whole batch: one durable flush instead of one per key.
     let owner = Some(ctx.owner_id().to_owned());
-    let (mut per_key, whole) = match gw.store.delete_objects(&req.input.bucket, keys, owner).await {
+    let (mut per_key, whole) = match gw.store.delete_objects(&req.input.bucket, keys, owner, bypass).await {
         Ok(outcomes) => (outcomes.into_iter(), None),
         Err(e) => (Vec::new().into_iter(), Some(super::to_s3(e))),
     };

@@ -130,6 +130,9 @@ pub enum ApiError {
     NoObjectLockConfiguration,
     #[error("The bucket ownership controls were not found")]
     NoOwnershipControls,
+    /// GetObjectRetention or GetObjectLegalHold of a version without that protection.
+    #[error("The specified object does not have a ObjectLock configuration")]
+    NoSuchObjectLockConfiguration,
     /// A CORS rule S3 refuses (unknown method, more than one wildcard); the message says
     /// which.
     #[error("{0}")]
@@ -229,6 +232,7 @@ impl From<ApiError> for S3Error {
             ApiError::NoReplicationConfiguration => C::ReplicationConfigurationNotFoundError,
             ApiError::NoObjectLockConfiguration => C::ObjectLockConfigurationNotFoundError,
             ApiError::NoOwnershipControls => C::OwnershipControlsNotFoundError,
+            ApiError::NoSuchObjectLockConfiguration => C::NoSuchObjectLockConfiguration,
             ApiError::InvalidAccessKeyId => C::InvalidAccessKeyId,
             ApiError::NoSuchAdminOperation => C::MethodNotAllowed,
             ApiError::Internal(_) => C::InternalError,
@@ -307,6 +311,15 @@ pub fn to_s3(e: StorageError) -> S3Error {
             http::StatusCode::NOT_FOUND,
             "The access key does not exist.",
         ),
+        // AWS's words for a version object lock keeps, whether it was to be removed or
+        // its retention weakened.
+        StorageError::ObjectLocked(_) => {
+            s3_error!(AccessDenied, "Access Denied because object protected by object lock.")
+        }
+        StorageError::ObjectLockNotEnabled => {
+            ApiError::InvalidRequest("Bucket is missing Object Lock Configuration").into()
+        }
+        StorageError::InvalidBucketState(m) => S3Error::with_message(S3ErrorCode::InvalidBucketState, m),
         // S3's answer for "not now, try again": SDKs retry it with backoff.
         // The metadata database is down or restarting: nothing was done, and the
         // client is told when to try again.
@@ -536,6 +549,11 @@ mod tests {
                 404,
             ),
             (ApiError::NoOwnershipControls, "OwnershipControlsNotFoundError", 404),
+            (
+                ApiError::NoSuchObjectLockConfiguration,
+                "NoSuchObjectLockConfiguration",
+                404,
+            ),
             (ApiError::InvalidAccessKeyId, "InvalidAccessKeyId", 403),
             (ApiError::NoSuchAdminOperation, "MethodNotAllowed", 405),
             (ApiError::Internal("x".into()), "InternalError", 500),

@@ -195,7 +195,8 @@ pub(super) async fn read_version(
 pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
     let ctx = RequestContext::of(&req)?;
     let input = &req.input;
-    gw.authorize(&ctx, Action::GetObject, Resource::object(&input.bucket, &input.key))
+    let action = Action::GetObject.for_version(input.version_id.is_some());
+    gw.authorize(&ctx, action, Resource::object(&input.bucket, &input.key))
         .await?;
     let rec = read_version(gw, &input.bucket, &input.key, input.version_id.as_deref()).await?;
     check_conditions(&conditions!(input), &rec)?;
@@ -215,6 +216,12 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
     };
     fill_object_headers!(out, &rec);
     sse::answer!(out, rec.encryption.as_ref());
+    if gw
+        .may_see_lock(&ctx, &rec, Resource::object(&input.bucket, &input.key))
+        .await
+    {
+        super::lock::fill_lock_headers!(out, &rec);
+    }
     // A read that names the `null` version is answered with it, as S3 does.
     if out.version_id.is_none() {
         out.version_id.clone_from(&input.version_id);
@@ -253,7 +260,8 @@ fn checksum_fields(rec: &ObjectRecord, part_number: Option<i32>, ranged: bool) -
 pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
     let ctx = RequestContext::of(&req)?;
     let input = &req.input;
-    gw.authorize(&ctx, Action::GetObject, Resource::object(&input.bucket, &input.key))
+    let action = Action::GetObject.for_version(input.version_id.is_some());
+    gw.authorize(&ctx, action, Resource::object(&input.bucket, &input.key))
         .await?;
     let rec = read_version(gw, &input.bucket, &input.key, input.version_id.as_deref()).await?;
     check_conditions(&conditions!(input), &rec)?;
@@ -270,6 +278,12 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> S3Res
     };
     fill_object_headers!(out, &rec);
     sse::answer!(out, rec.encryption.as_ref());
+    if gw
+        .may_see_lock(&ctx, &rec, Resource::object(&input.bucket, &input.key))
+        .await
+    {
+        super::lock::fill_lock_headers!(out, &rec);
+    }
     // A read that names the `null` version is answered with it, as S3 does.
     if out.version_id.is_none() {
         out.version_id.clone_from(&input.version_id);
@@ -289,8 +303,8 @@ pub async fn get_object_attributes(
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
     let ctx = RequestContext::of(&req)?;
     let i = &req.input;
-    gw.authorize(&ctx, Action::GetObjectAttributes, Resource::object(&i.bucket, &i.key))
-        .await?;
+    let action = Action::GetObjectAttributes.for_version(i.version_id.is_some());
+    gw.authorize(&ctx, action, Resource::object(&i.bucket, &i.key)).await?;
     let rec = read_version(gw, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     // An SSE-C object's attributes are its key holder's, as its HEAD is.
     sse::for_read(gw, &rec, &sse::customer!(i), sse::secure(&req.extensions))?;

@@ -21,6 +21,7 @@ mod headers;
 mod instant;
 mod lifecycle;
 mod list;
+mod lock;
 mod multipart;
 mod policy;
 pub(crate) mod post;
@@ -248,7 +249,25 @@ impl S3 for Gateway {
         &self,
         req: Req<GetObjectLockConfigurationInput>,
     ) -> Resp<GetObjectLockConfigurationOutput> {
-        bucket_config::get_object_lock_configuration(self, req).await
+        lock::get_object_lock_configuration(self, req).await
+    }
+    async fn put_object_lock_configuration(
+        &self,
+        req: Req<PutObjectLockConfigurationInput>,
+    ) -> Resp<PutObjectLockConfigurationOutput> {
+        lock::put_object_lock_configuration(self, req).await
+    }
+    async fn get_object_retention(&self, req: Req<GetObjectRetentionInput>) -> Resp<GetObjectRetentionOutput> {
+        lock::get_object_retention(self, req).await
+    }
+    async fn put_object_retention(&self, req: Req<PutObjectRetentionInput>) -> Resp<PutObjectRetentionOutput> {
+        lock::put_object_retention(self, req).await
+    }
+    async fn get_object_legal_hold(&self, req: Req<GetObjectLegalHoldInput>) -> Resp<GetObjectLegalHoldOutput> {
+        lock::get_object_legal_hold(self, req).await
+    }
+    async fn put_object_legal_hold(&self, req: Req<PutObjectLegalHoldInput>) -> Resp<PutObjectLegalHoldOutput> {
+        lock::put_object_legal_hold(self, req).await
     }
     async fn get_bucket_ownership_controls(
         &self,

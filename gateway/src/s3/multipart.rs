@@ -12,7 +12,7 @@ use super::access::{Action, RequestContext, Resource};
 use super::checksums::{self, Declared, Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers::{self, timestamp};
-use super::{Gateway, acl, body, check_key, copy, instant, sse, unsupported};
+use super::{Gateway, acl, body, check_key, copy, instant, lock, sse, unsupported};
 use crate::metrics::Metrics;
 
 fn upload_id(s: &str) -> S3Result<UploadId> {
@@ -43,11 +43,16 @@ pub async fn create(
         .await?;
     check_key(&i.key)?;
     let mut asked = unsupported::object_write!(i);
-    // Encryption is `sse`'s, checked here.
+    // Encryption is `sse`'s, checked here; the lock headers are lock.rs's to check.
     asked.encryption = false;
+    asked.lock = false;
     unsupported::check_object_write(&asked)?;
     let protection = sse::for_write(gw, &sse::asked!(i), &bucket, sse::secure(&req.extensions))?;
     let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(i))?;
+    // Kept with the upload: the completed object carries it.
+    let lock = gw
+        .object_write_lock(&ctx, &i.bucket, &i.key, &bucket, &lock::lock_headers!(i))
+        .await?;
     let alg = match &i.checksum_algorithm {
         Some(a) => {
             Some(Alg::parse(a.as_str()).ok_or_else(|| ApiError::UnsupportedChecksumAlgorithm(a.as_str().to_owned()))?)
@@ -71,7 +76,7 @@ pub async fn create(
         checksum_full_object: full_object,
         generation: 0,
         acl,
-        lock: None,
+        lock,
         encryption: protection.encryption.clone(),
     };
     let id = gw.store.create_upload(&i.bucket, &i.key, rec).await.s3()?;

@@ -9,7 +9,7 @@ use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Declared, Fields, set_checksums};
 use super::error::{ApiError, StorageResultExt as _};
 use super::headers;
-use super::{Gateway, acl, body, check_key, instant, sse, unsupported};
+use super::{Gateway, acl, body, check_key, instant, lock, sse, unsupported};
 use crate::metrics::Metrics;
 
 /// S3 conditional writes: `If-None-Match: *` (create only) and `If-Match: <etag>`.
@@ -51,11 +51,16 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
     check_key(&input.key)?;
     let mut asked = unsupported::object_write!(input);
     asked.append = input.write_offset_bytes.is_some();
-    // Encryption is `sse`'s, checked below before the body is read.
+    // Encryption is `sse`'s, checked below before the body is read; the lock headers
+    // are lock.rs's to check.
     asked.encryption = false;
+    asked.lock = false;
     unsupported::check_object_write(&asked)?;
     let protection = sse::for_write(gw, &sse::asked!(input), &bucket, sse::secure(&extensions))?;
     let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))?;
+    let lock = gw
+        .object_write_lock(&ctx, &input.bucket, &input.key, &bucket, &lock::lock_headers!(input))
+        .await?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
     let probe_size = instant::probe_size(&req_headers, &uri)?;
     if length.max(probe_size.unwrap_or(0)) > gw.max_object_size {
@@ -78,7 +83,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
         multipart: false,
         acl,
         version: None,
-        lock: None,
+        lock,
         encryption: protection.encryption.clone(),
     };
 

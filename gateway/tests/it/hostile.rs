@@ -119,15 +119,6 @@ async fn protection_that_is_not_given_is_refused_and_nothing_is_stored() {
         .send()
         .await;
     assert_eq!(assert_code(upload, "InvalidRequest"), 400);
-
-    let bucket = c
-        .create_bucket()
-        .bucket("locked-bucket")
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await;
-    assert_eq!(assert_code(bucket, "NotImplemented"), 501);
-    assert!(c.head_bucket().bucket("locked-bucket").send().await.is_err());
 }
 
 #[tokio::test]

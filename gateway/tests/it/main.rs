@@ -21,6 +21,7 @@ mod instant_upload;
 mod listing;
 mod meta_engines;
 mod multipart;
+mod object_lock;
 mod objects;
 mod pg_engine;
 mod post_object;

@@ -451,3 +451,350 @@ async fn delete_objects_removes_the_versions_it_names_and_marks_the_keys_it_does
     let got = c.get_object().bucket("batch").key("b").send().await;
     assert_eq!(assert_code(got, "NoSuchKey"), 404);
 }
+
+#[tokio::test]
+async fn tagging_and_acls_read_and_change_the_version_they_name() {
+    let srv = Server::start();
+    let c = srv.client();
+    versioned(&c, "tv1").await;
+    let old = put_version(&c, "tv1", "k", b"old").await;
+    let new = put_version(&c, "tv1", "k", b"new").await;
+    let tags = |k: &str, v: &str| {
+        aws_sdk_s3::types::Tagging::builder()
+            .tag_set(aws_sdk_s3::types::Tag::builder().key(k).value(v).build().expect("tag"))
+            .build()
+            .expect("tagging")
+    };
+    let out = c
+        .put_object_tagging()
+        .bucket("tv1")
+        .key("k")
+        .version_id(&old)
+        .tagging(tags("era", "old"))
+        .send()
+        .await
+        .expect("tag the old version");
+    assert_eq!(out.version_id(), Some(old.as_str()));
+    let read = |v: String| {
+        let c = c.clone();
+        async move {
+            let out = c
+                .get_object_tagging()
+                .bucket("tv1")
+                .key("k")
+                .version_id(&v)
+                .send()
+                .await
+                .expect("get tagging");
+            assert_eq!(out.version_id(), Some(v.as_str()));
+            out.tag_set()
+                .iter()
+                .map(|t| format!("{}={}", t.key(), t.value()))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(read(old.clone()).await, ["era=old"]);
+    assert!(
+        read(new.clone()).await.is_empty(),
+        "the current version's tags are its own"
+    );
+    c.delete_object_tagging()
+        .bucket("tv1")
+        .key("k")
+        .version_id(&old)
+        .send()
+        .await
+        .expect("delete tagging");
+    assert!(read(old.clone()).await.is_empty());
+
+    let acl = c
+        .get_object_acl()
+        .bucket("tv1")
+        .key("k")
+        .version_id(&old)
+        .send()
+        .await
+        .expect("acl of a version");
+    assert!(acl.owner().is_some());
+    c.put_object_acl()
+        .bucket("tv1")
+        .key("k")
+        .version_id(&old)
+        .acl(aws_sdk_s3::types::ObjectCannedAcl::Private)
+        .send()
+        .await
+        .expect("put acl of a version");
+    let res = c
+        .get_object_tagging()
+        .bucket("tv1")
+        .key("k")
+        .version_id("3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH")
+        .send()
+        .await;
+    assert_code(res, "NoSuchVersion");
+}
+
+#[tokio::test]
+async fn a_request_naming_a_version_needs_the_version_action_of_the_policy() {
+    let srv = Server::with_second_user("");
+    let (c, other) = (srv.client(), srv.client_as(USER2_ACCESS_KEY, USER2_SECRET_KEY));
+    versioned(&c, "pv1").await;
+    let v = put_version(&c, "pv1", "k", b"data").await;
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+        {{"Effect":"Allow","Principal":{{"AWS":"{USER2_ACCESS_KEY}"}},
+          "Action":["s3:GetObject","s3:DeleteObject"],"Resource":"arn:aws:s3:::pv1/*"}}]}}"#
+    );
+    c.put_bucket_policy()
+        .bucket("pv1")
+        .policy(policy)
+        .send()
+        .await
+        .expect("policy");
+    other
+        .get_object()
+        .bucket("pv1")
+        .key("k")
+        .send()
+        .await
+        .expect("s3:GetObject reads the current version");
+    let res = other.get_object().bucket("pv1").key("k").version_id(&v).send().await;
+    assert_code(res, "AccessDenied");
+    let res = other.delete_object().bucket("pv1").key("k").version_id(&v).send().await;
+    assert_code(res, "AccessDenied");
+    assert_eq!(get_version(&c, "pv1", "k", &v).await, b"data");
+
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+        {{"Effect":"Allow","Principal":{{"AWS":"{USER2_ACCESS_KEY}"}},
+          "Action":["s3:GetObjectVersion","s3:DeleteObjectVersion"],"Resource":"arn:aws:s3:::pv1/*"}}]}}"#
+    );
+    c.put_bucket_policy()
+        .bucket("pv1")
+        .policy(policy)
+        .send()
+        .await
+        .expect("policy");
+    other
+        .get_object()
+        .bucket("pv1")
+        .key("k")
+        .version_id(&v)
+        .send()
+        .await
+        .expect("s3:GetObjectVersion reads the version");
+    other
+        .delete_object()
+        .bucket("pv1")
+        .key("k")
+        .version_id(&v)
+        .send()
+        .await
+        .expect("s3:DeleteObjectVersion removes it");
+}
+
+#[tokio::test]
+async fn a_retried_completion_answers_the_version_the_first_one_wrote() {
+    let srv = Server::start();
+    let c = srv.client();
+    versioned(&c, "rc1").await;
+    let id = c
+        .create_multipart_upload()
+        .bucket("rc1")
+        .key("k")
+        .send()
+        .await
+        .expect("create upload")
+        .upload_id()
+        .expect("upload id")
+        .to_owned();
+    let etag = c
+        .upload_part()
+        .bucket("rc1")
+        .key("k")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"part"))
+        .send()
+        .await
+        .expect("upload part")
+        .e_tag
+        .expect("part etag");
+    let complete = || {
+        c.complete_multipart_upload()
+            .bucket("rc1")
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .parts(CompletedPart::builder().part_number(1).e_tag(&etag).build())
+                    .build(),
+            )
+            .send()
+    };
+    let first = complete().await.expect("first completion");
+    let v = first.version_id().expect("a version id").to_owned();
+    // A later write makes that version noncurrent; a retry still names it.
+    put_version(&c, "rc1", "k", b"later").await;
+    let again = complete().await.expect("retried completion");
+    assert_eq!(again.version_id(), Some(v.as_str()));
+    assert_eq!(again.e_tag(), first.e_tag());
+}
+
+#[tokio::test]
+async fn conditional_deletes_of_a_named_version_compare_that_version() {
+    let srv = Server::start();
+    let c = srv.client();
+    versioned(&c, "cd1").await;
+    let old = put_version(&c, "cd1", "k", b"old!").await;
+    let old_etag = c
+        .head_object()
+        .bucket("cd1")
+        .key("k")
+        .version_id(&old)
+        .send()
+        .await
+        .expect("head")
+        .e_tag()
+        .expect("etag")
+        .to_owned();
+    let new = put_version(&c, "cd1", "k", b"new").await;
+
+    // The current version's size is 3, the named one's 4: the condition is on the latter.
+    let res = c
+        .delete_object()
+        .bucket("cd1")
+        .key("k")
+        .version_id(&old)
+        .if_match_size(3)
+        .send()
+        .await;
+    assert_eq!(assert_code(res, "PreconditionFailed"), 412);
+    let out = c
+        .delete_objects()
+        .bucket("cd1")
+        .delete(
+            Delete::builder()
+                .objects(
+                    ObjectIdentifier::builder()
+                        .key("k")
+                        .version_id(&new)
+                        .e_tag(&old_etag)
+                        .build()
+                        .expect("id"),
+                )
+                .build()
+                .expect("delete"),
+        )
+        .send()
+        .await
+        .expect("delete objects");
+    let errors: Vec<&str> = out.errors().iter().filter_map(|e| e.code()).collect();
+    assert_eq!(errors, ["PreconditionFailed"]);
+    assert_eq!(get_version(&c, "cd1", "k", &new).await, b"new");
+
+    c.delete_object()
+        .bucket("cd1")
+        .key("k")
+        .version_id(&old)
+        .if_match(&old_etag)
+        .if_match_size(4)
+        .send()
+        .await
+        .expect("delete with matching conditions");
+    let res = c.get_object().bucket("cd1").key("k").version_id(&old).send().await;
+    assert_code(res, "NoSuchVersion");
+}
+
+#[tokio::test]
+async fn lifecycle_rules_for_versions_and_filters_round_trip() {
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleAndOperator,
+        LifecycleRuleFilter, NoncurrentVersionExpiration, Tag,
+    };
+    let srv = Server::start();
+    let c = srv.client();
+    versioned(&c, "lc1").await;
+    let and = LifecycleRuleAndOperator::builder()
+        .prefix("logs/")
+        .tags(Tag::builder().key("tier").value("scratch").build().expect("tag"))
+        .object_size_greater_than(100)
+        .object_size_less_than(1_000_000)
+        .build();
+    let versions = LifecycleRule::builder()
+        .id("versions")
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().and(and).build())
+        .noncurrent_version_expiration(
+            NoncurrentVersionExpiration::builder()
+                .noncurrent_days(7)
+                .newer_noncurrent_versions(3)
+                .build(),
+        )
+        .build()
+        .expect("rule");
+    let markers = LifecycleRule::builder()
+        .id("markers")
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix("").build())
+        .expiration(
+            LifecycleExpiration::builder()
+                .expired_object_delete_marker(true)
+                .build(),
+        )
+        .build()
+        .expect("rule");
+    c.put_bucket_lifecycle_configuration()
+        .bucket("lc1")
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(versions)
+                .rules(markers)
+                .build()
+                .expect("configuration"),
+        )
+        .send()
+        .await
+        .expect("put lifecycle");
+    // Rules apply in the background; nothing here is old enough for them.
+    let v = put_version(&c, "lc1", "logs/a", &[0u8; 200]).await;
+    let got = c
+        .get_bucket_lifecycle_configuration()
+        .bucket("lc1")
+        .send()
+        .await
+        .expect("get lifecycle");
+    let rules = got.rules();
+    assert_eq!(rules.len(), 2);
+    let nc = rules[0].noncurrent_version_expiration().expect("noncurrent expiration");
+    assert_eq!(
+        (nc.noncurrent_days(), nc.newer_noncurrent_versions()),
+        (Some(7), Some(3))
+    );
+    let and = rules[0].filter().and_then(|f| f.and()).expect("an And filter");
+    assert_eq!(and.prefix(), Some("logs/"));
+    assert_eq!(and.tags().len(), 1);
+    assert_eq!(
+        (and.object_size_greater_than(), and.object_size_less_than()),
+        (Some(100), Some(1_000_000))
+    );
+    assert_eq!(
+        rules[1].expiration().and_then(|e| e.expired_object_delete_marker()),
+        Some(true)
+    );
+    assert_eq!(get_version(&c, "lc1", "logs/a", &v).await, [0u8; 200]);
+
+    let bad = LifecycleRule::builder()
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix("").build())
+        .noncurrent_version_expiration(NoncurrentVersionExpiration::builder().noncurrent_days(0).build())
+        .build()
+        .expect("rule");
+    let res = c
+        .put_bucket_lifecycle_configuration()
+        .bucket("lc1")
+        .lifecycle_configuration(BucketLifecycleConfiguration::builder().rules(bad).build().expect("cfg"))
+        .send()
+        .await;
+    assert_code(res, "InvalidArgument");
+}

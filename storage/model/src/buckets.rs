@@ -6,8 +6,11 @@ use std::sync::Arc;
 use crate::error::{Result, StorageError};
 use crate::ids::now_ms;
 use crate::keys;
+use crate::lock::BucketObjectLock;
 use crate::meta::{self, TxError};
-use crate::records::{BucketAccess, BucketRecord, CorsRule, LifecycleRule, Versioning, decode, encode};
+use crate::records::{
+    BucketAccess, BucketRecord, CorsRule, LegacyLifecycleRule, LifecycleRule, Versioning, decode, encode,
+};
 use crate::store::Store;
 
 impl Store {
@@ -24,13 +27,27 @@ impl Store {
         region: &str,
         access: Option<BucketAccess>,
     ) -> Result<BucketRecord> {
+        self.create_bucket_full(name, owner, region, access, false).await
+    }
+
+    /// Creates a bucket, with object lock where `object_lock` (CreateBucket with
+    /// `x-amz-bucket-object-lock-enabled: true`): such a bucket is versioned from the
+    /// start, as S3 makes it, and has no default retention until one is configured.
+    pub async fn create_bucket_full(
+        self: &Arc<Self>,
+        name: &str,
+        owner: &str,
+        region: &str,
+        access: Option<BucketAccess>,
+        object_lock: bool,
+    ) -> Result<BucketRecord> {
         let rec = BucketRecord {
             owner: owner.to_owned(),
             created_ms: now_ms(),
             region: region.to_owned(),
             access,
-            versioning: None,
-            object_lock: None,
+            versioning: object_lock.then_some(Versioning::Enabled),
+            object_lock: object_lock.then(BucketObjectLock::default),
             encryption: None,
         };
         let (name, out) = (name.to_owned(), rec.clone());
@@ -113,6 +130,7 @@ impl Store {
             }
             tx.delete(&keys::bucket(&name))?;
             tx.delete(&keys::lifecycle(&name))?;
+            tx.delete(&keys::lifecycle_rules(&name))?;
             tx.delete(&keys::cors(&name))?;
             // The bucket's proofs of possession go with it: whoever creates a bucket of
             // the same name later must not claim what this one held by its hash.
@@ -145,7 +163,8 @@ impl Store {
     }
 
     /// Sets a bucket's versioning state. Versions already written stay whatever the
-    /// state becomes; only later writes follow it.
+    /// state becomes; only later writes follow it. A bucket with object lock stays
+    /// `Enabled`: suspending would let a write replace its `null` version in place.
     pub async fn set_versioning(self: &Arc<Self>, bucket: &str, state: Versioning) -> Result<BucketRecord> {
         let bucket = bucket.to_owned();
         self.commit_with(Vec::new(), move |tx, _| {
@@ -154,6 +173,11 @@ impl Store {
                 return Err(TxError::Abort(StorageError::NoSuchBucket));
             };
             let mut rec: BucketRecord = decode(&key, &v)?;
+            if rec.object_lock.is_some() && state != Versioning::Enabled {
+                return Err(TxError::Abort(StorageError::InvalidBucketState(
+                    "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+                )));
+            }
             rec.versioning = Some(state);
             tx.put(&key, &encode(&rec))?;
             Ok(rec)
@@ -182,9 +206,40 @@ impl Store {
         .await
     }
 
+    /// Sets a bucket's object lock configuration (PutObjectLockConfiguration): its
+    /// default retention, or none. This is also how object lock is turned on for an
+    /// existing bucket, which S3 allows once its versioning is `Enabled`; it is never
+    /// turned off. The default applies to versions written from then on.
+    pub async fn set_object_lock(self: &Arc<Self>, bucket: &str, cfg: BucketObjectLock) -> Result<BucketRecord> {
+        let bucket = bucket.to_owned();
+        self.commit_with(Vec::new(), move |tx, _| {
+            let key = keys::bucket(&bucket);
+            let Some(v) = tx.get(&key)? else {
+                return Err(TxError::Abort(StorageError::NoSuchBucket));
+            };
+            let mut rec: BucketRecord = decode(&key, &v)?;
+            if rec.versioning != Some(Versioning::Enabled) {
+                return Err(TxError::Abort(StorageError::InvalidBucketState(
+                    "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration",
+                )));
+            }
+            rec.object_lock = Some(cfg);
+            tx.put(&key, &encode(&rec))?;
+            Ok(rec)
+        })
+        .await
+    }
+
+    /// A bucket's lifecycle rules; those stored before versioned lifecycle read with
+    /// its actions and filters absent.
     pub fn lifecycle(&self, bucket: &str) -> Result<Option<Vec<LifecycleRule>>> {
+        let key = keys::lifecycle_rules(bucket);
+        if let Some(v) = self.meta.get(&key)? {
+            return decode(&key, &v).map(Some);
+        }
         let key = keys::lifecycle(bucket);
-        self.meta.get(&key)?.map(|v| decode(&key, &v)).transpose()
+        let legacy: Option<Vec<LegacyLifecycleRule>> = self.meta.get(&key)?.map(|v| decode(&key, &v)).transpose()?;
+        Ok(legacy.map(|rules| rules.into_iter().map(LifecycleRule::from).collect()))
     }
 
     /// Replaces (or with `None`, removes) a bucket's lifecycle rules.
@@ -192,9 +247,10 @@ impl Store {
         self.bucket(bucket)?;
         let bucket = bucket.to_owned();
         self.commit_with(Vec::new(), move |tx, _| {
+            tx.delete(&keys::lifecycle(&bucket))?;
             match &rules {
-                Some(r) => tx.put(&keys::lifecycle(&bucket), &encode(r))?,
-                None => tx.delete(&keys::lifecycle(&bucket))?,
+                Some(r) => tx.put(&keys::lifecycle_rules(&bucket), &encode(r))?,
+                None => tx.delete(&keys::lifecycle_rules(&bucket))?,
             }
             Ok(())
         })

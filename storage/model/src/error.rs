@@ -43,6 +43,15 @@ pub enum StorageError {
     ChunkGone(String),
     #[error("precondition failed")]
     PreconditionFailed,
+    /// Object lock keeps the version: it may not be removed, nor its retention weakened.
+    #[error("object lock: {0}")]
+    ObjectLocked(#[from] crate::lock::LockRefusal),
+    /// Object lock asked of a bucket created without it (and not configured since).
+    #[error("the bucket has no object lock configuration")]
+    ObjectLockNotEnabled,
+    /// A change the bucket's state does not allow; the message says why, in S3's words.
+    #[error("{0}")]
+    InvalidBucketState(&'static str),
     #[error("i/o: {0}")]
     Io(std::io::Error),
     #[error(transparent)]

@@ -24,7 +24,10 @@ pub const BY_BUCKET: u8 = b'b';
 pub const MARKER: u8 = b'X';
 /// MD5 -> SHA-256, for `trust_md5`.
 pub const MD5: u8 = b'M';
+/// A bucket's lifecycle rules as stored before versioned lifecycle (read, never written).
 pub const LIFECYCLE: u8 = b'L';
+/// A bucket's lifecycle rules ([`crate::records::LifecycleRule`]).
+pub const LIFECYCLE_RULES: u8 = b'l';
 /// A bucket's CORS rules, read by every preflight and by every request with an `Origin`.
 pub const CORS: u8 = b'c';
 /// Uploads completed lately, so that a retried completion gets the first answer.
@@ -111,6 +114,10 @@ pub fn bucket(name: &str) -> Vec<u8> {
 
 pub fn lifecycle(name: &str) -> Vec<u8> {
     join(LIFECYCLE, &[name.as_bytes()])
+}
+
+pub fn lifecycle_rules(name: &str) -> Vec<u8> {
+    join(LIFECYCLE_RULES, &[name.as_bytes()])
 }
 
 pub fn cors(name: &str) -> Vec<u8> {

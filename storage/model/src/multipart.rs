@@ -14,7 +14,7 @@ use crate::keys;
 use crate::meta::TxError;
 use crate::objects::{WriteCondition, common_prefix};
 use crate::records::{
-    CompletedUpload, ObjectChecksum, ObjectPart, ObjectRecord, PartRecord, UploadRecord, decode, encode,
+    CompletedUpload, ObjectChecksum, ObjectPart, ObjectRecord, PartRecord, UploadRecord, VersionStamp, decode, encode,
 };
 use crate::store::{Store, refs};
 use crate::versions;
@@ -216,7 +216,7 @@ impl Store {
         }
         loop {
             let up = match self.upload(bucket, key, id) {
-                Err(StorageError::NoSuchUpload) => return self.completed_before(bucket, key, id, &list),
+                Err(StorageError::NoSuchUpload) => return self.completed_before(bucket, key, id, &list).await,
                 r => r?,
             };
             let (all, _) = self.list_parts(id, None, usize::MAX).await?;
@@ -261,7 +261,7 @@ impl Store {
                 Ok(Some(written)) => return Ok(written),
                 Ok(None) => {}
                 // Completed by a request that raced with this one.
-                Err(StorageError::NoSuchUpload) => return self.completed_before(bucket, key, id, &list),
+                Err(StorageError::NoSuchUpload) => return self.completed_before(bucket, key, id, &list).await,
                 Err(e) => return Err(e),
             }
         }
@@ -269,7 +269,26 @@ impl Store {
 
     /// The answer of an earlier completion of this upload with the same list, or
     /// `NoSuchUpload` when there was none (or it was with another list, or long ago).
-    fn completed_before(&self, bucket: &str, key: &str, id: &UploadId, list: &[ListedPart]) -> Result<ObjectRecord> {
+    /// Runs off the async workers: finding the version it wrote scans the key's versions.
+    async fn completed_before(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        id: &UploadId,
+        list: &[ListedPart],
+    ) -> Result<ObjectRecord> {
+        let (bucket, key, id, list) = (bucket.to_owned(), key.to_owned(), id.clone(), list.to_vec());
+        self.off_worker(move |s| s.completed_before_blocking(&bucket, &key, &id, &list))
+            .await
+    }
+
+    fn completed_before_blocking(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &UploadId,
+        list: &[ListedPart],
+    ) -> Result<ObjectRecord> {
         let ck = keys::completed(bucket, key, id);
         let Some(v) = self.meta.get(&ck)? else {
             return Err(StorageError::NoSuchUpload);
@@ -278,6 +297,7 @@ impl Store {
         if done.list != normalized(list) || now_ms() - done.completed_ms >= COMPLETED_KEPT_MS {
             return Err(StorageError::NoSuchUpload);
         }
+        let version = self.completed_version(bucket, key, &done)?;
         Ok(ObjectRecord {
             size: done.size,
             etag: done.etag,
@@ -290,10 +310,36 @@ impl Store {
             parts: Vec::new(),
             multipart: true,
             acl: None,
-            version: None,
+            version,
             lock: None,
             encryption: None,
         })
+    }
+
+    /// The version a completion wrote, so that a retry answers the same version id: the
+    /// version of the key made at the completion's time with its ETag (a completion's
+    /// record keeps no version of its own, and the record format stays as it is). `None`
+    /// where it is gone since, or the bucket is not versioned.
+    fn completed_version(&self, bucket: &str, key: &str, done: &CompletedUpload) -> Result<Option<VersionStamp>> {
+        let same = |r: &ObjectRecord| r.last_modified_ms == done.completed_ms && r.etag == done.etag;
+        let okey = keys::object(bucket, key);
+        if let Some(v) = self.meta.get(&okey)? {
+            let cur: ObjectRecord = decode(&okey, &v)?;
+            if same(&cur) {
+                return Ok(cur.version);
+            }
+        }
+        let prefix = keys::versions_of(bucket, key);
+        let end = keys::prefix_end(&prefix);
+        let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        for kv in self.meta.range(Bound::Included(&prefix), upper) {
+            let (k, v) = kv?;
+            let rec: ObjectRecord = decode(&k, &v)?;
+            if same(&rec) {
+                return Ok(rec.version);
+            }
+        }
+        Ok(None)
     }
 
     /// Forgets completions older than a retry can be. Returns how many.

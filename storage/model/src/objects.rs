@@ -190,13 +190,14 @@ impl Store {
     /// Deletes several objects in one durable transaction; missing keys are fine. A key
     /// with a version id removes that version for good; one without deletes as
     /// [`Store::delete_object_if`]. Each key's condition is checked on its own: the
-    /// answer has one outcome per key, in order, and a key whose condition fails stays
-    /// while the others go.
+    /// answer has one outcome per key, in order, and a key whose condition fails (or a
+    /// version object lock keeps) stays while the others go.
     pub async fn delete_objects(
         self: &Arc<Self>,
         bucket: &str,
         keys: Vec<(String, Option<VersionId>, DeleteCondition)>,
         owner: Option<String>,
+        bypass_governance: bool,
     ) -> Result<Vec<Result<Deleted>>> {
         let bucket = bucket.to_owned();
         self.commit_with(Vec::new(), move |tx, _| {
@@ -204,11 +205,13 @@ impl Store {
             let mut outcomes = Vec::with_capacity(keys.len());
             for (key, version, cond) in &keys {
                 let done = match version {
-                    Some(id) => versions::delete_version(tx, &bucket, key, *id).map(|gone| Deleted {
-                        existed: gone.is_some(),
-                        version_id: Some(*id),
-                        delete_marker: gone.is_some_and(|r| r.is_delete_marker()),
-                    }),
+                    Some(id) => {
+                        versions::delete_version(tx, &bucket, key, *id, cond, bypass_governance).map(|gone| Deleted {
+                            existed: gone.is_some(),
+                            version_id: Some(*id),
+                            delete_marker: gone.is_some_and(|r| r.is_delete_marker()),
+                        })
+                    }
                     None => delete_in(tx, &bucket, key, cond, owner.as_deref()),
                 };
                 match done {

@@ -367,15 +367,56 @@ impl PartRecord {
     }
 }
 
-/// The parts of a bucket's lifecycle configuration fastgate acts on, kept with the
-/// rest of the rule so that Get returns what Put stored.
+/// A lifecycle rule as rules were stored before versioned lifecycle (under
+/// [`crate::keys::LIFECYCLE`]); read back as a [`LifecycleRule`] without the later
+/// actions and filters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LifecycleRule {
+pub struct LegacyLifecycleRule {
     pub id: Option<String>,
     pub prefix: String,
     pub enabled: bool,
     pub abort_incomplete_after_days: Option<u32>,
     pub expiration_days: Option<u32>,
+}
+
+/// The parts of a bucket's lifecycle rule fastgate acts on, kept with the rest of the
+/// rule so that Get returns what Put stored. Stored under its own key
+/// ([`crate::keys::LIFECYCLE_RULES`]), so that rules stored before it read as they were.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleRule {
+    pub id: Option<String>,
+    /// Filter: the key prefix.
+    pub prefix: String,
+    pub enabled: bool,
+    pub abort_incomplete_after_days: Option<u32>,
+    /// `Expiration` of the current version after these days (a delete marker on a
+    /// versioned bucket).
+    pub expiration_days: Option<u32>,
+    /// Filter: tags a version must all carry.
+    pub tags: Vec<(String, String)>,
+    /// Filter: `ObjectSizeGreaterThan`, `ObjectSizeLessThan` (bytes, strict).
+    pub size_greater_than: Option<u64>,
+    pub size_less_than: Option<u64>,
+    /// `ExpiredObjectDeleteMarker`: remove a delete marker that is its key's only version.
+    pub expired_object_delete_marker: bool,
+    /// `NoncurrentVersionExpiration`: remove a version this many days after it became
+    /// noncurrent...
+    pub noncurrent_days: Option<u32>,
+    /// ...keeping the newest this many noncurrent versions whatever their age.
+    pub newer_noncurrent_versions: Option<u32>,
+}
+
+impl From<LegacyLifecycleRule> for LifecycleRule {
+    fn from(r: LegacyLifecycleRule) -> Self {
+        Self {
+            id: r.id,
+            prefix: r.prefix,
+            enabled: r.enabled,
+            abort_incomplete_after_days: r.abort_incomplete_after_days,
+            expiration_days: r.expiration_days,
+            ..Self::default()
+        }
+    }
 }
 
 /// One rule of a bucket's CORS configuration, as PutBucketCors gave it (validated by the

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use crate::error::{Result, StorageError};
 use crate::ids::{VersionId, now_ms};
 use crate::keys;
+use crate::lock::{self, ObjectLock, Retention};
 use crate::meta::{TxError, Txn};
-use crate::objects::common_prefix;
+use crate::objects::{DeleteCondition, common_prefix};
 use crate::records::{BucketRecord, ObjectRecord, VersionStamp, Versioning, decode, encode};
 use crate::store::{Store, refs};
 
@@ -34,6 +35,19 @@ pub struct Deleted {
     pub delete_marker: bool,
 }
 
+/// A change to one version's object lock ([`Store::change_object_lock`]).
+#[derive(Clone, Copy, Debug)]
+pub enum LockChange {
+    /// PutObjectRetention: the new retention (`None` lifts it).
+    Retention {
+        retention: Option<Retention>,
+        /// The request may weaken a GOVERNANCE retention.
+        bypass_governance: bool,
+    },
+    /// PutObjectLegalHold: on or off.
+    LegalHold(bool),
+}
+
 /// One page of [`Store::list_versions`].
 #[derive(Debug, Default)]
 pub struct VersionPage {
@@ -47,13 +61,26 @@ pub struct VersionPage {
     pub next: Option<(String, Option<VersionId>)>,
 }
 
-/// The bucket's versioning state, checking the bucket exists inside the transaction.
-pub(crate) fn versioning(tx: &dyn Txn, bucket: &str) -> TxResult<Option<Versioning>> {
+/// The bucket's record, read inside the transaction (so that its versioning state and
+/// object lock are those the change commits against).
+fn bucket_record(tx: &dyn Txn, bucket: &str) -> TxResult<BucketRecord> {
     let key = keys::bucket(bucket);
     match tx.get(&key)? {
-        Some(v) => Ok(decode::<BucketRecord>(&key, &v)?.versioning),
+        Some(v) => Ok(decode::<BucketRecord>(&key, &v)?),
         None => Err(TxError::Abort(StorageError::NoSuchBucket)),
     }
+}
+
+/// The bucket's versioning state, checking the bucket exists inside the transaction.
+pub(crate) fn versioning(tx: &dyn Txn, bucket: &str) -> TxResult<Option<Versioning>> {
+    Ok(bucket_record(tx, bucket)?.versioning)
+}
+
+/// Refuses to drop `rec` where object lock keeps it. A bucket with object lock is always
+/// versioned (its versioning cannot be suspended), so the paths that replace a version
+/// in place never meet a locked one; this keeps it so should that ever change.
+fn check_removable(rec: &ObjectRecord) -> TxResult<()> {
+    lock::may_remove(rec.lock.as_ref(), now_ms(), false).map_err(|r| TxError::Abort(r.into()))
 }
 
 fn get_record(tx: &dyn Txn, key: &[u8]) -> TxResult<Option<ObjectRecord>> {
@@ -84,6 +111,7 @@ fn drop_noncurrent_null(tx: &dyn Txn, bucket: &str, key: &str) -> TxResult<()> {
     for k in tx.keys_with_prefix(&keys::versions_of(bucket, key))? {
         if k.ends_with(&[0; 8]) {
             if let Some(rec) = get_record(tx, &k)? {
+                check_removable(&rec)?;
                 release_all(tx, &rec)?;
             }
             tx.delete(&k)?;
@@ -97,8 +125,10 @@ fn drop_noncurrent_null(tx: &dyn Txn, bucket: &str, key: &str) -> TxResult<()> {
 /// live object it succeeds (`None` when there is none or the current version is a
 /// delete marker). The version it succeeds is kept as a noncurrent version, or removed
 /// with its references where both are the `null` version (a write to a bucket never
-/// versioned, or suspended, replaces the `null` version as S3 does). Returns the record
-/// as written.
+/// versioned, or suspended, replaces the `null` version as S3 does). A new version
+/// (not a delete marker) in a bucket with object lock gets the bucket's default
+/// retention unless it names its own; a lock on a version of a bucket without object
+/// lock is refused. Returns the record as written.
 pub(crate) fn install(
     tx: &dyn Txn,
     bucket: &str,
@@ -107,10 +137,25 @@ pub(crate) fn install(
     delete_marker: bool,
     check: impl FnOnce(Option<&ObjectRecord>) -> Result<(), StorageError>,
 ) -> TxResult<ObjectRecord> {
-    let state = versioning(tx, bucket)?;
+    let b = bucket_record(tx, bucket)?;
+    let state = b.versioning;
     let okey = keys::object(bucket, key);
     let old = get_record(tx, &okey)?;
     check(old.as_ref().filter(|o| !o.is_delete_marker()))?;
+    match b.object_lock {
+        None if record.lock.is_some_and(|l| l != ObjectLock::default()) => {
+            return Err(TxError::Abort(StorageError::ObjectLockNotEnabled));
+        }
+        Some(cfg) if !delete_marker => {
+            if let Some(default) = cfg.default_retention {
+                let lock = record.lock.get_or_insert_with(ObjectLock::default);
+                if lock.retention.is_none() {
+                    lock.retention = Some(default.retention_from(now_ms()));
+                }
+            }
+        }
+        _ => {}
+    }
     match state {
         None => record.version = None,
         Some(state) => {
@@ -131,6 +176,7 @@ pub(crate) fn install(
     }
     if let Some(old) = old {
         if state.is_none() || (record.nonce() == 0 && old.nonce() == 0) {
+            check_removable(&old)?;
             release_all(tx, &old)?;
         } else {
             tx.put(&keys::version(bucket, key, old.order(), old.nonce()), &encode(&old))?;
@@ -202,12 +248,25 @@ fn locate(tx: &dyn Txn, bucket: &str, key: &str, id: VersionId) -> TxResult<Opti
 
 /// Removes version `id` of `bucket/key` for good, dropping its chunk references; when it
 /// was the current version, the newest noncurrent one becomes current. Returns the
-/// removed version (`None` when there was no such version).
-pub(crate) fn delete_version(tx: &dyn Txn, bucket: &str, key: &str, id: VersionId) -> TxResult<Option<ObjectRecord>> {
+/// removed version (`None` when there was no such version). A version that fails
+/// `cond` (conditional deletes compare the named version) fails the delete, and one
+/// object lock keeps (see [`lock::may_remove`]) is refused with `ObjectLocked`; either
+/// stays.
+pub(crate) fn delete_version(
+    tx: &dyn Txn,
+    bucket: &str,
+    key: &str,
+    id: VersionId,
+    cond: &DeleteCondition,
+    bypass_governance: bool,
+) -> TxResult<Option<ObjectRecord>> {
     versioning(tx, bucket)?;
-    let Some((at, rec)) = locate(tx, bucket, key, id)? else {
+    let found = locate(tx, bucket, key, id)?;
+    cond.check(found.as_ref().map(|(_, r)| r))?;
+    let Some((at, rec)) = found else {
         return Ok(None);
     };
+    lock::may_remove(rec.lock.as_ref(), now_ms(), bypass_governance).map_err(|r| TxError::Abort(r.into()))?;
     release_all(tx, &rec)?;
     tx.delete(&at)?;
     let okey = keys::object(bucket, key);
@@ -261,17 +320,105 @@ impl Store {
         }
     }
 
-    /// Removes version `id` of `bucket/key` for good (DeleteObject with a version id).
-    /// Removing a version that does not exist is not an error, as in S3.
-    pub async fn delete_object_version(self: &Arc<Self>, bucket: &str, key: &str, id: VersionId) -> Result<Deleted> {
+    /// Removes version `id` of `bucket/key` for good (DeleteObject with a version id), if
+    /// it meets `cond`. Removing a version that does not exist is not an error, as in
+    /// S3 (unless a condition names it); removing one
+    /// object lock keeps is `ObjectLocked` (`bypass_governance`: the request may lift a
+    /// GOVERNANCE retention).
+    pub async fn delete_object_version(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        id: VersionId,
+        cond: DeleteCondition,
+        bypass_governance: bool,
+    ) -> Result<Deleted> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.commit_with(Vec::new(), move |tx, _| {
-            let gone = delete_version(tx, &bucket, &key, id)?;
+            let gone = delete_version(tx, &bucket, &key, id, &cond, bypass_governance)?;
             Ok(Deleted {
                 existed: gone.is_some(),
                 version_id: Some(id),
                 delete_marker: gone.is_some_and(|r| r.is_delete_marker()),
             })
+        })
+        .await
+    }
+
+    /// Replaces version `id` of `bucket/key`'s record without touching its chunks
+    /// (tagging, ACL of a named version), in one transaction. `NoSuchVersion` where
+    /// there is no such version or it is a delete marker.
+    pub async fn update_object_version<F>(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        id: VersionId,
+        f: F,
+    ) -> Result<ObjectRecord>
+    where
+        F: Fn(&mut ObjectRecord) + Send + 'static,
+    {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.commit_with(Vec::new(), move |tx, _| {
+            versioning(tx, &bucket)?;
+            let (at, mut rec) = locate(tx, &bucket, &key, id)?.ok_or(StorageError::NoSuchVersion)?;
+            if rec.is_delete_marker() {
+                return Err(TxError::Abort(StorageError::NoSuchVersion));
+            }
+            f(&mut rec);
+            tx.put(&at, &encode(&rec))?;
+            Ok(rec)
+        })
+        .await
+    }
+
+    /// Changes the retention or legal hold of version `id` of `bucket/key` (the current
+    /// version when `None`), as [`LockChange`] says, in one transaction: the bucket must
+    /// have object lock, the version must exist and not be a delete marker, and a
+    /// retention may be weakened only as [`lock::may_change_retention`] allows. Returns
+    /// the version's lock as written.
+    pub async fn change_object_lock(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        id: Option<VersionId>,
+        change: LockChange,
+    ) -> Result<ObjectLock> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.commit_with(Vec::new(), move |tx, _| {
+            if bucket_record(tx, &bucket)?.object_lock.is_none() {
+                return Err(TxError::Abort(StorageError::ObjectLockNotEnabled));
+            }
+            let found = match id {
+                Some(id) => locate(tx, &bucket, &key, id)?.ok_or(StorageError::NoSuchVersion)?,
+                None => {
+                    let okey = keys::object(&bucket, &key);
+                    let rec = get_record(tx, &okey)?.ok_or(StorageError::NoSuchKey)?;
+                    (okey, rec)
+                }
+            };
+            let (at, mut rec) = found;
+            if rec.is_delete_marker() {
+                return Err(TxError::Abort(match id {
+                    Some(_) => StorageError::NoSuchVersion,
+                    None => StorageError::NoSuchKey,
+                }));
+            }
+            let mut lock = rec.lock.unwrap_or_default();
+            match change {
+                LockChange::Retention {
+                    retention,
+                    bypass_governance,
+                } => {
+                    lock::may_change_retention(lock.retention, retention, now_ms(), bypass_governance)
+                        .map_err(|r| TxError::Abort(r.into()))?;
+                    lock.retention = retention;
+                }
+                LockChange::LegalHold(on) => lock.legal_hold = on,
+            }
+            rec.lock = Some(lock);
+            tx.put(&at, &encode(&rec))?;
+            Ok(lock)
         })
         .await
     }

@@ -711,7 +711,10 @@ async fn an_old_version_keeps_its_chunk_until_that_version_is_deleted() {
     assert!(matches!(store.object("bkt", "k"), Err(StorageError::NoSuchKey)));
     assert_eq!(store.chunk(&new.parts[0].hash).unwrap().unwrap().refs, 1);
 
-    let gone = store.delete_object_version("bkt", "k", old.version_id()).await.unwrap();
+    let gone = store
+        .delete_object_version("bkt", "k", old.version_id(), Default::default(), false)
+        .await
+        .unwrap();
     assert!(gone.existed);
     assert_eq!(store.chunk(&old.parts[0].hash).unwrap().unwrap().refs, 0);
     assert_eq!(store.collect_garbage().unwrap().chunks_deleted, 1);
@@ -725,4 +728,116 @@ async fn an_old_version_keeps_its_chunk_until_that_version_is_deleted() {
         .await,
         [2, 2, 2]
     );
+}
+
+#[tokio::test]
+async fn lifecycle_expiration_and_gc_never_remove_a_locked_version() {
+    use fastgate_model::lock::{ObjectLock, Retention, RetentionMode};
+    use fastgate_model::records::LifecycleRule;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Duration::ZERO);
+    store
+        .create_bucket_full("worm", "alice", "us-east-1", None, true)
+        .await
+        .unwrap();
+    let rule = LifecycleRule {
+        id: None,
+        prefix: String::new(),
+        enabled: true,
+        abort_incomplete_after_days: None,
+        expiration_days: Some(1),
+        ..LifecycleRule::default()
+    };
+    store.set_lifecycle("worm", Some(vec![rule])).await.unwrap();
+    let s = stage(&store, &vec![7u8; 1000]).await;
+    let mut rec = record("alice", &s);
+    let until = now_ms() + 86_400_000 * 30;
+    rec.lock = Some(ObjectLock {
+        retention: Some(Retention {
+            mode: RetentionMode::Compliance,
+            retain_until_ms: until,
+        }),
+        legal_hold: false,
+    });
+    let locked = store
+        .put_object("worm", "k", rec, vec![s], WriteCondition::default())
+        .await
+        .unwrap();
+
+    // Two days on, the rule expires the object: a delete marker, the version kept.
+    let expired = store.apply_lifecycle(now_ms() + 2 * 86_400_000).await.unwrap();
+    assert_eq!(expired, 1);
+    assert!(store.current_version("worm", "k").unwrap().is_delete_marker());
+    assert_eq!(store.collect_garbage().unwrap().chunks_deleted, 0);
+    let kept = store.object_version("worm", "k", locked.version_id()).await.unwrap();
+    assert_eq!(read_all(&store, &kept, 0, 3).await, [7, 7, 7]);
+    let refused = store
+        .delete_object_version("worm", "k", locked.version_id(), Default::default(), true)
+        .await;
+    assert!(matches!(refused, Err(StorageError::ObjectLocked(_))), "{refused:?}");
+    assert!(matches!(
+        store.delete_bucket("worm").await,
+        Err(StorageError::BucketNotEmpty)
+    ));
+}
+
+#[tokio::test]
+async fn lifecycle_expires_noncurrent_versions_and_lone_markers_but_not_locked_ones() {
+    use fastgate_model::lock::{ObjectLock, Retention, RetentionMode};
+    use fastgate_model::records::{LifecycleRule, Versioning};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Duration::ZERO);
+    store.create_bucket("vb1", "alice", "us-east-1").await.unwrap();
+    store.set_versioning("vb1", Versioning::Enabled).await.unwrap();
+    let rule = LifecycleRule {
+        enabled: true,
+        noncurrent_days: Some(1),
+        expired_object_delete_marker: true,
+        ..LifecycleRule::default()
+    };
+    store.set_lifecycle("vb1", Some(vec![rule])).await.unwrap();
+    let old = put(&store, "vb1", "k", &[1u8; 10]).await;
+    let cur = put(&store, "vb1", "k", &[2u8; 10]).await;
+    let gone = put(&store, "vb1", "m", &[3u8; 10]).await;
+    store.delete_object("vb1", "m").await.unwrap();
+
+    // Nothing is a day noncurrent yet.
+    assert_eq!(store.apply_lifecycle(now_ms()).await.unwrap(), 0);
+    let later = now_ms() + 2 * 86_400_000;
+    // `k`'s old version and `m`'s version go; `m`'s marker is then alone and goes on the
+    // next pass, as on S3.
+    assert_eq!(store.apply_lifecycle(later).await.unwrap(), 2);
+    assert!(matches!(
+        store.object_version("vb1", "k", old.version_id()).await,
+        Err(StorageError::NoSuchVersion)
+    ));
+    assert!(matches!(
+        store.object_version("vb1", "m", gone.version_id()).await,
+        Err(StorageError::NoSuchVersion)
+    ));
+    assert_eq!(store.object("vb1", "k").unwrap().version_id(), cur.version_id());
+    assert_eq!(store.apply_lifecycle(later).await.unwrap(), 1);
+    assert!(matches!(
+        store.current_version("vb1", "m"),
+        Err(StorageError::NoSuchKey)
+    ));
+
+    // A locked noncurrent version stays.
+    store.set_object_lock("vb1", Default::default()).await.unwrap();
+    let s = stage(&store, &[4u8; 10]).await;
+    let mut rec = record("alice", &s);
+    rec.lock = Some(ObjectLock {
+        retention: Some(Retention {
+            mode: RetentionMode::Governance,
+            retain_until_ms: now_ms() + 30 * 86_400_000,
+        }),
+        legal_hold: false,
+    });
+    let locked = store
+        .put_object("vb1", "l", rec, vec![s], WriteCondition::default())
+        .await
+        .unwrap();
+    put(&store, "vb1", "l", &[5u8; 10]).await;
+    assert_eq!(store.apply_lifecycle(later).await.unwrap(), 0);
+    assert!(store.object_version("vb1", "l", locked.version_id()).await.is_ok());
 }
