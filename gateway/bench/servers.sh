@@ -148,8 +148,14 @@ TOML
     garage -c "${cfgs[0]}" bucket create "$BUCKET" >/dev/null
     garage -c "${cfgs[0]}" bucket allow --read --write --owner "$BUCKET" --key fastgate-bench >/dev/null
     ENDPOINT="http://127.0.0.1:${s3s[0]}"
-    for _ in $(seq 1 100); do
-        if "$BIN" bench put --size 1 --count 1 --quiet --endpoint "$ENDPOINT" --access-key "$KEY_ID" \
+    # A write needs both nodes (quorum 2), and the first node knows the second only once
+    # its status has arrived (some seconds after `node connect`): a write before then waits.
+    for _ in $(seq 1 120); do
+        [ "$(garage -c "${cfgs[0]}" status 2>/dev/null | grep -c 'git:')" -ge 2 ] && break
+        sleep 0.5
+    done
+    for _ in $(seq 1 50); do
+        if timeout 10 "$BIN" bench put --size 1KiB --count 1 --quiet --endpoint "$ENDPOINT" --access-key "$KEY_ID" \
             --secret-key "$KEY_SECRET" --bucket "$BUCKET" >/dev/null 2>&1; then return 0; fi
         sleep 0.2
     done
