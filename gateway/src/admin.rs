@@ -329,7 +329,13 @@ impl S3Route for AdminRoute {
                     .unwrap_or_default();
                 let root = key == self.root_access_key;
                 // Hits are counted by user id: a stored user's is its name, not its key.
-                let user = match self.store.access_key(key).map_err(crate::s3::to_s3)? {
+                let ak = key.to_owned();
+                let user = match self
+                    .store
+                    .point(move |s| s.access_key(&ak))
+                    .await
+                    .map_err(crate::s3::to_s3)?
+                {
                     Some(rec) => rec.user,
                     None => key.to_owned(),
                 };

@@ -54,9 +54,11 @@ impl S3Auth for Users {
         if let Some(s) = self.secrets.get(access_key) {
             return Ok(s.clone());
         }
+        let ak = access_key.to_owned();
         let rec = self
             .store
-            .access_key(access_key)
+            .point(move |s| s.access_key(&ak))
+            .await
             .map_err(crate::s3::to_s3)?
             .ok_or(ApiError::InvalidAccessKeyId)?;
         match self.seal.open(access_key, &rec.sealed_secret) {
@@ -107,7 +109,8 @@ impl s3s::access::S3Access for Identities {
             // may have been removed since, which refuses the request as if it had been
             // removed a moment earlier.
             self.store
-                .access_key(&access_key)
+                .point(move |s| s.access_key(&access_key))
+                .await
                 .map_err(crate::s3::to_s3)?
                 .ok_or(ApiError::InvalidAccessKeyId)?
                 .user
