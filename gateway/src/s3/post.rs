@@ -28,7 +28,7 @@ use s3s::{S3Error, S3Request, S3Response, S3Result, StdError};
 use super::access::{Action, RequestContext, Resource};
 use super::checksums::{Declared, Fields};
 use super::error::{ApiError, StorageResultExt as _};
-use super::{Gateway, acl, body, check_key, headers, put, tagging, unsupported};
+use super::{Gateway, acl, body, check_key, headers, lock, put, tagging, unsupported};
 use crate::metrics::Metrics;
 
 /// The digests a form declares for its file: `Content-MD5` and `x-amz-checksum-*` are
@@ -200,9 +200,14 @@ pub async fn post_object(gw: &Gateway, req: S3Request<PostObjectInput>) -> S3Res
         .await?;
     check_key(&input.key)?;
     let mut asked = unsupported::object_write!(input);
-    // Encryption is `sse`'s, checked here before the body is read.
+    // Encryption is `sse`'s, checked here before the body is read; the lock fields are
+    // lock.rs's, checked as a PUT's headers are (a form field is a header there).
     asked.encryption = false;
+    asked.lock = false;
     unsupported::check_object_write(&asked)?;
+    let lock = gw
+        .object_write_lock(&ctx, &input.bucket, &input.key, &bucket, &lock::lock_headers!(input))
+        .await?;
     let protection = super::sse::for_write(gw, &super::sse::asked!(input), &bucket, super::sse::secure(&extensions))?;
     let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
@@ -225,7 +230,7 @@ pub async fn post_object(gw: &Gateway, req: S3Request<PostObjectInput>) -> S3Res
         multipart: false,
         acl,
         version: None,
-        lock: None,
+        lock,
         encryption: protection.encryption.clone(),
     };
     let incoming = body::Incoming {

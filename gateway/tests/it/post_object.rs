@@ -308,3 +308,79 @@ async fn refused_forms_get_s3s_codes_and_store_nothing() {
     let listed = c.list_objects_v2().bucket("strict").send().await.unwrap();
     assert_eq!(listed.key_count(), Some(0));
 }
+
+/// The lock fields of a form are a PUT's lock headers: they lock the version on a bucket
+/// with object lock (needing the retention and legal hold permissions, which the root
+/// user has), and on a bucket without it they are refused and store nothing.
+#[tokio::test]
+async fn form_lock_fields_lock_the_version_and_are_refused_where_the_bucket_has_no_lock() {
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket()
+        .bucket("forms-locked")
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    create_bucket(&c, "forms-plain").await;
+    let until = (time::OffsetDateTime::now_utc() + time::Duration::days(2))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let fields = [
+        ("x-amz-object-lock-mode", "GOVERNANCE"),
+        ("x-amz-object-lock-retain-until-date", until.as_str()),
+        ("x-amz-object-lock-legal-hold", "ON"),
+    ];
+    let file = random_data(1000);
+    let r = Form::root("forms-locked", "held.bin", &fields)
+        .send(&srv, "forms-locked", &file)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let version = r.header("x-amz-version-id").expect("a version id").to_owned();
+
+    let ret = c
+        .get_object_retention()
+        .bucket("forms-locked")
+        .key("held.bin")
+        .send()
+        .await
+        .unwrap();
+    let ret = ret.retention().unwrap();
+    assert_eq!(ret.mode().map(|m| m.as_str()), Some("GOVERNANCE"));
+    let hold = c
+        .get_object_legal_hold()
+        .bucket("forms-locked")
+        .key("held.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        hold.legal_hold().and_then(|h| h.status()).map(|s| s.as_str()),
+        Some("ON")
+    );
+    let e = c
+        .delete_object()
+        .bucket("forms-locked")
+        .key("held.bin")
+        .version_id(&version)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.into_service_error().meta().code(), Some("AccessDenied"));
+
+    let r = Form::root("forms-plain", "nope.bin", &fields)
+        .send(&srv, "forms-plain", &file)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(xml_tag(&r.text(), "Code").as_deref(), Some("InvalidRequest"));
+    assert!(
+        c.head_object()
+            .bucket("forms-plain")
+            .key("nope.bin")
+            .send()
+            .await
+            .is_err()
+    );
+}
