@@ -6,7 +6,9 @@
 
 use fastgate_model::LockChange;
 use fastgate_model::ids::now_ms;
-use fastgate_model::lock::{BucketObjectLock, DefaultRetention, ObjectLock, Retention, RetentionMode, RetentionPeriod};
+use fastgate_model::lock::{
+    BucketObjectLock, DefaultRetention, LegalHold, ObjectLock, Retention, RetentionMode, RetentionPeriod,
+};
 use fastgate_model::records::{BucketRecord, ObjectRecord};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -102,10 +104,10 @@ impl Gateway {
         }
         let retention = retention(h.mode.map(ObjectLockMode::as_str), h.retain_until)?;
         let legal_hold = match h.legal_hold {
-            Some(s) => {
-                legal_hold(s.as_str()).ok_or(ApiError::InvalidArgument("Legal Hold must be either of 'ON' or 'OFF'"))?
-            }
-            None => false,
+            Some(s) => legal_hold(s.as_str())
+                .ok_or(ApiError::InvalidArgument("Legal Hold must be either of 'ON' or 'OFF'"))?
+                .into(),
+            None => LegalHold::NeverSet,
         };
         let res = Resource::object(bucket_name, key);
         if retention.is_some() {
@@ -179,12 +181,7 @@ pub fn lock_fields(
         ),
         None => (None, None),
     };
-    let hold = ObjectLockLegalHoldStatus::from_static(if lock.legal_hold {
-        ObjectLockLegalHoldStatus::ON
-    } else {
-        ObjectLockLegalHoldStatus::OFF
-    });
-    (mode, until, Some(hold))
+    (mode, until, hold_status(lock.legal_hold))
 }
 
 /// PutObjectLockConfiguration: `ObjectLockEnabled` must be `Enabled`; a rule, where
@@ -375,7 +372,17 @@ pub async fn put_object_legal_hold(
     Ok(S3Response::new(PutObjectLegalHoldOutput::default()))
 }
 
-/// GetObjectLegalHold: the version's status, `OFF` where none was ever set.
+/// A legal hold as S3 spells it; none for a hold never set.
+fn hold_status(hold: LegalHold) -> Option<ObjectLockLegalHoldStatus> {
+    match hold {
+        LegalHold::On => Some(ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
+        LegalHold::Off => Some(ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::OFF)),
+        LegalHold::NeverSet => None,
+    }
+}
+
+/// GetObjectLegalHold: the version's status; NoSuchObjectLockConfiguration where no hold
+/// was ever placed on it (one placed and lifted is `OFF`), as S3 answers.
 pub async fn get_object_legal_hold(
     gw: &Gateway,
     req: S3Request<GetObjectLegalHoldInput>,
@@ -386,13 +393,8 @@ pub async fn get_object_legal_hold(
         .authorize(&ctx, Action::GetObjectLegalHold, Resource::object(&i.bucket, &i.key))
         .await?;
     let lock = version_lock(gw, &b, &i.bucket, &i.key, i.version_id.as_deref()).await?;
+    let status = hold_status(lock.legal_hold).ok_or(ApiError::NoSuchObjectLockConfiguration)?;
     Ok(S3Response::new(GetObjectLegalHoldOutput {
-        legal_hold: Some(ObjectLockLegalHold {
-            status: Some(ObjectLockLegalHoldStatus::from_static(if lock.legal_hold {
-                ObjectLockLegalHoldStatus::ON
-            } else {
-                ObjectLockLegalHoldStatus::OFF
-            })),
-        }),
+        legal_hold: Some(ObjectLockLegalHold { status: Some(status) }),
     }))
 }

@@ -533,6 +533,19 @@ async fn a_legal_hold_keeps_a_version_until_it_is_lifted() {
     assert!(head.object_lock_mode().is_none());
     let res = c.get_object_retention().bucket("hold").key("k").send().await;
     assert_eq!(assert_code(res, "NoSuchObjectLockConfiguration"), 404);
+    // A version no hold was ever placed on has no legal hold to show (one lifted is OFF,
+    // below), and its reads carry no legal hold header.
+    c.put_object()
+        .bucket("hold")
+        .key("never")
+        .body(ByteStream::from_static(b"free"))
+        .send()
+        .await
+        .expect("put without a hold");
+    let res = c.get_object_legal_hold().bucket("hold").key("never").send().await;
+    assert_eq!(assert_code(res, "NoSuchObjectLockConfiguration"), 404);
+    let head = c.head_object().bucket("hold").key("never").send().await.expect("head");
+    assert!(head.object_lock_legal_hold_status().is_none());
 
     let res = c
         .delete_object()

@@ -44,7 +44,34 @@ pub struct BucketObjectLock {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectLock {
     pub retention: Option<Retention>,
-    pub legal_hold: bool,
+    pub legal_hold: LegalHold,
+}
+
+/// A version's legal hold. A hold never placed and one placed and lifted both let the
+/// version go; S3 tells them apart in GetObjectLegalHold only (NoSuchObjectLockConfiguration
+/// for the first, `OFF` for the second).
+///
+/// The variant order is the record format: postcard writes a variant as its index, one
+/// byte, so `Off` and `On` are the bytes of the `false` and `true` that records before
+/// this type held, and those records read as before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LegalHold {
+    Off,
+    On,
+    #[default]
+    NeverSet,
+}
+
+impl LegalHold {
+    pub fn is_on(self) -> bool {
+        self == Self::On
+    }
+}
+
+impl From<bool> for LegalHold {
+    fn from(on: bool) -> Self {
+        if on { Self::On } else { Self::Off }
+    }
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -103,7 +130,7 @@ pub enum LockRefusal {
 /// keeps it: this is the one decision every path that removes a version asks.
 pub fn may_remove(lock: Option<&ObjectLock>, now_ms: i64, bypass_governance: bool) -> Result<(), LockRefusal> {
     let Some(lock) = lock else { return Ok(()) };
-    if lock.legal_hold {
+    if lock.legal_hold.is_on() {
         return Err(LockRefusal::LegalHold);
     }
     match lock.active_retention(now_ms) {
@@ -154,7 +181,7 @@ mod tests {
     fn locked(mode: RetentionMode, until: i64) -> ObjectLock {
         ObjectLock {
             retention: Some(retention(mode, until)),
-            legal_hold: false,
+            legal_hold: LegalHold::NeverSet,
         }
     }
 
@@ -182,9 +209,18 @@ mod tests {
     fn a_legal_hold_keeps_a_version_whatever_its_retention() {
         let l = ObjectLock {
             retention: Some(retention(RetentionMode::Governance, NOW - 1)),
-            legal_hold: true,
+            legal_hold: LegalHold::On,
         };
         assert_eq!(may_remove(Some(&l), NOW, true), Err(LockRefusal::LegalHold));
+    }
+
+    /// Records written when the legal hold was a `bool` read as `Off` and `On`.
+    #[test]
+    fn a_legal_hold_reads_from_the_bool_records_held_before() {
+        for (old, new) in [(false, LegalHold::Off), (true, LegalHold::On)] {
+            let bytes = postcard::to_stdvec(&old).unwrap();
+            assert_eq!(postcard::from_bytes::<LegalHold>(&bytes).unwrap(), new);
+        }
     }
 
     #[test]

@@ -414,7 +414,7 @@ impl Store {
                         .map_err(|r| TxError::Abort(r.into()))?;
                     lock.retention = retention;
                 }
-                LockChange::LegalHold(on) => lock.legal_hold = on,
+                LockChange::LegalHold(on) => lock.legal_hold = on.into(),
             }
             rec.lock = Some(lock);
             tx.put(&at, &encode(&rec))?;

@@ -757,7 +757,7 @@ async fn lifecycle_expiration_and_gc_never_remove_a_locked_version() {
             mode: RetentionMode::Compliance,
             retain_until_ms: until,
         }),
-        legal_hold: false,
+        legal_hold: fastgate_model::lock::LegalHold::NeverSet,
     });
     let locked = store
         .put_object("worm", "k", rec, vec![s], WriteCondition::default())
@@ -831,7 +831,7 @@ async fn lifecycle_expires_noncurrent_versions_and_lone_markers_but_not_locked_o
             mode: RetentionMode::Governance,
             retain_until_ms: now_ms() + 30 * 86_400_000,
         }),
-        legal_hold: false,
+        legal_hold: fastgate_model::lock::LegalHold::NeverSet,
     });
     let locked = store
         .put_object("vb1", "l", rec, vec![s], WriteCondition::default())
