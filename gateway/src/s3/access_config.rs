@@ -26,7 +26,7 @@ pub async fn put_bucket_policy(
     // As S3 refuses a principal that names no account: a typo must not pass for a
     // grant that silently grants nothing.
     for who in policy.named_users() {
-        if !gw.is_user(who)? {
+        if !gw.is_user(who).await? {
             return Err(ApiError::MalformedPolicy(format!("Invalid principal in policy: {who}")).into());
         }
     }

@@ -65,10 +65,50 @@ fn is_public(g: &AclGrant) -> bool {
     matches!(g.grantee, AclGrantee::AllUsers | AclGrantee::AuthenticatedUsers)
 }
 
+/// A grantee as a request names it, before the users it names are looked up.
+enum Named<'a> {
+    Id(&'a str),
+    Email(&'a str),
+    Resolved(AclGrantee),
+}
+
+/// The grantees of one `x-amz-grant-*` header: `id="..."`, `emailAddress="..."` or
+/// `uri="..."`, comma-separated.
+fn header_grantees(header: &str) -> S3Result<Vec<Named<'_>>> {
+    header
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let (kind, value) = part
+                .split_once('=')
+                .ok_or(ApiError::InvalidArgument("A grant header must read type=\"value\""))?;
+            let value = value.trim().trim_matches('"');
+            match kind.trim().to_ascii_lowercase().as_str() {
+                "id" => Ok(Named::Id(value)),
+                "emailaddress" => Ok(Named::Email(value)),
+                "uri" => grantee_by_uri(value).map(Named::Resolved),
+                _ => Err(ApiError::InvalidArgument("A grantee is named by id, emailAddress or uri").into()),
+            }
+        })
+        .collect()
+}
+
+fn body_grantee(g: &Grantee) -> S3Result<Named<'_>> {
+    match g.type_.as_str() {
+        Type::CANONICAL_USER => Ok(Named::Id(g.id.as_deref().ok_or(ApiError::MalformedAcl)?)),
+        Type::AMAZON_CUSTOMER_BY_EMAIL => Ok(Named::Email(g.email_address.as_deref().ok_or(ApiError::MalformedAcl)?)),
+        Type::GROUP => grantee_by_uri(g.uri.as_deref().ok_or(ApiError::MalformedAcl)?).map(Named::Resolved),
+        _ => Err(ApiError::MalformedAcl.into()),
+    }
+}
+
 impl Gateway {
     /// The grants `req` asks for on something `owner` owns in a bucket of
-    /// `bucket_owner`, beyond the owner's own FULL_CONTROL (implied, so not kept).
-    fn resolve_acl(&self, req: &AclRequest<'_>, owner: &str, bucket_owner: &str) -> S3Result<Vec<AclGrant>> {
+    /// `bucket_owner`, beyond the owner's own FULL_CONTROL (implied, so not kept). The
+    /// request is read whole first, then the users it names are looked up (stored users
+    /// are in the metadata, which may be a database: an await, not a blocking read).
+    async fn resolve_acl(&self, req: &AclRequest<'_>, owner: &str, bucket_owner: &str) -> S3Result<Vec<AclGrant>> {
         if req.canned.is_some() && req.has_grant_headers() {
             return Err(
                 ApiError::InvalidRequest("Specifying both Canned ACLs and Header Grants is not allowed").into(),
@@ -77,19 +117,20 @@ impl Gateway {
         if req.body.is_some() && (req.canned.is_some() || req.has_grant_headers()) {
             return Err(ApiError::InvalidRequest("An ACL in the body cannot be combined with ACL headers").into());
         }
-        let user = |id: &str| AclGrantee::User(id.to_owned());
-        let mut grants = Vec::new();
-        let mut add = |grantee: AclGrantee, permission: AclPermission| grants.push(AclGrant { grantee, permission });
+        let user = |id: &str| Named::Resolved(AclGrantee::User(id.to_owned()));
+        let mut named: Vec<(Named<'_>, AclPermission)> = Vec::new();
         match req.canned {
             None | Some("private" | "log-delivery-write" | "aws-exec-read") => {}
-            Some("public-read") => add(AclGrantee::AllUsers, AclPermission::Read),
+            Some("public-read") => named.push((Named::Resolved(AclGrantee::AllUsers), AclPermission::Read)),
             Some("public-read-write") => {
-                add(AclGrantee::AllUsers, AclPermission::Read);
-                add(AclGrantee::AllUsers, AclPermission::Write);
+                named.push((Named::Resolved(AclGrantee::AllUsers), AclPermission::Read));
+                named.push((Named::Resolved(AclGrantee::AllUsers), AclPermission::Write));
             }
-            Some("authenticated-read") => add(AclGrantee::AuthenticatedUsers, AclPermission::Read),
-            Some("bucket-owner-read") => add(user(bucket_owner), AclPermission::Read),
-            Some("bucket-owner-full-control") => add(user(bucket_owner), AclPermission::FullControl),
+            Some("authenticated-read") => {
+                named.push((Named::Resolved(AclGrantee::AuthenticatedUsers), AclPermission::Read));
+            }
+            Some("bucket-owner-read") => named.push((user(bucket_owner), AclPermission::Read)),
+            Some("bucket-owner-full-control") => named.push((user(bucket_owner), AclPermission::FullControl)),
             Some(_) => return Err(ApiError::InvalidArgument("The canned ACL is not one S3 defines").into()),
         }
         for (header, permission) in [
@@ -99,8 +140,8 @@ impl Gateway {
             (req.read_acp, AclPermission::ReadAcp),
             (req.write_acp, AclPermission::WriteAcp),
         ] {
-            for grantee in header.map(|h| self.header_grantees(h)).transpose()?.unwrap_or_default() {
-                add(grantee, permission);
+            for grantee in header.map(header_grantees).transpose()?.unwrap_or_default() {
+                named.push((grantee, permission));
             }
         }
         if let Some(body) = req.body {
@@ -108,15 +149,19 @@ impl Gateway {
                 let (Some(grantee), Some(permission)) = (&g.grantee, &g.permission) else {
                     return Err(ApiError::MalformedAcl.into());
                 };
-                add(self.body_grantee(grantee)?, permission_of(permission.as_str())?);
+                named.push((body_grantee(grantee)?, permission_of(permission.as_str())?));
             }
         }
         let implied = AclGrant {
-            grantee: user(owner),
+            grantee: AclGrantee::User(owner.to_owned()),
             permission: AclPermission::FullControl,
         };
         let mut out: Vec<AclGrant> = Vec::new();
-        for g in grants {
+        for (grantee, permission) in named {
+            let g = AclGrant {
+                grantee: self.grantee(grantee).await?,
+                permission,
+            };
             if g != implied && !out.contains(&g) {
                 out.push(g);
             }
@@ -124,58 +169,23 @@ impl Gateway {
         Ok(out)
     }
 
-    /// The grantees of one `x-amz-grant-*` header: `id="..."`, `emailAddress="..."` or
-    /// `uri="..."`, comma-separated.
-    fn header_grantees(&self, header: &str) -> S3Result<Vec<AclGrantee>> {
-        header
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(|part| {
-                let (kind, value) = part
-                    .split_once('=')
-                    .ok_or(ApiError::InvalidArgument("A grant header must read type=\"value\""))?;
-                let value = value.trim().trim_matches('"');
-                match kind.trim().to_ascii_lowercase().as_str() {
-                    "id" => self.grantee_by_id(value),
-                    "emailaddress" => self.grantee_by_email(value),
-                    "uri" => grantee_by_uri(value),
-                    _ => Err(ApiError::InvalidArgument("A grantee is named by id, emailAddress or uri").into()),
-                }
-            })
-            .collect()
-    }
-
-    fn body_grantee(&self, g: &Grantee) -> S3Result<AclGrantee> {
-        match g.type_.as_str() {
-            Type::CANONICAL_USER => self.grantee_by_id(g.id.as_deref().ok_or(ApiError::MalformedAcl)?),
-            Type::AMAZON_CUSTOMER_BY_EMAIL => {
-                self.grantee_by_email(g.email_address.as_deref().ok_or(ApiError::MalformedAcl)?)
-            }
-            Type::GROUP => grantee_by_uri(g.uri.as_deref().ok_or(ApiError::MalformedAcl)?),
-            _ => Err(ApiError::MalformedAcl.into()),
-        }
-    }
-
-    fn grantee_by_id(&self, id: &str) -> S3Result<AclGrantee> {
-        if self.is_user(id)? {
-            Ok(AclGrantee::User(id.to_owned()))
-        } else {
-            Err(ApiError::InvalidArgument("Invalid id").into())
-        }
-    }
-
-    fn grantee_by_email(&self, email: &str) -> S3Result<AclGrantee> {
-        match self.user_by_email(email)? {
-            Some(id) => Ok(AclGrantee::User(id)),
-            None => Err(ApiError::UnresolvableGrantByEmailAddress.into()),
+    /// The user a grant names, which must exist (as S3 refuses a grant to nobody).
+    async fn grantee(&self, named: Named<'_>) -> S3Result<AclGrantee> {
+        match named {
+            Named::Resolved(g) => Ok(g),
+            Named::Id(id) if self.is_user(id).await? => Ok(AclGrantee::User(id.to_owned())),
+            Named::Id(_) => Err(ApiError::InvalidArgument("Invalid id").into()),
+            Named::Email(email) => match self.user_by_email(email).await? {
+                Some(id) => Ok(AclGrantee::User(id)),
+                None => Err(ApiError::UnresolvableGrantByEmailAddress.into()),
+            },
         }
     }
 
     /// The owner and ACL of an object a request writes into `bucket` (PutObject,
     /// CopyObject, CreateMultipartUpload), as the bucket's object ownership has it:
     /// refused where the bucket takes no such ACL.
-    pub(super) fn object_write_acl(
+    pub(super) async fn object_write_acl(
         &self,
         ctx: &RequestContext,
         bucket: &BucketRecord,
@@ -189,14 +199,18 @@ impl Gateway {
             }
             _ => ctx.owner_id().to_owned(),
         };
-        let grants = self.resolve_acl(req, &owner, &bucket.owner)?;
+        let grants = self.resolve_acl(req, &owner, &bucket.owner).await?;
         check_acl_write(&access, &bucket.owner, &grants)?;
         Ok((owner, (!grants.is_empty()).then_some(ObjectAcl { grants })))
     }
 
     /// The access configuration of a bucket `owner` creates with `input`'s ACL and
     /// object ownership; `None` where it is the default.
-    pub(super) fn new_bucket_access(&self, owner: &str, input: &CreateBucketInput) -> S3Result<Option<BucketAccess>> {
+    pub(super) async fn new_bucket_access(
+        &self,
+        owner: &str,
+        input: &CreateBucketInput,
+    ) -> S3Result<Option<BucketAccess>> {
         let ownership = match input.object_ownership.as_ref().map(ObjectOwnership::as_str) {
             None => Ownership::BucketOwnerEnforced,
             Some(o) => ownership_of(o)?,
@@ -210,7 +224,7 @@ impl Gateway {
             write_acp: input.grant_write_acp.as_deref(),
             body: None,
         };
-        let grants = self.resolve_acl(&req, owner, owner)?;
+        let grants = self.resolve_acl(&req, owner, owner).await?;
         if ownership == Ownership::BucketOwnerEnforced && !grants.is_empty() {
             return Err(ApiError::InvalidBucketAclWithObjectOwnership.into());
         }
@@ -397,7 +411,7 @@ pub async fn put_bucket_acl(
         .authorize(&ctx, Action::PutBucketAcl, Resource::bucket(&i.bucket))
         .await?;
     let asked = acl_write_request!(i);
-    let grants = gw.resolve_acl(&asked, &b.owner, &b.owner)?;
+    let grants = gw.resolve_acl(&asked, &b.owner, &b.owner).await?;
     check_acl_write(&b.access(), &b.owner, &grants)?;
     gw.store
         .update_bucket_access(&i.bucket, move |a| a.grants = grants.clone())
@@ -422,7 +436,7 @@ pub async fn put_object_acl(
     let version = super::headers::parse_version_id(i.version_id.as_deref())?;
     let rec = super::get::read_version(gw, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     let asked = acl_write_request!(i);
-    let grants = gw.resolve_acl(&asked, &rec.owner, &b.owner)?;
+    let grants = gw.resolve_acl(&asked, &rec.owner, &b.owner).await?;
     check_acl_write(&b.access(), &b.owner, &grants)?;
     let acl = (!grants.is_empty()).then_some(ObjectAcl { grants });
     let set = move |r: &mut fastgate_model::records::ObjectRecord| r.acl = acl.clone();

@@ -97,7 +97,7 @@ pub async fn create_bucket(
             return Err(ApiError::IllegalLocationConstraint(c.to_owned()).into());
         }
     }
-    let access = gw.new_bucket_access(owner, &req.input)?;
+    let access = gw.new_bucket_access(owner, &req.input).await?;
     match gw
         .store
         .create_bucket_full(&req.input.bucket, owner, &gw.region, access, object_lock)

@@ -77,7 +77,9 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
     asked.lock = false;
     unsupported::check_object_write(&asked)?;
     let protection = sse::for_write(gw, &sse::asked!(input), &bucket, secure)?;
-    let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))?;
+    let (owner, acl) = gw
+        .object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))
+        .await?;
     let lock = gw
         .object_write_lock(&ctx, &input.bucket, &input.key, &bucket, &lock::lock_headers!(input))
         .await?;

@@ -70,16 +70,22 @@ pub struct Users {
 
 impl Gateway {
     /// Whether `id` names a user, of the config or of the store.
-    pub(crate) fn is_user(&self, id: &str) -> S3Result<bool> {
-        Ok(self.users.ids.contains(id) || self.store.user(id).map_err(to_s3)?.is_some())
+    pub(crate) async fn is_user(&self, id: &str) -> S3Result<bool> {
+        if self.users.ids.contains(id) {
+            return Ok(true);
+        }
+        let id = id.to_owned();
+        let found = self.store.point(move |s| s.user(&id)).await.map_err(to_s3)?;
+        Ok(found.is_some())
     }
 
     /// The id of the user whose email is `email` (any case), of the config or the store.
-    pub(crate) fn user_by_email(&self, email: &str) -> S3Result<Option<String>> {
-        match self.users.by_email.get(&email.to_ascii_lowercase()) {
-            Some(id) => Ok(Some(id.clone())),
-            None => self.store.user_by_email(email).map_err(to_s3),
+    pub(crate) async fn user_by_email(&self, email: &str) -> S3Result<Option<String>> {
+        if let Some(id) = self.users.by_email.get(&email.to_ascii_lowercase()) {
+            return Ok(Some(id.clone()));
         }
+        let email = email.to_owned();
+        self.store.point(move |s| s.user_by_email(&email)).await.map_err(to_s3)
     }
 }
 

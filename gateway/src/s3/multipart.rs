@@ -48,7 +48,7 @@ pub async fn create(
     asked.lock = false;
     unsupported::check_object_write(&asked)?;
     let protection = sse::for_write(gw, &sse::asked!(i), &bucket, sse::secure(&req.extensions))?;
-    let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(i))?;
+    let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(i)).await?;
     // Kept with the upload: the completed object carries it.
     let lock = gw
         .object_write_lock(&ctx, &i.bucket, &i.key, &bucket, &lock::lock_headers!(i))

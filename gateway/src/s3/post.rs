@@ -209,7 +209,9 @@ pub async fn post_object(gw: &Gateway, req: S3Request<PostObjectInput>) -> S3Res
         .object_write_lock(&ctx, &input.bucket, &input.key, &bucket, &lock::lock_headers!(input))
         .await?;
     let protection = super::sse::for_write(gw, &super::sse::asked!(input), &bucket, super::sse::secure(&extensions))?;
-    let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))?;
+    let (owner, acl) = gw
+        .object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))
+        .await?;
     let length = input.content_length.map_or(0, |l| u64::try_from(l).unwrap_or(0));
     if length > gw.max_object_size {
         return Err(ApiError::EntityTooLarge.into());

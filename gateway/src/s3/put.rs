@@ -57,7 +57,9 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> S3Resul
     asked.lock = false;
     unsupported::check_object_write(&asked)?;
     let protection = sse::for_write(gw, &sse::asked!(input), &bucket, sse::secure(&extensions))?;
-    let (owner, acl) = gw.object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))?;
+    let (owner, acl) = gw
+        .object_write_acl(&ctx, &bucket, &acl::object_acl_request!(input))
+        .await?;
     let lock = gw
         .object_write_lock(&ctx, &input.bucket, &input.key, &bucket, &lock::lock_headers!(input))
         .await?;
