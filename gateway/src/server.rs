@@ -376,10 +376,10 @@ async fn call_s3(
     metrics.requests.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("request", id = %request_id, method = %req.method(), uri = %req.uri(), %peer);
     async move {
-        let mut resp = if let Some(preflight) = cors.preflight(&req) {
+        let mut resp = if let Some(preflight) = cors.preflight(&req).await {
             preflight
         } else {
-            let allow = cors.actual(&req);
+            let allow = cors.actual(&req).await;
             let form = crate::s3::post::is_form_upload(&req);
             let mut req = crate::s3::raw_body::split(req);
             if form {

@@ -182,7 +182,8 @@ fn allow_headers(rule: &Rule, any_origin: bool, origin: &HeaderValue) -> HeaderM
 
 /// Preflights and actual-response headers, from the rules in the store. Cheap to call on
 /// every request: a request without `Origin` costs a header lookup, one with it a point
-/// read of the bucket's rules.
+/// read of the bucket's rules (through `Store::point`: on postgres a wait on the blocking
+/// pool, never a blocked async worker).
 pub struct Cors {
     store: Arc<Store>,
     host: Option<s3s::host::MultiDomain>,
@@ -217,19 +218,28 @@ impl Cors {
     /// The answer to a preflight (an `OPTIONS` request to a bucket or an object), or
     /// `None` for any other request. 200 with the matching rule's headers, 400 when the
     /// preflight lacks what it must carry, 403 AccessForbidden when no rule allows it.
-    pub fn preflight<B>(&self, req: &http::Request<B>) -> Option<http::Response<s3s::Body>> {
+    pub async fn preflight<B>(&self, req: &http::Request<B>) -> Option<http::Response<s3s::Body>> {
         if req.method() != Method::OPTIONS {
             return None;
         }
         let bucket = self.bucket(req)?;
-        Some(self.answer_preflight(&bucket, req.headers()).unwrap_or_else(|e| {
+        Some(self.answer_preflight(bucket, req.headers()).await.unwrap_or_else(|e| {
             s3s::S3Error::from(e)
                 .to_http_response()
                 .map_or_else(|_| http::Response::new(s3s::Body::empty()), |r| r.map(s3s::Body::from))
         }))
     }
 
-    fn answer_preflight(&self, bucket: &str, headers: &HeaderMap) -> Result<http::Response<s3s::Body>, ApiError> {
+    /// A bucket's CORS rules, if it has any.
+    async fn rules(&self, bucket: String) -> fastgate_model::Result<Option<Vec<Rule>>> {
+        self.store.point(move |s| s.cors(&bucket)).await
+    }
+
+    async fn answer_preflight(
+        &self,
+        bucket: String,
+        headers: &HeaderMap,
+    ) -> Result<http::Response<s3s::Body>, ApiError> {
         let origin = headers.get(http::header::ORIGIN).ok_or_else(|| {
             ApiError::CorsBadRequest("Insufficient information. Origin request header needed.".to_owned())
         })?;
@@ -254,7 +264,7 @@ impl Cors {
             .map(str::trim)
             .filter(|h| !h.is_empty())
             .collect();
-        let rules = match self.store.cors(bucket) {
+        let rules = match self.rules(bucket.clone()).await {
             Ok(Some(rules)) => rules,
             Ok(None) => {
                 return Err(ApiError::CorsForbidden(
@@ -262,7 +272,7 @@ impl Cors {
                 ));
             }
             Err(e) => {
-                tracing::warn!(bucket, error = %e, "reading the CORS rules");
+                tracing::warn!(%bucket, error = %e, "reading the CORS rules");
                 return Err(ApiError::Internal(
                     "reading the bucket's CORS configuration failed".to_owned(),
                 ));
@@ -286,13 +296,13 @@ impl Cors {
     /// request: `None` without an `Origin`, or when no rule of its bucket allows that
     /// origin this method. Decided before the request is handled (the answer no longer
     /// says what was asked), added to whatever the answer is.
-    pub fn actual<B>(&self, req: &http::Request<B>) -> Option<HeaderMap> {
+    pub async fn actual<B>(&self, req: &http::Request<B>) -> Option<HeaderMap> {
         let origin = req.headers().get(http::header::ORIGIN)?;
         if req.method() == Method::OPTIONS {
             return None;
         }
         let bucket = self.bucket(req)?;
-        let rules = self.store.cors(&bucket).ok().flatten()?;
+        let rules = self.rules(bucket).await.ok().flatten()?;
         let (rule, any_origin) = find(&rules, origin.to_str().ok()?, req.method().as_str(), &[])?;
         Some(allow_headers(rule, any_origin, origin))
     }

@@ -107,8 +107,14 @@ impl Store {
     /// Deletes a bucket without objects, versions or delete markers. Incomplete multipart uploads do not keep it
     /// alive (tools that empty a bucket only delete objects): they are aborted.
     pub async fn delete_bucket(self: &Arc<Self>, name: &str) -> Result<()> {
-        self.bucket(name)?;
-        if self.has_any(&keys::object_prefix(name))? || self.has_any(&keys::version_prefix(name))? {
+        let bucket = name.to_owned();
+        let empty = self
+            .point(move |s| {
+                s.bucket(&bucket)?;
+                Ok(!s.has_any(&keys::object_prefix(&bucket))? && !s.has_any(&keys::version_prefix(&bucket))?)
+            })
+            .await?;
+        if !empty {
             return Err(StorageError::BucketNotEmpty);
         }
         loop {
@@ -244,9 +250,9 @@ impl Store {
 
     /// Replaces (or with `None`, removes) a bucket's lifecycle rules.
     pub async fn set_lifecycle(self: &Arc<Self>, bucket: &str, rules: Option<Vec<LifecycleRule>>) -> Result<()> {
-        self.bucket(bucket)?;
         let bucket = bucket.to_owned();
         self.commit_with(Vec::new(), move |tx, _| {
+            Self::require_bucket(tx, &bucket)?;
             tx.delete(&keys::lifecycle(&bucket))?;
             match &rules {
                 Some(r) => tx.put(&keys::lifecycle_rules(&bucket), &encode(r))?,
@@ -266,7 +272,6 @@ impl Store {
 
     /// Replaces (or with `None`, removes) a bucket's CORS rules.
     pub async fn set_cors(self: &Arc<Self>, bucket: &str, rules: Option<Vec<CorsRule>>) -> Result<()> {
-        self.bucket(bucket)?;
         let bucket = bucket.to_owned();
         self.commit_with(Vec::new(), move |tx, _| {
             Self::require_bucket(tx, &bucket)?;

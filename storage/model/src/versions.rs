@@ -285,20 +285,29 @@ impl Store {
     /// Version `id` of `bucket/key` (a delete marker included: the caller tells its
     /// client), or `NoSuchVersion`.
     pub async fn object_version(self: &Arc<Self>, bucket: &str, key: &str, id: VersionId) -> Result<ObjectRecord> {
-        let okey = keys::object(bucket, key);
-        if let Some(v) = self.meta.get(&okey)? {
-            let cur: ObjectRecord = decode(&okey, &v)?;
-            if cur.version_id() == id {
-                return Ok(cur);
-            }
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let current = self
+            .point(move |s| {
+                let okey = keys::object(&b, &k);
+                s.meta
+                    .get(&okey)?
+                    .map(|v| decode::<ObjectRecord>(&okey, &v))
+                    .transpose()
+            })
+            .await?;
+        if let Some(cur) = current
+            && cur.version_id() == id
+        {
+            return Ok(cur);
         }
         match id {
             VersionId::Id { order, nonce } => {
                 let vkey = keys::version(bucket, key, order, nonce);
-                match self.meta.get(&vkey)? {
+                self.point(move |s| match s.meta.get(&vkey)? {
                     Some(v) => decode(&vkey, &v),
                     None => Err(StorageError::NoSuchVersion),
-                }
+                })
+                .await
             }
             // The `null` version among the noncurrent ones: a scan of the key's versions.
             VersionId::Null => {
