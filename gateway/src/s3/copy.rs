@@ -139,7 +139,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> S3Res
             rec.checksum = None;
         }
         let extras: Vec<_> = rec.checksum.as_ref().map(|c| c.algorithm).into_iter().collect();
-        let mut reader = gw.store.read(&src, 0, src.size, src_key.as_ref()).s3()?;
+        let mut reader = gw.store.read(&src, 0, src.size, src_key.as_ref()).await.s3()?;
         let mut writer = gw.store.chunk_writer(src.size, &extras).s3()?;
         if let Some(spec) = protection.spec.clone() {
             writer.seal(spec).map_err(|e| super::to_s3(e.into()))?;

@@ -202,7 +202,7 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> S3Resul
     check_conditions(&conditions!(input), &rec)?;
     let customer = sse::for_read(gw, &rec, &sse::customer!(input), sse::secure(&req.extensions))?;
     let sel = select(&rec, input.range.as_ref(), input.part_number)?;
-    let mut reader = gw.store.read(&rec, sel.start, sel.end, customer.as_ref()).s3()?;
+    let mut reader = gw.store.read(&rec, sel.start, sel.end, customer.as_ref()).await.s3()?;
     let first = first_piece(&mut reader, sel.end - sel.start).await?;
     let checksum_enabled = input
         .checksum_mode

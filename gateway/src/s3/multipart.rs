@@ -264,7 +264,7 @@ pub async fn upload_part_copy(
         }
         None => {
             let extras: Vec<Alg> = up.checksum_algorithm.into_iter().collect();
-            let mut reader = gw.store.read(&src, start, end, src_key.as_ref()).s3()?;
+            let mut reader = gw.store.read(&src, start, end, src_key.as_ref()).await.s3()?;
             let mut writer = gw.store.chunk_writer(end - start, &extras).s3()?;
             if let Some(spec) = protection.spec.clone() {
                 writer.seal(spec).map_err(|e| super::to_s3(e.into()))?;

@@ -210,8 +210,8 @@ impl Store {
     /// Streams `[start, end)` of an object; `customer` is the key of an SSE-C object.
     /// An encrypted object's chunks in the range are opened with their data keys,
     /// unwrapped from their records.
-    pub fn read(
-        &self,
+    pub async fn read(
+        self: &Arc<Self>,
         obj: &ObjectRecord,
         start: u64,
         end: u64,
@@ -221,16 +221,29 @@ impl Store {
         if obj.encryption.is_none() {
             return Ok(self.chunks.read(&spans, start, end)?);
         }
-        let mut keys = Vec::with_capacity(spans.len());
+        // The data keys of the chunks the range covers are in their chunk records: one
+        // point read each, together, off the async worker where the engine needs it.
         let mut pos = 0u64;
-        for (hash, _, size) in &spans {
-            let wanted = pos < end && pos + size > start;
-            pos += size;
-            keys.push(match wanted {
-                true => self.data_key(hash, customer)?,
-                false => None,
-            });
-        }
+        let wanted: Vec<Option<ChunkHash>> = spans
+            .iter()
+            .map(|(hash, _, size)| {
+                let w = pos < end && pos + size > start;
+                pos += size;
+                w.then_some(*hash)
+            })
+            .collect();
+        let customer = customer.cloned();
+        let keys = self
+            .point(move |s| {
+                wanted
+                    .iter()
+                    .map(|h| match h {
+                        Some(hash) => s.data_key(hash, customer.as_ref()),
+                        None => Ok(None),
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await?;
         Ok(self.chunks.read_sealed(&spans, &keys, start, end)?)
     }
 

@@ -71,8 +71,8 @@ async fn put(store: &Arc<Store>, bucket: &str, key: &str, data: &[u8]) -> Object
     store.object(bucket, key).unwrap()
 }
 
-async fn read_all(store: &Store, rec: &ObjectRecord, start: u64, end: u64) -> Vec<u8> {
-    let mut r = store.read(rec, start, end, None).unwrap();
+async fn read_all(store: &Arc<Store>, rec: &ObjectRecord, start: u64, end: u64) -> Vec<u8> {
+    let mut r = store.read(rec, start, end, None).await.unwrap();
     let mut out = Vec::new();
     while let Some(b) = r.next().await {
         out.extend_from_slice(&b.unwrap());
