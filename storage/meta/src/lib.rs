@@ -248,6 +248,13 @@ pub trait MetaStore: Send + Sync + 'static {
         true
     }
 
+    /// Runs of transactions that this store started again because another writer's
+    /// transaction conflicted with them, since it was opened: how much writers over one
+    /// database get in each other's way. Always 0 on an engine with one writer.
+    fn conflicts(&self) -> u64 {
+        0
+    }
+
     /// Shares, with every other writer, the right to link chunk files and write
     /// records that point at them; garbage collection takes it exclusively
     /// ([`MetaStore::exclusive_gate`]) to delete chunks. In one process the store's

@@ -41,6 +41,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{ManagerConfig, Object, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts};
@@ -82,6 +83,8 @@ pub struct PgStore {
     /// A handle of `rt`, which lives as long as the store.
     handle: tokio::runtime::Handle,
     pool: Pool,
+    /// Runs of transactions started again after a conflict ([`MetaStore::conflicts`]).
+    conflicts: AtomicU64,
 }
 
 impl Drop for PgStore {
@@ -166,6 +169,7 @@ impl PgStore {
             handle: rt.handle().clone(),
             rt: Some(rt),
             pool,
+            conflicts: AtomicU64::new(0),
         };
         store.block(async {
             let mut client = store.pool.get().await.map_err(pool_error)?;
@@ -496,6 +500,7 @@ impl MetaStore for PgStore {
                     )));
                 }
                 Err(Failure::Conflict(e)) => {
+                    self.conflicts.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(runs, error = %e, "metadata transaction conflicted; running it again");
                     // Jittered, so that the gateways that collided do not collide again.
                     let jitter = rand::random_range(0..=pause.as_micros() as u64);
@@ -508,6 +513,10 @@ impl MetaStore for PgStore {
 
     fn reads_inline(&self) -> bool {
         false
+    }
+
+    fn conflicts(&self) -> u64 {
+        self.conflicts.load(Ordering::Relaxed)
     }
 
     fn shared_gate(&self) -> Result<Gate, MetaError> {

@@ -266,6 +266,12 @@ impl Store {
         self.gauges.read()
     }
 
+    /// Metadata transactions this store ran again because another writer over the
+    /// same database conflicted with them (see [`crate::meta::MetaStore::conflicts`]).
+    pub fn meta_conflicts(&self) -> u64 {
+        self.meta.conflicts()
+    }
+
     /// The totals of what is stored, counted by a scan of every chunk record: exact
     /// but in proportion to what is stored. Blocking.
     pub fn stats(&self) -> Result<StoreStats> {
