@@ -66,8 +66,13 @@ pub trait Txn {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError>;
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), MetaError>;
     fn delete(&self, key: &[u8]) -> Result<(), MetaError>;
+    /// Adds `n` to the counter at `key` without reading it (see [`WriteBatch::add`]).
+    fn add(&self, key: &[u8], n: i64) -> Result<(), MetaError>;
     /// Every key that starts with `prefix`, in order, as the transaction sees them.
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError>;
+    /// The writer this transaction belongs to, on an engine with several (see
+    /// [`MetaStore::writer`]); `None` where the store has one writer.
+    fn writer(&self) -> Option<u64>;
 }
 
 /// Flattens an engine's own error into [`MetaError`].
@@ -95,27 +100,79 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 /// A range scan in progress.
 pub type Scan<'a> = Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a>;
 
-/// Writes gathered to be applied together: each key's new value, or `None` to delete it.
-/// Later writes to a key replace earlier ones.
+/// Writes gathered to be applied together: each key's new value, or `None` to delete it,
+/// and additions to counters ([`WriteBatch::add`]). Later writes to a key replace
+/// earlier ones.
 #[derive(Debug, Default)]
-pub struct WriteBatch(BTreeMap<Vec<u8>, Option<Vec<u8>>>);
+pub struct WriteBatch(BTreeMap<Vec<u8>, Option<Vec<u8>>>, BTreeMap<Vec<u8>, i64>);
+
+/// The value of a counter ([`WriteBatch::add`]): an `i64`, big-endian. A value of
+/// another length counts as 0.
+pub fn counter(value: Option<&[u8]>) -> i64 {
+    value
+        .and_then(|v| <[u8; 8]>::try_from(v).ok())
+        .map_or(0, i64::from_be_bytes)
+}
+
+/// What a batch does to one key.
+enum Pending {
+    /// Sets it (`None`: deletes it).
+    Set(Option<Vec<u8>>),
+    /// Adds to the counter it holds.
+    Add(i64),
+}
 
 impl WriteBatch {
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.1.remove(key);
         self.0.insert(key.to_vec(), Some(value.to_vec()));
     }
 
     pub fn delete(&mut self, key: &[u8]) {
+        self.1.remove(key);
         self.0.insert(key.to_vec(), None);
     }
 
-    /// `Some(None)` when the batch deletes `key`, `None` when it does not touch it.
-    fn lookup(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
-        self.0.get(key).cloned()
+    /// Adds `n` to the counter at `key` (see [`counter`]; an absent key holds 0),
+    /// without reading it first. On a database that several writers share, the
+    /// addition happens in the database, so the transaction neither reads the row nor
+    /// holds a lock on what it read: writers that each count in a row of their own
+    /// conflict with no one. The embedded engines, with one writer, add when they
+    /// apply the batch.
+    pub fn add(&mut self, key: &[u8], n: i64) {
+        match self.0.get_mut(key) {
+            Some(v) => *v = Some((counter(v.as_deref()) + n).to_be_bytes().to_vec()),
+            None => *self.1.entry(key.to_vec()).or_default() += n,
+        }
+    }
+
+    fn pending(&self, key: &[u8]) -> Option<Pending> {
+        match self.0.get(key) {
+            Some(v) => Some(Pending::Set(v.clone())),
+            None => self.1.get(key).map(|n| Pending::Add(*n)),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_empty() && self.1.is_empty()
+    }
+
+    /// Turns the batch's additions into puts of the sums, reading each counter with
+    /// `read`: what an engine with one writer does before it applies a batch.
+    pub fn resolve_adds(
+        &mut self,
+        read: impl Fn(&[u8]) -> Result<Option<Vec<u8>>, MetaError>,
+    ) -> Result<(), MetaError> {
+        for (k, n) in std::mem::take(&mut self.1) {
+            let now = counter(read(&k)?.as_deref());
+            self.0.insert(k, Some((now + n).to_be_bytes().to_vec()));
+        }
+        Ok(())
+    }
+
+    /// Takes the batch's additions out of it, for an engine that adds in the database.
+    fn take_adds(&mut self) -> BTreeMap<Vec<u8>, i64> {
+        std::mem::take(&mut self.1)
     }
 
     /// The batch's writes to keys in `[from, to)`: each key and its new value, or
@@ -127,11 +184,19 @@ impl WriteBatch {
     }
 
     /// Adds `later`'s writes on top of this batch's.
-    pub fn append(&mut self, mut later: WriteBatch) {
-        self.0.append(&mut later.0);
+    pub fn append(&mut self, later: WriteBatch) {
+        for (k, v) in later.0 {
+            self.1.remove(&k);
+            self.0.insert(k, v);
+        }
+        for (k, n) in later.1 {
+            self.add(&k, n);
+        }
     }
 }
 
+/// The puts and deletions of the batch. An engine resolves or takes its additions
+/// first ([`WriteBatch::resolve_adds`]); any left are not in this.
 impl IntoIterator for WriteBatch {
     type Item = (Vec<u8>, Option<Vec<u8>>);
     type IntoIter = std::collections::btree_map::IntoIter<Vec<u8>, Option<Vec<u8>>>;
@@ -172,6 +237,8 @@ pub trait Reads {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError>;
     /// Every key that starts with `prefix`, in order.
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError>;
+    /// See [`MetaStore::writer`].
+    fn writer(&self) -> Option<u64>;
 }
 
 /// The committed state of a store, as the base of a transaction of its single writer.
@@ -188,6 +255,9 @@ impl<S: MetaStore + ?Sized> Reads for Committed<'_, S> {
             .range(Bound::Included(prefix), upper)
             .map(|kv| kv.map(|(k, _)| k))
             .collect()
+    }
+    fn writer(&self) -> Option<u64> {
+        self.0.writer()
     }
 }
 
@@ -255,6 +325,15 @@ pub trait MetaStore: Send + Sync + 'static {
         0
     }
 
+    /// On an engine that several writers (gateways) share, this one's id: drawn when
+    /// the store is opened, so that it is no other's, now or before. A writer keeps
+    /// rows of its own under it where all of them would otherwise write one row (a
+    /// hot chunk's reference count), and so stops conflicting with the others there.
+    /// `None` on an engine with one writer, which has no one to conflict with.
+    fn writer(&self) -> Option<u64> {
+        None
+    }
+
     /// Shares, with every other writer, the right to link chunk files and write
     /// records that point at them; garbage collection takes it exclusively
     /// ([`MetaStore::exclusive_gate`]) to delete chunks. In one process the store's
@@ -282,13 +361,27 @@ struct Overlay<'a> {
 
 impl Txn for Overlay<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
-        if let Some(v) = self.own.borrow().lookup(key) {
-            return Ok(v);
+        // Additions pending over whatever lies below them.
+        let mut added = 0i64;
+        let mut set = None;
+        for batch in [&*self.own.borrow(), self.below] {
+            match batch.pending(key) {
+                Some(Pending::Set(v)) => {
+                    set = Some(v);
+                    break;
+                }
+                Some(Pending::Add(n)) => added += n,
+                None => {}
+            }
         }
-        match self.below.lookup(key) {
-            Some(v) => Ok(v),
-            None => self.store.get(key),
-        }
+        let value = match set {
+            Some(v) => v,
+            None => self.store.get(key)?,
+        };
+        Ok(match added {
+            0 => value,
+            n => Some((counter(value.as_deref()) + n).to_be_bytes().to_vec()),
+        })
     }
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), MetaError> {
         self.own.borrow_mut().put(key, value);
@@ -296,6 +389,10 @@ impl Txn for Overlay<'_> {
     }
     fn delete(&self, key: &[u8]) -> Result<(), MetaError> {
         self.own.borrow_mut().delete(key);
+        Ok(())
+    }
+    fn add(&self, key: &[u8], n: i64) -> Result<(), MetaError> {
+        self.own.borrow_mut().add(key, n);
         Ok(())
     }
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError> {
@@ -311,8 +408,18 @@ impl Txn for Overlay<'_> {
                     None => keys.remove(k),
                 };
             }
+            for k in batch
+                .1
+                .range::<[u8], _>((Bound::Included(prefix), upper))
+                .map(|(k, _)| k)
+            {
+                keys.insert(k.clone());
+            }
         }
         Ok(keys.into_iter().collect())
+    }
+    fn writer(&self) -> Option<u64> {
+        self.store.writer()
     }
 }
 

@@ -85,6 +85,8 @@ pub struct PgStore {
     pool: Pool,
     /// Runs of transactions started again after a conflict ([`MetaStore::conflicts`]).
     conflicts: AtomicU64,
+    /// This gateway's id among the database's writers ([`MetaStore::writer`]).
+    writer: u64,
 }
 
 impl Drop for PgStore {
@@ -170,6 +172,7 @@ impl PgStore {
             rt: Some(rt),
             pool,
             conflicts: AtomicU64::new(0),
+            writer: rand::random(),
         };
         store.block(async {
             let mut client = store.pool.get().await.map_err(pool_error)?;
@@ -266,8 +269,13 @@ impl PgStore {
     }
 }
 
-/// The writes of `batch`, inside `tx`: one statement for the puts, one for the deletions.
-async fn write_batch(tx: &deadpool_postgres::Transaction<'_>, batch: WriteBatch) -> Result<(), tokio_postgres::Error> {
+/// The writes of `batch`, inside `tx`: one statement for the puts, one for the
+/// deletions, one for the additions to counters.
+async fn write_batch(
+    tx: &deadpool_postgres::Transaction<'_>,
+    mut batch: WriteBatch,
+) -> Result<(), tokio_postgres::Error> {
+    let adds = batch.take_adds();
     let mut keys = Vec::new();
     let mut values = Vec::new();
     let mut gone = Vec::new();
@@ -294,6 +302,23 @@ async fn write_batch(tx: &deadpool_postgres::Transaction<'_>, batch: WriteBatch)
             .prepare_cached("DELETE FROM fastgate_kv WHERE k = ANY($1::bytea[])")
             .await?;
         tx.execute(&stmt, &[&gone]).await?;
+    }
+    if !adds.is_empty() {
+        // The sum is made by the database, on the row as it is when this statement
+        // runs: the transaction has not read it, so it holds no predicate lock on it
+        // (nor on its index page) for another writer's write to break. `int8send`
+        // writes the big-endian bytes of `counter`; a value of another length is
+        // replaced rather than summed.
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO fastgate_kv (k, v) SELECT k, int8send(n) FROM unnest($1::bytea[], $2::int8[]) AS a(k, n) \
+                 ON CONFLICT (k) DO UPDATE SET v = CASE WHEN length(fastgate_kv.v) = 8 \
+                 THEN int8send(('x' || encode(fastgate_kv.v, 'hex'))::bit(64)::int8 + ('x' || encode(excluded.v, 'hex'))::bit(64)::int8) \
+                 ELSE excluded.v END",
+            )
+            .await?;
+        let (keys, ns): (Vec<Vec<u8>>, Vec<i64>) = adds.into_iter().unzip();
+        tx.execute(&stmt, &[&keys, &ns]).await?;
     }
     Ok(())
 }
@@ -354,6 +379,10 @@ impl Reads for TxReads<'_> {
             rows.iter().map(|r| r.try_get::<_, Vec<u8>>(0)).collect()
         });
         self.check(r)
+    }
+
+    fn writer(&self) -> Option<u64> {
+        Some(self.store.writer)
     }
 }
 
@@ -517,6 +546,10 @@ impl MetaStore for PgStore {
 
     fn conflicts(&self) -> u64 {
         self.conflicts.load(Ordering::Relaxed)
+    }
+
+    fn writer(&self) -> Option<u64> {
+        Some(self.writer)
     }
 
     fn shared_gate(&self) -> Result<Gate, MetaError> {
