@@ -260,6 +260,11 @@ async fn the_same_content_through_three_gateways_at_once_does_not_serialize_them
         "{puts} PUTs of two contents through {} gateways: {retried} retried transactions",
         gws.len()
     );
+    // Kept in one row per chunk, the count made about a third of these transactions
+    // run again (20 to 82 of 192 measured), each time two gateways wrote it at once.
+    // A row per gateway leaves the conflicts of PostgreSQL's serializable checks on
+    // pages this small a table shares (3 to 9 measured).
+    assert!(retried < puts as u64 / 12, "{retried} retried transactions");
 
     let (chunks, references, mismatches) = recount(&gws[2]).await;
     assert!(mismatches.is_empty(), "{mismatches:?}");
