@@ -472,6 +472,44 @@ mod tests {
         }
     }
 
+    #[test]
+    fn additions_to_a_counter_sum_over_the_store_the_batch_below_and_the_transaction() {
+        for engine in MetaEngine::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let store = open(engine, dir.path()).unwrap();
+            let mut first = WriteBatch::default();
+            first.add(b"n", 5);
+            first.add(b"n", 1);
+            store.apply(first).unwrap();
+            assert_eq!(counter(store.get(b"n").unwrap().as_deref()), 6);
+
+            let mut below = WriteBatch::default();
+            below.add(b"n", 2);
+            below.put(b"m", &10i64.to_be_bytes());
+            let ((), own) = stage(&*store, &below, |tx| {
+                tx.add(b"n", -1)?;
+                tx.add(b"m", 3)?;
+                tx.add(b"new", 4)?;
+                assert_eq!(counter(tx.get(b"n")?.as_deref()), 7);
+                assert_eq!(counter(tx.get(b"m")?.as_deref()), 13);
+                assert_eq!(tx.keys_with_prefix(b"n")?, [b"n".to_vec(), b"new".to_vec()]);
+                Ok::<_, TxError<()>>(())
+            })
+            .unwrap();
+            below.append(own);
+            store.apply(below).unwrap();
+            for (k, want) in [(&b"n"[..], 7), (b"m", 13), (b"new", 4)] {
+                assert_eq!(counter(store.get(k).unwrap().as_deref()), want);
+            }
+            // A put replaces an addition staged before it.
+            let mut b = WriteBatch::default();
+            b.add(b"n", 100);
+            b.put(b"n", &1i64.to_be_bytes());
+            store.apply(b).unwrap();
+            assert_eq!(counter(store.get(b"n").unwrap().as_deref()), 1);
+        }
+    }
+
     fn transaction_over_batches(store: &dyn MetaStore) {
         let mut first = WriteBatch::default();
         first.put(b"a", b"1");

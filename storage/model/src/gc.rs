@@ -413,3 +413,73 @@ fn settle(
     tx.put(&ck, &crate::records::encode(&rec))?;
     Ok(Some(rec))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checksum::ChunkDigests;
+    use crate::ids::ChunkLocation;
+    use crate::meta::MetaEngine;
+    use crate::records::encode;
+
+    fn chunk(refs: u64) -> ChunkRecord {
+        ChunkRecord {
+            location: ChunkLocation {
+                group: 1,
+                store_path: 0,
+                slot: None,
+            },
+            digests: ChunkDigests {
+                size: 10,
+                md5: [0; 16],
+                sha256: [0; 32],
+                checksums: Vec::new(),
+            },
+            refs,
+            zero_since_ms: None,
+            sealed: None,
+        }
+    }
+
+    #[test]
+    fn the_counts_of_a_converted_shared_database_fold_into_their_records() {
+        for engine in MetaEngine::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let meta = crate::meta::open(engine, dir.path()).unwrap();
+            let (live, idle, gone) = (ChunkHash([1; 32]), ChunkHash([2; 32]), ChunkHash([3; 32]));
+            let mut b = WriteBatch::default();
+            // Referenced twice more by one gateway, once less by another.
+            b.put(&keys::chunk(&live), &encode(&chunk(1)));
+            b.add(&keys::ref_delta(&live, 7), 2);
+            b.add(&keys::ref_delta(&live, 9), -1);
+            b.put(&keys::zero_by(&live, 9), &100i64.to_be_bytes());
+            // Released by the gateway 9 at 5000 and by nobody since: idle from then on.
+            b.put(&keys::chunk(&idle), &encode(&chunk(1)));
+            b.add(&keys::ref_delta(&idle, 9), -1);
+            b.put(&keys::zero_by(&idle, 9), &5000i64.to_be_bytes());
+            // Rows of a chunk already collected.
+            b.add(&keys::ref_delta(&gone, 7), 1);
+            b.put(&keys::zero_by(&gone, 7), &1i64.to_be_bytes());
+            meta.apply(b).unwrap();
+
+            Store::fold_deltas(&*meta).unwrap();
+            let rec = |h: &ChunkHash| -> ChunkRecord {
+                let k = keys::chunk(h);
+                decode(&k, &meta.get(&k).unwrap().unwrap()).unwrap()
+            };
+            assert_eq!((rec(&live).refs, rec(&live).zero_since_ms), (2, None));
+            assert_eq!((rec(&idle).refs, rec(&idle).zero_since_ms), (0, Some(5000)));
+            assert_eq!(
+                meta.get(&keys::zero(&idle)).unwrap(),
+                Some(5000i64.to_be_bytes().to_vec())
+            );
+            // Of the writers' rows nothing is left; of the markers, the idle chunk's own.
+            let left: Vec<Vec<u8>> = [keys::REF_DELTA, keys::ZERO]
+                .into_iter()
+                .flat_map(|t| meta.range(Bound::Included(&[t][..]), Bound::Excluded(&[t + 1][..])))
+                .map(|kv| kv.unwrap().0)
+                .collect();
+            assert_eq!(left, [keys::zero(&idle)]);
+        }
+    }
+}
