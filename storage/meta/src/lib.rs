@@ -183,6 +183,13 @@ impl WriteBatch {
             .map(|(k, v)| (k.as_slice(), v.as_deref()))
     }
 
+    /// The batch's additions to counters at keys in `[from, to)`.
+    pub fn additions_from<'a>(&'a self, from: &[u8], to: &[u8]) -> impl Iterator<Item = (&'a [u8], i64)> {
+        self.1
+            .range::<[u8], _>((Bound::Included(from), Bound::Excluded(to)))
+            .map(|(k, n)| (k.as_slice(), *n))
+    }
+
     /// Adds `later`'s writes on top of this batch's.
     pub fn append(&mut self, later: WriteBatch) {
         for (k, v) in later.0 {

@@ -118,7 +118,7 @@ impl Store {
             }
             // The records go first: a crash here leaves orphan files, which the sweep
             // below removes, never a record without its file.
-            let delta = crate::gauges::Gauges::delta(&meta::Committed(&*self.meta), &writes);
+            let delta = crate::gauges::Gauges::delta(&meta::Committed(&*self.meta), &writes, true);
             self.meta.apply(writes)?;
             self.gauges.apply(&delta);
             self.meta.flush()?;

@@ -343,7 +343,7 @@ impl Store {
                 }
                 writes.put(&keys::sealed_by(&to_c), &[]);
                 writes.delete(&keys::sealed_by(&from_c));
-                let delta = Gauges::delta(&crate::meta::Committed(&*s.meta), &writes);
+                let delta = Gauges::delta(&crate::meta::Committed(&*s.meta), &writes, false);
                 s.meta.apply(writes)?;
                 s.gauges.apply(&delta);
                 s.meta.flush()?;
