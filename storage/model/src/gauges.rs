@@ -6,10 +6,10 @@
 //! is taken or dropped, keeps them right whichever transaction aborts.
 //!
 //! Over a database several gateways share, a reference is a delta beside the chunk
-//! record (see the model's `refs`): the scan at open sums them, and afterwards a chunk
-//! moves between referenced and not when garbage collection folds its deltas into the
-//! record. Each gateway's totals are its own view in any case (other gateways' writes
-//! reach it at its next start).
+//! record (see the model's `refs`): the scan at open sums them, a group commit's
+//! deltas move the totals once committed ([`Gauges::count_references`]), and garbage
+//! collection's folds compare totals. Each gateway's totals are its own view in any
+//! case: other gateways' writes reach it at its next start.
 
 use std::ops::Bound;
 use std::sync::atomic::{AtomicI64, Ordering};

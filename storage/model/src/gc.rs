@@ -287,9 +287,8 @@ impl Store {
     }
 
     /// The totals of what is stored, as kept up to date by every write: no scan. Over
-    /// a database several gateways share, each counts the writes it made and the
-    /// records garbage collection folded; a chunk released through it shows as
-    /// unreferenced only once folded.
+    /// a database several gateways share, each counts the writes it made (and those
+    /// stored when it started).
     pub fn gauges(&self) -> StoreStats {
         self.gauges.read()
     }
