@@ -416,11 +416,11 @@ pub(crate) mod refs {
         crate::meta::counter(Some(v))
     }
 
-    /// Puts `key` (an entry whose value never changes) unless it is there: writers
-    /// over a shared database that wrote it again each time would all be writing the
-    /// same row.
+    /// Puts `key` (an entry whose value never changes), over a shared database only
+    /// unless it is there: writers that wrote it again each time would all be writing
+    /// the same row. One writer just writes it (a read would cost as much).
     fn put_once(tx: &dyn Txn, key: &[u8], value: &[u8]) -> Result<(), TxError<StorageError>> {
-        if tx.get(key)?.as_deref() != Some(value) {
+        if tx.writer().is_none() || tx.get(key)?.as_deref() != Some(value) {
             tx.put(key, value)?;
         }
         Ok(())
