@@ -191,10 +191,15 @@ impl WriteBatch {
     }
 
     /// Adds `later`'s writes on top of this batch's.
-    pub fn append(&mut self, later: WriteBatch) {
-        for (k, v) in later.0 {
-            self.1.remove(&k);
-            self.0.insert(k, v);
+    pub fn append(&mut self, mut later: WriteBatch) {
+        if self.1.is_empty() {
+            // No addition of this batch's for a later write to replace: one merge.
+            self.0.append(&mut later.0);
+        } else {
+            for (k, v) in later.0 {
+                self.1.remove(&k);
+                self.0.insert(k, v);
+            }
         }
         for (k, n) in later.1 {
             self.add(&k, n);
