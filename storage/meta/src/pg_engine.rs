@@ -34,7 +34,10 @@
 //! PostgreSQL's default predicate lock limits a group commit's read locks grow to
 //! whole pages, then the whole table, and conflict with every write anyway: [`open`]
 //! warns when they are below what `deploy/README.md` asks (with them, 2 to 9 of those
-//! 192 commits ran again, against 41 to 54 with the defaults).
+//! 192 commits ran again, against 41 to 54 with the defaults). What still conflicts is
+//! what shares an index page for real: new keys written at once into one bucket (the
+//! same test writing a new key each time: 35 to 56 of 192), since a transaction that
+//! finds a key absent holds the page where it would be.
 //!
 //! [`open`]: PgStore::open
 //!
