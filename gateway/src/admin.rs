@@ -49,6 +49,11 @@ pub fn metrics_text(store: &Store, metrics: &Metrics, cluster: Option<&ClusterCh
             "Bytes waiting for garbage collection",
             stats.unreferenced_bytes,
         ),
+        (
+            "fastgate_meta_transaction_retries",
+            "Metadata transactions run again since start because another gateway's conflicted with them",
+            store.meta_conflicts(),
+        ),
     ]);
     if let Some(c) = cluster {
         text.push_str(&cluster_metrics(&c.report()));

@@ -56,7 +56,10 @@ impl MetaStore for FjallStore {
         Box::new(self.tree.range::<Vec<u8>, _>(r).rev().map(entry))
     }
 
-    fn apply(&self, batch: WriteBatch) -> Result<(), MetaError> {
+    fn apply(&self, mut batch: WriteBatch) -> Result<(), MetaError> {
+        // The store's one writer applies batches one at a time: nothing moves the
+        // counters between these reads and this apply.
+        batch.resolve_adds(|k| self.get(k))?;
         let mut b = self.db.batch().durability(Some(PersistMode::Buffer));
         for (k, v) in batch {
             match v {

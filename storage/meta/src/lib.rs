@@ -66,8 +66,13 @@ pub trait Txn {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError>;
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), MetaError>;
     fn delete(&self, key: &[u8]) -> Result<(), MetaError>;
+    /// Adds `n` to the counter at `key` without reading it (see [`WriteBatch::add`]).
+    fn add(&self, key: &[u8], n: i64) -> Result<(), MetaError>;
     /// Every key that starts with `prefix`, in order, as the transaction sees them.
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError>;
+    /// The writer this transaction belongs to, on an engine with several (see
+    /// [`MetaStore::writer`]); `None` where the store has one writer.
+    fn writer(&self) -> Option<u64>;
 }
 
 /// Flattens an engine's own error into [`MetaError`].
@@ -95,27 +100,79 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 /// A range scan in progress.
 pub type Scan<'a> = Box<dyn Iterator<Item = Result<Entry, MetaError>> + Send + 'a>;
 
-/// Writes gathered to be applied together: each key's new value, or `None` to delete it.
-/// Later writes to a key replace earlier ones.
+/// Writes gathered to be applied together: each key's new value, or `None` to delete it,
+/// and additions to counters ([`WriteBatch::add`]). Later writes to a key replace
+/// earlier ones.
 #[derive(Debug, Default)]
-pub struct WriteBatch(BTreeMap<Vec<u8>, Option<Vec<u8>>>);
+pub struct WriteBatch(BTreeMap<Vec<u8>, Option<Vec<u8>>>, BTreeMap<Vec<u8>, i64>);
+
+/// The value of a counter ([`WriteBatch::add`]): an `i64`, big-endian. A value of
+/// another length counts as 0.
+pub fn counter(value: Option<&[u8]>) -> i64 {
+    value
+        .and_then(|v| <[u8; 8]>::try_from(v).ok())
+        .map_or(0, i64::from_be_bytes)
+}
+
+/// What a batch does to one key.
+enum Pending {
+    /// Sets it (`None`: deletes it).
+    Set(Option<Vec<u8>>),
+    /// Adds to the counter it holds.
+    Add(i64),
+}
 
 impl WriteBatch {
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.1.remove(key);
         self.0.insert(key.to_vec(), Some(value.to_vec()));
     }
 
     pub fn delete(&mut self, key: &[u8]) {
+        self.1.remove(key);
         self.0.insert(key.to_vec(), None);
     }
 
-    /// `Some(None)` when the batch deletes `key`, `None` when it does not touch it.
-    fn lookup(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
-        self.0.get(key).cloned()
+    /// Adds `n` to the counter at `key` (see [`counter`]; an absent key holds 0),
+    /// without reading it first. On a database that several writers share, the
+    /// addition happens in the database, so the transaction neither reads the row nor
+    /// holds a lock on what it read: writers that each count in a row of their own
+    /// conflict with no one. The embedded engines, with one writer, add when they
+    /// apply the batch.
+    pub fn add(&mut self, key: &[u8], n: i64) {
+        match self.0.get_mut(key) {
+            Some(v) => *v = Some((counter(v.as_deref()) + n).to_be_bytes().to_vec()),
+            None => *self.1.entry(key.to_vec()).or_default() += n,
+        }
+    }
+
+    fn pending(&self, key: &[u8]) -> Option<Pending> {
+        match self.0.get(key) {
+            Some(v) => Some(Pending::Set(v.clone())),
+            None => self.1.get(key).map(|n| Pending::Add(*n)),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_empty() && self.1.is_empty()
+    }
+
+    /// Turns the batch's additions into puts of the sums, reading each counter with
+    /// `read`: what an engine with one writer does before it applies a batch.
+    pub fn resolve_adds(
+        &mut self,
+        read: impl Fn(&[u8]) -> Result<Option<Vec<u8>>, MetaError>,
+    ) -> Result<(), MetaError> {
+        for (k, n) in std::mem::take(&mut self.1) {
+            let now = counter(read(&k)?.as_deref());
+            self.0.insert(k, Some((now + n).to_be_bytes().to_vec()));
+        }
+        Ok(())
+    }
+
+    /// Takes the batch's additions out of it, for an engine that adds in the database.
+    fn take_adds(&mut self) -> BTreeMap<Vec<u8>, i64> {
+        std::mem::take(&mut self.1)
     }
 
     /// The batch's writes to keys in `[from, to)`: each key and its new value, or
@@ -126,12 +183,32 @@ impl WriteBatch {
             .map(|(k, v)| (k.as_slice(), v.as_deref()))
     }
 
+    /// The batch's additions to counters at keys in `[from, to)`.
+    pub fn additions_from<'a>(&'a self, from: &[u8], to: &[u8]) -> impl Iterator<Item = (&'a [u8], i64)> {
+        self.1
+            .range::<[u8], _>((Bound::Included(from), Bound::Excluded(to)))
+            .map(|(k, n)| (k.as_slice(), *n))
+    }
+
     /// Adds `later`'s writes on top of this batch's.
     pub fn append(&mut self, mut later: WriteBatch) {
-        self.0.append(&mut later.0);
+        if self.1.is_empty() {
+            // No addition of this batch's for a later write to replace: one merge.
+            self.0.append(&mut later.0);
+        } else {
+            for (k, v) in later.0 {
+                self.1.remove(&k);
+                self.0.insert(k, v);
+            }
+        }
+        for (k, n) in later.1 {
+            self.add(&k, n);
+        }
     }
 }
 
+/// The puts and deletions of the batch. An engine resolves or takes its additions
+/// first ([`WriteBatch::resolve_adds`]); any left are not in this.
 impl IntoIterator for WriteBatch {
     type Item = (Vec<u8>, Option<Vec<u8>>);
     type IntoIter = std::collections::btree_map::IntoIter<Vec<u8>, Option<Vec<u8>>>;
@@ -172,6 +249,8 @@ pub trait Reads {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError>;
     /// Every key that starts with `prefix`, in order.
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError>;
+    /// See [`MetaStore::writer`].
+    fn writer(&self) -> Option<u64>;
 }
 
 /// The committed state of a store, as the base of a transaction of its single writer.
@@ -188,6 +267,9 @@ impl<S: MetaStore + ?Sized> Reads for Committed<'_, S> {
             .range(Bound::Included(prefix), upper)
             .map(|kv| kv.map(|(k, _)| k))
             .collect()
+    }
+    fn writer(&self) -> Option<u64> {
+        self.0.writer()
     }
 }
 
@@ -248,6 +330,22 @@ pub trait MetaStore: Send + Sync + 'static {
         true
     }
 
+    /// Runs of transactions that this store started again because another writer's
+    /// transaction conflicted with them, since it was opened: how much writers over one
+    /// database get in each other's way. Always 0 on an engine with one writer.
+    fn conflicts(&self) -> u64 {
+        0
+    }
+
+    /// On an engine that several writers (gateways) share, this one's id: drawn when
+    /// the store is opened, so that it is no other's, now or before. A writer keeps
+    /// rows of its own under it where all of them would otherwise write one row (a
+    /// hot chunk's reference count), and so stops conflicting with the others there.
+    /// `None` on an engine with one writer, which has no one to conflict with.
+    fn writer(&self) -> Option<u64> {
+        None
+    }
+
     /// Shares, with every other writer, the right to link chunk files and write
     /// records that point at them; garbage collection takes it exclusively
     /// ([`MetaStore::exclusive_gate`]) to delete chunks. In one process the store's
@@ -275,13 +373,27 @@ struct Overlay<'a> {
 
 impl Txn for Overlay<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
-        if let Some(v) = self.own.borrow().lookup(key) {
-            return Ok(v);
+        // Additions pending over whatever lies below them.
+        let mut added = 0i64;
+        let mut set = None;
+        for batch in [&*self.own.borrow(), self.below] {
+            match batch.pending(key) {
+                Some(Pending::Set(v)) => {
+                    set = Some(v);
+                    break;
+                }
+                Some(Pending::Add(n)) => added += n,
+                None => {}
+            }
         }
-        match self.below.lookup(key) {
-            Some(v) => Ok(v),
-            None => self.store.get(key),
-        }
+        let value = match set {
+            Some(v) => v,
+            None => self.store.get(key)?,
+        };
+        Ok(match added {
+            0 => value,
+            n => Some((counter(value.as_deref()) + n).to_be_bytes().to_vec()),
+        })
     }
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), MetaError> {
         self.own.borrow_mut().put(key, value);
@@ -289,6 +401,10 @@ impl Txn for Overlay<'_> {
     }
     fn delete(&self, key: &[u8]) -> Result<(), MetaError> {
         self.own.borrow_mut().delete(key);
+        Ok(())
+    }
+    fn add(&self, key: &[u8], n: i64) -> Result<(), MetaError> {
+        self.own.borrow_mut().add(key, n);
         Ok(())
     }
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, MetaError> {
@@ -304,8 +420,18 @@ impl Txn for Overlay<'_> {
                     None => keys.remove(k),
                 };
             }
+            for k in batch
+                .1
+                .range::<[u8], _>((Bound::Included(prefix), upper))
+                .map(|(k, _)| k)
+            {
+                keys.insert(k.clone());
+            }
         }
         Ok(keys.into_iter().collect())
+    }
+    fn writer(&self) -> Option<u64> {
+        self.store.writer()
     }
 }
 
@@ -355,6 +481,44 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let store = open(engine, dir.path()).unwrap();
             transaction_over_batches(&*store);
+        }
+    }
+
+    #[test]
+    fn additions_to_a_counter_sum_over_the_store_the_batch_below_and_the_transaction() {
+        for engine in MetaEngine::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let store = open(engine, dir.path()).unwrap();
+            let mut first = WriteBatch::default();
+            first.add(b"n", 5);
+            first.add(b"n", 1);
+            store.apply(first).unwrap();
+            assert_eq!(counter(store.get(b"n").unwrap().as_deref()), 6);
+
+            let mut below = WriteBatch::default();
+            below.add(b"n", 2);
+            below.put(b"m", &10i64.to_be_bytes());
+            let ((), own) = stage(&*store, &below, |tx| {
+                tx.add(b"n", -1)?;
+                tx.add(b"m", 3)?;
+                tx.add(b"new", 4)?;
+                assert_eq!(counter(tx.get(b"n")?.as_deref()), 7);
+                assert_eq!(counter(tx.get(b"m")?.as_deref()), 13);
+                assert_eq!(tx.keys_with_prefix(b"n")?, [b"n".to_vec(), b"new".to_vec()]);
+                Ok::<_, TxError<()>>(())
+            })
+            .unwrap();
+            below.append(own);
+            store.apply(below).unwrap();
+            for (k, want) in [(&b"n"[..], 7), (b"m", 13), (b"new", 4)] {
+                assert_eq!(counter(store.get(k).unwrap().as_deref()), want);
+            }
+            // A put replaces an addition staged before it.
+            let mut b = WriteBatch::default();
+            b.add(b"n", 100);
+            b.put(b"n", &1i64.to_be_bytes());
+            store.apply(b).unwrap();
+            assert_eq!(counter(store.get(b"n").unwrap().as_deref()), 1);
         }
     }
 

@@ -223,10 +223,13 @@ impl MetaStore for SledStore {
         self.unapplied.merge(from, to, true, engine)
     }
 
-    fn apply(&self, batch: WriteBatch) -> Result<(), MetaError> {
+    fn apply(&self, mut batch: WriteBatch) -> Result<(), MetaError> {
         if batch.is_empty() {
             return Ok(());
         }
+        // The store's one writer applies batches one at a time: nothing moves the
+        // counters between these reads and this apply.
+        batch.resolve_adds(|k| self.get(k))?;
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         q.seq += 1;
         journal::encode(&batch, &mut q.records);

@@ -38,6 +38,7 @@ use fastgate_chunk::{ChunkStore, PublishBatch, StagedChunk};
 
 use crate::error::{Result, StorageError};
 use crate::gauges::Gauges;
+use crate::ids::ChunkHash;
 use crate::keys;
 use crate::meta::{self, MetaError, MetaStore, TxError, Txn, WriteBatch};
 
@@ -83,10 +84,10 @@ impl Committer {
     pub fn start(shared: Shared) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         let (flush_tx, flush_rx) = mpsc::channel::<Applied>();
-        let meta = shared.meta.clone();
+        let (meta, gauges) = (shared.meta.clone(), shared.gauges.clone());
         std::thread::Builder::new()
             .name("fastgate-flush".into())
-            .spawn(move || flush_loop(&*meta, &flush_rx))?;
+            .spawn(move || flush_loop(&*meta, &gauges, &flush_rx))?;
         std::thread::Builder::new()
             .name("fastgate-commit".into())
             .spawn(move || {
@@ -121,12 +122,16 @@ struct Applied {
     jobs: Vec<Job>,
     results: Vec<Result<Output>>,
     wrote: bool,
+    /// What the batch added to chunks' counts through writers' deltas, for the gauges.
+    counted: Vec<(ChunkHash, i64)>,
 }
 
 /// The second half of a group commit, on its own thread so that the next batch's
 /// chunks are published and synced while this one's metadata is flushed. Batches that
-/// queue up meanwhile share one flush.
-fn flush_loop(meta: &dyn MetaStore, rx: &mpsc::Receiver<Applied>) {
+/// queue up meanwhile share one flush. The gauges' share of writers' deltas (reads of
+/// the database, there only) is counted before the answers, so that a client that
+/// reads the metrics after its write sees it.
+fn flush_loop(meta: &dyn MetaStore, gauges: &Gauges, rx: &mpsc::Receiver<Applied>) {
     while let Ok(first) = rx.recv() {
         let mut ready = vec![first];
         ready.extend(rx.try_iter());
@@ -136,6 +141,9 @@ fn flush_loop(meta: &dyn MetaStore, rx: &mpsc::Receiver<Applied>) {
             Ok(())
         };
         for a in ready {
+            if flushed.is_ok() && !a.counted.is_empty() {
+                gauges.count_references(meta, &a.counted);
+            }
             for (job, mut r) in a.jobs.into_iter().zip(a.results) {
                 if let (Err(e), Ok(_)) = (&flushed, &r) {
                     r = Err(StorageError::Meta(MetaError(e.0.clone())));
@@ -167,6 +175,7 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
                 jobs: batch,
                 results,
                 wrote: false,
+                counted: Vec::new(),
             };
         }
     };
@@ -194,7 +203,9 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
     //    database with several writers the two are one transaction of the database,
     //    which it may run again on a conflict: each run starts from the bodies.
     let mut wrote = false;
+    let mut applied_counts = Vec::new();
     let mut delta = Vec::new();
+    let mut counted = Vec::new();
     let mut outcome: Vec<Option<Result<Output>>> = Vec::new();
     let transacted = s.meta.transact(&mut |base| {
         outcome = results.iter().map(|_| None).collect();
@@ -236,12 +247,14 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
             }
         }
         wrote = !writes.is_empty();
-        delta = Gauges::delta(base, &writes);
+        delta = Gauges::delta(base, &writes, false);
+        counted = counted_references(&writes);
         Ok(writes)
     });
     match transacted {
         Ok(()) => {
             s.gauges.apply(&delta);
+            applied_counts = counted;
             // A publish failure keeps its own error (its type says more than a message).
             for (r, o) in results.iter_mut().zip(outcome) {
                 if r.is_none() {
@@ -266,7 +279,21 @@ fn run_batch(s: &Shared, mut batch: Vec<Job>) -> Applied {
         jobs: batch,
         results,
         wrote,
+        counted: applied_counts,
     }
+}
+
+/// What a batch added to each chunk's count through writers' deltas (see `refs`).
+fn counted_references(writes: &WriteBatch) -> Vec<(ChunkHash, i64)> {
+    let mut out: Vec<(ChunkHash, i64)> = Vec::new();
+    for (k, n) in writes.additions_from(&[keys::REF_DELTA], &[keys::REF_DELTA + 1]) {
+        let Some(hash) = keys::hash_of(k) else { continue };
+        match out.last_mut() {
+            Some((h, sum)) if *h == hash => *sum += n,
+            _ => out.push((hash, n)),
+        }
+    }
+    out
 }
 
 /// Publishes a staged chunk, telling the chunk layer whether its content is already

@@ -8,7 +8,16 @@ pub const BUCKET: u8 = b'B';
 pub const OBJECT: u8 = b'O';
 pub const CHUNK: u8 = b'C';
 /// Chunks whose reference count is zero, by hash: what garbage collection walks.
+/// `Z <hash>` holds when the count reached zero; `Z <hash> <writer>` (big-endian u64)
+/// is a candidate left by a writer over a shared database that dropped a reference
+/// without knowing the total (see [`REF_DELTA`]), holding when it did.
 pub const ZERO: u8 = b'Z';
+/// A writer's change to a chunk's reference count, `r <hash> <writer>` (big-endian
+/// u64) -> i64 (big-endian), on an engine several writers share: the count is the
+/// chunk record's `refs` plus every writer's delta, so that writers referencing the
+/// same chunk at once each write a row of their own. Garbage collection folds them
+/// into the record.
+pub const REF_DELTA: u8 = b'r';
 pub const UPLOAD: u8 = b'U';
 pub const PART: u8 = b'P';
 /// Proof of possession for instant upload: owner (or bucket) has stored this chunk.
@@ -167,6 +176,30 @@ pub fn chunk(hash: &ChunkHash) -> Vec<u8> {
 
 pub fn zero(hash: &ChunkHash) -> Vec<u8> {
     join(ZERO, &[&hash.0])
+}
+
+/// A writer's candidate zero marker (see [`ZERO`]).
+pub fn zero_by(hash: &ChunkHash, writer: u64) -> Vec<u8> {
+    let mut k = zero(hash);
+    k.extend_from_slice(&writer.to_be_bytes());
+    k
+}
+
+/// A writer's delta of a chunk's reference count (see [`REF_DELTA`]).
+pub fn ref_delta(hash: &ChunkHash, writer: u64) -> Vec<u8> {
+    let mut k = ref_deltas(hash);
+    k.extend_from_slice(&writer.to_be_bytes());
+    k
+}
+
+/// The prefix of every writer's delta of a chunk's reference count.
+pub fn ref_deltas(hash: &ChunkHash) -> Vec<u8> {
+    join(REF_DELTA, &[&hash.0])
+}
+
+/// The chunk a [`ZERO`] or [`REF_DELTA`] key is about.
+pub fn hash_of(key: &[u8]) -> Option<ChunkHash> {
+    key.get(1..33).and_then(|h| <[u8; 32]>::try_from(h).ok()).map(ChunkHash)
 }
 
 pub fn owed_group_prefix(group: u16) -> Vec<u8> {

@@ -54,6 +54,10 @@ impl Store {
         chunks: Arc<dyn ChunkStore>,
     ) -> Result<Arc<Self>> {
         crate::dedup::index_proofs_by_chunk(&*meta)?;
+        if meta.writer().is_none() {
+            // Counts split by the writers of a database this data dir was converted from.
+            Store::fold_deltas(&*meta)?;
+        }
         check_keys(&*meta, &config.keyring)?;
         let gate = Arc::new(WriteGate::default());
         // The one scan of the chunk table; writes keep the totals from here on.
@@ -352,7 +356,7 @@ impl Store {
                 }
                 writes.put(&keys::sealed_by(&to_c), &[]);
                 writes.delete(&keys::sealed_by(&from_c));
-                let delta = Gauges::delta(&crate::meta::Committed(&*s.meta), &writes);
+                let delta = Gauges::delta(&crate::meta::Committed(&*s.meta), &writes, false);
                 s.meta.apply(writes)?;
                 s.gauges.apply(&delta);
                 s.meta.flush()?;
@@ -386,6 +390,18 @@ fn check_keys(meta: &dyn MetaStore, ring: &Keyring) -> Result<()> {
 }
 
 /// Reference counting inside a transaction.
+///
+/// With one writer (the embedded engines) a chunk's count is its record's `refs`,
+/// kept by read-modify-write, and a `keys::zero` marker says since when it is zero.
+/// Writers sharing a database ([`Txn::writer`]) would all read-modify-write that one
+/// record when they reference the same content at once (the empty object, a popular
+/// file), and each such overlap fails a group commit, which then runs again. So there
+/// a writer leaves the record alone once it exists and changes a row of its own
+/// instead, `keys::ref_delta(hash, writer)`; dropping a reference also leaves its own
+/// candidate marker, `keys::zero_by(hash, writer)`, since it cannot know whether the
+/// total reached zero without reading every other writer's row (and conflicting with
+/// their writes). Garbage collection, the only one who needs the total and the only
+/// writer while it decides, folds the deltas into the record (`gc::settle`).
 pub(crate) mod refs {
     use super::*;
     use crate::checksum::ChunkDigests;
@@ -399,10 +415,38 @@ pub(crate) mod refs {
         }
     }
 
+    /// Moves this writer's delta of `hash`'s count by `by`, without reading it: a read
+    /// would be a predicate lock of PostgreSQL's serializable checks on the index page
+    /// that the other writers' deltas of the same chunk share, which their writes
+    /// break (see `WriteBatch::add`).
+    fn bump(tx: &dyn Txn, hash: &ChunkHash, writer: u64, by: i64) -> Result<(), TxError<StorageError>> {
+        tx.add(&keys::ref_delta(hash, writer), by)?;
+        Ok(())
+    }
+
+    /// The value of a `keys::ref_delta` row.
+    pub fn decode_delta(v: &[u8]) -> i64 {
+        crate::meta::counter(Some(v))
+    }
+
+    /// Puts `key` (an entry whose value never changes), over a shared database only
+    /// unless it is there: writers that wrote it again each time would all be writing
+    /// the same row. One writer just writes it (a read would cost as much).
+    fn put_once(tx: &dyn Txn, key: &[u8], value: &[u8]) -> Result<(), TxError<StorageError>> {
+        if tx.writer().is_none() || tx.get(key)?.as_deref() != Some(value) {
+            tx.put(key, value)?;
+        }
+        Ok(())
+    }
+
     /// Adds a reference to a chunk that must already be stored (an instant upload, a
     /// copy, a completed part).
     pub fn add(tx: &dyn Txn, hash: &ChunkHash) -> Result<ChunkRecord, TxError<StorageError>> {
         let mut rec = get(tx, hash)?.ok_or_else(|| StorageError::ChunkGone(hash.to_hex()))?;
+        if let Some(writer) = tx.writer() {
+            bump(tx, hash, writer, 1)?;
+            return Ok(rec);
+        }
         if rec.refs == 0 {
             tx.delete(&keys::zero(hash))?;
             rec.zero_since_ms = None;
@@ -427,17 +471,30 @@ pub(crate) mod refs {
     ) -> Result<ChunkRecord, TxError<StorageError>> {
         let (location, digests): (ChunkLocation, &ChunkDigests) = (staged.location, &staged.digests);
         let hash = staged.hash();
+        // Whether the record is written: always with one writer; with several only when
+        // it is new or learns a checksum, since every writer of the same content would
+        // otherwise rewrite it.
+        let mut changed = true;
         let rec = match get(tx, &hash)? {
             Some(mut rec) => {
-                if rec.refs == 0 {
-                    tx.delete(&keys::zero(&hash))?;
-                    rec.zero_since_ms = None;
+                match tx.writer() {
+                    Some(writer) => {
+                        bump(tx, &hash, writer, 1)?;
+                        changed = false;
+                    }
+                    None => {
+                        if rec.refs == 0 {
+                            tx.delete(&keys::zero(&hash))?;
+                            rec.zero_since_ms = None;
+                        }
+                        rec.refs += 1;
+                    }
                 }
-                rec.refs += 1;
                 // Keep any checksum this write computed that the record lacks.
                 for (alg, v) in &digests.checksums {
                     if rec.digests.checksum(*alg).is_none() {
                         rec.digests.checksums.push((*alg, v.clone()));
+                        changed = true;
                     }
                 }
                 rec
@@ -454,20 +511,22 @@ pub(crate) mod refs {
             },
         };
         if let Some(s) = &rec.sealed {
-            tx.put(&keys::sealed_by(&s.key_id), &[])?;
+            put_once(tx, &keys::sealed_by(&s.key_id), &[])?;
         }
-        tx.put(&keys::chunk(&hash), &encode(&rec))?;
+        if changed {
+            tx.put(&keys::chunk(&hash), &encode(&rec))?;
+        }
         // Each proof with its reverse entry, so that it goes with the chunk.
         if index.owner {
-            tx.put(&keys::owner_has(owner, &hash), &[])?;
-            tx.put(&keys::has_by_chunk(&hash, keys::BY_OWNER, owner), &[])?;
+            put_once(tx, &keys::owner_has(owner, &hash), &[])?;
+            put_once(tx, &keys::has_by_chunk(&hash, keys::BY_OWNER, owner), &[])?;
         }
         if index.bucket {
-            tx.put(&keys::bucket_has(bucket, &hash), &[])?;
-            tx.put(&keys::has_by_chunk(&hash, keys::BY_BUCKET, bucket), &[])?;
+            put_once(tx, &keys::bucket_has(bucket, &hash), &[])?;
+            put_once(tx, &keys::has_by_chunk(&hash, keys::BY_BUCKET, bucket), &[])?;
         }
         if index.md5 && staged.sealed.is_none() {
-            tx.put(&keys::md5(&digests.md5), &hash.0)?;
+            put_once(tx, &keys::md5(&digests.md5), &hash.0)?;
         }
         Ok(rec)
     }
@@ -475,6 +534,11 @@ pub(crate) mod refs {
     /// Drops a reference; a chunk left with none waits for garbage collection.
     pub fn release(tx: &dyn Txn, hash: &ChunkHash) -> Result<(), TxError<StorageError>> {
         let Some(mut rec) = get(tx, hash)? else { return Ok(()) };
+        if let Some(writer) = tx.writer() {
+            bump(tx, hash, writer, -1)?;
+            tx.put(&keys::zero_by(hash, writer), &now_ms().to_be_bytes())?;
+            return Ok(());
+        }
         rec.refs = rec.refs.saturating_sub(1);
         if rec.refs == 0 {
             let now = now_ms();
