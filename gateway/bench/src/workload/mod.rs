@@ -115,6 +115,7 @@ impl Ctx {
     }
 
     /// Deletes `keys` unless `--keep`; problems are reported, not fatal (the numbers are already in).
+    /// Untimed, and as many at a time as [`Ctx::prepare`] (the list workload's 100,000 keys again).
     pub async fn cleanup(self: &Arc<Self>, keys: Vec<String>) {
         if self.args.keep || keys.is_empty() {
             return;
@@ -124,7 +125,7 @@ impl Ctx {
         let next = Arc::new(AtomicU64::new(0));
         let errors = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
-        for _ in 0..self.args.concurrency.clamp(16, 64) {
+        for _ in 0..self.args.concurrency.max(64).min(n) {
             let (ctx, keys, next, errors) = (self.clone(), keys.clone(), next.clone(), errors.clone());
             tasks.push(tokio::spawn(async move {
                 let empty = Payload::empty();
