@@ -44,7 +44,9 @@ pub struct BenchArgs {
     #[arg(value_enum)]
     pub workload: Workload,
 
-    /// S3 endpoint (http:// only; the client has no TLS on purpose, to stay lean).
+    /// S3 endpoint (http:// only; the client has no TLS on purpose, to stay lean), or several separated by
+    /// commas (gateways over one database, nodes of one cluster): ops, preloads included, spread over them
+    /// round-robin.
     #[arg(long, default_value = "http://127.0.0.1:9000")]
     pub endpoint: String,
 
@@ -260,6 +262,15 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     Duration::try_from_secs_f64(secs).with_context(|| format!("duration {s:?} out of range"))
 }
 
+/// Splits `--endpoint` at its commas; fails when it names none or has an empty item.
+pub fn parse_endpoints(s: &str) -> Result<Vec<String>> {
+    let endpoints: Vec<String> = s.split(',').map(|e| e.trim().to_owned()).collect();
+    if endpoints.iter().any(String::is_empty) {
+        bail!("empty endpoint in {s:?}");
+    }
+    Ok(endpoints)
+}
+
 /// Human-readable size for report lines (binary units).
 pub fn fmt_size(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -340,6 +351,17 @@ mod tests {
         assert!(parse_ratio("get=0").is_err());
         assert!(parse_ratio("copy=1").is_err());
         assert_eq!(parse_ratio(&r.to_string()).unwrap(), r);
+    }
+
+    #[test]
+    fn endpoints_are_comma_separated() {
+        assert_eq!(parse_endpoints("http://a:1").unwrap(), ["http://a:1"]);
+        assert_eq!(
+            parse_endpoints("http://a:1, http://b:2").unwrap(),
+            ["http://a:1", "http://b:2"]
+        );
+        assert!(parse_endpoints("").is_err());
+        assert!(parse_endpoints("http://a:1,").is_err());
     }
 
     #[test]

@@ -171,8 +171,60 @@ impl S3Client {
     }
 }
 
+/// One [`S3Client`] per endpoint of `--endpoint`: op `i` of a workload goes to endpoint `i mod n`, so the
+/// load spreads round-robin over several gateways (or several nodes of one cluster) that serve the same
+/// buckets. With one endpoint every op takes that one, as before.
+#[derive(Clone)]
+pub struct Clients(Vec<S3Client>);
+
+impl Clients {
+    /// Clients for `endpoints` (at least one), each with its own pool of `pool` idle connections.
+    pub fn new(endpoints: &[String], access_key: &str, secret_key: &str, pool: usize) -> Result<Self> {
+        if endpoints.is_empty() {
+            bail!("no endpoint");
+        }
+        let clients = endpoints
+            .iter()
+            .map(|e| S3Client::new(e, access_key, secret_key, pool).with_context(|| format!("endpoint {e}")))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self(clients))
+    }
+
+    /// The client of op number `i`.
+    pub fn pick(&self, i: u64) -> &S3Client {
+        &self.0[spread(i, self.0.len())]
+    }
+}
+
+/// Which of `n` endpoints op number `i` goes to: round-robin.
+fn spread(i: u64, n: usize) -> usize {
+    (i % n.max(1) as u64) as usize
+}
+
 /// First bytes of a (probably XML) body, for error messages.
 pub fn snippet(b: &[u8]) -> String {
     let s = String::from_utf8_lossy(&b[..b.len().min(300)]);
     s.replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_ops_take_the_endpoints_in_turn() {
+        let picks: Vec<usize> = (0..7).map(|i| spread(i, 3)).collect();
+        assert_eq!(picks, [0, 1, 2, 0, 1, 2, 0]);
+        assert!((0..100).all(|i| spread(i, 1) == 0));
+    }
+
+    #[test]
+    fn every_endpoint_gets_a_client_of_its_own() {
+        let endpoints = ["http://127.0.0.1:9000".to_owned(), "http://127.0.0.1:9001".to_owned()];
+        let c = Clients::new(&endpoints, "ak", "sk", 1).unwrap();
+        assert_eq!(c.pick(0).authority, "127.0.0.1:9000");
+        assert_eq!(c.pick(1).authority, "127.0.0.1:9001");
+        assert_eq!(c.pick(2).authority, "127.0.0.1:9000");
+        assert!(Clients::new(&[], "ak", "sk", 1).is_err());
+    }
 }

@@ -25,8 +25,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 pub use args::BenchArgs;
-use args::{Workload, fmt_size};
-use client::S3Client;
+use args::{Workload, fmt_size, parse_endpoints};
+use client::{Clients, S3Client};
 use driver::Limit;
 use payload::{BASE_MAX, make_base};
 use workload::Ctx;
@@ -102,14 +102,16 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         if fixed { "fixed content" } else { "random content" },
     );
 
-    let client = S3Client::new(&args.endpoint, &access_key, &secret_key, args.concurrency.max(16))?;
+    let endpoints = parse_endpoints(&args.endpoint)?;
+    let clients = Clients::new(&endpoints, &access_key, &secret_key, args.concurrency.max(16))?;
+    let client = clients.pick(0).clone();
     let created_bucket = client.ensure_bucket(&args.bucket).await?;
     let prefix = args
         .prefix
         .clone()
         .unwrap_or_else(|| format!("bench-{:08x}", nonce as u32));
     let ctx = Arc::new(Ctx {
-        client: client.clone(),
+        clients,
         bucket: args.bucket.clone(),
         prefix,
         size,

@@ -11,9 +11,9 @@ use common::pg::Postgres;
 use fastgate_model::meta::{MetaEngine, MetaStore, PgStore, WriteBatch, counter};
 
 fn keys() -> Vec<Vec<u8>> {
-    // Enough for several pages, with the bytes where orders differ (NUL, 0x7F, 0xFF,
-    // prefixes of one another).
-    let mut keys: Vec<Vec<u8>> = (0..1500u32).map(|i| format!("o/{i:05}").into_bytes()).collect();
+    // Enough for several pages (a small first one, then larger ones), with the bytes
+    // where orders differ (NUL, 0x7F, 0xFF, prefixes of one another).
+    let mut keys: Vec<Vec<u8>> = (0..2500u32).map(|i| format!("o/{i:05}").into_bytes()).collect();
     keys.extend([
         vec![],
         vec![0],
@@ -31,12 +31,16 @@ fn keys() -> Vec<Vec<u8>> {
 
 fn scans(store: &dyn MetaStore) -> Vec<Vec<Vec<u8>>> {
     let collect = |s: fastgate_model::meta::Scan<'_>| s.map(|kv| kv.unwrap().0).collect::<Vec<_>>();
-    let (a, b): (&[u8], &[u8]) = (b"o/00100", b"o/01300");
+    let (a, b): (&[u8], &[u8]) = (b"o/00100", b"o/02300");
+    // Exactly the first two pages' rows (32 + 1024, o/00500 being deleted).
+    let (c, d): (&[u8], &[u8]) = (b"o/00000", b"o/01057");
     vec![
         collect(store.range(Bound::Unbounded, Bound::Unbounded)),
         collect(store.range(Bound::Included(a), Bound::Excluded(b))),
         collect(store.range(Bound::Excluded(a), Bound::Included(b))),
         collect(store.range(Bound::Included(&[0x7F]), Bound::Unbounded)),
+        collect(store.range(Bound::Included(c), Bound::Excluded(d))),
+        collect(store.range_rev(Bound::Included(c), Bound::Excluded(d))),
         collect(store.range_rev(Bound::Unbounded, Bound::Unbounded)),
         collect(store.range_rev(Bound::Included(a), Bound::Excluded(b))),
         collect(store.range_rev(Bound::Unbounded, Bound::Excluded(a))),

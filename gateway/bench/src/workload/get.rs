@@ -44,7 +44,7 @@ pub async fn run(ctx: Arc<Ctx>) -> Result<Vec<Summary>> {
             let (ctx, keys, hashes) = (c.clone(), k.clone(), hashes.clone());
             async move {
                 let j = (i % keys.len() as u64) as usize;
-                get_one(&ctx, &keys[j], &hashes[j]).await.kind(0)
+                get_one(&ctx, i, &keys[j], &hashes[j]).await.kind(0)
             }
         },
     )
@@ -65,7 +65,7 @@ pub async fn warm(ctx: &Arc<Ctx>, keys: &Arc<Vec<String>>, hashes: &Arc<Vec<Stri
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(key) = keys.get(i) else { break };
-                get_one(&ctx, key, &hashes[i]).await?;
+                get_one(&ctx, i as u64, key, &hashes[i]).await?;
             }
             anyhow::Ok(())
         }));
@@ -76,15 +76,15 @@ pub async fn warm(ctx: &Arc<Ctx>, keys: &Arc<Vec<String>>, hashes: &Arc<Vec<Stri
     Ok(())
 }
 
-/// GETs one object and checks its length (and hash with `--verify`).
-pub async fn get_one(ctx: &Ctx, key: &str, sha256: &str) -> Result<Done> {
+/// GETs one object (op number `i`) and checks its length (and hash with `--verify`).
+pub async fn get_one(ctx: &Ctx, i: u64, key: &str, sha256: &str) -> Result<Done> {
     let mode = if ctx.args.verify {
         BodyMode::Hash
     } else {
         BodyMode::Count
     };
     let r = ctx
-        .client
+        .client(i)
         .call(Method::GET, &ctx.path(key), &[], &Payload::empty(), mode)
         .await?;
     if r.body_len != ctx.size {

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use http::Method;
 
 use super::Ctx;
-use crate::client::{BodyMode, encode_query, snippet};
+use crate::client::{BodyMode, S3Client, encode_query, snippet};
 use crate::driver::{Done, Kind, drive};
 use crate::payload::Payload;
 use crate::stats::{OpStats, Summary};
@@ -54,10 +54,10 @@ pub async fn run(ctx: Arc<Ctx>) -> Result<Vec<Summary>> {
             stats.clone(),
             ctx.args.quiet,
             name,
-            move |_| {
+            move |i| {
                 let (ctx, stats, seen, root) = (c.clone(), st.clone(), seen.clone(), root.clone());
                 async move {
-                    let got = walk(&ctx, &root, delimited, &stats[1]).await.kind(0)?;
+                    let got = walk(&ctx, ctx.client(i), &root, delimited, &stats[1]).await.kind(0)?;
                     seen.fetch_add(got, Ordering::Relaxed);
                     Ok(Done { kind: 0, bytes: 0 })
                 }
@@ -78,17 +78,17 @@ pub async fn run(ctx: Arc<Ctx>) -> Result<Vec<Summary>> {
     Ok(out)
 }
 
-/// One complete walk; returns the keys seen. Errors when the count differs from what was created.
-async fn walk(ctx: &Ctx, root: &str, delimited: bool, pages: &OpStats) -> Result<u64> {
+/// One complete walk through `client`; returns the keys seen. Errors when the count differs from what was created.
+async fn walk(ctx: &Ctx, client: &S3Client, root: &str, delimited: bool, pages: &OpStats) -> Result<u64> {
     let n = ctx.args.keys;
     if !delimited {
-        let (keys, _) = list_all(ctx, root, false, pages).await?;
+        let (keys, _) = list_all(ctx, client, root, false, pages).await?;
         if keys != n {
             bail!("flat walk saw {keys} keys, expected {n}");
         }
         return Ok(keys);
     }
-    let (top_keys, dirs) = list_all(ctx, root, true, pages).await?;
+    let (top_keys, dirs) = list_all(ctx, client, root, true, pages).await?;
     let want_dirs = n.div_ceil(ctx.args.keys_per_dir.max(1));
     if top_keys != 0 || dirs.len() as u64 != want_dirs {
         bail!(
@@ -98,7 +98,7 @@ async fn walk(ctx: &Ctx, root: &str, delimited: bool, pages: &OpStats) -> Result
     }
     let mut keys = 0;
     for d in &dirs {
-        let (k, sub) = list_all(ctx, d, true, pages).await?;
+        let (k, sub) = list_all(ctx, client, d, true, pages).await?;
         if !sub.is_empty() {
             bail!("{d} has {} unexpected sub-prefixes", sub.len());
         }
@@ -111,7 +111,13 @@ async fn walk(ctx: &Ctx, root: &str, delimited: bool, pages: &OpStats) -> Result
 }
 
 /// Lists every page under `prefix`; returns (keys, common prefixes). Each page is timed into `pages`.
-async fn list_all(ctx: &Ctx, prefix: &str, delimited: bool, pages: &OpStats) -> Result<(u64, Vec<String>)> {
+async fn list_all(
+    ctx: &Ctx,
+    client: &S3Client,
+    prefix: &str,
+    delimited: bool,
+    pages: &OpStats,
+) -> Result<(u64, Vec<String>)> {
     let mut token: Option<String> = None;
     let (mut keys, mut dirs) = (0u64, Vec::new());
     loop {
@@ -128,8 +134,7 @@ async fn list_all(ctx: &Ctx, prefix: &str, delimited: bool, pages: &OpStats) -> 
             q.push_str(&encode_query(t));
         }
         let t0 = Instant::now();
-        let r = ctx
-            .client
+        let r = client
             .call(Method::GET, &q, &[], &Payload::empty(), BodyMode::Keep)
             .await;
         let r = match r {

@@ -100,7 +100,7 @@ async fn one_op(
         let id = next_key.fetch_add(1, Ordering::Relaxed);
         let p = pool.payload(id);
         let k = key(ctx, id);
-        ctx.put(&k, &p).await.kind(PUT)?;
+        ctx.put(i, &k, &p).await.kind(PUT)?;
         lock(live).push((k, p.sha256));
         return Ok(Done {
             kind: PUT,
@@ -109,13 +109,13 @@ async fn one_op(
     };
     match kind {
         GET => {
-            let r = super::get::get_one(ctx, &k, &h).await;
+            let r = super::get::get_one(ctx, i, &k, &h).await;
             lock(live).push((k, h));
             r.kind(GET)
         }
         DELETE => {
             let r = ctx
-                .client
+                .client(i)
                 .call(Method::DELETE, &ctx.path(&k), &[], &Payload::empty(), BodyMode::Keep)
                 .await;
             if r.is_err() {
@@ -126,7 +126,7 @@ async fn one_op(
         }
         _ => {
             let r = ctx
-                .client
+                .client(i)
                 .call(Method::HEAD, &ctx.path(&k), &[], &Payload::empty(), BodyMode::Keep)
                 .await;
             lock(live).push((k, h));

@@ -15,14 +15,15 @@ use bytes::Bytes;
 use http::Method;
 
 use super::args::BenchArgs;
-use super::client::{BodyMode, Reply, S3Client};
+use super::client::{BodyMode, Clients, Reply, S3Client};
 use super::driver::Limit;
 use super::payload::{ContentPool, Payload};
 
 /// Everything a workload needs; shared read-only by all workers.
 pub struct Ctx {
     pub args: BenchArgs,
-    pub client: S3Client,
+    /// One client per endpoint; reach them through [`Ctx::client`].
+    pub clients: Clients,
     pub bucket: String,
     /// Key prefix of this run (no trailing slash).
     pub prefix: String,
@@ -35,6 +36,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The client of op number `i` (round-robin over the endpoints).
+    pub fn client(&self, i: u64) -> &S3Client {
+        self.clients.pick(i)
+    }
+
     /// A content pool for objects of `len` bytes over the shared base.
     pub fn pool(&self, len: u64) -> ContentPool {
         ContentPool::new(&self.base, len, self.nonce, self.args.same_content)
@@ -45,24 +51,25 @@ impl Ctx {
         format!("/{}/{}", self.bucket, super::client::encode_key(key))
     }
 
-    pub async fn put(&self, key: &str, payload: &Payload) -> Result<Reply> {
+    /// PUTs `payload` as `key` through the client of op number `i`.
+    pub async fn put(&self, i: u64, key: &str, payload: &Payload) -> Result<Reply> {
         let sse: &[(&str, &str)] = if self.args.sse {
             &[("x-amz-server-side-encryption", "AES256")]
         } else {
             &[]
         };
-        self.client
+        self.client(i)
             .call(Method::PUT, &self.path(key), sse, payload, BodyMode::Count)
             .await
     }
 
     /// An untimed setup PUT: a peer that sheds load for a moment (garage under 100,000
     /// quick PUTs does) should not abort the whole run, so it is tried up to 4 times.
-    async fn put_retrying(&self, key: &str, payload: &Payload) -> Result<Reply> {
+    async fn put_retrying(&self, i: u64, key: &str, payload: &Payload) -> Result<Reply> {
         let mut delay = std::time::Duration::from_millis(100);
         let mut attempt = 1;
         loop {
-            match self.put(key, payload).await {
+            match self.put(i, key, payload).await {
                 Ok(r) => return Ok(r),
                 Err(e) if attempt < 4 => {
                     eprintln!("retrying setup PUT {key} after: {e:#}");
@@ -75,12 +82,14 @@ impl Ctx {
         }
     }
 
-    /// PUTs all `keys` (payload `i` for key `i`) before a timed phase; fails on the first error. Untimed, so
-    /// it uses at least 16 connections even when the timed phase is measured at a lower concurrency.
+    /// PUTs all `keys` (payload `i` for key `i`, through the client of op `i`) before a timed phase; fails on
+    /// the first error. Untimed, so it runs at least 64 PUTs at a time even when the timed phase is measured at
+    /// a lower concurrency: the list workload's 100,000 keys take minutes on a server that fsyncs each PUT
+    /// (garage-2 does about 125 a second at 32 at a time), and more in flight is what shortens that.
     pub async fn prepare(self: &Arc<Self>, keys: Arc<Vec<String>>, pool: Arc<ContentPool>) -> Result<Vec<String>> {
         let next = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
-        for _ in 0..self.args.concurrency.clamp(16, 64) {
+        for _ in 0..self.args.concurrency.max(64).min(keys.len().max(1)) {
             let (ctx, keys, pool, next) = (self.clone(), keys.clone(), pool.clone(), next.clone());
             tasks.push(tokio::spawn(async move {
                 let mut hashes = Vec::new();
@@ -88,7 +97,7 @@ impl Ctx {
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                     let Some(key) = keys.get(i) else { break };
                     let p = pool.payload(i as u64);
-                    ctx.put_retrying(key, &p)
+                    ctx.put_retrying(i as u64, key, &p)
                         .await
                         .with_context(|| format!("preparing {key}"))?;
                     hashes.push((i, p.sha256));
@@ -106,6 +115,7 @@ impl Ctx {
     }
 
     /// Deletes `keys` unless `--keep`; problems are reported, not fatal (the numbers are already in).
+    /// Untimed, and as many at a time as [`Ctx::prepare`] (the list workload's 100,000 keys again).
     pub async fn cleanup(self: &Arc<Self>, keys: Vec<String>) {
         if self.args.keep || keys.is_empty() {
             return;
@@ -115,7 +125,7 @@ impl Ctx {
         let next = Arc::new(AtomicU64::new(0));
         let errors = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
-        for _ in 0..self.args.concurrency.clamp(16, 64) {
+        for _ in 0..self.args.concurrency.max(64).min(n) {
             let (ctx, keys, next, errors) = (self.clone(), keys.clone(), next.clone(), errors.clone());
             tasks.push(tokio::spawn(async move {
                 let empty = Payload::empty();
@@ -123,7 +133,7 @@ impl Ctx {
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                     let Some(key) = keys.get(i) else { break };
                     let r = ctx
-                        .client
+                        .client(i as u64)
                         .call_any(Method::DELETE, &ctx.path(key), &[], &empty, BodyMode::Keep)
                         .await;
                     if !matches!(r, Ok(ref r) if r.status.is_success() || r.status == 404) {

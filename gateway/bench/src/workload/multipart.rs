@@ -75,7 +75,7 @@ async fn upload(
 ) -> Result<()> {
     let path = ctx.path(key);
     let r = ctx
-        .client
+        .client(o)
         .call(
             Method::POST,
             &format!("{path}?uploads"),
@@ -102,8 +102,9 @@ async fn upload(
                 let pool = if i + 1 == parts { &pools.1 } else { &pools.0 };
                 let payload = pool.payload(o * parts + i);
                 let q = format!("{path}?partNumber={}&uploadId={id}", i + 1);
+                // The parts of one upload spread over the endpoints too (gateways share its state).
                 let r = ctx
-                    .client
+                    .client(o * parts + i)
                     .call(Method::PUT, &q, &[], &payload, BodyMode::Keep)
                     .await
                     .kind(0)?;
@@ -123,16 +124,16 @@ async fn upload(
     )
     .await;
     let etags = std::mem::take(&mut *etags.lock().unwrap_or_else(|p| p.into_inner()));
-    let result = complete(ctx, &path, &id_q, &etags).await;
+    let result = complete(ctx, o, &path, &id_q, &etags).await;
     if result.is_err() {
         let (q, empty) = (format!("{path}?uploadId={id_q}"), Payload::empty());
-        let abort = ctx.client.call_any(Method::DELETE, &q, &[], &empty, BodyMode::Keep);
+        let abort = ctx.client(o).call_any(Method::DELETE, &q, &[], &empty, BodyMode::Keep);
         let _ = tokio::time::timeout(Duration::from_secs(30), abort).await;
     }
     result
 }
 
-async fn complete(ctx: &Ctx, path: &str, id_q: &str, etags: &[Option<String>]) -> Result<()> {
+async fn complete(ctx: &Ctx, o: u64, path: &str, id_q: &str, etags: &[Option<String>]) -> Result<()> {
     let parts = etags
         .iter()
         .enumerate()
@@ -149,7 +150,7 @@ async fn complete(ctx: &Ctx, path: &str, id_q: &str, etags: &[Option<String>]) -
         .context("writing CompleteMultipartUpload")?;
     let body = Payload::from_bytes(Bytes::from(xml));
     let r = ctx
-        .client
+        .client(o)
         .call(
             Method::POST,
             &format!("{path}?uploadId={id_q}"),

@@ -22,7 +22,7 @@ pub async fn run(ctx: Arc<Ctx>) -> Result<Vec<Summary>> {
             let (ctx, pool) = (c.clone(), pool.clone());
             async move {
                 let p = pool.payload(i);
-                ctx.put(&key(&ctx, i), &p).await.kind(0)?;
+                ctx.put(i, &key(&ctx, i), &p).await.kind(0)?;
                 Ok(Done { kind: 0, bytes: p.len })
             }
         },

@@ -23,7 +23,7 @@ pub async fn run(ctx: Arc<Ctx>) -> Result<Vec<Summary>> {
     let first_key = format!("{}/reupload/original", ctx.prefix);
     let first = OpStats::new("first-upload");
     let t0 = Instant::now();
-    if let Err(e) = ctx.put(&first_key, &payload).await {
+    if let Err(e) = ctx.put(0, &first_key, &payload).await {
         ctx.cleanup(vec![first_key]).await;
         return Err(e);
     }
@@ -43,7 +43,7 @@ pub async fn run(ctx: Arc<Ctx>) -> Result<Vec<Summary>> {
             let (ctx, payload, counters) = (c.clone(), p.clone(), n.clone());
             async move {
                 let path = ctx.path(&key(&ctx, i));
-                let o = put_expect_continue(&ctx.client, &path, &payload).await.kind(0)?;
+                let o = put_expect_continue(ctx.client(i), &path, &payload).await.kind(0)?;
                 if !(200..300).contains(&o.status) {
                     let e: Result<Done> = Err(anyhow::anyhow!(
                         "PUT {path} (Expect: 100-continue) -> {}: {}",
